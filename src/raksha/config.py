@@ -1,0 +1,109 @@
+"""One typed, frozen AppConfig, loaded from YAML with errors that name the field and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from raksha.detect.config import DetectorConfig
+from raksha.distress.config import DistressConfig
+from raksha.errors import ConfigError
+from raksha.expression.config import ExpressionConfig
+from raksha.sources.config import SourceConfig
+from raksha.track.config import TrackerConfig
+
+
+class AnalysisConfig(BaseModel):
+    """Everything `raksha analyze` needs: the first half of the pipeline."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Where model weights live; overrides RAKSHA_MODELS and ~/.cache/raksha/models.
+    models_dir: Path | None = None
+    source: SourceConfig = Field(default_factory=SourceConfig)
+    detector: DetectorConfig = Field(default_factory=DetectorConfig)
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig)
+    expression: ExpressionConfig = Field(default_factory=ExpressionConfig)
+    distress: DistressConfig = Field(default_factory=DistressConfig)
+
+
+AppConfig = AnalysisConfig
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    """1-based line of the YAML node at `loc`, or of its deepest existing parent."""
+    line: int | None = None
+    for key in loc:
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+        nxt: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == str(key):
+                    nxt = v
+                    line = k.start_mark.line + 1
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
+            if 0 <= key < len(node.value):
+                nxt = node.value[key]
+        node = nxt
+    else:
+        if node is not None:
+            line = node.start_mark.line + 1
+    return line
+
+
+def format_validation_error(err: ValidationError, source: str, root: yaml.Node | None) -> str:
+    parts = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        field = ".".join(str(p) for p in loc) or "(top level)"
+        line = _line_of(root, loc) if root is not None else None
+        where = f"{source}:{line}" if line else source
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}: {field}: {msg}")
+    return "invalid config: " + "; ".join(parts)
+
+
+def parse_yaml(text: str, source: str) -> tuple[dict[str, Any], yaml.Node | None]:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise ConfigError(f"invalid config: {where}: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"invalid config: {source}: the top level must be a mapping of settings")
+    return data, root
+
+
+T = TypeVar("T", bound=BaseModel)
+
+
+def load_config(path: Path | None, model: type[T]) -> T:
+    """Load and validate `path` (or the defaults when None) as `model`."""
+    if path is None:
+        return model()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    data, root = parse_yaml(text, str(path))
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, str(path), root)) from None
+
+
+def load_analysis_config(path: Path | None) -> AnalysisConfig:
+    return load_config(path, AnalysisConfig)

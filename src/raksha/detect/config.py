@@ -1,0 +1,32 @@
+"""Settings for face detection."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class YuNetConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["yunet"] = "yunet"
+    #: Registry name of the weights (`raksha models list`).
+    model: str = "yunet-s"
+    #: Frames are downscaled so that their long side is at most this before detection
+    #: (detect on a sub-stream sized image). Boxes are mapped back to full resolution.
+    max_long_side: int = Field(640, ge=64, le=4096)
+    score_threshold: float = Field(0.8, gt=0, lt=1)
+    nms_threshold: float = Field(0.3, gt=0, lt=1)
+    top_k: int = Field(5000, ge=1)
+    #: Small faces: "off"; "upscale" detects at `small_faces_long_side`; "tiles" also runs
+    #: overlapping tiles of the full-resolution frame and merges the boxes with NMS.
+    small_faces: Literal["off", "upscale", "tiles"] = "off"
+    small_faces_long_side: int = Field(1280, ge=64, le=8192)
+    tile_size: int = Field(640, ge=128, le=4096)
+    tile_overlap: float = Field(0.25, ge=0, lt=0.9)
+    #: onnxruntime / OpenCV threads for this stage (0 = library default).
+    threads: int = Field(0, ge=0)
+
+
+DetectorConfig = YuNetConfig

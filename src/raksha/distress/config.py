@@ -1,0 +1,62 @@
+"""Settings for the temporal distress scorer. Every default is explained in docs/distress.md."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from raksha.domain import EXPRESSION_CLASSES
+
+
+def _default_weights() -> dict[str, float]:
+    return {"fear": 1.0, "sadness": 0.6, "anger": 0.3, "disgust": 0.3}
+
+
+class DistressConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Per-frame evidence = sum of weight * probability over these expression classes
+    #: (clipped to [0,1]). Classes not listed weigh 0.
+    weights: dict[str, float] = Field(default_factory=_default_weights)
+    #: Face-quality gating: faces smaller than this (short side, px), with a lower detector
+    #: score, or blurrier than this (variance of the Laplacian on a 64x64 gray crop) give no
+    #: evidence; between the floor and `*_full`, evidence is down-weighted linearly.
+    min_face_px: float = Field(24.0, ge=0)
+    full_face_px: float = Field(48.0, ge=0)
+    min_detector_score: float = Field(0.6, ge=0, le=1)
+    min_sharpness: float = Field(20.0, ge=0)
+    full_sharpness: float = Field(80.0, ge=0)
+    #: Exponential smoothing half-life of the score, in seconds of stream time.
+    half_life_s: float = Field(1.0, gt=0)
+    #: Hysteresis: an event may open while the smoothed score is >= enter, and closes once
+    #: the score has stayed below exit for `exit_hold_s`.
+    enter_threshold: float = Field(0.55, gt=0, le=1)
+    exit_threshold: float = Field(0.35, ge=0, lt=1)
+    #: The score must stay >= enter for this long before an event opens.
+    min_duration_s: float = Field(2.0, ge=0)
+    exit_hold_s: float = Field(1.0, ge=0)
+    #: After an event closes, the same track cannot open another for this long.
+    cooldown_s: float = Field(30.0, ge=0)
+    #: A track unseen for longer than this has its state reset (and any open event closed).
+    max_gap_s: float = Field(2.0, gt=0)
+
+    @field_validator("weights")
+    @classmethod
+    def _known_classes(cls, v: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(v) - set(EXPRESSION_CLASSES))
+        if unknown:
+            raise ValueError(
+                f"unknown expression class(es) {unknown}; known: {list(EXPRESSION_CLASSES)}"
+            )
+        if any(w < 0 for w in v.values()):
+            raise ValueError("weights must be >= 0")
+        return v
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DistressConfig:
+        if self.exit_threshold >= self.enter_threshold:
+            raise ValueError("exit_threshold must be below enter_threshold (hysteresis)")
+        if self.full_face_px < self.min_face_px:
+            raise ValueError("full_face_px must be >= min_face_px")
+        if self.full_sharpness < self.min_sharpness:
+            raise ValueError("full_sharpness must be >= min_sharpness")
+        return self

@@ -1,0 +1,23 @@
+"""Settings for reading video sources."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SourceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Frames analysed per second of video; frames in between are decoded but never converted.
+    fps: float = Field(5.0, gt=0, le=120)
+    #: Seconds to wait when opening a network stream before giving up.
+    open_timeout_s: float = Field(10.0, gt=0)
+    #: Seconds without a packet from a network stream before it counts as stalled.
+    read_timeout_s: float = Field(10.0, gt=0)
+    #: Reconnect backoff for live streams: first wait, growth factor, longest wait.
+    reconnect_initial_s: float = Field(1.0, gt=0)
+    reconnect_factor: float = Field(2.0, ge=1)
+    reconnect_max_s: float = Field(30.0, gt=0)
+    #: For live streams: keep trying to reconnect forever (True) or give up after this many
+    #: failed attempts in a row.
+    reconnect_attempts: int | None = Field(None, ge=0)
