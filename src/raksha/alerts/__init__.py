@@ -1,0 +1,1 @@
+"""Alert delivery: persist first (outbox), then deliver through each configured channel."""
