@@ -38,7 +38,11 @@ def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        app(standalone_mode=False)
+        # With standalone_mode=False click returns the code of `typer.Exit(code)`
+        # instead of exiting; pass it on.
+        rc = app(standalone_mode=False)
+        if isinstance(rc, int) and rc != 0:
+            sys.exit(rc)
     except RakshaError as err:
         print(f"raksha: error: {err}", file=sys.stderr)
         sys.exit(err.exit_code)
