@@ -1,0 +1,3 @@
+from raksha.cli import main
+
+main()

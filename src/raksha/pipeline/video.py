@@ -1,0 +1,121 @@
+"""Analyse one video end to end and collect per-frame results and distress events."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from raksha.config import AnalysisConfig
+from raksha.domain import DistressEvent, FrameAnalysis, SourceInfo
+from raksha.pipeline.analyzer import STAGES, FrameAnalyzer, Models
+
+
+@dataclass
+class VideoAnalysis:
+    video: str
+    info: SourceInfo
+    fps_analysed: float
+    expression_model: str
+    labels: tuple[str, ...]
+    frames: list[FrameAnalysis] = field(default_factory=list)
+    events: list[DistressEvent] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    def stage_seconds(self) -> dict[str, list[float]]:
+        return {s: [f.timings.get(s, 0.0) for f in self.frames] for s in STAGES}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "video": self.video,
+            "fps_analysed": round(self.fps_analysed, 4),
+            "width": self.info.width,
+            "height": self.info.height,
+            "expression_model": self.expression_model,
+            "expression_classes": list(self.labels),
+            "frames": [f.to_json() for f in self.frames],
+            "events": [event_to_json(e) for e in self.events],
+            "summary": {
+                "frames_analysed": len(self.frames),
+                "faces": sum(len(f.faces) for f in self.frames),
+                "tracks": len({x.track_id for f in self.frames for x in f.faces if x.track_id > 0}),
+                "events": len(self.events),
+                "wall_s": round(self.wall_s, 3),
+            },
+        }
+
+
+def event_to_json(e: DistressEvent) -> dict[str, Any]:
+    return {
+        "track_id": e.track_id,
+        "start_s": round(e.start_s, 3),
+        "end_s": None if e.end_s is None else round(e.end_s, 3),
+        "peak_distress": round(e.peak_distress, 4),
+        "peak_t": round(e.peak_t, 3),
+        "expression_at_peak": {k: round(v, 4) for k, v in e.expression_at_peak.items()},
+        "top_expression_at_peak": e.top_expression_at_peak,
+    }
+
+
+def analyze_video(
+    video: str,
+    cfg: AnalysisConfig,
+    *,
+    models: Models | None = None,
+    models_dir: Path | None = None,
+    annotated: Path | None = None,
+    on_start: Callable[[SourceInfo, int | None], None] | None = None,
+    on_frame: Callable[[FrameAnalysis], None] | None = None,
+) -> VideoAnalysis:
+    """Run the analysis stages over every analysed frame of `video` (a path or URL).
+
+    `on_start(info, expected_frames)` and `on_frame(analysis)` let a caller show progress.
+    """
+    from raksha.pipeline.annotate import AnnotatedWriter, draw
+    from raksha.sources.factory import open_source
+
+    models = models if models is not None else Models.load(cfg, models_dir)
+    source = open_source(video, cfg.source, source_id="video")
+    writer: AnnotatedWriter | None = None
+    started = time.perf_counter()
+    try:
+        info = source.info
+        fps = cfg.source.fps if info.native_fps is None else min(cfg.source.fps, info.native_fps)
+        expected = None
+        if info.frame_count and info.native_fps:
+            expected = int(info.frame_count / info.native_fps * fps) + 1
+        if on_start is not None:
+            on_start(info, expected)
+        result = VideoAnalysis(
+            video=video,
+            info=info,
+            fps_analysed=fps,
+            expression_model=models.expression_model,
+            labels=models.classifier.labels,
+        )
+        analyzer = FrameAnalyzer(cfg, models, source_id="video")
+        if annotated is not None:
+            writer = AnnotatedWriter(annotated, info.width, info.height, fps)
+        while True:
+            d0 = time.perf_counter()
+            frame = source.read()
+            decode_s = time.perf_counter() - d0
+            if frame is None:
+                break
+            analysis = analyzer.analyze(frame, decode_s=decode_s)
+            result.frames.append(analysis)
+            result.events.extend(analysis.closed)
+            if writer is not None:
+                writer.write(draw(frame.image, analysis))
+            if on_frame is not None:
+                on_frame(analysis)
+        result.events.extend(analyzer.finish())
+        result.events.sort(key=lambda e: (e.start_s, e.track_id))
+        result.wall_s = time.perf_counter() - started
+        return result
+    finally:
+        source.close()
+        if writer is not None:
+            writer.close()
