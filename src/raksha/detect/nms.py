@@ -1,0 +1,34 @@
+"""Greedy non-maximum suppression on xyxy boxes (pure numpy)."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+
+def nms(
+    boxes: npt.NDArray[np.float32], scores: npt.NDArray[np.float32], iou_threshold: float
+) -> npt.NDArray[np.int64]:
+    """Indices of the boxes kept, best score first.
+
+    A box is dropped when its IoU with an already kept, higher-scoring box exceeds
+    `iou_threshold`.
+    """
+    n = boxes.shape[0]
+    if n == 0:
+        return np.zeros((0,), np.int64)
+    x1, y1, x2, y2 = (boxes[:, i].astype(np.float64) for i in range(4))
+    areas = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    order = np.argsort(-scores, kind="stable")
+    keep: list[int] = []
+    while order.size > 0:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        iw = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0, None)
+        ih = np.clip(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0, None)
+        inter = iw * ih
+        union = areas[i] + areas[rest] - inter
+        iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+        order = rest[iou <= iou_threshold]
+    return np.asarray(keep, np.int64)

@@ -1,0 +1,169 @@
+"""YuNet face detector through OpenCV's `cv2.FaceDetectorYN`."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from raksha.detect.config import YuNetConfig
+from raksha.detect.nms import nms
+from raksha.domain import FaceDetections
+from raksha.errors import ModelError
+
+F32 = npt.NDArray[np.float32]
+U8 = npt.NDArray[np.uint8]
+
+#: Columns of one cv2 result row: x, y, w, h, five landmark (x, y) pairs, score.
+_ROW = 15
+#: Columns holding x and y coordinates (box corner and landmarks; not the width/height).
+_XS = [0, 4, 6, 8, 10, 12]
+_YS = [1, 5, 7, 9, 11, 13]
+
+
+class _CvYuNet:
+    """One `cv2.FaceDetectorYN`; `setInputSize` is called only when the image size changes."""
+
+    def __init__(self, model_path: Path, cfg: YuNetConfig) -> None:
+        self._size = (320, 320)
+        logging = cv2.utils.logging
+        old_level = logging.getLogLevel()
+        # OpenCV 5 warns on stderr that the new graph engine ignores targets; not our concern.
+        logging.setLogLevel(logging.LOG_LEVEL_ERROR)
+        try:
+            self._det = cv2.FaceDetectorYN.create(
+                str(model_path), "", self._size, cfg.score_threshold, cfg.nms_threshold, cfg.top_k
+            )
+        except cv2.error as exc:
+            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown error"
+            raise ModelError(f"cannot load face detector model {model_path}: {reason}") from None
+        finally:
+            logging.setLogLevel(old_level)
+
+    def run(self, image: U8) -> F32:
+        """(N,15) rows in `image` pixel coordinates."""
+        size = (int(image.shape[1]), int(image.shape[0]))
+        if size != self._size:
+            self._det.setInputSize(size)
+            self._size = size
+        _, faces = self._det.detect(np.ascontiguousarray(image))
+        if faces is None:
+            return np.zeros((0, _ROW), np.float32)
+        return np.asarray(faces, np.float32).reshape(-1, _ROW)
+
+
+def tile_starts(length: int, tile: int, overlap: float) -> list[int]:
+    """Start offsets of tiles of size `tile` covering [0, length), evenly spread.
+
+    Neighbouring tiles overlap by at least `overlap` × `tile` pixels; the last tile ends
+    exactly at `length`. A length that fits in one tile gives [0].
+    """
+    if length <= tile:
+        return [0]
+    stride = max(1.0, tile * (1.0 - overlap))
+    count = math.ceil((length - tile) / stride) + 1
+    return [round(i * (length - tile) / (count - 1)) for i in range(count)]
+
+
+def _cores(starts: list[int], tile: int, length: int) -> list[tuple[float, float]]:
+    """The part of the axis each tile answers for: overlaps are split at their midpoint."""
+    bounds = [0.0] + [(starts[i] + tile + starts[i + 1]) / 2 for i in range(len(starts) - 1)]
+    bounds.append(float(length))
+    return [(bounds[i], bounds[i + 1]) for i in range(len(starts))]
+
+
+class YuNetDetector:
+    """Faces with five landmarks from a YuNet ONNX model, in full-resolution pixels.
+
+    The frame is resized so its long side is `cfg.max_long_side` (never upscaled) before
+    detection. With `small_faces="upscale"` it is resized to `cfg.small_faces_long_side`
+    instead (upscaled if need be). With `small_faces="tiles"` the frame is also cut into
+    overlapping full-resolution tiles of `cfg.tile_size`; each tile keeps the faces whose
+    centre lies in its share of the overlap, and all boxes are merged with NMS.
+    """
+
+    def __init__(self, model_path: Path, cfg: YuNetConfig | None = None) -> None:
+        self.cfg = cfg if cfg is not None else YuNetConfig()
+        model_path = Path(model_path)
+        if not model_path.is_file():
+            raise ModelError(f"face detector model not found: {model_path}")
+        if self.cfg.threads > 0:
+            cv2.setNumThreads(self.cfg.threads)
+        self._whole = _CvYuNet(model_path, self.cfg)
+        # Tiles share one size, so they get their own cv2 detector instead of resizing the
+        # whole-frame one back and forth on every frame.
+        self._tiles = _CvYuNet(model_path, self.cfg) if self.cfg.small_faces == "tiles" else None
+
+    def detect(self, image: npt.NDArray[np.uint8]) -> FaceDetections:
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"expected an HxWx3 uint8 BGR image, got {image.shape} {image.dtype}")
+        h, w = int(image.shape[0]), int(image.shape[1])
+        if h == 0 or w == 0:
+            return FaceDetections.empty()
+        long_side = max(h, w)
+        if self.cfg.small_faces == "upscale":
+            target = self.cfg.small_faces_long_side
+        else:
+            target = min(self.cfg.max_long_side, long_side)
+        rows = self._detect_resized(image, target / long_side)
+        if self._tiles is not None:
+            rows = np.concatenate([rows, self._detect_tiles(image)])
+            rows = rows[nms(_to_xyxy(rows), rows[:, 14], self.cfg.nms_threshold)]
+        return _to_detections(rows, w, h)
+
+    def _detect_resized(self, image: U8, scale: float) -> F32:
+        h, w = image.shape[:2]
+        if scale == 1.0:
+            return self._whole.run(image)
+        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+        interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
+        small = np.asarray(cv2.resize(image, (nw, nh), interpolation=interp), np.uint8)
+        rows = self._whole.run(small)
+        sx, sy = w / nw, h / nh
+        rows[:, 0:14:2] *= sx
+        rows[:, 1:14:2] *= sy
+        return rows
+
+    def _detect_tiles(self, image: U8) -> F32:
+        assert self._tiles is not None
+        h, w = image.shape[:2]
+        size = self.cfg.tile_size
+        overlap = self.cfg.tile_overlap
+        xs, ys = tile_starts(w, size, overlap), tile_starts(h, size, overlap)
+        x_cores, y_cores = _cores(xs, size, w), _cores(ys, size, h)
+        found = []
+        for y0, (cy0, cy1) in zip(ys, y_cores, strict=True):
+            for x0, (cx0, cx1) in zip(xs, x_cores, strict=True):
+                rows = self._tiles.run(image[y0 : y0 + size, x0 : x0 + size])
+                rows[:, _XS] += x0
+                rows[:, _YS] += y0
+                cx = rows[:, 0] + rows[:, 2] / 2
+                cy = rows[:, 1] + rows[:, 3] / 2
+                found.append(rows[(cx >= cx0) & (cx < cx1) & (cy >= cy0) & (cy < cy1)])
+        return np.concatenate(found)
+
+
+def _to_xyxy(rows: F32) -> F32:
+    boxes = rows[:, 0:4].copy()
+    boxes[:, 2] += boxes[:, 0]
+    boxes[:, 3] += boxes[:, 1]
+    return boxes
+
+
+def _to_detections(rows: F32, width: int, height: int) -> FaceDetections:
+    if rows.shape[0] == 0:
+        return FaceDetections.empty()
+    boxes = _to_xyxy(rows)
+    np.clip(boxes[:, 0::2], 0, width, out=boxes[:, 0::2])
+    np.clip(boxes[:, 1::2], 0, height, out=boxes[:, 1::2])
+    keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    if not keep.any():
+        return FaceDetections.empty()
+    return FaceDetections(
+        boxes=np.ascontiguousarray(boxes[keep], np.float32),
+        scores=np.ascontiguousarray(rows[keep, 14], np.float32),
+        landmarks=np.ascontiguousarray(rows[keep, 4:14].reshape(-1, 5, 2), np.float32),
+    )
