@@ -1,0 +1,133 @@
+"""The incident lifecycle: which action is allowed in which state, and what it leads to.
+
+    NEW --acknowledge--> ACKNOWLEDGED --confirm--> CONFIRMED --dispatch--> DISPATCHED
+    DISPATCHED --resolve--> RESOLVED        CONFIRMED --resolve--> RESOLVED (helped on the spot)
+    NEW | ACKNOWLEDGED | CONFIRMED --dismiss--> DISMISSED (a false alarm)
+    any open state --escalate--> the same state (recorded in the history only)
+
+RESOLVED and DISMISSED are terminal: every action on them is refused. The only way into
+DISPATCHED is through CONFIRMED, and the only way into CONFIRMED is through ACKNOWLEDGED, so
+nothing is dispatched without an acknowledgement. Every action names its actor; actors whose
+name starts with `system:` (automation such as the escalation timer) may only escalate, so the
+acknowledgement, and every other state change, is a person's.
+
+Pure functions; the store applies them inside a transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from raksha.errors import RakshaError
+from raksha.incidents.model import Action, ActionRecord, IncidentState, utcnow
+
+S = IncidentState
+
+#: (state, action) -> new state. Missing pairs are illegal.
+TRANSITIONS: dict[tuple[IncidentState, Action], IncidentState] = {
+    (S.NEW, Action.ACKNOWLEDGE): S.ACKNOWLEDGED,
+    (S.ACKNOWLEDGED, Action.CONFIRM): S.CONFIRMED,
+    (S.CONFIRMED, Action.DISPATCH): S.DISPATCHED,
+    (S.CONFIRMED, Action.RESOLVE): S.RESOLVED,
+    (S.DISPATCHED, Action.RESOLVE): S.RESOLVED,
+    (S.NEW, Action.DISMISS): S.DISMISSED,
+    (S.ACKNOWLEDGED, Action.DISMISS): S.DISMISSED,
+    (S.CONFIRMED, Action.DISMISS): S.DISMISSED,
+    **{(s, Action.ESCALATE): s for s in IncidentState if not s.is_terminal},
+}
+
+#: Actor names with this prefix are automation, not people.
+SYSTEM_ACTOR_PREFIX = "system:"
+#: What automation may do.
+SYSTEM_ACTIONS: frozenset[Action] = frozenset({Action.ESCALATE})
+
+
+class IllegalTransition(RakshaError):
+    """An action that the incident's current state does not allow."""
+
+    def __init__(self, state: IncidentState, action: Action) -> None:
+        self.state = state
+        self.action = action
+        allowed = ", ".join(sorted(a.value for a in allowed_actions(state))) or "none (closed)"
+        super().__init__(
+            f"cannot {action.value} an incident that is {state.value}; allowed: {allowed}"
+        )
+
+
+class InvalidActor(RakshaError):
+    """An action without a (human, where required) actor."""
+
+
+def allowed_actions(state: IncidentState) -> list[Action]:
+    return [a for a in Action if (state, a) in TRANSITIONS]
+
+
+def apply_action(state: IncidentState | str, action: Action | str) -> IncidentState:
+    """The state after `action`, or IllegalTransition when `state` does not allow it."""
+    st = _state(state)
+    act = _action(action)
+    try:
+        return TRANSITIONS[(st, act)]
+    except KeyError:
+        raise IllegalTransition(st, act) from None
+
+
+def is_system_actor(actor: str) -> bool:
+    return actor.startswith(SYSTEM_ACTOR_PREFIX)
+
+
+def check_actor(action: Action | str, actor: str) -> str:
+    """The actor, stripped, or InvalidActor when it is empty or automation acting as a person."""
+    act = _action(action)
+    who = actor.strip() if isinstance(actor, str) else ""
+    if not who:
+        raise InvalidActor(f"{act.value} needs an actor (who is doing it)")
+    if is_system_actor(who) and act not in SYSTEM_ACTIONS:
+        raise InvalidActor(f"{act.value} must be done by a person, not by automation ({who!r})")
+    return who
+
+
+def record_action(
+    state: IncidentState | str,
+    action: Action | str,
+    actor: str,
+    *,
+    at: datetime | None = None,
+    note: str | None = None,
+    unit_id: str | None = None,
+    incident_id: str = "",
+) -> ActionRecord:
+    """Validate an action by `actor` on an incident in `state` and return its history record."""
+    act = _action(action)
+    who = check_actor(act, actor)
+    st = _state(state)
+    new_state = apply_action(st, act)
+    when = at if at is not None else utcnow()
+    if when.tzinfo is None:
+        raise ValueError("action time must be timezone-aware")
+    return ActionRecord(
+        action=act,
+        from_state=st,
+        to_state=new_state,
+        actor=who,
+        at=when,
+        note=note or None,
+        unit_id=unit_id or None,
+        incident_id=incident_id,
+    )
+
+
+def _state(value: IncidentState | str) -> IncidentState:
+    try:
+        return IncidentState(value)
+    except ValueError:
+        known = ", ".join(s.value for s in IncidentState)
+        raise RakshaError(f"unknown incident state {value!r}; known: {known}") from None
+
+
+def _action(value: Action | str) -> Action:
+    try:
+        return Action(value)
+    except ValueError:
+        known = ", ".join(a.value for a in Action)
+        raise RakshaError(f"unknown incident action {value!r}; known: {known}") from None

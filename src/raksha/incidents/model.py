@@ -1,0 +1,182 @@
+"""Domain types for incidents: what the pipeline hands the store and what the store gives back.
+
+Pure dataclasses, no I/O. Times are timezone-aware UTC `datetime`s; the store refuses naive
+ones. JSON-like fields (`expression_at_peak`, `thresholds`, `route`) are plain dicts so that
+any stage can fill them without importing another stage's types.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+
+class IncidentState(StrEnum):
+    NEW = "NEW"
+    ACKNOWLEDGED = "ACKNOWLEDGED"
+    CONFIRMED = "CONFIRMED"
+    DISPATCHED = "DISPATCHED"
+    RESOLVED = "RESOLVED"
+    #: A false alarm.
+    DISMISSED = "DISMISSED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (IncidentState.RESOLVED, IncidentState.DISMISSED)
+
+
+class Action(StrEnum):
+    ACKNOWLEDGE = "acknowledge"
+    CONFIRM = "confirm"
+    DISPATCH = "dispatch"
+    DISMISS = "dismiss"
+    RESOLVE = "resolve"
+    #: Recorded in the history without changing the state (e.g. "nobody acknowledged in time").
+    ESCALATE = "escalate"
+
+
+class EvidenceKind(StrEnum):
+    #: A JPEG crop of the subject's face.
+    FACE = "face"
+    #: The full frame with every other face blurred.
+    FRAME_BLURRED = "frame_blurred"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceFile:
+    """One evidence file already on disk; `sha256` was computed when it was written."""
+
+    kind: EvidenceKind
+    path: str
+    sha256: str
+    bytes: int
+
+    def __post_init__(self) -> None:
+        if len(self.sha256) != 64 or any(c not in "0123456789abcdef" for c in self.sha256):
+            raise ValueError(f"sha256 must be 64 lowercase hex digits, got {self.sha256!r}")
+        if self.bytes < 0:
+            raise ValueError("bytes must be >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class NewIncident:
+    """A distress event the pipeline wants stored as an incident.
+
+    `id` may be chosen by the caller (e.g. to name the evidence folder before writing the
+    files); by default a fresh UUID4 is used.
+
+    `route` holds the routing decision, by convention::
+
+        {"method": "polygon" | "nearest", "station_id": ..., "distance_m": ...,
+         "patrol_units": [{"id": ..., "kind": ..., "distance_m": ...}, ...]}
+
+    `thresholds` holds the distress settings in force (e.g. `DistressConfig.model_dump()`).
+    `person_key` identifies the person for merging re-detections (e.g. "<source>:<track>").
+    """
+
+    camera_id: str
+    hotspot_id: str
+    station_id: str
+    peak_distress: float
+    expression_at_peak: dict[str, float]
+    model_name: str
+    model_sha256: str
+    thresholds: dict[str, Any]
+    route: dict[str, Any]
+    track_id: int | None = None
+    source_id: str = ""
+    event_start_s: float | None = None
+    event_end_s: float | None = None
+    person_key: str | None = None
+    opened_at: datetime = field(default_factory=utcnow)
+    id: str = field(default_factory=new_id)
+
+    def __post_init__(self) -> None:
+        if self.opened_at.tzinfo is None:
+            raise ValueError("opened_at must be timezone-aware")
+        if not 0.0 <= self.peak_distress <= 1.0:
+            raise ValueError(f"peak_distress must be in [0,1], got {self.peak_distress}")
+
+    @property
+    def top_expression(self) -> str | None:
+        return top_expression(self.expression_at_peak)
+
+
+def top_expression(distribution: dict[str, float]) -> str | None:
+    if not distribution:
+        return None
+    return max(distribution, key=lambda k: distribution[k])
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRecord:
+    """One step of an incident's history: who did what, when, and the state change."""
+
+    action: Action
+    from_state: IncidentState
+    to_state: IncidentState
+    actor: str
+    at: datetime
+    note: str | None = None
+    unit_id: str | None = None
+    incident_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """A stored incident with its evidence."""
+
+    id: str
+    camera_id: str
+    hotspot_id: str
+    station_id: str
+    state: IncidentState
+    opened_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    last_seen_at: datetime
+    peak_distress: float
+    expression_at_peak: dict[str, float]
+    top_expression: str | None
+    model_name: str
+    model_sha256: str
+    thresholds: dict[str, Any]
+    route: dict[str, Any]
+    track_id: int | None
+    source_id: str
+    event_start_s: float | None
+    event_end_s: float | None
+    person_key: str | None
+    #: Bumped by every recorded action and every merge; for optimistic checks by clients.
+    version: int
+    evidence: tuple[EvidenceFile, ...] = ()
+
+    @property
+    def patrol_units(self) -> list[dict[str, Any]]:
+        units = self.route.get("patrol_units", [])
+        return list(units) if isinstance(units, list) else []
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStatus:
+    camera_id: str
+    hotspot_id: str | None
+    station_id: str | None
+    #: The camera URL with any password masked; never the secret itself.
+    display_url: str | None
+    enabled: bool
+    online: bool
+    last_frame_at: datetime | None
+    last_error: str | None
+    updated_at: datetime
