@@ -21,3 +21,5 @@ class SourceConfig(BaseModel):
     #: For live streams: keep trying to reconnect forever (True) or give up after this many
     #: failed attempts in a row.
     reconnect_attempts: int | None = Field(None, ge=0)
+    #: Decoder threads per stream; 0 lets FFmpeg choose (one per core).
+    decode_threads: int = Field(0, ge=0, le=64)

@@ -1,0 +1,244 @@
+"""Keep a live stream going: reopen it with exponential backoff when it fails or stalls."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from raksha.domain import Frame, SourceInfo
+from raksha.errors import SourceError
+from raksha.sources.base import FrameSource
+from raksha.sources.config import SourceConfig
+from raksha.sources.masking import mask_url, redact
+
+log = logging.getLogger(__name__)
+
+SourceFactory = Callable[[], FrameSource]
+
+
+def backoff_delays(cfg: SourceConfig) -> Callable[[int], float]:
+    """Wait before reconnect attempt n (1-based): initial * factor**(n-1), capped at max."""
+
+    def delay(attempt: int) -> float:
+        exponent = max(attempt - 1, 0)
+        # Stop growing once past the cap, so large attempt numbers never overflow.
+        value = cfg.reconnect_initial_s
+        for _ in range(exponent):
+            value *= cfg.reconnect_factor
+            if value >= cfg.reconnect_max_s:
+                break
+        return min(value, cfg.reconnect_max_s)
+
+    return delay
+
+
+class ReconnectingSource:
+    """A FrameSource over a live stream that survives drops, stalls and restarts.
+
+    `factory()` opens the underlying source (raising SourceError when it cannot). When opening
+    fails, or a live stream raises SourceError or ends, the stream is reopened after a wait of
+    `reconnect_initial_s`, growing by `reconnect_factor` up to `reconnect_max_s`; the wait
+    resets once a frame arrives. With `cfg.reconnect_attempts = N`, `read()` gives up (raises
+    SourceError) when N reconnect attempts in a row have failed; None means retry forever.
+    Frames keep increasing `t` and `index` across reconnects; `t` advances by the outage.
+
+    A source that is not live (a file) is passed through: its end and its errors are final.
+    `sleep` and `clock` are injectable for tests; by default `close()` from another thread
+    interrupts a backoff wait.
+    """
+
+    def __init__(
+        self,
+        factory: SourceFactory,
+        cfg: SourceConfig,
+        source_id: str,
+        *,
+        display_url: str = "",
+        sleep: Callable[[float], object] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._factory = factory
+        self._cfg = cfg
+        self._source_id = source_id
+        self._display = mask_url(display_url) if display_url else source_id
+        self._stop = threading.Event()
+        self._sleep: Callable[[float], object] = sleep or self._stop.wait
+        self._clock = clock
+        self._delay_for = backoff_delays(cfg)
+        self._inner: FrameSource | None = None
+        self._info = SourceInfo(
+            source_id=source_id,
+            display_url=self._display,
+            width=0,
+            height=0,
+            native_fps=None,
+            frame_count=None,
+            is_live=True,
+        )
+        #: True while frames are arriving from an open stream.
+        self.online = False
+        #: `clock()` when the last frame arrived, or None before the first.
+        self.last_frame_at: float | None = None
+        #: Successful reopenings after the stream was lost or failed to open.
+        self.reconnects = 0
+        #: Failed attempts in a row (opening failed, or the stream died before a frame).
+        self.failures = 0
+        #: The last error, masked and on one line; None before any.
+        self.last_error: str | None = None
+        #: Every backoff wait so far, in seconds (for status pages and tests).
+        self.waits: list[float] = []
+        self._retries = 0
+        self._need_wait = False
+        self._had_connection = False
+        self._fresh = True
+        self._frames_from_inner = 0
+        self._last_t: float | None = None
+        self._last_index = -1
+        self._t_shift = 0.0
+        self._index_shift = 0
+        self._closed = False
+
+    @property
+    def info(self) -> SourceInfo:
+        return self._info
+
+    @property
+    def source_id(self) -> str:
+        return self._source_id
+
+    def read(self) -> Frame | None:
+        """The next frame; waits and reconnects as needed. None once closed (or a file ends)."""
+        while not self._closed:
+            inner = self._inner or self._connect()
+            if inner is None:
+                return None
+            try:
+                frame = inner.read()
+            except (SourceError, OSError) as exc:
+                if not inner.info.is_live:
+                    raise
+                self._lost(redact(str(exc)))
+                continue
+            if frame is None:
+                if not inner.info.is_live:
+                    return None
+                self._lost("the stream ended")
+                continue
+            return self._stamp(frame)
+        return None
+
+    def close(self) -> None:
+        self._closed = True
+        self._stop.set()
+        self.online = False
+        self._drop_inner()
+
+    # -- connection ----------------------------------------------------------------------
+
+    def _connect(self) -> FrameSource | None:
+        while not self._closed:
+            if self._need_wait:
+                self._retries += 1
+                wait = self._delay_for(self._retries)
+                self.waits.append(wait)
+                self._sleep(wait)
+                if self._closed:
+                    return None
+            try:
+                inner = self._factory()
+            except SourceError as exc:
+                self._failed(redact(str(exc)), "cannot open")
+                continue
+            if self._closed:
+                inner.close()
+                return None
+            if self._had_connection:
+                self.reconnects += 1
+                log.info(
+                    "source %s (%s): reconnected after %d attempt(s)",
+                    self._source_id,
+                    self._display,
+                    self._retries,
+                )
+            self._had_connection = True
+            self._inner = inner
+            self._info = dataclasses.replace(inner.info, display_url=self._display)
+            self._fresh = True
+            self._frames_from_inner = 0
+            return inner
+        return None
+
+    def _lost(self, reason: str) -> None:
+        """The open stream failed or ended: drop it and schedule a reconnect."""
+        had_frames = self._frames_from_inner > 0
+        self._drop_inner()
+        self.online = False
+        if had_frames:
+            self.last_error = reason
+            self._need_wait = True
+            log.warning(
+                "source %s (%s) lost: %s; reconnecting in %.1f s",
+                self._source_id,
+                self._display,
+                reason,
+                self._delay_for(self._retries + 1),
+            )
+        else:
+            self._failed(reason, "failed before its first frame")
+
+    def _failed(self, reason: str, what: str) -> None:
+        self.failures += 1
+        self.online = False
+        self.last_error = reason
+        self._need_wait = True
+        limit = self._cfg.reconnect_attempts
+        if limit is not None and self._retries >= limit:
+            self._closed = True
+            raise SourceError(
+                f"source {self._source_id} ({self._display}): giving up after "
+                f"{self._retries} reconnect attempt(s): {reason}"
+            )
+        log.warning(
+            "source %s (%s) %s: %s; retrying in %.1f s",
+            self._source_id,
+            self._display,
+            what,
+            reason,
+            self._delay_for(self._retries + 1),
+        )
+
+    def _drop_inner(self) -> None:
+        inner, self._inner = self._inner, None
+        if inner is not None:
+            try:
+                inner.close()
+            except Exception as exc:  # closing a broken stream must not stop the reconnect
+                log.debug("source %s: error while closing: %s", self._source_id, redact(str(exc)))
+
+    # -- frames --------------------------------------------------------------------------
+
+    def _stamp(self, frame: Frame) -> Frame:
+        """Shift t and index so that they keep increasing across reconnects."""
+        now = self._clock()
+        if self._fresh:
+            self._fresh = False
+            if self._last_t is not None and self.last_frame_at is not None:
+                outage = max(now - self.last_frame_at, 1e-3)
+                self._t_shift = self._last_t + outage - frame.t
+                self._index_shift = self._last_index + 1 - frame.index
+        self._frames_from_inner += 1
+        self._retries = 0
+        self._need_wait = False
+        self.failures = 0
+        self.online = True
+        self.last_frame_at = now
+        if self._t_shift or self._index_shift:
+            frame = dataclasses.replace(
+                frame, t=frame.t + self._t_shift, index=frame.index + self._index_shift
+            )
+        self._last_t = frame.t
+        self._last_index = frame.index
+        return frame

@@ -1,0 +1,40 @@
+"""Local cameras (`webcam:N`, `/dev/videoN`), read through FFmpeg's video4linux2 input."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from raksha.errors import SourceError
+from raksha.sources.config import SourceConfig
+
+if TYPE_CHECKING:
+    from raksha.sources.pyav_source import PyAVSource
+
+#: FFmpeg input format for local cameras on Linux.
+WEBCAM_FORMAT = "v4l2"
+
+
+def require_device(device: str) -> None:
+    """Raise SourceError unless `device` is a camera device this process can open."""
+    if not sys.platform.startswith("linux"):
+        raise SourceError(
+            f"webcam {device}: local cameras are supported on Linux (video4linux2) only; "
+            "on other systems stream the camera over RTSP"
+        )
+    path = Path(device)
+    if not path.exists():
+        raise SourceError(f"webcam not found: {device} (no such device)")
+    if path.is_dir() or path.is_file():
+        raise SourceError(f"webcam {device} is not a camera device")
+    if not os.access(path, os.R_OK):
+        raise SourceError(f"webcam {device}: permission denied (is the user in the video group?)")
+
+
+def open_webcam(url: str, cfg: SourceConfig, source_id: str = "webcam") -> PyAVSource:
+    """Open `webcam:N` or `/dev/videoN`; raises SourceError when the device does not exist."""
+    from raksha.sources.pyav_source import PyAVSource
+
+    return PyAVSource(url, cfg, source_id)
