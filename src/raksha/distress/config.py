@@ -8,14 +8,14 @@ from raksha.domain import EXPRESSION_CLASSES
 
 
 def _default_weights() -> dict[str, float]:
-    return {"fear": 1.0, "sadness": 0.6, "anger": 0.3, "disgust": 0.3}
+    return {"fear": 1.0, "sadness": 0.6, "anger": 0.2, "disgust": 0.2}
 
 
 class DistressConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     #: Per-frame evidence = sum of weight * probability over these expression classes
-    #: (clipped to [0,1]). Classes not listed weigh 0.
+    #: (clipped to [0,1]). Classes not listed, or that the model does not output, weigh 0.
     weights: dict[str, float] = Field(default_factory=_default_weights)
     #: Face-quality gating: faces smaller than this (short side, px), with a lower detector
     #: score, or blurrier than this (variance of the Laplacian on a 64x64 gray crop) give no
@@ -23,20 +23,24 @@ class DistressConfig(BaseModel):
     min_face_px: float = Field(24.0, ge=0)
     full_face_px: float = Field(48.0, ge=0)
     min_detector_score: float = Field(0.6, ge=0, le=1)
-    min_sharpness: float = Field(20.0, ge=0)
-    full_sharpness: float = Field(80.0, ge=0)
+    min_sharpness: float = Field(15.0, ge=0)
+    full_sharpness: float = Field(60.0, ge=0)
     #: Exponential smoothing half-life of the score, in seconds of stream time.
-    half_life_s: float = Field(1.0, gt=0)
+    half_life_s: float = Field(0.5, gt=0)
     #: Hysteresis: an event may open while the smoothed score is >= enter, and closes once
     #: the score has stayed below exit for `exit_hold_s`.
     enter_threshold: float = Field(0.55, gt=0, le=1)
     exit_threshold: float = Field(0.35, ge=0, lt=1)
     #: The score must stay >= enter for this long before an event opens.
-    min_duration_s: float = Field(2.0, ge=0)
-    exit_hold_s: float = Field(1.0, ge=0)
+    min_duration_s: float = Field(1.0, ge=0)
+    #: ... and the run must contain this many consecutive frames whose own (unsmoothed)
+    #: evidence is >= enter, so that one odd frame can never open an event.
+    confirm_frames: int = Field(2, ge=2, le=100)
+    exit_hold_s: float = Field(1.5, ge=0)
     #: After an event closes, the same track cannot open another for this long.
     cooldown_s: float = Field(30.0, ge=0)
-    #: A track unseen for longer than this has its state reset (and any open event closed).
+    #: A track unseen (or unreadable) for longer than this has its state reset, and any open
+    #: event closed.
     max_gap_s: float = Field(2.0, gt=0)
 
     @field_validator("weights")
@@ -49,6 +53,8 @@ class DistressConfig(BaseModel):
             )
         if any(w < 0 for w in v.values()):
             raise ValueError("weights must be >= 0")
+        if not any(w > 0 for w in v.values()):
+            raise ValueError("at least one expression class needs a weight above 0")
         return v
 
     @model_validator(mode="after")
