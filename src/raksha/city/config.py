@@ -1,0 +1,341 @@
+"""Typed, frozen settings for the city part of `raksha run` (the YAML keys of issue 4).
+
+Validators do no I/O. A station's `jurisdiction` may be inline GeoJSON (checked here) or a path
+to a GeoJSON file, which `raksha.city.load.load_city` reads in a separate, explicit step.
+Camera URLs may carry `${NAME}` placeholders filled from the environment or a secrets file
+(see `raksha.city.secrets`); `repr`/`str` of every model show URLs with passwords masked.
+
+Cross-references are checked once the whole site is parsed: duplicate ids, a patrol unit at an
+unknown station, a camera at an unknown hotspot. Each error names its field, e.g.
+`cameras.2.hotspot: unknown hotspot 'charbag'; known hotspots: ...`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from raksha.city.secrets import display_template
+from raksha.geo.polygons import Area, area_from_geojson, normalize_geojson
+
+#: Ids appear in MQTT topics (`raksha/stations/<id>/incidents`), file names and URLs, so they
+#: are limited to letters, digits, `_`, `.` and `-` (no `/`, `+`, `#` or spaces).
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+Id = Annotated[str, Field(pattern=ID_PATTERN)]
+
+PatrolKind = Literal["scooter", "motorcycle", "car", "van", "pink_booth", "foot", "bicycle"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_lat(value: float) -> float:
+    if not math.isfinite(value) or not -90.0 <= value <= 90.0:
+        raise ValueError(f"latitude must be between -90 and 90 degrees, got {value}")
+    return value
+
+
+def _check_lon(value: float) -> float:
+    if not math.isfinite(value) or not -180.0 <= value <= 180.0:
+        raise ValueError(f"longitude must be between -180 and 180 degrees, got {value}")
+    return value
+
+
+class _Located(_Frozen):
+    lat: float
+    lon: float
+
+    @field_validator("lat")
+    @classmethod
+    def _lat(cls, v: float) -> float:
+        return _check_lat(v)
+
+    @field_validator("lon")
+    @classmethod
+    def _lon(cls, v: float) -> float:
+        return _check_lon(v)
+
+
+def _tupled(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return tuple(_tupled(v) for v in value)
+    return value
+
+
+class Jurisdiction(_Frozen):
+    """A checked GeoJSON Polygon or MultiPolygon ([longitude, latitude] positions)."""
+
+    type: Literal["Polygon", "MultiPolygon"]
+    coordinates: tuple[Any, ...]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise(cls, data: Any) -> Any:
+        geo = normalize_geojson(data)
+        return {"type": geo["type"], "coordinates": _tupled(geo["coordinates"])}
+
+    @model_validator(mode="after")
+    def _check(self) -> Jurisdiction:
+        area_from_geojson(self)
+        return self
+
+    def area(self) -> Area:
+        return area_from_geojson(self)
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        n = len(self.coordinates) if self.type == "MultiPolygon" else 1
+        yield "type", self.type
+        yield "polygons", n
+
+
+def _coerce_jurisdiction(value: Any) -> Any:
+    """Mapping -> checked `Jurisdiction` (clean one-line errors); string -> a file `Path`."""
+    if value is None or isinstance(value, Jurisdiction | Path):
+        return value
+    if isinstance(value, str):
+        if not value.strip():
+            raise ValueError("jurisdiction file name is empty")
+        return Path(value)
+    if isinstance(value, dict):
+        geo = normalize_geojson(value)  # ValueError with a clear message
+        area_from_geojson(geo)
+        return Jurisdiction.model_construct(
+            type=geo["type"], coordinates=_tupled(geo["coordinates"])
+        )
+    raise ValueError(
+        "jurisdiction must be an inline GeoJSON Polygon/MultiPolygon or the path of a GeoJSON file"
+    )
+
+
+class StationConfig(_Located):
+    id: Id
+    name: str = ""
+    #: Inline GeoJSON, or a GeoJSON file (relative to the config file) until `load_city`.
+    jurisdiction: Annotated[Jurisdiction | Path | None, BeforeValidator(_coerce_jurisdiction)] = (
+        None
+    )
+
+
+class PatrolUnitConfig(_Located):
+    id: Id
+    kind: PatrolKind
+    station: Id
+    name: str = ""
+
+
+class HotspotConfig(_Located):
+    id: Id
+    name: str = ""
+
+
+class CameraCredentials(_Frozen):
+    """Names (not values) of the variables holding a camera's user name and password.
+
+    They are looked up in the environment, then in the secrets file, and put into the URL's
+    user-info (percent-encoded) when the stream is opened.
+    """
+
+    user_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    password_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class CameraConfig(_Frozen):
+    id: Id
+    hotspot: Id
+    #: `file:///…`, a path, `rtsp://…`, `http(s)://…`; may contain `${NAME}` placeholders.
+    url: str = Field(min_length=1)
+    fps: float = Field(5.0, gt=0, le=120)
+    enabled: bool = True
+    name: str = ""
+    credentials: CameraCredentials | None = None
+
+    @property
+    def display_url(self) -> str:
+        """The URL with every password and secret masked; safe to log, store and show."""
+        return display_template(self.url)
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for key, value in super().__repr_args__():
+            yield key, (self.display_url if key == "url" else value)
+
+
+class StorageConfig(_Frozen):
+    #: SQLAlchemy URL: `sqlite:///raksha.db` (relative to the working directory) or
+    #: `postgresql+psycopg://user@host/db`; `${NAME}` placeholders are allowed for a password.
+    url: str = "sqlite:///raksha.db"
+
+    @property
+    def display_url(self) -> str:
+        return display_template(self.url)
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        yield "url", self.display_url
+
+
+class EvidenceConfig(_Frozen):
+    #: Where evidence files go: `<dir>/<incident_id>/…` (relative to the working directory).
+    dir: Path = Path("evidence")
+    #: Days evidence is kept before a clean-up may delete it.
+    retention_days: int = Field(30, ge=1)
+    #: Encrypt evidence at rest with Fernet (AES-128-CBC + HMAC-SHA256); the key is read
+    #: from the environment variable `key_env` (make one with `Fernet.generate_key()`).
+    encrypt: bool = False
+    key_env: str = Field("RAKSHA_EVIDENCE_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    #: Margin around the subject's face crop, as a fraction of the box size on each side.
+    face_margin: float = Field(0.3, ge=0, le=3)
+    #: Other faces' boxes are grown by this fraction on each side before they are blurred.
+    blur_expand: float = Field(0.2, ge=0, le=2)
+    jpeg_quality: int = Field(92, ge=50, le=100)
+
+
+class WebhookConfig(_Frozen):
+    url: str = Field(min_length=1)
+    #: Environment variable holding the HMAC-SHA256 signing secret (None: unsigned).
+    secret_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    timeout_s: float = Field(5.0, gt=0, le=300)
+    max_attempts: int = Field(20, ge=1)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("webhook url must start with http:// or https://")
+        return v
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for key, value in super().__repr_args__():
+            yield key, (display_template(self.url) if key == "url" else value)
+
+
+class MqttConfig(_Frozen):
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    topic_prefix: str = Field("raksha", pattern=r"^[^#+\s]+$")
+    qos: Literal[0, 1, 2] = 1
+    client_id: str | None = None
+    #: Environment variables holding broker credentials, if it needs them.
+    username_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    password_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+    def topic_for(self, station_id: str) -> str:
+        return f"{self.topic_prefix.rstrip('/')}/stations/{station_id}/incidents"
+
+
+class AlertsConfig(_Frozen):
+    webhook: WebhookConfig | None = None
+    mqtt: MqttConfig | None = None
+
+
+def _ref_error(
+    loc: tuple[str | int, ...], kind: str, value: str, known: list[str]
+) -> InitErrorDetails:
+    shown = ", ".join(known[:12]) + (", …" if len(known) > 12 else "")
+    return InitErrorDetails(
+        type=PydanticCustomError(
+            "unknown_reference",
+            "unknown {kind} '{value}'; known {kind}s: {known}",
+            {"kind": kind, "value": value, "known": shown or "(none)"},
+        ),
+        loc=loc,
+        input=value,
+    )
+
+
+def _dup_error(loc: tuple[str | int, ...], what: str, value: str, first: int) -> InitErrorDetails:
+    return InitErrorDetails(
+        type=PydanticCustomError(
+            "duplicate_id",
+            "duplicate {what} id '{value}' (also used by {what}s.{first})",
+            {"what": what, "value": value, "first": first},
+        ),
+        loc=loc,
+        input=value,
+    )
+
+
+class SiteConfig(_Frozen):
+    """The city part of the run config (embed its fields at the top level of the YAML)."""
+
+    stations: tuple[StationConfig, ...] = ()
+    patrol_units: tuple[PatrolUnitConfig, ...] = ()
+    hotspots: tuple[HotspotConfig, ...] = ()
+    cameras: tuple[CameraConfig, ...] = ()
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    #: KEY=VALUE file with camera credentials (relative to the config file until `load_city`).
+    secrets_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _cross_check(self) -> SiteConfig:
+        errors: list[InitErrorDetails] = []
+        groups: list[tuple[str, str, tuple[Any, ...]]] = [
+            ("stations", "station", self.stations),
+            ("patrol_units", "patrol_unit", self.patrol_units),
+            ("hotspots", "hotspot", self.hotspots),
+            ("cameras", "camera", self.cameras),
+        ]
+        for field, what, items in groups:
+            seen: dict[str, int] = {}
+            for i, item in enumerate(items):
+                if item.id in seen:
+                    errors.append(_dup_error((field, i, "id"), what, item.id, seen[item.id]))
+                else:
+                    seen[item.id] = i
+        station_ids = [s.id for s in self.stations]
+        hotspot_ids = [h.id for h in self.hotspots]
+        for i, unit in enumerate(self.patrol_units):
+            if unit.station not in station_ids:
+                errors.append(
+                    _ref_error(("patrol_units", i, "station"), "station", unit.station, station_ids)
+                )
+        for i, cam in enumerate(self.cameras):
+            if cam.hotspot not in hotspot_ids:
+                errors.append(
+                    _ref_error(("cameras", i, "hotspot"), "hotspot", cam.hotspot, hotspot_ids)
+                )
+        if self.cameras and not self.stations:
+            errors.append(
+                InitErrorDetails(
+                    type=PydanticCustomError(
+                        "no_stations", "cameras are configured but no police stations to route to"
+                    ),
+                    loc=("stations",),
+                    input=[],
+                )
+            )
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
+        return self
+
+    def station(self, station_id: str) -> StationConfig:
+        for s in self.stations:
+            if s.id == station_id:
+                return s
+        raise KeyError(station_id)
+
+    def hotspot(self, hotspot_id: str) -> HotspotConfig:
+        for h in self.hotspots:
+            if h.id == hotspot_id:
+                return h
+        raise KeyError(hotspot_id)
+
+    def camera(self, camera_id: str) -> CameraConfig:
+        for c in self.cameras:
+            if c.id == camera_id:
+                return c
+        raise KeyError(camera_id)

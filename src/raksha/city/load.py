@@ -1,0 +1,83 @@
+"""The explicit I/O step after validation: read jurisdiction files, resolve relative paths.
+
+    site = load_city(load_config(path, SiteConfig), base_dir=path.parent)
+
+or simply `load_site_config(path)`. Jurisdiction files and the secrets file are relative to
+the config file's folder. A bad file raises `ConfigError` naming the file and the station.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from raksha.city.config import Jurisdiction, SiteConfig, StationConfig
+from raksha.city.secrets import display_template
+from raksha.errors import ConfigError
+from raksha.geo.polygons import area_from_geojson, normalize_geojson
+
+log = logging.getLogger(__name__)
+
+S = TypeVar("S", bound=SiteConfig)
+
+
+def read_jurisdiction(path: Path, station_id: str = "") -> Jurisdiction:
+    """Read and check one GeoJSON file (Polygon, MultiPolygon, Feature or FeatureCollection)."""
+    who = f"station {station_id}: " if station_id else ""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{who}jurisdiction file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{who}cannot read jurisdiction file {path}: {exc}") from None
+    try:
+        data: Any = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{who}jurisdiction file {path}:{exc.lineno}: not valid GeoJSON ({exc.msg})"
+        ) from None
+    try:
+        geo = normalize_geojson(data)
+        area_from_geojson(geo)
+        return Jurisdiction.model_validate(geo)
+    except (ValueError, ValidationError) as exc:
+        msg = (
+            str(exc).splitlines()[0]
+            if not isinstance(exc, ValidationError)
+            else ("; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors()))
+        )
+        raise ConfigError(f"{who}jurisdiction file {path}: {msg}") from None
+
+
+def load_city(site: S, base_dir: Path) -> S:
+    """`site` with every jurisdiction file read (relative to `base_dir`) and `secrets_file`
+    made absolute. Warns when a camera URL holds a literal password."""
+    stations: list[StationConfig] = []
+    for st in site.stations:
+        if isinstance(st.jurisdiction, Path):
+            path = st.jurisdiction if st.jurisdiction.is_absolute() else base_dir / st.jurisdiction
+            st = st.model_copy(update={"jurisdiction": read_jurisdiction(path, st.id)})
+        stations.append(st)
+    update: dict[str, Any] = {"stations": tuple(stations)}
+    if site.secrets_file is not None and not site.secrets_file.is_absolute():
+        update["secrets_file"] = base_dir / site.secrets_file
+    for cam in site.cameras:
+        if display_template(cam.url) != cam.url and "${" not in cam.url:
+            log.warning(
+                "camera %s: the config file holds a credential (%s); move it to the "
+                "environment or the secrets file as ${NAME} placeholders",
+                cam.id,
+                cam.display_url,
+            )
+    return site.model_copy(update=update)
+
+
+def load_site_config(path: Path) -> SiteConfig:
+    """Load, validate and resolve a city config YAML (errors name the field and line)."""
+    from raksha.config import load_config
+
+    return load_city(load_config(path, SiteConfig), path.parent)

@@ -1,0 +1,1 @@
+"""Geography: great-circle distances, jurisdiction polygons, station and patrol-unit routing."""

@@ -1,0 +1,228 @@
+"""Route a hotspot to its police station and the nearest patrol units.
+
+Station choice:
+  1. "jurisdiction": the station whose jurisdiction polygon contains the point (own
+     point-in-polygon, holes and MultiPolygons respected). Where polygons overlap, the
+     nearest of the containing stations wins.
+  2. "nearest": otherwise (no polygons configured, or the point lies in none of them), the
+     nearest station of all by great-circle distance (scikit-learn BallTree, haversine
+     metric, on radians).
+
+Patrol units: the `k` (3) nearest units overall by great-circle distance, whatever their
+station (the fastest help is the closest unit; each carries its own station id). With
+`units="station_first"` the routed station's own units come first, then the nearest others.
+
+Build the router once per site; `route()` is then cheap (a tree query and a few polygons).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from raksha.errors import ConfigError
+from raksha.geo.distance import EARTH_RADIUS_M, haversine_many_m
+from raksha.geo.polygons import Area, area_from_geojson
+
+F64 = npt.NDArray[np.float64]
+
+
+class StationLike(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def lat(self) -> float: ...
+    @property
+    def lon(self) -> float: ...
+    @property
+    def jurisdiction(self) -> Any: ...
+
+
+class PatrolUnitLike(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def station(self) -> str: ...
+    @property
+    def lat(self) -> float: ...
+    @property
+    def lon(self) -> float: ...
+
+
+class UnitRoute(NamedTuple):
+    unit_id: str
+    kind: str
+    station_id: str
+    distance_m: float
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    station_id: str
+    method: Literal["jurisdiction", "nearest"]
+    #: Great-circle distance from the point to the station, metres.
+    distance_m: float
+    #: Nearest patrol units first: (unit_id, kind, station_id, distance_m).
+    patrol_units: tuple[UnitRoute, ...]
+    station_name: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "station_id": self.station_id,
+            "station_name": self.station_name,
+            "method": self.method,
+            "distance_m": round(self.distance_m, 1),
+            "patrol_units": [
+                {
+                    "id": u.unit_id,
+                    "kind": u.kind,
+                    "station_id": u.station_id,
+                    "distance_m": round(u.distance_m, 1),
+                }
+                for u in self.patrol_units
+            ],
+        }
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> Route:
+        method = data["method"]
+        if method not in ("jurisdiction", "nearest"):
+            raise ValueError(f"unknown routing method {method!r}")
+        return Route(
+            station_id=str(data["station_id"]),
+            station_name=str(data.get("station_name", "")),
+            method=method,
+            distance_m=float(data["distance_m"]),
+            patrol_units=tuple(
+                UnitRoute(
+                    str(u["id"]), str(u["kind"]), str(u["station_id"]), float(u["distance_m"])
+                )
+                for u in data.get("patrol_units", [])
+            ),
+        )
+
+
+def _tree(lats: Sequence[float] | F64, lons: Sequence[float] | F64) -> Any:
+    from sklearn.neighbors import BallTree
+
+    pts = np.radians(np.column_stack([np.asarray(lats, np.float64), np.asarray(lons, np.float64)]))
+    return BallTree(pts, metric="haversine")
+
+
+def _area_of(station: StationLike) -> Area | None:
+    j = station.jurisdiction
+    if j is None:
+        return None
+    if hasattr(j, "area") and callable(j.area):
+        area = j.area()
+        if isinstance(area, Area):
+            return area
+    if isinstance(j, str) or hasattr(j, "is_absolute"):
+        raise ConfigError(
+            f"station {station.id}: jurisdiction file {j} was not loaded "
+            "(call raksha.city.load.load_city first)"
+        )
+    try:
+        return area_from_geojson(j)
+    except ValueError as exc:
+        raise ConfigError(f"station {station.id}: jurisdiction: {exc}") from None
+
+
+class Router:
+    """Nearest station / jurisdiction and nearest patrol units for a point."""
+
+    def __init__(
+        self,
+        stations: Sequence[StationLike],
+        patrol_units: Sequence[PatrolUnitLike] = (),
+        *,
+        k_units: int = 3,
+        units: Literal["nearest", "station_first"] = "nearest",
+    ) -> None:
+        if not stations:
+            raise ConfigError("routing needs at least one police station")
+        self._ids = [s.id for s in stations]
+        self._names = [s.name for s in stations]
+        self._lats = np.array([s.lat for s in stations], np.float64)
+        self._lons = np.array([s.lon for s in stations], np.float64)
+        self._areas: list[tuple[int, Area]] = []
+        for i, s in enumerate(stations):
+            area = _area_of(s)
+            if area is not None:
+                self._areas.append((i, area))
+        self._station_tree = _tree(self._lats, self._lons)
+        self._units = list(patrol_units)
+        self._unit_tree = (
+            _tree([u.lat for u in self._units], [u.lon for u in self._units])
+            if self._units
+            else None
+        )
+        self.k_units = k_units
+        self.units_policy = units
+
+    @classmethod
+    def from_site(cls, site: Any, **kwargs: Any) -> Router:
+        """From a `SiteConfig` (after `load_city`)."""
+        return cls(site.stations, site.patrol_units, **kwargs)
+
+    @property
+    def uses_jurisdictions(self) -> bool:
+        return bool(self._areas)
+
+    def nearest_station(self, lat: float, lon: float) -> tuple[int, float]:
+        """(index, distance in metres) of the nearest station by great-circle distance."""
+        dist, idx = self._station_tree.query(np.radians([[lat, lon]]), k=1)
+        return int(idx[0][0]), float(dist[0][0]) * EARTH_RADIUS_M
+
+    def _units_near(self, lat: float, lon: float, station_id: str) -> tuple[UnitRoute, ...]:
+        if self._unit_tree is None or self.k_units <= 0:
+            return ()
+        n = len(self._units)
+        if self.units_policy == "nearest":
+            k = min(self.k_units, n)
+            dist, idx = self._unit_tree.query(np.radians([[lat, lon]]), k=k)
+            order = [
+                (int(i), float(d) * EARTH_RADIUS_M) for d, i in zip(dist[0], idx[0], strict=True)
+            ]
+        else:
+            dists = haversine_many_m(
+                lat,
+                lon,
+                np.array([u.lat for u in self._units]),
+                np.array([u.lon for u in self._units]),
+            )
+            ranked = sorted(
+                range(n), key=lambda i: (self._units[i].station != station_id, dists[i])
+            )
+            order = [(i, float(dists[i])) for i in ranked[: self.k_units]]
+        return tuple(
+            UnitRoute(self._units[i].id, self._units[i].kind, self._units[i].station, d)
+            for i, d in order
+        )
+
+    def route(self, lat: float, lon: float) -> Route:
+        method: Literal["jurisdiction", "nearest"]
+        containing = [i for i, area in self._areas if area.contains(lat, lon)]
+        if containing:
+            dists = haversine_many_m(lat, lon, self._lats[containing], self._lons[containing])
+            best = int(np.argmin(dists))
+            idx, dist_m, method = containing[best], float(dists[best]), "jurisdiction"
+        else:
+            idx, dist_m = self.nearest_station(lat, lon)
+            method = "nearest"
+        station_id = self._ids[idx]
+        return Route(
+            station_id=station_id,
+            station_name=self._names[idx],
+            method=method,
+            distance_m=dist_m,
+            patrol_units=self._units_near(lat, lon, station_id),
+        )
