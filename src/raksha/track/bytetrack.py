@@ -1,0 +1,175 @@
+"""A ByteTrack-style face tracker: Kalman-predicted boxes, two-pass IoU association.
+
+Each `update` first forgets tracks unseen for longer than `max_lost_s`, moves the others
+forward to the frame time with their Kalman filters, then matches:
+
+1. detections scoring at least `high_score` against all tracks;
+2. detections scoring at least `low_score` (but below `high_score`) against the tracks
+   left over, so a blurred or half-turned face keeps its track without starting new ones.
+
+Matching is an optimal assignment (Hungarian) on IoU with the predicted box; a track that
+was not seen on the previous update is also compared with its last observed box, since a
+face that paused while hidden would otherwise be predicted away from where it reappears.
+Unmatched high-score detections start new tracks numbered 1, 2, 3, ... per tracker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import linear_sum_assignment
+
+from raksha.domain import FaceDetections
+from raksha.track.config import ByteTrackConfig
+from raksha.track.kalman import BoxKalman
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class TrackState:
+    """A live track as seen after the latest update."""
+
+    track_id: int
+    #: The filtered box (xyxy pixels) at the latest update time; predicted if unseen then.
+    box: tuple[float, float, float, float]
+    #: Score of the detection last matched to this track.
+    score: float
+    first_seen: float
+    last_seen: float
+    #: Number of updates on which a detection was matched to this track.
+    hits: int
+
+
+class _Track:
+    __slots__ = ("filter", "first_seen", "hits", "last_box", "last_seen", "score", "track_id")
+
+    def __init__(self, track_id: int, box: F64, score: float, t: float) -> None:
+        self.track_id = track_id
+        self.filter = BoxKalman(box)
+        self.last_box = box
+        self.score = score
+        self.first_seen = t
+        self.last_seen = t
+        self.hits = 1
+
+    def observe(self, box: F64, score: float, t: float) -> None:
+        self.filter.update(box)
+        self.last_box = box
+        self.score = score
+        self.last_seen = t
+        self.hits += 1
+
+
+def iou_matrix(a: F64, b: F64) -> F64:
+    """IoU of every xyxy box in `a` (M,4) with every box in `b` (N,4): (M,N)."""
+    if a.shape[0] == 0 or b.shape[0] == 0:
+        return np.zeros((a.shape[0], b.shape[0]))
+    iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
+    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
+    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    union = area_a[:, None] + area_b[None, :] - inter
+    out: F64 = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+    return out
+
+
+def match(iou: F64, threshold: float) -> list[tuple[int, int]]:
+    """(row, column) pairs of the assignment maximising total IoU, each with IoU >= threshold."""
+    if iou.size == 0:
+        return []
+    gain = np.where(iou >= threshold, iou, 0.0)
+    rows, cols = linear_sum_assignment(gain, maximize=True)
+    return [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if iou[r, c] >= threshold]
+
+
+class ByteTracker:
+    """Gives each detection row the id of the face track it belongs to (see module doc)."""
+
+    def __init__(self, cfg: ByteTrackConfig | None = None) -> None:
+        self.cfg = cfg if cfg is not None else ByteTrackConfig()
+        self._tracks: list[_Track] = []
+        self._next_id = 1
+        self._t: float | None = None
+
+    @property
+    def tracks(self) -> tuple[TrackState, ...]:
+        """The tracks kept after the latest update (seen or still within `max_lost_s`)."""
+        out = []
+        for tr in self._tracks:
+            x1, y1, x2, y2 = (float(v) for v in tr.filter.box)
+            out.append(
+                TrackState(
+                    track_id=tr.track_id,
+                    box=(x1, y1, x2, y2),
+                    score=tr.score,
+                    first_seen=tr.first_seen,
+                    last_seen=tr.last_seen,
+                    hits=tr.hits,
+                )
+            )
+        return tuple(out)
+
+    def reset(self) -> None:
+        """Forget all tracks (ids keep counting up, so they are never reused)."""
+        self._tracks = []
+        self._t = None
+
+    def update(self, detections: FaceDetections, t: float) -> I64:
+        """Track ids for the input rows in input order; -1 where a row is left untracked.
+
+        `t` is the frame time in seconds. Time going backwards means a new stream: all
+        tracks are dropped first.
+        """
+        if self._t is not None and t < self._t:
+            self.reset()
+        previous_t = self._t
+        dt = 0.0 if previous_t is None else t - previous_t
+        self._t = t
+
+        self._tracks = [tr for tr in self._tracks if t - tr.last_seen <= self.cfg.max_lost_s]
+        for tr in self._tracks:
+            tr.filter.predict(dt)
+
+        n = len(detections)
+        ids = np.full(n, -1, np.int64)
+        if n == 0:
+            return ids
+        boxes = detections.boxes.astype(np.float64)
+        scores = detections.scores.astype(np.float64)
+        high = np.flatnonzero(scores >= self.cfg.high_score)
+        low = np.flatnonzero((scores >= self.cfg.low_score) & (scores < self.cfg.high_score))
+
+        unmatched = list(range(len(self._tracks)))
+        for rows in (high, low):
+            if rows.size == 0 or not unmatched:
+                continue
+            iou = self._iou(unmatched, boxes[rows], previous_t)
+            taken = set()
+            for ti, di in match(iou, self.cfg.match_iou):
+                tr = self._tracks[unmatched[ti]]
+                tr.observe(boxes[rows[di]], float(scores[rows[di]]), t)
+                ids[rows[di]] = tr.track_id
+                taken.add(ti)
+            unmatched = [k for i, k in enumerate(unmatched) if i not in taken]
+
+        for row in high[ids[high] == -1]:
+            new = _Track(self._next_id, boxes[row], float(scores[row]), t)
+            self._next_id += 1
+            self._tracks.append(new)
+            ids[row] = new.track_id
+        return ids
+
+    def _iou(self, track_indices: list[int], boxes: F64, previous_t: float | None) -> F64:
+        tracks = [self._tracks[k] for k in track_indices]
+        predicted = np.array([tr.filter.box for tr in tracks]).reshape(-1, 4)
+        iou = iou_matrix(predicted, boxes)
+        lost = [i for i, tr in enumerate(tracks) if tr.last_seen != previous_t]
+        if lost:
+            last = np.array([tracks[i].last_box for i in lost]).reshape(-1, 4)
+            iou[lost] = np.maximum(iou[lost], iou_matrix(last, boxes))
+        return iou
