@@ -1,0 +1,293 @@
+"""Evidence capture: the subject's face and the full frame with every other face blurred.
+
+Files go to `<evidence_dir>/<incident_id>/face.jpg` (kind FACE) and `frame_blurred.jpg` (kind
+FRAME_BLURRED), with `.enc` appended when encrypted and `-1`, `-2`, … when a name is taken
+(another capture for the same incident). Every write is atomic: a temporary file in the same
+folder, fsync, rename, fsync of the folder. Files are created with mode 0600 in folders of
+mode 0700.
+
+The SHA-256 recorded for a file is taken over the bytes stored on disk (the ciphertext when
+encrypted), so anyone can check a file against the record without the key.
+
+Encryption at rest (optional): Fernet from `cryptography` (AES-128-CBC with HMAC-SHA256,
+authenticated), key = a urlsafe-base64 32-byte key from an environment variable (by default
+`RAKSHA_EVIDENCE_KEY`; make one with `python -c "from cryptography.fernet import Fernet;
+print(Fernet.generate_key().decode())"`). `read_evidence` decrypts.
+
+Privacy: other faces are pixelated over boxes grown by `blur_expand` on each side, then
+smoothed, so no identity survives. The subject's own (ungrown) box is never blurred.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from raksha.errors import ConfigError
+from raksha.incidents.model import EvidenceFile, EvidenceKind
+
+if TYPE_CHECKING:
+    from raksha.city.config import EvidenceConfig
+
+U8 = npt.NDArray[np.uint8]
+Box = Sequence[float] | npt.NDArray[np.floating]
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old file or the whole new one."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fernet(key: bytes | str) -> object:
+    from cryptography.fernet import Fernet
+
+    return Fernet(key.encode() if isinstance(key, str) else key)
+
+
+def load_key(env_var: str, env: Mapping[str, str] | None = None) -> bytes:
+    """The Fernet key from `env_var`; ConfigError names the variable (never the value)."""
+    env = os.environ if env is None else env
+    value = env.get(env_var)
+    if not value:
+        raise ConfigError(
+            f"evidence encryption is on but {env_var} is not set "
+            "(a Fernet key: Fernet.generate_key())"
+        )
+    try:
+        _fernet(value)
+    except (ValueError, TypeError):
+        raise ConfigError(
+            f"{env_var} is not a valid Fernet key (32 bytes, urlsafe base64)"
+        ) from None
+    return value.encode()
+
+
+def encrypt_bytes(data: bytes, key: bytes) -> bytes:
+    from cryptography.fernet import Fernet
+
+    return Fernet(key).encrypt(data)
+
+
+def decrypt_bytes(data: bytes, key: bytes) -> bytes:
+    from cryptography.fernet import Fernet, InvalidToken
+
+    try:
+        return Fernet(key).decrypt(data)
+    except InvalidToken:
+        raise ValueError("evidence cannot be decrypted with this key (or it was altered)") from None
+
+
+def read_evidence(path: Path | str, key: bytes | None = None) -> bytes:
+    """The JPEG bytes of an evidence file (decrypted when it ends in `.enc`)."""
+    path = Path(path)
+    data = path.read_bytes()
+    if path.suffix == ".enc":
+        if key is None:
+            raise ValueError(f"{path.name} is encrypted: a key is needed")
+        return decrypt_bytes(data, key)
+    return data
+
+
+def _clip_box(box: Box, w: int, h: int, grow: float = 0.0) -> tuple[int, int, int, int] | None:
+    x1, y1, x2, y2 = (float(v) for v in box[:4])
+    if not all(np.isfinite([x1, y1, x2, y2])) or x2 <= x1 or y2 <= y1:
+        return None
+    gx, gy = (x2 - x1) * grow, (y2 - y1) * grow
+    ix1 = max(0, int(np.floor(x1 - gx)))
+    iy1 = max(0, int(np.floor(y1 - gy)))
+    ix2 = min(w, int(np.ceil(x2 + gx)))
+    iy2 = min(h, int(np.ceil(y2 + gy)))
+    if ix2 <= ix1 or iy2 <= iy1:
+        return None
+    return ix1, iy1, ix2, iy2
+
+
+def anonymize(region: U8, blocks: int = 6) -> U8:
+    """A region made unrecognisable: pixelated to about `blocks` cells across, smoothed."""
+    import cv2
+
+    h, w = region.shape[:2]
+    cells = max(1, blocks)
+    sw = max(1, min(w, cells if w <= h else round(cells * w / h)))
+    sh = max(1, min(h, cells if h <= w else round(cells * h / w)))
+    small = cv2.resize(region, (sw, sh), interpolation=cv2.INTER_AREA)
+    big = cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
+    k = max(3, (min(w, h) // cells) | 1)
+    return np.asarray(cv2.GaussianBlur(big, (k, k), 0), dtype=np.uint8)
+
+
+def blur_other_faces(
+    image: U8,
+    subject_box: Box | None,
+    other_boxes: Sequence[Box] | npt.NDArray[np.floating],
+    grow: float,
+) -> U8:
+    """A copy of `image` with each of `other_boxes` (grown by `grow`) anonymised; the
+    subject's own box is kept as it was."""
+    h, w = image.shape[:2]
+    out = image.copy()
+    for box in other_boxes:
+        r = _clip_box(box, w, h, grow)
+        if r is None:
+            continue
+        x1, y1, x2, y2 = r
+        out[y1:y2, x1:x2] = anonymize(image[y1:y2, x1:x2])
+    if subject_box is not None:
+        s = _clip_box(subject_box, w, h)
+        if s is not None:
+            x1, y1, x2, y2 = s
+            out[y1:y2, x1:x2] = image[y1:y2, x1:x2]
+    return out
+
+
+def face_crop(image: U8, box: Box, margin: float) -> U8:
+    h, w = image.shape[:2]
+    r = _clip_box(box, w, h, margin)
+    if r is None:
+        raise ValueError(f"subject box {list(box)} lies outside the {w}x{h} frame")
+    x1, y1, x2, y2 = r
+    return image[y1:y2, x1:x2]
+
+
+def _encode_jpeg(image: U8, quality: int) -> bytes:
+    import cv2
+
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(image), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:  # pragma: no cover - only on an invalid image
+        raise ValueError("JPEG encoding failed")
+    return bytes(buf.tobytes())
+
+
+def _free_name(folder: Path, stem: str, suffix: str) -> Path:
+    candidate = folder / f"{stem}{suffix}"
+    n = 1
+    while candidate.exists():
+        candidate = folder / f"{stem}-{n}{suffix}"
+        n += 1
+    return candidate
+
+
+class EvidenceWriter:
+    """Writes an incident's evidence files and records their hashes."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        key: bytes | None = None,
+        face_margin: float = 0.3,
+        blur_expand: float = 0.2,
+        jpeg_quality: int = 92,
+    ) -> None:
+        self.directory = Path(directory)
+        self._key = key
+        self.face_margin = face_margin
+        self.blur_expand = blur_expand
+        self.jpeg_quality = jpeg_quality
+        if key is not None:
+            _fernet(key)  # fail early on a bad key
+
+    @property
+    def encrypts(self) -> bool:
+        return self._key is not None
+
+    def __repr__(self) -> str:
+        return f"EvidenceWriter({str(self.directory)!r}, encrypted={self.encrypts})"
+
+    @classmethod
+    def from_config(
+        cls, cfg: EvidenceConfig, env: Mapping[str, str] | None = None
+    ) -> EvidenceWriter:
+        key = load_key(cfg.key_env, env) if cfg.encrypt else None
+        return cls(
+            cfg.dir,
+            key=key,
+            face_margin=cfg.face_margin,
+            blur_expand=cfg.blur_expand,
+            jpeg_quality=cfg.jpeg_quality,
+        )
+
+    def incident_dir(self, incident_id: str) -> Path:
+        if not _SAFE_ID.match(incident_id) or incident_id in {".", ".."}:
+            raise ValueError(f"incident id {incident_id!r} is not a safe folder name")
+        return self.directory / incident_id
+
+    def _store(self, folder: Path, kind: EvidenceKind, stem: str, jpeg: bytes) -> EvidenceFile:
+        if self._key is not None:
+            data, suffix = encrypt_bytes(jpeg, self._key), ".jpg.enc"
+        else:
+            data, suffix = jpeg, ".jpg"
+        path = _free_name(folder, stem, suffix)
+        atomic_write(path, data)
+        return EvidenceFile(
+            kind=kind, path=str(path), sha256=hashlib.sha256(data).hexdigest(), bytes=len(data)
+        )
+
+    def capture(
+        self,
+        incident_id: str,
+        image: U8,
+        subject_box: Box,
+        other_boxes: Sequence[Box] | npt.NDArray[np.floating] = (),
+    ) -> list[EvidenceFile]:
+        """Write the subject's face crop and the frame with every other face blurred.
+
+        `image` is the BGR frame, boxes are xyxy pixels. Returns [face, frame_blurred]
+        (the `EvidenceFile` of `raksha.incidents.model`; paths are `str`).
+        """
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"evidence needs an HxWx3 uint8 BGR frame, got {image.shape}")
+        face = face_crop(image, subject_box, self.face_margin)
+        scene = blur_other_faces(image, subject_box, other_boxes, self.blur_expand)
+        face_jpeg = _encode_jpeg(face, self.jpeg_quality)
+        scene_jpeg = _encode_jpeg(scene, self.jpeg_quality)
+        folder = self.incident_dir(incident_id)
+        new_dir = not folder.exists()
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if new_dir:
+            _fsync_dir(folder.parent)
+        return [
+            self._store(folder, EvidenceKind.FACE, "face", face_jpeg),
+            self._store(folder, EvidenceKind.FRAME_BLURRED, "frame_blurred", scene_jpeg),
+        ]
