@@ -224,7 +224,7 @@ class PyAVSource:
 
     def _describe(self) -> SourceInfo:
         stream = self._stream
-        rate = stream.average_rate or stream.guessed_rate
+        rate = stream.average_rate or stream.codec_context.framerate or stream.guessed_rate
         native_fps = float(rate) if rate else None
         is_live = self._live and (
             self._target.kind is SourceKind.WEBCAM
