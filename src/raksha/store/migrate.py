@@ -1,0 +1,61 @@
+"""Bring a database to the newest schema with Alembic, configured in code (no alembic.ini).
+
+    migrate("sqlite:///raksha.db")      # creates the file and every table if needed
+    migrate(engine)                      # or an engine from make_engine()
+
+Running it again is a no-op. On PostgreSQL a transaction-scoped advisory lock keeps two
+processes from migrating at the same time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import URL, Connection, Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from raksha.store.engine import describe, display_url, is_postgres, make_engine
+from raksha.store.errors import StoreError
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+#: Arbitrary constant naming Raksha's migration lock on PostgreSQL.
+_PG_LOCK_ID = 0x5241_4B53
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("path_separator", "os")
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def migrate(target: str | URL | Engine, revision: str = "head") -> Engine:
+    """Upgrade the database to `revision` (default: the newest) and return its engine."""
+    engine = target if isinstance(target, Engine) else make_engine(target)
+    try:
+        with engine.begin() as conn:
+            if is_postgres(engine):
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_ID})
+            command.upgrade(alembic_config(conn), revision)
+    except SQLAlchemyError as exc:
+        raise StoreError(
+            f"cannot migrate database {display_url(engine.url)!r}: {describe(exc)}"
+        ) from None
+    return engine

@@ -1,0 +1,63 @@
+"""Incidents as JSON (what `raksha incidents list --json` prints and the API returns)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from raksha.incidents.model import ActionRecord, Incident
+
+
+def iso(t: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a Z suffix, or None."""
+    if t is None:
+        return None
+    return t.isoformat().replace("+00:00", "Z")
+
+
+def action_to_json(rec: ActionRecord) -> dict[str, Any]:
+    return {
+        "action": rec.action.value,
+        "from_state": rec.from_state.value,
+        "to_state": rec.to_state.value,
+        "actor": rec.actor,
+        "at": iso(rec.at),
+        "note": rec.note,
+        "unit_id": rec.unit_id,
+    }
+
+
+def incident_to_json(
+    incident: Incident, actions: Sequence[ActionRecord] | None = None
+) -> dict[str, Any]:
+    """A JSON-serialisable dict of the incident; `actions` adds its history when given."""
+    out: dict[str, Any] = {
+        "id": incident.id,
+        "camera_id": incident.camera_id,
+        "hotspot_id": incident.hotspot_id,
+        "station_id": incident.station_id,
+        "state": incident.state.value,
+        "opened_at": iso(incident.opened_at),
+        "updated_at": iso(incident.updated_at),
+        "closed_at": iso(incident.closed_at),
+        "peak_distress": round(incident.peak_distress, 4),
+        "expression_at_peak": {k: round(v, 4) for k, v in incident.expression_at_peak.items()},
+        "top_expression": incident.top_expression,
+        "patrol_units": incident.patrol_units,
+        "route": incident.route,
+        "evidence": [
+            {"kind": ev.kind.value, "path": ev.path, "sha256": ev.sha256, "bytes": ev.bytes}
+            for ev in incident.evidence
+        ],
+        "track_id": incident.track_id,
+        "source_id": incident.source_id,
+        "event_start_s": incident.event_start_s,
+        "event_end_s": incident.event_end_s,
+        "model": {"name": incident.model_name, "sha256": incident.model_sha256},
+        "thresholds": incident.thresholds,
+        "version": incident.version,
+    }
+    if actions is not None:
+        out["actions"] = [action_to_json(a) for a in actions]
+    return out

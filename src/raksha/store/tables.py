@@ -1,0 +1,168 @@
+"""The store's tables (SQLAlchemy Core). Migrations in `migrations/versions` create them; a
+test checks that the migrated schema and these definitions agree."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from raksha.store.columns import UtcDateTime, json_type
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+INCIDENT_STATES = ("NEW", "ACKNOWLEDGED", "CONFIRMED", "DISPATCHED", "RESOLVED", "DISMISSED")
+ACTIONS = ("acknowledge", "confirm", "dispatch", "dismiss", "resolve", "escalate")
+EVIDENCE_KINDS = ("face", "frame_blurred")
+DELIVERY_STATES = ("pending", "delivered", "failed")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("camera_id", String(128), nullable=False),
+    Column("hotspot_id", String(128), nullable=False),
+    Column("station_id", String(128), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("opened_at", UtcDateTime(), nullable=False),
+    Column("closed_at", UtcDateTime(), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("last_seen_at", UtcDateTime(), nullable=False),
+    Column("track_id", Integer, nullable=True),
+    Column("source_id", String(256), nullable=False),
+    Column("event_start_s", Float, nullable=True),
+    Column("event_end_s", Float, nullable=True),
+    Column("peak_distress", Float, nullable=False),
+    Column("expression_at_peak", json_type(), nullable=False),
+    Column("top_expression", String(32), nullable=True),
+    Column("model_name", String(128), nullable=False),
+    Column("model_sha256", String(64), nullable=False),
+    Column("thresholds", json_type(), nullable=False),
+    Column("route", json_type(), nullable=False),
+    Column("person_key", String(256), nullable=True),
+    Column("version", Integer, nullable=False),
+    CheckConstraint(_in("state", INCIDENT_STATES), name="state"),
+    Index(None, "station_id", "state", "opened_at"),
+    Index(None, "camera_id", "person_key", "last_seen_at"),
+    Index(None, "opened_at"),
+)
+
+incident_evidence = Table(
+    "incident_evidence",
+    metadata,
+    Column(
+        "incident_id",
+        String(36),
+        ForeignKey("incidents.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("n", Integer, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("incident_id", "n"),
+    CheckConstraint(_in("kind", EVIDENCE_KINDS), name="kind"),
+)
+
+incident_actions = Table(
+    "incident_actions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "incident_id",
+        String(36),
+        ForeignKey("incidents.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("action", String(16), nullable=False),
+    Column("from_state", String(16), nullable=False),
+    Column("to_state", String(16), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("note", Text, nullable=True),
+    Column("unit_id", String(128), nullable=True),
+    Column("at", UtcDateTime(), nullable=False),
+    CheckConstraint(_in("action", ACTIONS), name="action"),
+    Index(None, "incident_id", "id"),
+)
+
+cameras = Table(
+    "cameras",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("hotspot_id", String(128), nullable=True),
+    Column("station_id", String(128), nullable=True),
+    # Masked for display only: the store never holds a camera password.
+    Column("display_url", Text, nullable=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("online", Boolean, nullable=False),
+    Column("last_frame_at", UtcDateTime(), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    # The idempotency key receivers de-duplicate on.
+    Column("id", String(36), primary_key=True),
+    Column(
+        "incident_id",
+        String(36),
+        ForeignKey("incidents.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("station_id", String(128), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("payload", json_type(), nullable=False),
+    Index(None, "incident_id"),
+)
+
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "alert_id",
+        String(36),
+        ForeignKey("alerts.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("channel", String(32), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("delivered_at", UtcDateTime(), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("alert_id", "channel"),
+    CheckConstraint(_in("state", DELIVERY_STATES), name="state"),
+    Index(None, "channel", "state", "next_attempt_at"),
+)
