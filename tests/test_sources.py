@@ -585,3 +585,44 @@ def test_files_pass_through_without_reconnecting() -> None:
     source = ReconnectingSource(factory, SourceConfig(), "file", sleep=clock.sleep, clock=clock)
     assert len(read_all(source)) == 2
     assert clock.waits == [] and source.reconnects == 0
+
+
+# -- closing from another thread -----------------------------------------------------------
+
+
+def test_close_from_another_thread_ends_a_backoff_wait() -> None:
+    refused = SourceError("cannot connect to stream rtsp://u:***@h/x: connection refused")
+    _, factory = _factory([refused] * 3)
+    cfg = SourceConfig(reconnect_initial_s=30)
+    source = ReconnectingSource(factory, cfg, "cam")  # real sleep: an interruptible wait
+    results: list[object] = []
+    reader = threading.Thread(target=lambda: results.append(source.read()))
+    started = time.monotonic()
+    reader.start()
+    time.sleep(0.2)
+    source.close()
+    reader.join(5)
+    assert not reader.is_alive()
+    assert results == [None]
+    assert time.monotonic() - started < 2
+
+
+def test_close_from_another_thread_during_a_blocked_read(stream_server: _StreamServer) -> None:
+    stream_server.mode = "stall"
+    source = open_source(stream_server.url(), SourceConfig(fps=10, read_timeout_s=1), "cam")
+    outcome: list[object] = []
+
+    def consume() -> None:
+        try:
+            outcome.append(len(read_all(source)))
+        except Exception as exc:
+            outcome.append(exc)
+
+    reader = threading.Thread(target=consume)
+    reader.start()
+    time.sleep(0.3)  # the reader has taken the sent frames and now waits for more
+    source.close()
+    reader.join(5)
+    assert not reader.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], int) and outcome[0] >= 13
+    assert source.read() is None

@@ -18,8 +18,8 @@ class SourceConfig(BaseModel):
     reconnect_initial_s: float = Field(1.0, gt=0)
     reconnect_factor: float = Field(2.0, ge=1)
     reconnect_max_s: float = Field(30.0, gt=0)
-    #: For live streams: keep trying to reconnect forever (True) or give up after this many
-    #: failed attempts in a row.
+    #: For live streams: reconnect forever (None) or give up after this many failed reconnect
+    #: attempts in a row (0: give up at the first failure).
     reconnect_attempts: int | None = Field(None, ge=0)
     #: Decoder threads per stream; 0 lets FFmpeg choose (one per core).
     decode_threads: int = Field(0, ge=0, le=64)

@@ -7,6 +7,7 @@ converted to BGR arrays; `stats` counts both so callers and tests can see the di
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
@@ -89,6 +90,9 @@ class PyAVSource:
         self._last_t: float | None = None
         self._last_reason = ""
         self._closed = False
+        self._reading = False
+        self._released = False
+        self._state_lock = threading.Lock()
         self._container, self._stream = self._open()
         self._origin: int | None = self._stream.start_time
         self._info = self._describe()
@@ -104,14 +108,39 @@ class PyAVSource:
 
     def read(self) -> Frame | None:
         """The next analysed frame, or None at the end of the stream (never for loop=True)."""
-        if self._closed:
-            return None
+        with self._state_lock:
+            if self._closed:
+                return None
+            self._reading = True
+        try:
+            return self._next_frame()
+        except SourceError:
+            if self._closed:  # closed from another thread while this read was blocked
+                return None
+            raise
+        finally:
+            with self._state_lock:
+                self._reading = False
+                if self._closed:
+                    self._release()
+
+    def close(self) -> None:
+        """Close the stream. Safe from another thread: a read in progress finishes first
+        (a blocked network read gives up within `read_timeout_s`)."""
+        with self._state_lock:
+            self._closed = True
+            if not self._reading:
+                self._release()
+
+    def _next_frame(self) -> Frame | None:
         for av_frame in self._frames:
             captured_at = time.monotonic()
             index = self.stats.decoded
             self.stats.decoded += 1
             t = self._time_of(av_frame)
             if not self._is_due(t):
+                if self._closed:
+                    return None
                 continue
             image = av_frame.to_ndarray(format="bgr24")
             self.stats.converted += 1
@@ -122,10 +151,10 @@ class PyAVSource:
         self._finish()
         return None
 
-    def close(self) -> None:
-        if self._closed:
+    def _release(self) -> None:
+        if self._released:
             return
-        self._closed = True
+        self._released = True
         self._frames.close()
         self._container.close()
 

@@ -100,6 +100,8 @@ class ReconnectingSource:
         self._t_shift = 0.0
         self._index_shift = 0
         self._closed = False
+        self._reading = False
+        self._state_lock = threading.Lock()
 
     @property
     def info(self) -> SourceInfo:
@@ -111,6 +113,29 @@ class ReconnectingSource:
 
     def read(self) -> Frame | None:
         """The next frame; waits and reconnects as needed. None once closed (or a file ends)."""
+        with self._state_lock:
+            if self._closed:
+                return None
+            self._reading = True
+        try:
+            return self._next_frame()
+        finally:
+            with self._state_lock:
+                self._reading = False
+                if self._closed:
+                    self._drop_inner()
+
+    def close(self) -> None:
+        """Stop; safe from another thread (it ends a backoff wait at once, and a read in
+        progress closes the stream when it returns)."""
+        with self._state_lock:
+            self._closed = True
+            self._stop.set()
+            self.online = False
+            if not self._reading:
+                self._drop_inner()
+
+    def _next_frame(self) -> Frame | None:
         while not self._closed:
             inner = self._inner or self._connect()
             if inner is None:
@@ -129,12 +154,6 @@ class ReconnectingSource:
                 continue
             return self._stamp(frame)
         return None
-
-    def close(self) -> None:
-        self._closed = True
-        self._stop.set()
-        self.online = False
-        self._drop_inner()
 
     # -- connection ----------------------------------------------------------------------
 
