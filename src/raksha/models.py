@@ -172,7 +172,8 @@ BUILTIN: tuple[ModelEntry, ...] = _builtin_entries()
 
 
 def entry_from_card(card_path: Path) -> ModelEntry:
-    """A registry entry from a model card JSON (name, task, file, sha256 are required)."""
+    """A registry entry from a model card JSON (name, task, file, sha256 are required;
+    optional: bytes, license, description)."""
     try:
         data = json.loads(card_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -182,7 +183,7 @@ def entry_from_card(card_path: Path) -> ModelEntry:
     missing = [k for k in ("name", "task", "file", "sha256") if not isinstance(data.get(k), str)]
     if missing:
         raise ModelError(f"model card {card_path} lacks the text field(s): {', '.join(missing)}")
-    size = data.get("size")
+    size = data.get("bytes")
     lic = data.get("license")
     return ModelEntry(
         name=data["name"],
