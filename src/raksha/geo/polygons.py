@@ -84,8 +84,10 @@ def _ring(positions: Sequence[Sequence[float]], where: str) -> F64:
     if len(set(pts)) < 3:
         raise ValueError(f"{where} needs at least 3 distinct positions, got {len(set(pts))}")
     arr = np.asarray(pts, dtype=np.float64)
-    x, y = arr[:, 0], arr[:, 1]
-    if abs(float(np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1]))) == 0.0:
+    x, y = arr[:, 0] - arr[0, 0], arr[:, 1] - arr[0, 1]
+    twice_area = abs(float(np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1])))
+    extent = max(float(np.ptp(x)), float(np.ptp(y)))
+    if twice_area <= 1e-12 * extent * extent:
         raise ValueError(f"{where} encloses no area")
     return arr
 
