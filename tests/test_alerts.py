@@ -682,3 +682,64 @@ def test_mqtt_reconnects_after_the_broker_was_down(
         sub.close()
         dispatcher.close()
     assert store.rows[2].state == "delivered"
+
+
+# -- the real SQLite outbox --------------------------------------------------------------------
+
+
+def test_dispatcher_on_the_real_sqlite_store(tmp_path: Path) -> None:
+    from raksha.incidents.model import NewIncident
+    from raksha.store.repository import IncidentStore
+
+    store = IncidentStore.open(f"sqlite:///{tmp_path / 'raksha.db'}")
+    try:
+        incident_id = store.create_incident(
+            NewIncident(
+                camera_id="cam-1",
+                hotspot_id="hazratganj-crossing",
+                station_id="hazratganj",
+                peak_distress=0.9,
+                expression_at_peak={"fear": 0.8, "neutral": 0.2},
+                model_name="test-model",
+                model_sha256="0" * 64,
+                thresholds={"open": 0.6},
+                route={"method": "nearest", "station_id": "hazratganj", "distance_m": 120.0},
+                opened_at=T0,
+            ),
+            [],
+            {"camera_id": "cam-1", "peak_distress": 0.9},
+            ["store", "webhook", "log"],
+            now=T0,
+        )
+        port = free_port()
+        dispatcher = OutboxDispatcher(
+            store,
+            {
+                "webhook": WebhookNotifier(f"http://127.0.0.1:{port}/hook", SECRET),
+                "log": LogNotifier(),
+            },
+            RetryPolicy(base_s=4, jitter=0),
+        )
+        stats = dispatcher.run_once(T0)
+        assert (stats.delivered, stats.failed) == (1, 1)
+        state = {d.channel: d for d in store.deliveries(incident_id)}
+        assert state["log"].state == "delivered"
+        assert state["webhook"].state == "pending" and state["webhook"].attempts == 1
+        assert "refused" in (state["webhook"].last_error or "")
+
+        receiver = Receiver(SECRET, port=port)
+        try:
+            assert dispatcher.run_once(T0 + timedelta(seconds=2)).attempted == 0  # held
+            assert dispatcher.run_once(T0 + timedelta(seconds=4)).delivered == 1
+            for minutes in (5, 60, 600):  # nothing is sent twice
+                assert dispatcher.run_once(T0 + timedelta(minutes=minutes)).attempted == 0
+        finally:
+            receiver.close()
+        assert len(receiver.requests) == 1 and receiver.requests[0].signature_ok
+        doc = json.loads(receiver.requests[0].body)
+        assert doc["incident_id"] == incident_id and doc["station_id"] == "hazratganj"
+        assert receiver.requests[0].headers[IDEMPOTENCY_HEADER] == doc["alert_id"]
+        webhook = {d.channel: d for d in store.deliveries(incident_id)}["webhook"]
+        assert webhook.state == "delivered" and webhook.attempts == 2
+    finally:
+        store.close()

@@ -10,7 +10,9 @@ Outcomes of one attempt:
   receiver sent `Retry-After`). Transient failures are retried for ever: a channel that is down
   never loses an alert. The channel is also *held* until that time, so the rest of its queue
   waits (with its attempt counts untouched) instead of each alert timing out in turn; when the
-  hold ends the oldest due alert goes first, and once it gets through the queue drains.
+  hold ends one due alert probes the channel, and once it gets through the queue drains.
+  (Deliveries claimed in the same batch after the failing one are not attempted; a store that
+  leases claimed rows hands them out again when the lease ends.)
 - permanent failure (the receiver refused the alert, e.g. HTTP 400/401/404): `mark_failed`
   with the much longer `RetryPolicy.permanent_s` delay, so a receiver whose configuration is
   fixed still gets it. From the `max_permanent_attempts`-th attempt on, a permanent failure
@@ -227,28 +229,45 @@ class OutboxDispatcher:
         if held is not None and round_start < held:
             stats.held = True
             return stats
-        self._held_until.pop(channel, None)
+        if held is not None:
+            # The channel was down: probe it with one delivery before claiming a batch, so
+            # a store that leases what it hands out does not park a whole batch untried.
+            del self._held_until[channel]
+            probe = self._store.due_deliveries(channel, round_start, 1)
+            if self._send_batch(channel, notifier, probe, stats, stamp):
+                return stats
         batch = self._store.due_deliveries(channel, round_start, self._batch_size)
-        stats.more_due = len(batch) >= self._batch_size
+        held_again = self._send_batch(channel, notifier, batch, stats, stamp)
+        stats.more_due = not held_again and len(batch) >= self._batch_size
+        return stats
+
+    def _send_batch(
+        self,
+        channel: str,
+        notifier: Notifier,
+        batch: list[PendingDelivery],
+        stats: ChannelStats,
+        stamp: Callable[[], datetime],
+    ) -> bool:
+        """Send `batch` in order; True when a transient failure held the channel (the rest of
+        the batch is left for later)."""
         for delivery in batch:
             stats.attempted += 1
             try:
                 notifier.send(delivery)
             except DeliveryError as exc:
                 if self._record_failure(channel, delivery, exc, stats, stamp):
-                    stats.more_due = False  # the channel is held; the rest waits
-                    break
+                    return True
             except Exception as exc:  # a notifier bug must not stop delivery elsewhere
                 log.exception("%s notifier failed unexpectedly", channel)
                 error = DeliveryError(f"{channel}: unexpected {type(exc).__name__}")
                 if self._record_failure(channel, delivery, error, stats, stamp):
-                    stats.more_due = False
-                    break
+                    return True
             else:
                 self._store.mark_delivered(delivery.delivery_id, stamp())
                 stats.delivered += 1
                 log.debug("alert %s delivered via %s", delivery.alert_id, channel)
-        return stats
+        return False
 
     def _record_failure(
         self,
