@@ -35,31 +35,17 @@ _register()
 
 
 def main() -> None:
-    """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
+    """Entry point: user errors become one line on stderr and exit code 2, never a traceback.
+
+    Usage errors (unknown option, missing argument) are reported by typer itself, also with
+    exit code 2.
+    """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        # With standalone_mode=False click returns the code of `typer.Exit(code)`
-        # instead of exiting; pass it on.
-        rc = app(standalone_mode=False)
-        if isinstance(rc, int) and rc != 0:
-            sys.exit(rc)
+        app()
     except RakshaError as err:
         print(f"raksha: error: {err}", file=sys.stderr)
         sys.exit(err.exit_code)
     except KeyboardInterrupt:
         print("raksha: interrupted", file=sys.stderr)
         sys.exit(130)
-    except SystemExit:
-        raise
-    except BaseException as err:  # click usage errors and the like
-        import click
-
-        if isinstance(err, click.exceptions.Exit):
-            sys.exit(err.exit_code)
-        if isinstance(err, click.ClickException):
-            print(f"raksha: error: {err.format_message()}", file=sys.stderr)
-            sys.exit(err.exit_code)
-        if isinstance(err, click.exceptions.Abort):
-            print("raksha: aborted", file=sys.stderr)
-            sys.exit(1)
-        raise
