@@ -691,11 +691,10 @@ def test_dispatcher_on_the_real_sqlite_store(tmp_path: Path) -> None:
     from raksha.incidents.model import NewIncident
     from raksha.store.repository import IncidentStore
 
-    store = IncidentStore.open(f"sqlite:///{tmp_path / 'raksha.db'}")
-    try:
-        incident_id = store.create_incident(
+    def incident(store: IncidentStore, camera: str) -> str:
+        return store.create_incident(
             NewIncident(
-                camera_id="cam-1",
+                camera_id=camera,
                 hotspot_id="hazratganj-crossing",
                 station_id="hazratganj",
                 peak_distress=0.9,
@@ -707,10 +706,17 @@ def test_dispatcher_on_the_real_sqlite_store(tmp_path: Path) -> None:
                 opened_at=T0,
             ),
             [],
-            {"camera_id": "cam-1", "peak_distress": 0.9},
+            {"camera_id": camera, "peak_distress": 0.9},
             ["store", "webhook", "log"],
             now=T0,
         )
+
+    def deliveries(store: IncidentStore, incident_id: str) -> dict[str, Any]:
+        return {d.channel: d for d in store.deliveries(incident_id)}
+
+    store = IncidentStore.open(f"sqlite:///{tmp_path / 'raksha.db'}")
+    try:
+        first, second = incident(store, "cam-1"), incident(store, "cam-2")
         port = free_port()
         dispatcher = OutboxDispatcher(
             store,
@@ -721,25 +727,31 @@ def test_dispatcher_on_the_real_sqlite_store(tmp_path: Path) -> None:
             RetryPolicy(base_s=4, jitter=0),
         )
         stats = dispatcher.run_once(T0)
-        assert (stats.delivered, stats.failed) == (1, 1)
-        state = {d.channel: d for d in store.deliveries(incident_id)}
+        assert (stats.delivered, stats.failed) == (2, 1)
+        state = deliveries(store, first)
         assert state["log"].state == "delivered"
         assert state["webhook"].state == "pending" and state["webhook"].attempts == 1
         assert "refused" in (state["webhook"].last_error or "")
+        # Only the probe was claimed: the second alert is neither attempted nor leased away.
+        waiting = deliveries(store, second)["webhook"]
+        assert waiting.attempts == 0 and waiting.next_attempt_at.replace(tzinfo=UTC) == T0
 
         receiver = Receiver(SECRET, port=port)
         try:
             assert dispatcher.run_once(T0 + timedelta(seconds=2)).attempted == 0  # held
-            assert dispatcher.run_once(T0 + timedelta(seconds=4)).delivered == 1
+            assert dispatcher.run_once(T0 + timedelta(seconds=4)).delivered == 2
             for minutes in (5, 60, 600):  # nothing is sent twice
                 assert dispatcher.run_once(T0 + timedelta(minutes=minutes)).attempted == 0
         finally:
             receiver.close()
-        assert len(receiver.requests) == 1 and receiver.requests[0].signature_ok
-        doc = json.loads(receiver.requests[0].body)
-        assert doc["incident_id"] == incident_id and doc["station_id"] == "hazratganj"
-        assert receiver.requests[0].headers[IDEMPOTENCY_HEADER] == doc["alert_id"]
-        webhook = {d.channel: d for d in store.deliveries(incident_id)}["webhook"]
-        assert webhook.state == "delivered" and webhook.attempts == 2
+        assert len(receiver.requests) == 2 and all(r.signature_ok for r in receiver.requests)
+        docs = [json.loads(r.body) for r in receiver.requests]
+        assert sorted(d["incident_id"] for d in docs) == sorted([first, second])
+        assert [r.headers[IDEMPOTENCY_HEADER] for r in receiver.requests] == [
+            d["alert_id"] for d in docs
+        ]
+        assert deliveries(store, first)["webhook"].state == "delivered"
+        assert deliveries(store, first)["webhook"].attempts == 2
+        assert deliveries(store, second)["webhook"].attempts == 1
     finally:
         store.close()

@@ -11,8 +11,10 @@ Outcomes of one attempt:
   never loses an alert. The channel is also *held* until that time, so the rest of its queue
   waits (with its attempt counts untouched) instead of each alert timing out in turn; when the
   hold ends one due alert probes the channel, and once it gets through the queue drains.
-  (Deliveries claimed in the same batch after the failing one are not attempted; a store that
-  leases claimed rows hands them out again when the lease ends.)
+  Every round starts with such a one-delivery probe before it claims a batch, so a store that
+  leases the rows it hands out never parks a batch behind a channel that is down. (If a channel
+  fails in the middle of a batch, the rest of that batch is not attempted; a leasing store hands
+  those rows out again when their lease ends.)
 - permanent failure (the receiver refused the alert, e.g. HTTP 400/401/404): `mark_failed`
   with the much longer `RetryPolicy.permanent_s` delay, so a receiver whose configuration is
   fixed still gets it. From the `max_permanent_attempts`-th attempt on, a permanent failure
@@ -229,13 +231,12 @@ class OutboxDispatcher:
         if held is not None and round_start < held:
             stats.held = True
             return stats
-        if held is not None:
-            # The channel was down: probe it with one delivery before claiming a batch, so
-            # a store that leases what it hands out does not park a whole batch untried.
-            del self._held_until[channel]
-            probe = self._store.due_deliveries(channel, round_start, 1)
-            if self._send_batch(channel, notifier, probe, stats, stamp):
-                return stats
+        self._held_until.pop(channel, None)
+        # Probe with one delivery before claiming a batch: if the channel is down, only that
+        # one is attempted, and a store that leases what it hands out parks nothing untried.
+        probe = self._store.due_deliveries(channel, round_start, 1)
+        if not probe or self._send_batch(channel, notifier, probe, stats, stamp):
+            return stats
         batch = self._store.due_deliveries(channel, round_start, self._batch_size)
         held_again = self._send_batch(channel, notifier, batch, stats, stamp)
         stats.more_due = not held_again and len(batch) >= self._batch_size
