@@ -52,7 +52,7 @@ class MqttNotifier:
     ) -> None:
         if qos not in (1, 2):
             raise ConfigError(f"mqtt qos must be 1 or 2 (QoS 0 cannot confirm delivery), got {qos}")
-        prefix = topic_prefix.strip("/")
+        prefix = topic_prefix.rstrip("/")
         if not prefix or "+" in prefix or "#" in prefix:
             raise ConfigError(f"mqtt topic_prefix {topic_prefix!r} is not a usable topic prefix")
         if timeout_s <= 0:
