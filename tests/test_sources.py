@@ -56,6 +56,10 @@ def read_all(source: FrameSource, limit: int = 10_000) -> list[Frame]:
             "http://h/a?pwd=1&auth=2&secret=3&pass=4",
             "http://h/a?pwd=***&auth=***&secret=***&pass=***",
         ),
+        (
+            "rtsp://10.1.1.9:554/user=admin_password=tlJw6_channel=1_stream=0.sdp",
+            "rtsp://10.1.1.9:554/user=admin_password=***_channel=1_stream=0.sdp",
+        ),
         ("rtsp://user@host/s", "rtsp://user@host/s"),
         ("rtsp://host/s?channel=1", "rtsp://host/s?channel=1"),
         ("/videos/a b.mp4", "/videos/a b.mp4"),

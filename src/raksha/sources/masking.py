@@ -29,6 +29,13 @@ _SECRET_KEY_PARTS = (
 _USERINFO_RE = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*):(?P<pw>[^\s@/]*)@")
 
 
+#: `password=value` inside a URL path, as some cameras take it (".../user=a_password=b_channel=1").
+_PATH_SECRET_RE = re.compile(
+    r"(?P<key>(?:password|passwd|pass|pwd|token|secret)=)(?P<value>.+?)(?=_\w+=|[&;/?#]|$)",
+    re.IGNORECASE,
+)
+
+
 def is_secret_key(key: str) -> bool:
     """Whether a query parameter name looks like it carries a secret."""
     lowered = unquote_plus(key).lower()
@@ -68,10 +75,11 @@ def mask_url(url: str) -> str:
     except ValueError:
         return _USERINFO_RE.sub(lambda m: f"{m.group('head')}:{MASK}@", url)
     netloc = _mask_netloc(parts.netloc)
+    path = _PATH_SECRET_RE.sub(lambda m: m.group("key") + MASK, parts.path)
     query = _mask_query(parts.query) if parts.query else parts.query
-    if netloc == parts.netloc and query == parts.query:
+    if (netloc, path, query) == (parts.netloc, parts.path, parts.query):
         return url
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    return urlunsplit((parts.scheme, netloc, path, query, parts.fragment))
 
 
 def url_secrets(url: str) -> list[str]:
@@ -85,6 +93,7 @@ def url_secrets(url: str) -> list[str]:
         userinfo, at, _host = parts.netloc.rpartition("@")
         if at and ":" in userinfo:
             found.append(userinfo.partition(":")[2])
+        found.extend(m.group("value") for m in _PATH_SECRET_RE.finditer(parts.path))
         for item in parts.query.split("&") if parts.query else []:
             key, sep, value = item.partition("=")
             if sep and value and is_secret_key(key):
