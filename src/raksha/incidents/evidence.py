@@ -143,7 +143,7 @@ def _clip_box(box: Box, w: int, h: int, grow: float = 0.0) -> tuple[int, int, in
     return ix1, iy1, ix2, iy2
 
 
-def anonymize(region: U8, blocks: int = 6) -> U8:
+def anonymize(region: U8, blocks: int = 4) -> U8:
     """A region made unrecognisable: pixelated to about `blocks` cells across, smoothed."""
     import cv2
 
