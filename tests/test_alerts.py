@@ -355,11 +355,11 @@ def test_webhook_url_credentials_are_sent_but_never_shown(receiver: Receiver) ->
 
 
 def test_webhook_timeout_is_transient(receiver: Receiver) -> None:
-    receiver.delay_s = 1.0
+    receiver.delay_s = 3.0
     started = time.monotonic()
     with pytest.raises(DeliveryError) as err:
         WebhookNotifier(receiver.url, SECRET, timeout_s=0.2).send(make_delivery())
-    assert time.monotonic() - started < 0.9
+    assert time.monotonic() - started < 2.5  # gave up long before the answer came
     assert not err.value.permanent
     assert "timed out" in str(err.value)
 
