@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError, StatementError
 
 from raksha.store.errors import StoreError
 from raksha.store.masking import redact
@@ -92,7 +92,7 @@ def is_postgres(engine: Engine) -> bool:
 def describe(exc: BaseException) -> str:
     """The first line of a database error, without SQL, parameters or passwords."""
     inner: BaseException = exc
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
+    if isinstance(exc, StatementError) and exc.orig is not None:
         inner = exc.orig
     text = str(inner).strip().splitlines()
     first = text[0] if text else type(inner).__name__
