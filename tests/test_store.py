@@ -25,6 +25,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, func, inspect, make_url, select, text
 
+from raksha.alerts.dispatcher import DeadLetterStore
 from raksha.alerts.outbox import OutboxStore
 from raksha.errors import RakshaError
 from raksha.incidents import (
@@ -476,12 +477,19 @@ def test_outbox_due_failed_backoff_delivered(store: IncidentStore, tmp_path: Pat
     outbox.mark_delivered(d.delivery_id, now + timedelta(seconds=32))
     outbox.mark_delivered(d.delivery_id, now + timedelta(seconds=40))  # repeated: no change
     status = {s.channel: s for s in store.deliveries(iid)}
-    assert status["webhook"].state == "delivered" and status["webhook"].attempts == 2
+    assert status["webhook"].state == "delivered"
+    assert status["webhook"].attempts == 1  # the failed attempt stays on record
     assert status["webhook"].delivered_at == now + timedelta(seconds=32)
     assert outbox.due_deliveries("webhook", now + timedelta(days=1), 10) == []
     # The other channel is untouched and still due.
     assert status["mqtt"].state == "pending" and status["mqtt"].attempts == 0
-    assert len(outbox.due_deliveries("mqtt", now, 10)) == 1
+    (mqtt,) = outbox.due_deliveries("mqtt", now, 10)
+    # The dispatcher gives up on a delivery the receiver keeps refusing.
+    assert isinstance(store, DeadLetterStore)
+    store.mark_dead(mqtt.delivery_id, "401 Unauthorized\ntraceback...", now)
+    status = {s.channel: s for s in store.deliveries(iid)}
+    assert status["mqtt"].state == "failed" and status["mqtt"].last_error == "401 Unauthorized"
+    assert outbox.due_deliveries("mqtt", now + timedelta(days=1), 10) == []
 
     with pytest.raises(StoreError, match="no alert delivery"):
         outbox.mark_delivered(999_999, now)

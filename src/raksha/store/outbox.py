@@ -31,7 +31,11 @@ MAX_ERROR_CHARS = 1000
 
 @dataclass(frozen=True, slots=True)
 class DeliveryStatus:
-    """Where one alert stands on one channel."""
+    """Where one alert stands on one channel.
+
+    `attempts` counts failed attempts (as `PendingDelivery.attempts` does); a delivered row
+    keeps the count of failures that came before its success.
+    """
 
     delivery_id: int
     alert_id: str
@@ -43,8 +47,13 @@ class DeliveryStatus:
     delivered_at: datetime | None
 
 
+def _first_line(error: str) -> str:
+    lines = error.strip().splitlines()
+    return redact(lines[0]) if lines else "unknown error"
+
+
 class SqlOutbox:
-    """Implements `OutboxStore` on the store's tables."""
+    """Implements `OutboxStore` (and the dispatcher's optional `DeadLetterStore`) in SQL."""
 
     def __init__(
         self, engine: Engine, *, claim_lease_s: float = 60.0, max_attempts: int | None = None
@@ -118,22 +127,15 @@ class SqlOutbox:
             res = conn.execute(
                 update(D)
                 .where(D.c.id == delivery_id, D.c.state == "pending")
-                .values(
-                    state="delivered",
-                    delivered_at=at,
-                    attempts=D.c.attempts + 1,
-                    next_attempt_at=at,
-                    last_error=None,
-                )
+                .values(state="delivered", delivered_at=at, next_attempt_at=at)
             )
             if res.rowcount == 0:
                 self._require(conn, delivery_id)
 
     def mark_failed(self, delivery_id: int, error: str, next_attempt_at: datetime) -> None:
-        message = redact(error.strip().splitlines()[0] if error.strip() else "unknown error")
         values: dict[str, Any] = {
             "attempts": D.c.attempts + 1,
-            "last_error": message[:MAX_ERROR_CHARS],
+            "last_error": _first_line(error)[:MAX_ERROR_CHARS],
             "next_attempt_at": next_attempt_at,
         }
         with db_errors(f"cannot record failed delivery {delivery_id}"), self.engine.begin() as conn:
@@ -149,6 +151,22 @@ class SqlOutbox:
                     .where(and_(D.c.id == delivery_id, D.c.attempts >= self.max_attempts))
                     .values(state="failed")
                 )
+
+    def mark_dead(self, delivery_id: int, error: str, at: datetime) -> None:
+        """Give up on a delivery (`DeadLetterStore`): state `failed`, never attempted again."""
+        with db_errors(f"cannot record dead delivery {delivery_id}"), self.engine.begin() as conn:
+            res = conn.execute(
+                update(D)
+                .where(D.c.id == delivery_id, D.c.state == "pending")
+                .values(
+                    state="failed",
+                    attempts=D.c.attempts + 1,
+                    last_error=_first_line(error)[:MAX_ERROR_CHARS],
+                    next_attempt_at=at,
+                )
+            )
+            if res.rowcount == 0:
+                self._require(conn, delivery_id)
 
     def deliveries(self, incident_id: str) -> list[DeliveryStatus]:
         query = (

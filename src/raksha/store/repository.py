@@ -524,6 +524,9 @@ class IncidentStore:
     def mark_failed(self, delivery_id: int, error: str, next_attempt_at: datetime) -> None:
         self.outbox.mark_failed(delivery_id, error, next_attempt_at)
 
+    def mark_dead(self, delivery_id: int, error: str, at: datetime) -> None:
+        self.outbox.mark_dead(delivery_id, error, at)
+
     def deliveries(self, incident_id: str) -> list[DeliveryStatus]:
         """Delivery state per channel of every alert of the incident."""
         return self.outbox.deliveries(incident_id)
