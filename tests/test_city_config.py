@@ -13,11 +13,12 @@ import yaml
 from pydantic import ConfigDict, ValidationError
 
 from raksha.city.config import SiteConfig
-from raksha.city.load import load_city, load_site_config, read_jurisdiction
+from raksha.city.load import load_city, load_site_config, load_site_secrets, read_jurisdiction
 from raksha.city.secrets import (
     SecretValues,
     camera_secrets,
     display_url,
+    has_literal_secret,
     load_secrets,
     parse_secrets,
     resolve_camera_url,
@@ -137,7 +138,7 @@ def test_valid_config_loads_with_defaults(tmp_path: Path) -> None:
             "hotspots.1.lon: longitude must be between -180 and 180",
         ),
         (lambda d: d["patrol_units"][0].update(lat=float("nan")), "patrol_units.0.lat: latitude"),
-        (lambda d: d["patrol_units"][0].update(kind="helicopter"), "patrol_units.0.kind"),
+        (lambda d: d["patrol_units"][0].update(kind="Pink Scooter!"), "patrol_units.0.kind"),
         (
             lambda d: d["stations"][0].update(phone="112"),
             "stations.0.phone: Extra inputs are not permitted",
@@ -468,3 +469,35 @@ def test_storage_and_webhook_urls_are_masked_in_repr() -> None:
     site = SiteConfig.model_validate(data)
     assert "dbpass99" not in repr(site) and "tok777" not in repr(site)
     assert site.storage.display_url == "postgresql+psycopg://raksha:***@127.0.0.1/raksha"
+
+
+def test_password_with_slash_is_still_masked() -> None:
+    cam = cam_site("rtsp://admin:pa/ss@10.1.1.1/s").cameras[0]
+    assert cam.display_url == "rtsp://admin:***@10.1.1.1/s" and "pa/ss" not in repr(cam)
+    assert has_literal_secret(cam.url)
+    assert not has_literal_secret("rtsp://${U}:${P}@h/s?token=${T}")
+    assert "pa/ss" in camera_secrets(cam, {})
+
+
+def test_secrets_file_path_is_relative_to_the_config(tmp_path: Path) -> None:
+    (tmp_path / "cams.env").write_text(f"CAM2_USER={USER}\nCAM2_PASS={PASSWORD}\n")
+    os.chmod(tmp_path / "cams.env", 0o600)
+    data = base()
+    data["secrets_file"] = "cams.env"
+    site = load_site_config(write_yaml(tmp_path, data))
+    assert site.secrets_file == tmp_path / "cams.env"
+    secrets = load_site_secrets(site)
+    url = resolve_camera_url(site.camera("cam-2"), {}, secrets)
+    assert url == "rtsp://operator:s3cr3t%3Ap%40ss%2Fw0rd@10.0.0.7/s1"
+    assert len(load_site_secrets(SiteConfig())) == 0
+
+
+def test_ids_may_be_words_but_not_topic_characters() -> None:
+    data = base()
+    data["stations"][0]["id"] = "Station B"
+    data["patrol_units"][0]["station"] = "Station B"
+    assert SiteConfig.model_validate(data).stations[0].id == "Station B"
+    for bad in ("a+b", "a#b", " lead", "trail "):
+        data["stations"][0]["id"] = bad
+        with pytest.raises(ValidationError):
+            SiteConfig.model_validate(data)

@@ -31,12 +31,15 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from raksha.city.secrets import display_template
 from raksha.geo.polygons import Area, area_from_geojson, normalize_geojson
 
-#: Ids appear in MQTT topics (`raksha/stations/<id>/incidents`), file names and URLs, so they
-#: are limited to letters, digits, `_`, `.` and `-` (no `/`, `+`, `#` or spaces).
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+#: Ids appear in MQTT topics (`raksha/stations/<id>/incidents`) and URLs, so they may not
+#: contain `/`, `\\`, `+`, `#` or control characters, nor start or end with a space.
+#: Prefer lower-case words joined by `-` (e.g. `hazratganj`, `pink-scooter-07`).
+ID_PATTERN = r"^[^/\\+#\s\x00-\x1f\x7f]([^/\\+#\x00-\x1f\x7f]{0,126}[^/\\+#\s\x00-\x1f\x7f])?$"
 Id = Annotated[str, Field(pattern=ID_PATTERN)]
 
-PatrolKind = Literal["scooter", "motorcycle", "car", "van", "pink_booth", "foot", "bicycle"]
+#: Patrol unit kinds the demo and dashboard know; any lower-case word is accepted.
+KNOWN_PATROL_KINDS = ("scooter", "motorcycle", "car", "van", "pink_booth", "foot", "bicycle")
+PatrolKind = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
 
 class _Frozen(BaseModel):

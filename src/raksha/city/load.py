@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from raksha.city.config import Jurisdiction, SiteConfig, StationConfig
-from raksha.city.secrets import display_template
+from raksha.city.secrets import SecretValues, has_literal_secret, load_secrets
 from raksha.errors import ConfigError
 from raksha.geo.polygons import area_from_geojson, normalize_geojson
 
@@ -66,7 +66,7 @@ def load_city(site: S, base_dir: Path) -> S:
     if site.secrets_file is not None and not site.secrets_file.is_absolute():
         update["secrets_file"] = base_dir / site.secrets_file
     for cam in site.cameras:
-        if display_template(cam.url) != cam.url and "${" not in cam.url:
+        if has_literal_secret(cam.url):
             log.warning(
                 "camera %s: the config file holds a credential (%s); move it to the "
                 "environment or the secrets file as ${NAME} placeholders",
@@ -81,3 +81,10 @@ def load_site_config(path: Path) -> SiteConfig:
     from raksha.config import load_config
 
     return load_city(load_config(path, SiteConfig), path.parent)
+
+
+def load_site_secrets(site: SiteConfig) -> SecretValues:
+    """The values of `site.secrets_file` (after `load_city`), or none when it has none."""
+    if site.secrets_file is None:
+        return SecretValues({})
+    return load_secrets(site.secrets_file)

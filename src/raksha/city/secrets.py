@@ -166,10 +166,46 @@ def _mask_query(query: str) -> str:
     return "&".join(parts)
 
 
+def _display_userinfo_span(url: str) -> tuple[int, int] | None:
+    """Like `_userinfo_span` but also catches a literal password holding `/` (which would
+    end the authority); it may over-mask an odd path containing `@`, never under-mask."""
+    scheme_end = url.find("://")
+    if scheme_end < 0:
+        return None
+    start = scheme_end + 3
+    end = len(url)
+    for ch in "?#":
+        pos = url.find(ch, start)
+        if pos >= 0:
+            end = min(end, pos)
+    at = url.rfind("@", start, end)
+    if at < 0:
+        return None
+    return start, at
+
+
+def has_literal_secret(url: str) -> bool:
+    """Whether `url` holds a password or secret query value written out (not `${NAME}`)."""
+    span = _display_userinfo_span(url)
+    if span is not None:
+        _user, colon, password = url[span[0] : span[1]].partition(":")
+        if colon and password and not PLACEHOLDER_RE.fullmatch(password):
+            return True
+    q = url.find("?")
+    if q >= 0:
+        for item in url[q + 1 :].split("#", 1)[0].split("&"):
+            key, sep, value = item.partition("=")
+            lowered = unquote(key).lower()
+            secret_key = any(p in lowered for p in _SECRET_QUERY_PARTS)
+            if sep and value and secret_key and not PLACEHOLDER_RE.fullmatch(value):
+                return True
+    return False
+
+
 def display_template(url: str) -> str:
     """A URL (template or real) fit to show: the password and secret-looking query values
     become `***`; user names and `${NAME}` placeholders outside the password stay."""
-    span = _userinfo_span(url)
+    span = _display_userinfo_span(url)
     if span is not None:
         start, at = span
         user, colon, _password = url[start:at].partition(":")
@@ -248,7 +284,7 @@ def camera_secrets(
         value = env.get(name, secrets.get(name))
         if value:
             found.update({value, quote(value, safe="")})
-    span = _userinfo_span(camera.url)
+    span = _display_userinfo_span(camera.url)
     if span is not None:
         _user, colon, password = camera.url[span[0] : span[1]].partition(":")
         if colon and password and not PLACEHOLDER_RE.fullmatch(password):
