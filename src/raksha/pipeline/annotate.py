@@ -27,7 +27,7 @@ def _colour(score: float, active: bool) -> tuple[int, int, int]:
 def draw(image: npt.NDArray[np.uint8], analysis: FrameAnalysis) -> npt.NDArray[np.uint8]:
     """A copy of `image` with a box, id, top expression and a distress bar for each face."""
     out = image.copy()
-    scale = max(0.4, min(out.shape[:2]) / 720)
+    scale = max(0.9, min(out.shape[:2]) / 540)
     thick = max(1, round(2 * scale))
     for face in analysis.faces:
         x1, y1, x2, y2 = (round(v) for v in face.box)
@@ -35,10 +35,13 @@ def draw(image: npt.NDArray[np.uint8], analysis: FrameAnalysis) -> npt.NDArray[n
         cv2.rectangle(out, (x1, y1), (x2, y2), colour, thick)
         top = max(face.expression, key=lambda k: face.expression[k]) if face.expression else "?"
         label = f"#{face.track_id} {top} {face.expression.get(top, 0.0):.2f}"
+        (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, thick)
+        ty = max(th + 4, y1 - 4)
+        cv2.rectangle(out, (x1, ty - th - 4), (x1 + tw + 4, ty + 2), (0, 0, 0), -1)
         cv2.putText(
             out,
             label,
-            (x1, max(12, y1 - 6)),
+            (x1 + 2, ty - 1),
             cv2.FONT_HERSHEY_SIMPLEX,
             0.5 * scale,
             colour,
@@ -54,7 +57,7 @@ def draw(image: npt.NDArray[np.uint8], analysis: FrameAnalysis) -> npt.NDArray[n
             cv2.rectangle(out, (x1, by), (fill, by + bar_h), colour, -1)
     cv2.putText(
         out,
-        f"t={analysis.t:6.2f}s faces={len(analysis.faces)}",
+        f"t={analysis.t:.2f}s  faces={len(analysis.faces)}",
         (8, round(20 * scale)),
         cv2.FONT_HERSHEY_SIMPLEX,
         0.5 * scale,
