@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -58,19 +59,9 @@ def _check_lon(value: float) -> float:
     return value
 
 
-class _Located(_Frozen):
-    lat: float
-    lon: float
-
-    @field_validator("lat")
-    @classmethod
-    def _lat(cls, v: float) -> float:
-        return _check_lat(v)
-
-    @field_validator("lon")
-    @classmethod
-    def _lon(cls, v: float) -> float:
-        return _check_lon(v)
+#: Degrees, checked with an error that says which bound was crossed.
+Lat = Annotated[float, AfterValidator(_check_lat)]
+Lon = Annotated[float, AfterValidator(_check_lon)]
 
 
 def _tupled(value: Any) -> Any:
@@ -124,25 +115,33 @@ def _coerce_jurisdiction(value: Any) -> Any:
     )
 
 
-class StationConfig(_Located):
+class StationConfig(_Frozen):
     id: Id
     name: str = ""
+    lat: Lat
+    lon: Lon
     #: Inline GeoJSON, or a GeoJSON file (relative to the config file) until `load_city`.
     jurisdiction: Annotated[Jurisdiction | Path | None, BeforeValidator(_coerce_jurisdiction)] = (
         None
     )
 
 
-class PatrolUnitConfig(_Located):
+class PatrolUnitConfig(_Frozen):
     id: Id
     kind: PatrolKind
+    #: The station the unit belongs to.
     station: Id
+    #: Its home position (booth, beat start).
+    lat: Lat
+    lon: Lon
     name: str = ""
 
 
-class HotspotConfig(_Located):
+class HotspotConfig(_Frozen):
     id: Id
     name: str = ""
+    lat: Lat
+    lon: Lon
 
 
 class CameraCredentials(_Frozen):
