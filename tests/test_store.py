@@ -25,8 +25,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, func, inspect, make_url, select, text
 
-from raksha.alerts.dispatcher import DeadLetterStore
-from raksha.alerts.outbox import OutboxStore
+from raksha.alerts.base import DeliveryError, alert_document
+from raksha.alerts.dispatcher import DeadLetterStore, OutboxDispatcher, RetryPolicy
+from raksha.alerts.outbox import OutboxStore, PendingDelivery
 from raksha.errors import RakshaError
 from raksha.incidents import (
     Action,
@@ -643,3 +644,49 @@ def test_store_error_is_a_raksha_error() -> None:
     engine = create_engine("sqlite://")
     migrate(engine)
     assert current_revision(engine) == head_revision()
+
+
+def test_in_memory_sqlite_is_one_database_for_every_thread(tmp_path: Path) -> None:
+    store = IncidentStore.open("sqlite://")
+    iid = _create(store, tmp_path)
+    seen: list[int] = []
+    worker = threading.Thread(target=lambda: seen.append(len(store.list_incidents())))
+    worker.start()
+    worker.join()
+    assert seen == [1] and store.get_incident(iid) is not None
+
+
+class _Receiver:
+    """A channel that can be down: records what it accepted."""
+
+    def __init__(self) -> None:
+        self.down = True
+        self.received: list[dict[str, object]] = []
+
+    def send(self, delivery: PendingDelivery) -> None:
+        if self.down:
+            raise DeliveryError("webhook: connection refused")
+        self.received.append(alert_document(delivery))
+
+
+def test_dispatcher_on_the_store_delivers_once_after_the_channel_returns(
+    store: IncidentStore, tmp_path: Path
+) -> None:
+    iid = _create(store, tmp_path)
+    receiver = _Receiver()
+    policy = RetryPolicy(base_s=5, max_s=5, jitter=0)
+    dispatcher = OutboxDispatcher(store, {"webhook": receiver}, policy)
+    now = datetime.now(UTC) + timedelta(seconds=1)
+
+    assert dispatcher.run_once(now).failed == 1
+    (status,) = [s for s in store.deliveries(iid) if s.channel == "webhook"]
+    assert status.state == "pending" and status.attempts == 1
+    assert status.next_attempt_at == now + timedelta(seconds=5)
+
+    receiver.down = False
+    assert dispatcher.run_once(now + timedelta(seconds=2)).held == ["webhook"]
+    assert dispatcher.run_once(now + timedelta(seconds=6)).delivered == 1
+    assert dispatcher.run_once(now + timedelta(seconds=600)).attempted == 0
+    assert [r["incident_id"] for r in receiver.received] == [iid]
+    (status,) = [s for s in store.deliveries(iid) if s.channel == "webhook"]
+    assert status.state == "delivered" and status.attempts == 1

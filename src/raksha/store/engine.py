@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError, StatementError
+from sqlalchemy.pool import StaticPool
 
 from raksha.store.errors import StoreError
 from raksha.store.masking import redact
@@ -110,8 +111,11 @@ def _sqlite_engine(url: URL, echo: bool) -> Engine:
             )
     connect_args: dict[str, Any] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     if in_memory:
+        # One shared connection, so every thread sees the same in-memory database.
         connect_args["check_same_thread"] = False
-    engine = create_engine(url, echo=echo, connect_args=connect_args)
+        engine = create_engine(url, echo=echo, connect_args=connect_args, poolclass=StaticPool)
+    else:
+        engine = create_engine(url, echo=echo, connect_args=connect_args)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:

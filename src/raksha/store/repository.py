@@ -83,9 +83,12 @@ class IncidentStore:
         self.outbox = SqlOutbox(engine, claim_lease_s=claim_lease_s, max_attempts=max_attempts)
 
     @classmethod
-    def open(cls, url: str | URL, *, claim_lease_s: float = 60.0) -> IncidentStore:
+    def open(
+        cls, url: str | URL, *, claim_lease_s: float = 60.0, max_attempts: int | None = None
+    ) -> IncidentStore:
         """Connect to `url`, bring its schema up to date and return a store on it."""
-        return cls(migrate(make_engine(url)), claim_lease_s=claim_lease_s)
+        engine = migrate(make_engine(url))
+        return cls(engine, claim_lease_s=claim_lease_s, max_attempts=max_attempts)
 
     def close(self) -> None:
         self.engine.dispose()
