@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import cv2
@@ -85,19 +86,49 @@ def test_crossing_faces_swap_ids_without_a_motion_model() -> None:
     assert iou[0, 1] > 0.5 and iou[0, 0] == 0.0
 
 
+@pytest.mark.parametrize(("gate", "expected"), [(3.0, [1] * 6), (0.0, [1, 2, 3, 4, 5, 6])])
+def test_a_fast_face_keeps_its_id_through_the_centre_pass(gate: float, expected: list[int]) -> None:
+    # A face walking across the view close to the camera: 90 px per analysed frame with a
+    # 60 px box, so its boxes never overlap from one frame to the next.
+    tracker = ByteTracker(ByteTrackConfig(centre_gate_sigma=gate))
+    ids = [tracker.update(faces([(100 + 90 * i, 300 + 5 * i)]), 0.2 * i)[0] for i in range(6)]
+    assert ids == expected
+
+
+def test_the_centre_pass_does_not_take_a_face_of_another_size() -> None:
+    tracker = ByteTracker(ByteTrackConfig())
+    tracker.update(faces([(100, 300)]), 0.0)
+    big = faces([(190, 300)])
+    big = FaceDetections(
+        boxes=big.boxes * np.float32([1, 1, 1, 1]) + np.float32([-40, -40, 40, 40]),
+        scores=big.scores,
+        landmarks=big.landmarks,
+    )
+    assert tracker.update(big, 0.2).tolist() == [2]
+
+
 def test_kalman_prediction_uses_the_time_step() -> None:
     kf = BoxKalman(np.array([0.0, 0.0, 60.0, 60.0]))
-    for step in range(1, 6):
+    for step in range(1, 11):
         kf.predict(0.1)
         kf.update(np.array([10.0 * step, 0.0, 10.0 * step + 60, 60.0]))  # 100 px/s to the right
-    before = kf.box.copy()
-    spread_before = kf.cov[0, 0]
-    kf.predict(0.5)
-    assert kf.box[0] - before[0] == pytest.approx(50.0, abs=10.0)
-    assert kf.box[2] - kf.box[0] == pytest.approx(60.0, abs=2.0)
-    assert kf.cov[0, 0] > spread_before
-    kf.predict(0.0)
-    assert kf.box[0] - before[0] == pytest.approx(50.0, abs=10.0)
+    assert kf.box[0] == pytest.approx(100.0, abs=3.0)
+    assert kf.state[4] == pytest.approx(100.0, rel=0.25)
+
+    def moved(dt: float) -> tuple[float, float]:
+        ahead = copy.deepcopy(kf)
+        ahead.predict(dt)
+        assert ahead.box[2] - ahead.box[0] == pytest.approx(60.0, abs=2.0)
+        return float(ahead.box[0] - kf.box[0]), float(ahead.cov[0, 0])
+
+    step, var_step = moved(0.1)
+    gap, var_gap = moved(0.5)
+    far, _ = moved(10.0)
+    assert moved(0.0) == (0.0, kf.cov[0, 0])
+    assert 7.0 < step < 13.0
+    assert 3.0 * step < gap < 5.0 * step  # further along, less than linearly (velocity decays)
+    assert var_gap > var_step > kf.cov[0, 0]
+    assert 60.0 < far < 200.0  # a long gap does not fling the box across the frame
 
 
 @pytest.mark.parametrize(("gap", "same_id"), [(1.5, True), (2.6, False)])

@@ -7,10 +7,13 @@ forward to the frame time with their Kalman filters, then matches:
 2. detections scoring at least `low_score` (but below `high_score`) against the tracks
    left over, so a blurred or half-turned face keeps its track without starting new ones.
 
-Matching is an optimal assignment (Hungarian) on IoU with the predicted box; a track that
-was not seen on the previous update is also compared with its last observed box, since a
-face that paused while hidden would otherwise be predicted away from where it reappears.
-Unmatched high-score detections start new tracks numbered 1, 2, 3, ... per tracker.
+3. (optional, `centre_gate_sigma` > 0) high-score detections still unmatched against
+   tracks seen on the previous update, by the Kalman-gated distance of the box centres,
+   so a fast face whose boxes do not overlap between analysed frames keeps its track.
+
+Each pass is an optimal assignment (Hungarian); the IoU passes compare with the box the
+Kalman filter predicts for the frame time. Unmatched high-score detections start new
+tracks numbered 1, 2, 3, ... per tracker.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ from raksha.track.kalman import BoxKalman
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
+
+#: In the centre-distance pass, a detection may differ in size from the track by this factor.
+_MAX_SIZE_RATIO = 1.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,12 +51,11 @@ class TrackState:
 
 
 class _Track:
-    __slots__ = ("filter", "first_seen", "hits", "last_box", "last_seen", "score", "track_id")
+    __slots__ = ("filter", "first_seen", "hits", "last_seen", "score", "track_id")
 
     def __init__(self, track_id: int, box: F64, score: float, t: float) -> None:
         self.track_id = track_id
         self.filter = BoxKalman(box)
-        self.last_box = box
         self.score = score
         self.first_seen = t
         self.last_seen = t
@@ -58,7 +63,6 @@ class _Track:
 
     def observe(self, box: F64, score: float, t: float) -> None:
         self.filter.update(box)
-        self.last_box = box
         self.score = score
         self.last_seen = t
         self.hits += 1
@@ -148,7 +152,7 @@ class ByteTracker:
         for rows in (high, low):
             if rows.size == 0 or not unmatched:
                 continue
-            iou = self._iou(unmatched, boxes[rows], previous_t)
+            iou = self._iou(unmatched, boxes[rows])
             taken = set()
             for ti, di in match(iou, self.cfg.match_iou):
                 tr = self._tracks[unmatched[ti]]
@@ -157,6 +161,15 @@ class ByteTracker:
                 taken.add(ti)
             unmatched = [k for i, k in enumerate(unmatched) if i not in taken]
 
+        if self.cfg.centre_gate_sigma > 0 and previous_t is not None:
+            recent = [k for k in unmatched if self._tracks[k].last_seen == previous_t]
+            rows = high[ids[high] == -1]
+            if recent and rows.size:
+                for k, row in self._match_centres(recent, boxes[rows]):
+                    tr = self._tracks[k]
+                    tr.observe(boxes[rows[row]], float(scores[rows[row]]), t)
+                    ids[rows[row]] = tr.track_id
+
         for row in high[ids[high] == -1]:
             new = _Track(self._next_id, boxes[row], float(scores[row]), t)
             self._next_id += 1
@@ -164,12 +177,28 @@ class ByteTracker:
             ids[row] = new.track_id
         return ids
 
-    def _iou(self, track_indices: list[int], boxes: F64, previous_t: float | None) -> F64:
-        tracks = [self._tracks[k] for k in track_indices]
-        predicted = np.array([tr.filter.box for tr in tracks]).reshape(-1, 4)
-        iou = iou_matrix(predicted, boxes)
-        lost = [i for i, tr in enumerate(tracks) if tr.last_seen != previous_t]
-        if lost:
-            last = np.array([tracks[i].last_box for i in lost]).reshape(-1, 4)
-            iou[lost] = np.maximum(iou[lost], iou_matrix(last, boxes))
-        return iou
+    def _match_centres(self, track_indices: list[int], boxes: F64) -> list[tuple[int, int]]:
+        """(track index, box row) pairs by gated Mahalanobis distance of the centres."""
+        centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+        sizes = ((boxes[:, 2] - boxes[:, 0]) + (boxes[:, 3] - boxes[:, 1])) / 2
+        gate = self.cfg.centre_gate_sigma**2
+        cost = np.empty((len(track_indices), boxes.shape[0]))
+        for i, k in enumerate(track_indices):
+            kf = self._tracks[k].filter
+            d2 = kf.centre_distance2(centres)
+            size = (kf.state[2] + kf.state[3]) / 2
+            ratio = np.maximum(sizes / size, size / np.maximum(sizes, 1e-6))
+            cost[i] = np.where((d2 <= gate) & (ratio <= _MAX_SIZE_RATIO), d2, np.inf)
+        feasible = np.isfinite(cost)
+        if not feasible.any():
+            return []
+        rows, cols = linear_sum_assignment(np.where(feasible, cost, 2 * gate + 1))
+        return [
+            (track_indices[int(r)], int(c))
+            for r, c in zip(rows, cols, strict=True)
+            if feasible[r, c]
+        ]
+
+    def _iou(self, track_indices: list[int], boxes: F64) -> F64:
+        predicted = np.array([self._tracks[k].filter.box for k in track_indices])
+        return iou_matrix(predicted.reshape(-1, 4), boxes)

@@ -20,6 +20,11 @@ class ByteTrackConfig(BaseModel):
     #: A track not seen for this many seconds is dropped (seconds, not frames, so the same
     #: value works at any analysis rate).
     max_lost_s: float = Field(2.0, gt=0)
+    #: Third pass for fast faces, whose boxes may not overlap from one analysed frame to
+    #: the next: a high-score detection still unmatched may continue a track seen on the
+    #: previous update if its centre lies within this many standard deviations of the
+    #: track's predicted centre (Kalman) and its size is within a factor 1.5. 0 disables it.
+    centre_gate_sigma: float = Field(3.0, ge=0)
 
 
 TrackerConfig = ByteTrackConfig

@@ -9,6 +9,8 @@ scale with the box size, so a distant small face and a close large one behave al
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 
@@ -18,11 +20,15 @@ F64 = npt.NDArray[np.float64]
 #: fraction of the box size.
 MEASUREMENT_STD = 0.05
 #: Uncertainty of a new track's velocity, in box sizes per second.
-INITIAL_VELOCITY_STD = 2.0
+INITIAL_VELOCITY_STD = 4.0
 #: Spectral density of the random acceleration, as (box sizes per s²) standard deviation
 #: over one second, for the centre and for the size.
 CENTRE_ACCELERATION_STD = 2.0
 SIZE_ACCELERATION_STD = 1.0
+#: Velocities decay towards zero with this time constant (seconds) between
+#: measurements, so a track predicted through a long gap drifts at most about
+#: velocity × this far instead of without bound (people stop, turn, sit down).
+VELOCITY_TIME_CONSTANT_S = 1.0
 #: Boxes never shrink below this many pixels in the prediction.
 MIN_SIDE = 1.0
 
@@ -61,12 +67,22 @@ class BoxKalman:
         """The current estimate as xyxy pixels."""
         return cxcywh_to_xyxy(self.state[:4])
 
+    def centre_distance2(self, centres: F64) -> F64:
+        """Squared Mahalanobis distances of measured box centres (N,2) from the estimate."""
+        s = _size(self.state[2], self.state[3])
+        cov = self.cov[:2, :2] + np.eye(2) * (MEASUREMENT_STD * s) ** 2
+        d = np.asarray(centres, np.float64).reshape(-1, 2) - self.state[:2]
+        out: F64 = np.einsum("ni,ij,nj->n", d, np.linalg.inv(cov), d)
+        return out
+
     def predict(self, dt: float) -> None:
         """Advance the estimate by `dt` seconds (0 leaves it unchanged)."""
         if dt <= 0:
             return
+        decay = math.exp(-dt / VELOCITY_TIME_CONSTANT_S)
         f = np.eye(8)
-        f[:4, 4:] = dt * np.eye(4)
+        f[:4, 4:] = VELOCITY_TIME_CONSTANT_S * (1.0 - decay) * np.eye(4)
+        f[4:, 4:] = decay * np.eye(4)
         s = _size(self.state[2], self.state[3])
         q_centre = (CENTRE_ACCELERATION_STD * s) ** 2
         q_size = (SIZE_ACCELERATION_STD * s) ** 2
