@@ -44,6 +44,7 @@ from raksha.store import (
     IncidentStore,
     StoreError,
     current_revision,
+    display_url,
     head_revision,
     incident_to_json,
     make_engine,
@@ -68,7 +69,7 @@ def pg_admin() -> Iterator[Engine]:
     try:
         engine = make_engine(PG_URL)
     except StoreError as exc:
-        msg = f"PostgreSQL is needed for the store tests at {PG_URL}: {exc}"
+        msg = f"PostgreSQL is needed for the store tests at {display_url(PG_URL)}: {exc}"
         if _in_ci():
             pytest.fail(msg, pytrace=False)
         pytest.skip(msg)
