@@ -209,3 +209,14 @@ def test_build_detector_resolves_weights_by_name(models_dir: Path, faces_dir: Pa
     for name in ("yunet-s", "yunet-n"):
         det = build_detector(YuNetConfig(model=name), models_dir)
         assert len(det.detect(_image(faces_dir, "women_4faces_smiling.jpg"))) == 4
+
+
+def test_tiles_on_a_frame_that_fits_one_tile_match_the_default(
+    models_dir: Path, faces_dir: Path
+) -> None:
+    image = _image(faces_dir, "women_4faces_smiling.jpg")  # 1024 px wide
+    cfg = YuNetConfig(small_faces="tiles", tile_size=1024, max_long_side=1024)
+    tiled = YuNetDetector(models_dir / YUNET_S, cfg).detect(image)
+    plain = YuNetDetector(models_dir / YUNET_S, YuNetConfig(max_long_side=1024)).detect(image)
+    assert len(tiled) == len(plain) == 4
+    np.testing.assert_array_equal(np.sort(tiled.scores), np.sort(plain.scores))

@@ -80,9 +80,12 @@ class YuNetDetector:
 
     The frame is resized so its long side is `cfg.max_long_side` (never upscaled) before
     detection. With `small_faces="upscale"` it is resized to `cfg.small_faces_long_side`
-    instead (upscaled if need be). With `small_faces="tiles"` the frame is also cut into
-    overlapping full-resolution tiles of `cfg.tile_size`; each tile keeps the faces whose
-    centre lies in its share of the overlap, and all boxes are merged with NMS.
+    instead (upscaled if need be). With `small_faces="tiles"` the `max_long_side` pass
+    (which finds the large faces) is followed by one over overlapping full-resolution
+    tiles of `cfg.tile_size` (which finds the small ones); each tile keeps the faces whose
+    centre lies in its share of the overlaps, and all boxes are merged with NMS.
+
+    `cfg.threads` > 0 sets OpenCV's thread count, which is process-wide.
     """
 
     def __init__(self, model_path: Path, cfg: YuNetConfig | None = None) -> None:
@@ -109,7 +112,7 @@ class YuNetDetector:
         else:
             target = min(self.cfg.max_long_side, long_side)
         rows = self._detect_resized(image, target / long_side)
-        if self._tiles is not None:
+        if self._tiles is not None and (target < long_side or long_side > self.cfg.tile_size):
             rows = np.concatenate([rows, self._detect_tiles(image)])
             rows = rows[nms(_to_xyxy(rows), rows[:, 14], self.cfg.nms_threshold)]
         return _to_detections(rows, w, h)
