@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 
 import cv2
@@ -85,7 +86,9 @@ class YuNetDetector:
     tiles of `cfg.tile_size` (which finds the small ones); each tile keeps the faces whose
     centre lies in its share of the overlaps, and all boxes are merged with NMS.
 
-    `cfg.threads` > 0 sets OpenCV's thread count, which is process-wide.
+    `cfg.threads` > 0 sets OpenCV's thread count, which is process-wide. `detect` may be
+    called from several threads but runs one call at a time; give each worker its own
+    detector for parallel detection.
     """
 
     def __init__(self, model_path: Path, cfg: YuNetConfig | None = None) -> None:
@@ -99,6 +102,8 @@ class YuNetDetector:
         # Tiles share one size, so they get their own cv2 detector instead of resizing the
         # whole-frame one back and forth on every frame.
         self._tiles = _CvYuNet(model_path, self.cfg) if self.cfg.small_faces == "tiles" else None
+        # The cv2 detectors keep their input size between calls: one caller at a time.
+        self._lock = threading.Lock()
 
     def detect(self, image: npt.NDArray[np.uint8]) -> FaceDetections:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -106,6 +111,10 @@ class YuNetDetector:
         h, w = int(image.shape[0]), int(image.shape[1])
         if h == 0 or w == 0:
             return FaceDetections.empty()
+        with self._lock:
+            return self._detect(image, h, w)
+
+    def _detect(self, image: U8, h: int, w: int) -> FaceDetections:
         long_side = max(h, w)
         if self.cfg.small_faces == "upscale":
             target = self.cfg.small_faces_long_side
