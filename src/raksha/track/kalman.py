@@ -3,8 +3,10 @@
 The state is (cx, cy, w, h) and their rates of change per second. The process noise is
 that of a white-noise acceleration model integrated over the real time step, so a frame
 analysed 0.5 s after the last one widens the prediction far more than one 0.04 s after
-it; dropped frames and a varying analysis rate need no special handling. All noise levels
-scale with the box size, so a distant small face and a close large one behave alike.
+it; dropped frames and a varying analysis rate need no special handling. Velocities fade
+with a time constant of about a second while no measurement comes, so a track predicted
+through a gap does not sail off. All noise levels scale with the box size, so a distant
+small face and a close large one behave alike.
 """
 
 from __future__ import annotations
