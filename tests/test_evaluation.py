@@ -1,0 +1,192 @@
+"""Evaluation: readers on tiny data built here, metrics against numbers worked out by hand, the
+terminal report, plots and the `raksha eval expression` command on the shipped model."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from rich.console import Console
+
+from raksha.domain import EXPRESSION_CLASSES
+from raksha.evaluation.datasets import (
+    DatasetError,
+    majority_labels,
+    read_dataset,
+    read_ferplus,
+    read_folders,
+    soft_targets,
+)
+from raksha.evaluation.degrade import down_up
+from raksha.evaluation.metrics import evaluate_probs, to_canonical
+from raksha.evaluation.report import print_report, write_plots
+
+C = {name: i for i, name in enumerate(EXPRESSION_CLASSES)}
+SHIPPED = "raksha-fer-resnet"
+
+
+def _face(seed: int, side: int = 48) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (side, side), dtype=np.uint8)
+
+
+def _write_ferplus(root: Path, rows: list[tuple[str, list[int]]]) -> None:
+    (root / "images").mkdir(parents=True)
+    lines = []
+    for i, (name, votes) in enumerate(rows):
+        cv2.imwrite(str(root / "images" / name), _face(i))
+        lines.append(f'{name},"(0, 0, 48, 48)",' + ",".join(str(v) for v in votes))
+    (root / "label.csv").write_text("\n".join(lines) + "\n")
+
+
+#            neu hap sur sad ang dis fea con unk NF
+FERPLUS_ROWS = [
+    ("a.png", [6, 0, 0, 3, 1, 0, 0, 0, 0, 0]),  # neutral majority (6 of 9 after dropping 1s)
+    ("b.png", [0, 0, 0, 0, 0, 0, 4, 0, 0, 0]),  # fear (votes need not sum to 10 here)
+    ("c.png", [4, 0, 0, 4, 0, 0, 0, 0, 2, 0]),  # tie: no majority, usable for training
+    ("d.png", [1, 0, 0, 0, 0, 0, 0, 0, 2, 7]),  # not a face: dropped everywhere
+    ("e.png", [0, 1, 0, 0, 0, 0, 0, 1, 1, 1]),  # only single votes: kept raw, top is unknown/NF
+]
+
+
+def test_majority_and_soft_targets_follow_the_ferplus_rules() -> None:
+    votes = np.array([v for _, v in FERPLUS_ROWS], dtype=np.float32)
+    assert majority_labels(votes).tolist() == [C["neutral"], C["fear"], -1, -1, -1]
+    targets, usable = soft_targets(votes)
+    assert usable.tolist() == [True, True, True, False, False]
+    np.testing.assert_allclose(targets[0], np.eye(8)[0] * 6 / 9 + np.eye(8)[3] * 3 / 9)
+    np.testing.assert_allclose(targets[2, [0, 3]], [0.5, 0.5])
+    np.testing.assert_allclose(targets[:3].sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_read_ferplus_layout(tmp_path: Path) -> None:
+    _write_ferplus(tmp_path, FERPLUS_ROWS)
+    major = read_ferplus(tmp_path)
+    assert major.names == ("a.png", "b.png")
+    assert major.labels.tolist() == [C["neutral"], C["fear"]]
+    assert major.images.shape == (2, 48, 48)
+    np.testing.assert_array_equal(major.images[1], _face(1))
+    usable = read_ferplus(tmp_path, keep="usable")
+    assert usable.names == ("a.png", "b.png", "c.png")
+    assert len(read_ferplus(tmp_path, keep="all")) == 5
+    assert read_dataset(tmp_path).names == major.names  # label.csv -> FER+ layout guessed
+
+
+def test_read_ferplus_rejects_bad_files(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match=r"label\.csv is missing"):
+        read_ferplus(tmp_path)
+    (tmp_path / "label.csv").write_text('x.png,"(0, 0, 48, 48)",1,2,3\n')
+    with pytest.raises(DatasetError, match="expected 12 columns"):
+        read_ferplus(tmp_path)
+
+
+def test_read_folder_per_class_layout(tmp_path: Path) -> None:
+    for cls, n in (("Angry", 2), ("fear", 1), ("happy", 1), ("notes", 3)):
+        (tmp_path / cls).mkdir()
+        for i in range(n):
+            cv2.imwrite(str(tmp_path / cls / f"{i}.png"), _face(i, side=64))
+    (tmp_path / "fear" / "readme.txt").write_text("not an image")
+    data = read_folders(tmp_path)
+    assert data.labels.tolist() == [C["anger"], C["anger"], C["fear"], C["happiness"]]
+    assert data.images.shape == (4, 48, 48)  # resized to one size
+    np.testing.assert_array_equal(data.targets.argmax(axis=1), data.labels)
+    with pytest.raises(DatasetError, match="no class folders"):
+        read_folders(tmp_path / "notes")
+
+
+def _hand_made() -> tuple[np.ndarray, np.ndarray]:
+    p = np.zeros((7, 8), dtype=np.float32)
+    p[0, C["neutral"]] = 0.9
+    p[0, C["happiness"]] = 0.1
+    p[1, [C["sadness"], C["neutral"]]] = [0.95, 0.05]
+    p[2, [C["happiness"], C["surprise"]]] = [0.7, 0.3]
+    p[3, [C["fear"], C["surprise"]]] = [0.6, 0.4]
+    p[4, [C["neutral"], C["sadness"]]] = [0.55, 0.45]
+    p[5, [C["contempt"], C["anger"], C["neutral"]]] = [0.45, 0.35, 0.2]
+    p[6, C["anger"]] = 1.0  # no majority label: left out
+    labels = np.array(
+        [C["neutral"], C["neutral"], C["happiness"], C["fear"], C["sadness"], C["contempt"], -1]
+    )
+    return p, labels
+
+
+WEIGHTS = {"fear": 1.0, "sadness": 0.6, "anger": 0.3, "disgust": 0.3}
+
+
+def test_metrics_equal_the_numbers_worked_out_by_hand() -> None:
+    probs, labels = _hand_made()
+    r = evaluate_probs(probs, labels, weights=WEIGHTS, threshold=0.55, bins=2)
+    assert r.n == 6
+    assert r.accuracy == pytest.approx(4 / 6)  # faces 0, 2, 3, 5 right
+    assert r.accuracy_7 == pytest.approx(3 / 5)  # contempt face out; faces 0, 2, 3 right
+    pc = r.per_class
+    assert (pc["neutral"].precision, pc["neutral"].recall, pc["neutral"].n) == (0.5, 0.5, 2)
+    assert pc["neutral"].f1 == pytest.approx(0.5)
+    assert (pc["sadness"].precision, pc["sadness"].recall, pc["sadness"].f1) == (0.0, 0.0, 0.0)
+    assert pc["fear"].f1 == 1.0 and pc["contempt"].f1 == 1.0 and pc["happiness"].f1 == 1.0
+    assert pc["anger"].n == 0 and pc["anger"].f1 == 0.0
+    # macro F1 over classes seen as label or prediction: neutral .5, happiness 1, sadness 0,
+    # fear 1, contempt 1
+    assert r.macro_f1 == pytest.approx(3.5 / 5)
+    assert r.confusion[C["neutral"]][C["sadness"]] == 1
+    assert r.confusion[C["sadness"]][C["neutral"]] == 1
+    assert sum(map(sum, r.confusion)) == 6
+    # evidence: face 1 = .6*.95 = .57 (distress), face 3 = .6 (distress), face 4 = .27
+    assert r.neutral_as_distress == pytest.approx(0.5)
+    assert r.happy_as_distress == 0.0
+    assert r.distress_recall["fear"] == 1.0
+    assert r.distress_recall["sadness"] == 0.0
+    assert math.isnan(r.distress_recall["anger"])
+    # two bins: [0, .5] holds the .45 contempt face (right); (.5, 1] holds confidences
+    # .9 .95 .7 .6 .55 (mean .74) of which 3 are right (.6)
+    assert r.ece == pytest.approx((1 / 6) * 0.55 + (5 / 6) * abs(0.74 - 0.6))
+    assert r.reliability.count == [1, 5]
+
+
+def test_seven_class_models_are_mapped_onto_the_canonical_columns() -> None:
+    seven = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
+    p = np.array([[0.1, 0, 0.7, 0, 0.1, 0, 0.1]], dtype=np.float32)
+    p8 = to_canonical(p, seven)
+    assert p8[0, C["fear"]] == pytest.approx(0.7) and p8[0, C["contempt"]] == 0.0
+    r = evaluate_probs(p, np.array([C["fear"]]), seven, weights=WEIGHTS, threshold=0.55)
+    assert r.accuracy == 1.0 and r.distress_recall["fear"] == 1.0
+
+
+def test_json_report_and_plots(tmp_path: Path) -> None:
+    probs, labels = _hand_made()
+    r = evaluate_probs(probs, labels, weights=WEIGHTS, threshold=0.55)
+    r.by_face_size.update({"32": 0.5, "24": 0.25, "16": 0.0})
+    doc = json.loads(json.dumps(r.to_json(), allow_nan=False))  # strict JSON: NaN -> null
+    for key in (
+        "n",
+        "accuracy",
+        "accuracy_7",
+        "macro_f1",
+        "per_class",
+        "neutral_as_distress",
+        "happy_as_distress",
+        "by_face_size",
+    ):
+        assert key in doc
+    assert set(doc["per_class"]) == set(EXPRESSION_CLASSES)
+    assert set(doc["per_class"]["fear"]) == {"precision", "recall", "f1", "n"}
+    assert doc["by_face_size"] == {"32": 0.5, "24": 0.25, "16": 0.0}
+    assert doc["distress"]["recall"]["anger"] is None
+    console = Console(record=True, width=120)
+    print_report(r, console)
+    text = console.export_text()
+    assert "66.7%" in text and "neutral (false alarms)" in text
+    for png in write_plots(r, tmp_path / "report"):
+        assert png.stat().st_size > 5000
+        assert cv2.imread(str(png)) is not None
+
+
+def test_down_up_keeps_size_and_loses_detail() -> None:
+    img = np.zeros((1, 48, 48), dtype=np.uint8)
+    img[0, :, ::2] = 255  # one-pixel stripes average out at 24 px
+    out = down_up(img, 24)
+    assert out.shape == img.shape
+    assert out.std() < 0.1 * img.std()
