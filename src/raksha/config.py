@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from raksha.city.config import SiteConfig
 from raksha.detect.config import DetectorConfig
 from raksha.distress.config import DistressConfig
 from raksha.errors import ConfigError
@@ -30,7 +31,33 @@ class AnalysisConfig(BaseModel):
     distress: DistressConfig = Field(default_factory=DistressConfig)
 
 
-AppConfig = AnalysisConfig
+class IncidentPolicy(BaseModel):
+    """How distress events become incidents."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: A new event of the same person at the same camera within this many seconds of the
+    #: last one merges into that incident instead of opening (and alerting) a new one.
+    merge_window_s: float = Field(120.0, ge=0)
+    #: Events whose faces are this close (centre distance in face widths) at the same camera
+    #: within the merge window count as the same person even if the tracker lost them.
+    merge_distance_faces: float = Field(1.5, ge=0)
+
+
+class RunConfig(AnalysisConfig, SiteConfig):
+    """`raksha run`: the analysis settings plus the city (stations, cameras, storage, alerts)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    incidents: IncidentPolicy = Field(default_factory=IncidentPolicy)
+
+    def analysis(self) -> AnalysisConfig:
+        return AnalysisConfig.model_validate(
+            {name: getattr(self, name) for name in AnalysisConfig.model_fields}
+        )
+
+
+AppConfig = RunConfig
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
@@ -110,3 +137,10 @@ def load_config(path: Path | None, model: type[T]) -> T:
 
 def load_analysis_config(path: Path | None) -> AnalysisConfig:
     return load_config(path, AnalysisConfig)
+
+
+def load_run_config(path: Path) -> RunConfig:
+    """Load a full deployment config; jurisdiction files are read relative to it."""
+    from raksha.city.load import load_city
+
+    return load_city(load_config(path, RunConfig), path.parent)

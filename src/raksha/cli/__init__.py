@@ -19,9 +19,12 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from raksha.cli import analyze, models
+    from raksha.cli import analyze, models, run
 
     app.command("analyze")(analyze.analyze)
+    app.command("run")(run.run)
+    app.command("demo")(run.demo)
+    app.add_typer(run.incidents_app, name="incidents")
     app.add_typer(models.app, name="models")
     try:  # training and evaluation commands (issue: our own expression model)
         from raksha.cli import train

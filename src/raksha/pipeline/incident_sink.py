@@ -1,0 +1,221 @@
+"""Turns distress events into stored incidents: route, evidence, merge, alert outbox.
+
+Called from camera workers (one thread per camera); all state here is guarded by a lock.
+Persist first: the incident, its evidence hashes, its alert and one delivery row per alert
+channel are written in one transaction; delivery happens later from the outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from raksha.city.config import CameraConfig, HotspotConfig
+from raksha.config import IncidentPolicy
+from raksha.distress.config import DistressConfig
+from raksha.domain import DistressEvent, Frame, FrameAnalysis
+from raksha.geo.routing import Router
+from raksha.incidents.evidence import EvidenceWriter
+from raksha.incidents.model import NewIncident
+from raksha.store.repository import IncidentStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Recent:
+    incident_id: str
+    camera_id: str
+    track_id: int
+    centre: tuple[float, float]
+    face_w: float
+    seen: float  # time.monotonic()
+    peak: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredIncident:
+    incident_id: str
+    camera_id: str
+    station_id: str
+    merged: bool
+
+
+class IncidentSink:
+    def __init__(
+        self,
+        store: IncidentStore,
+        router: Router,
+        evidence: EvidenceWriter,
+        hotspots: Sequence[HotspotConfig],
+        policy: IncidentPolicy,
+        distress: DistressConfig,
+        model_name: str,
+        model_sha256: str,
+        channels: Sequence[str],
+        *,
+        on_stored: Callable[[StoredIncident], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.router = router
+        self.evidence = evidence
+        self.hotspots = {h.id: h for h in hotspots}
+        self.policy = policy
+        self.thresholds = distress.model_dump(mode="json")
+        self.model_name = model_name
+        self.model_sha256 = model_sha256
+        self.channels = list(channels)
+        self.on_stored = on_stored
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._recent: list[_Recent] = []
+        self._routes: dict[str, dict[str, Any]] = {}
+        #: (camera_id, track_id) -> incident id of the event now open.
+        self._open: dict[tuple[str, int], str] = {}
+        #: (camera_id, frame capture time, event decided time, stored time) for benchmarks.
+        self.latencies: list[tuple[str, float, float, float]] = []
+
+    def route_for(self, camera: CameraConfig) -> dict[str, Any]:
+        with self._lock:
+            route = self._routes.get(camera.id)
+            if route is None:
+                h = self.hotspots[camera.hotspot]
+                route = self.router.route(h.lat, h.lon).to_json()
+                self._routes[camera.id] = route
+            return route
+
+    def handle(self, camera: CameraConfig, frame: Frame, analysis: FrameAnalysis) -> None:
+        """Store incidents for the events opened on this frame; extend them as they go on."""
+        decided = self._clock()
+        for event in analysis.opened:
+            self._opened(camera, frame, analysis, event, decided)
+        for event in analysis.closed:
+            self._closed(camera, event)
+
+    def finish(self, camera: CameraConfig, events: Sequence[DistressEvent]) -> None:
+        for event in events:
+            self._closed(camera, event)
+
+    # ---- internals ------------------------------------------------------------------------
+
+    def _match_recent(
+        self, camera_id: str, track_id: int, centre: tuple[float, float], now: float
+    ) -> _Recent | None:
+        window = self.policy.merge_window_s
+        self._recent = [r for r in self._recent if now - r.seen <= window]
+        best: _Recent | None = None
+        for r in self._recent:
+            if r.camera_id != camera_id:
+                continue
+            same_track = r.track_id == track_id
+            dist = ((r.centre[0] - centre[0]) ** 2 + (r.centre[1] - centre[1]) ** 2) ** 0.5
+            near = dist <= self.policy.merge_distance_faces * max(r.face_w, 1.0)
+            if (same_track or near) and (best is None or r.seen > best.seen):
+                best = r
+        return best
+
+    def _opened(
+        self,
+        camera: CameraConfig,
+        frame: Frame,
+        analysis: FrameAnalysis,
+        event: DistressEvent,
+        decided: float,
+    ) -> None:
+        subject = next((f for f in analysis.faces if f.track_id == event.track_id), None)
+        if subject is None:  # the scorer only opens events for faces on this frame
+            log.warning("camera %s: event for track %s without its face", camera.id, event.track_id)
+            return
+        x1, y1, x2, y2 = subject.box
+        centre = ((x1 + x2) / 2, (y1 + y2) / 2)
+        others = [f.box for f in analysis.faces if f is not subject]
+        now = self._clock()
+        with self._lock:
+            recent = self._match_recent(camera.id, event.track_id, centre, now)
+        seen_at = datetime.now(UTC)
+        if recent is not None:
+            extra = []
+            if event.peak_distress > recent.peak:
+                extra = self.evidence.capture(recent.incident_id, frame.image, subject.box, others)
+            self.store.extend_incident(
+                recent.incident_id,
+                peak_distress=event.peak_distress,
+                expression_at_peak=event.expression_at_peak,
+                seen_at=seen_at,
+                evidence=extra,
+            )
+            with self._lock:
+                recent.seen, recent.centre, recent.track_id = now, centre, event.track_id
+                recent.peak = max(recent.peak, event.peak_distress)
+                self._open[(camera.id, event.track_id)] = recent.incident_id
+            log.info("camera %s: event merged into incident %s", camera.id, recent.incident_id)
+            self._notify(StoredIncident(recent.incident_id, camera.id, "", merged=True))
+            return
+
+        route = self.route_for(camera)
+        new = NewIncident(
+            camera_id=camera.id,
+            hotspot_id=camera.hotspot,
+            station_id=str(route["station_id"]),
+            peak_distress=float(min(1.0, max(0.0, event.peak_distress))),
+            expression_at_peak=dict(event.expression_at_peak),
+            model_name=self.model_name,
+            model_sha256=self.model_sha256,
+            thresholds=self.thresholds,
+            route=route,
+            track_id=event.track_id,
+            source_id=camera.id,
+            event_start_s=event.start_s,
+            person_key=f"{camera.id}:{event.track_id}",
+            opened_at=seen_at,
+        )
+        files = self.evidence.capture(new.id, frame.image, subject.box, others)
+        payload = {
+            "camera_id": camera.id,
+            "hotspot_id": camera.hotspot,
+            "station_id": new.station_id,
+            "opened_at": seen_at.isoformat(),
+            "peak_distress": round(new.peak_distress, 4),
+            "top_expression": new.top_expression,
+            "route": route,
+            "note": "Automated distress alert: a human must look before anyone is dispatched.",
+        }
+        self.store.create_incident(new, files, payload, self.channels)
+        stored = self._clock()
+        with self._lock:
+            self._recent.append(
+                _Recent(new.id, camera.id, event.track_id, centre, x2 - x1, now, new.peak_distress)
+            )
+            self._open[(camera.id, event.track_id)] = new.id
+            self.latencies.append((camera.id, frame.captured_at, decided, stored))
+        log.info("camera %s: incident %s for station %s", camera.id, new.id, new.station_id)
+        self._notify(StoredIncident(new.id, camera.id, new.station_id, merged=False))
+
+    def _closed(self, camera: CameraConfig, event: DistressEvent) -> None:
+        with self._lock:
+            incident_id = self._open.pop((camera.id, event.track_id), None)
+            for r in self._recent:
+                if r.incident_id == incident_id:
+                    r.seen = self._clock()
+        if incident_id is None:
+            return
+        self.store.extend_incident(
+            incident_id,
+            peak_distress=event.peak_distress,
+            expression_at_peak=event.expression_at_peak,
+            seen_at=datetime.now(UTC),
+            event_end_s=event.end_s,
+        )
+
+    def _notify(self, stored: StoredIncident) -> None:
+        if self.on_stored is not None:
+            try:
+                self.on_stored(stored)
+            except Exception:  # a display callback must never stop the pipeline
+                log.exception("incident callback failed")
