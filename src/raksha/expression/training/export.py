@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -37,16 +38,18 @@ def export_onnx(net: nn.Module, path: Path, size: int = 48, opset: int = 17) -> 
     wrapped = WithSoftmax(net).eval()
     path.parent.mkdir(parents=True, exist_ok=True)
     example = torch.zeros(2, 1, size, size)
-    torch.onnx.export(
-        wrapped,
-        (example,),
-        str(path),
-        input_names=["input"],
-        output_names=["probs"],
-        opset_version=opset,
-        dynamic_axes={"input": {0: "batch"}, "probs": {0: "batch"}},
-        dynamo=False,
-    )
+    with warnings.catch_warnings():  # the TorchScript exporter announces its own deprecation
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            wrapped,
+            (example,),
+            str(path),
+            input_names=["input"],
+            output_names=["probs"],
+            opset_version=opset,
+            dynamic_axes={"input": {0: "batch"}, "probs": {0: "batch"}},
+            dynamo=False,
+        )
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     gen = torch.Generator().manual_seed(0)
     worst = 0.0
