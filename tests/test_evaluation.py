@@ -190,3 +190,19 @@ def test_down_up_keeps_size_and_loses_detail() -> None:
     out = down_up(img, 24)
     assert out.shape == img.shape
     assert out.std() < 0.1 * img.std()
+
+
+def test_temperature_scaling_softens_an_overconfident_model() -> None:
+    from raksha.evaluation.calibration import apply_temperature, fit_temperature
+
+    p = np.array([[0.2, 0.8]], dtype=np.float32)
+    np.testing.assert_allclose(apply_temperature(p, 1.0), p, rtol=1e-6)
+    # T = 2 takes the square root of the odds: 4:1 -> 2:1
+    np.testing.assert_allclose(apply_temperature(p, 2.0), [[1 / 3, 2 / 3]], rtol=1e-6)
+    # right 60% of the time at 99% confidence: the best temperature is well above 1
+    over = np.tile(np.array([[0.01, 0.99]], dtype=np.float32), (10, 1))
+    labels = np.array([1] * 6 + [0] * 4)
+    t = fit_temperature(over, labels)
+    assert t > 2.0
+    calibrated = apply_temperature(over, t)[0, 1]
+    assert abs(calibrated - 0.6) < abs(0.99 - 0.6)

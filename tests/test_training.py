@@ -124,3 +124,23 @@ def test_onnx_export_matches_pytorch_and_runs_in_the_runtime(
     torch.save(ckpt, tmp_path / "b.pt")
     again, _ = load_checkpoint_model(tmp_path / "b.pt")
     np.testing.assert_allclose(predict_probs(again, faces.images[:5]), want[:5], atol=1e-6)
+
+
+def test_export_with_temperature_and_mirror_averaging(faces: FaceDataset, tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    net = build_model(TrainConfig(**TINY)).eval()  # type: ignore[arg-type]
+    path = tmp_path / "tta.onnx"
+    assert export_onnx(net, path, temperature=2.0, flip_tta=True) <= 1e-4
+    write_card(path, "tta")
+    runtime = OnnxExpressionClassifier(
+        ExpressionSpec.from_card(path.with_suffix(".json")), path, ExpressionConfig()
+    )
+    crops = faces.images[:8]
+    got = runtime.predict_crops(list(crops))
+    x = torch.from_numpy(crops).float().unsqueeze(1) / 127.5 - 1.0
+    with torch.no_grad():
+        a = torch.softmax(net(x) / 2.0, dim=1)
+        b = torch.softmax(net(torch.flip(x, dims=[3])) / 2.0, dim=1)
+    np.testing.assert_allclose(got, ((a + b) / 2).numpy(), atol=1e-4)
+    # mirroring the input leaves a mirror-averaged model's output unchanged
+    np.testing.assert_allclose(runtime.predict_crops(list(crops[:, :, ::-1])), got, atol=1e-4)

@@ -29,13 +29,22 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def export_onnx(net: nn.Module, path: Path, size: int = 48, opset: int = 17) -> float:
+def export_onnx(
+    net: nn.Module,
+    path: Path,
+    size: int = 48,
+    opset: int = 17,
+    *,
+    temperature: float = 1.0,
+    flip_tta: bool = False,
+) -> float:
     """Write ``net`` (logits) as an ONNX graph ``input`` (N,1,size,size) -> ``probs`` (N,8) with a
-    dynamic batch axis; return the largest |ONNX - PyTorch| difference on random inputs, and raise
+    dynamic batch axis (softmax of logits / ``temperature``, averaged over the mirrored face with
+    ``flip_tta``); return the largest |ONNX - PyTorch| difference on random inputs, and raise
     ModelError if it exceeds PARITY_TOLERANCE."""
     import onnxruntime as ort
 
-    wrapped = WithSoftmax(net).eval()
+    wrapped = WithSoftmax(net, temperature, flip_tta).eval()
     path.parent.mkdir(parents=True, exist_ok=True)
     example = torch.zeros(2, 1, size, size)
     with warnings.catch_warnings():  # the TorchScript exporter announces its own deprecation

@@ -71,15 +71,26 @@ class ExpressionNet(nn.Module):
 
 
 class WithSoftmax(nn.Module):
-    """Wraps a logit model so that the exported graph outputs probabilities."""
+    """Wraps a logit model so that the exported graph outputs probabilities.
 
-    def __init__(self, net: nn.Module) -> None:
+    ``temperature`` divides the logits (calibration fitted on validation data); with
+    ``flip_tta`` the probabilities are averaged with those of the mirrored face."""
+
+    def __init__(self, net: nn.Module, temperature: float = 1.0, flip_tta: bool = False) -> None:
         super().__init__()
+        if temperature <= 0:
+            raise ValueError("temperature must be > 0")
         self.net = net
+        self.inv_t = 1.0 / float(temperature)
+        self.flip_tta = flip_tta
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits: torch.Tensor = self.net(x)
-        return torch.softmax(logits, dim=1)
+        probs = torch.softmax(logits * self.inv_t, dim=1)
+        if self.flip_tta:
+            mirrored: torch.Tensor = self.net(torch.flip(x, dims=[3]))
+            probs = 0.5 * (probs + torch.softmax(mirrored * self.inv_t, dim=1))
+        return probs
 
 
 def count_parameters(net: nn.Module) -> int:
