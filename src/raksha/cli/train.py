@@ -48,6 +48,20 @@ def train_expression(
         int | None, typer.Option(min=16, help="Use only the first N training faces (smoke runs).")
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/last.pt.")] = False,
+    export_only: Annotated[
+        bool, typer.Option("--export-only", help="Skip training; export OUT/best.pt.")
+    ] = False,
+    flip_tta: Annotated[
+        bool,
+        typer.Option("--flip-tta/--no-flip-tta", help="Average with the mirrored face in ONNX."),
+    ] = True,
+    calibrate: Annotated[
+        bool,
+        typer.Option("--calibrate/--no-calibrate", help="Fit the softmax temperature on --val."),
+    ] = True,
+    ship_to: Annotated[
+        Path | None, typer.Option("--ship-to", help="Write the ONNX + card here (default OUT).")
+    ] = None,
     name: Annotated[str, typer.Option(help="Model name for the exported ONNX and card.")] = (
         "raksha-fer-resnet"
     ),
@@ -63,50 +77,47 @@ def train_expression(
     import numpy as np
 
     from raksha.evaluation.datasets import read_ferplus
-    from raksha.expression.training.export import export_onnx, hardware_description, write_card
-    from raksha.expression.training.loop import TrainConfig, load_checkpoint_model, train
+    from raksha.expression.training.finalize import finalize_run
+    from raksha.expression.training.loop import TrainConfig, train
 
     train_data = read_ferplus(data, keep="usable", size=48)
     if limit is not None:
         train_data = train_data.subset(np.arange(min(limit, len(train_data))))
     val_data = read_ferplus(val, keep="majority", size=48) if val is not None else None
-    cfg = TrainConfig(
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        seed=seed,
-        threads=threads,
-        bf16=bf16,
-        time_budget_min=time_budget_min,
-    )
-    summary = train(train_data, val_data, out, cfg, resume=resume)
-    net, ck = load_checkpoint_model(out / "best.pt")
-    onnx_path = out / f"{name}.onnx"
-    diff = export_onnx(net, onnx_path)
-    hist = summary.pop("history")
-    card = write_card(
-        onnx_path,
+    if not export_only:
+        cfg = TrainConfig(
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            threads=threads,
+            bf16=bf16,
+            time_budget_min=time_budget_min,
+        )
+        train(train_data, val_data, out, cfg, resume=resume)
+    elif not (out / "best.pt").is_file():
+        raise RakshaError(f"--export-only: no checkpoint at {out / 'best.pt'}")
+    done = finalize_run(
+        out,
         name,
-        {
-            "training": {
-                "data": str(data),
-                "faces": len(train_data),
-                "validation": str(val) if val else None,
-                "epochs_run": summary["epochs_run"],
-                "best_epoch": ck["epoch"],
-                "best_val_accuracy": ck["val_accuracy"],
-                "seconds": round(summary["train_seconds"], 1),
-                "hardware": hardware_description(),
-                "recipe": ck["config"],
-                "class_weights": summary["class_weights"],
-                "onnx_parity_max_abs_diff": diff,
-            },
-            "history": hist,
+        val_data,
+        flip_tta=flip_tta,
+        calibrate=calibrate,
+        out_dir=ship_to,
+        card_extra={
+            "data": {
+                "train": f"{data.name}: FER+ (FER2013 Training split), {len(train_data)} faces "
+                "whose top vote is an emotion, soft targets from the crowd votes",
+                "validation": f"{val.name}: FER2013 PublicTest with FER+ majority labels"
+                if val
+                else None,
+            }
         },
     )
+    acc = "" if done.val_accuracy is None else f"val accuracy {done.val_accuracy:.4f}; "
     typer.echo(
-        f"best epoch {ck['epoch']}: val accuracy {ck['val_accuracy']:.4f}; "
-        f"wrote {onnx_path} and {card} (ONNX vs PyTorch max diff {diff:.1e})"
+        f"{acc}temperature {done.temperature:.2f}; wrote {done.onnx} and {done.card} "
+        f"(ONNX vs PyTorch max diff {done.parity_max_abs_diff:.1e})"
     )
 
 
