@@ -206,3 +206,14 @@ def test_temperature_scaling_softens_an_overconfident_model() -> None:
     assert t > 2.0
     calibrated = apply_temperature(over, t)[0, 1]
     assert abs(calibrated - 0.6) < abs(0.99 - 0.6)
+
+
+def test_operating_point_sweep_moves_false_alarms_with_the_threshold() -> None:
+    from raksha.evaluation.operating_point import sweep
+
+    probs, labels = _hand_made()
+    points = sweep(probs, labels, WEIGHTS, [0.5, 0.58])
+    # neutral face 1 has evidence .57: counted at .5, not at .58; fear face 3 (.6) at both
+    assert [p.neutral_as_distress for p in points] == [0.5, 0.0]
+    assert [p.recall["fear"] for p in points] == [1.0, 1.0]
+    assert [p.recall["sadness"] for p in points] == [0.0, 0.0]
