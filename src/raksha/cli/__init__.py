@@ -19,13 +19,14 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from raksha.cli import analyze, models, run
+    from raksha.cli import analyze, config_cmd, models, run
 
     app.command("analyze")(analyze.analyze)
     app.command("run")(run.run)
     app.command("demo")(run.demo)
     app.add_typer(run.incidents_app, name="incidents")
     app.add_typer(models.app, name="models")
+    app.add_typer(config_cmd.app, name="config")
     try:  # training and evaluation commands (issue: our own expression model)
         from raksha.cli import train
     except ImportError:  # pragma: no cover - only while that module is being written

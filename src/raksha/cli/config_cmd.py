@@ -1,0 +1,59 @@
+"""`raksha config show | check`: the settings in force, and validation without running."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(help="Show or check settings.", no_args_is_help=True)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="YAML file; without it, the built-in defaults."),
+]
+
+
+def _effective(config: Path | None, analysis_only: bool) -> dict[str, Any]:
+    from raksha.config import AnalysisConfig, load_analysis_config, load_run_config
+
+    if config is None or analysis_only:
+        cfg: AnalysisConfig = load_analysis_config(config)
+        data = cfg.model_dump(mode="json")
+    else:
+        run = load_run_config(config)
+        data = run.model_dump(mode="json")
+        # Never print credentials: cameras and storage are shown with passwords masked.
+        data["cameras"] = [
+            {**c, "url": cam.display_url}
+            for c, cam in zip(data["cameras"], run.cameras, strict=True)
+        ]
+        data["storage"]["url"] = run.storage.display_url
+    data.pop("models_dir", None)
+    return data
+
+
+@app.command("show")
+def show(
+    config: ConfigOpt = None,
+    analysis: Annotated[
+        bool, typer.Option("--analysis", help="Only the analysis settings (no city).")
+    ] = False,
+) -> None:
+    """Print the effective settings (defaults filled in, secrets masked) as YAML."""
+    import yaml
+
+    typer.echo(yaml.safe_dump(_effective(config, analysis), sort_keys=False).rstrip())
+
+
+@app.command("check")
+def check(config: Annotated[Path, typer.Option("--config", help="YAML file to check.")]) -> None:
+    """Validate a deployment config (fields, references, polygons) without running it."""
+    from raksha.config import load_run_config
+
+    cfg = load_run_config(config)
+    typer.echo(
+        f"{config}: ok ({len(cfg.stations)} stations, {len(cfg.patrol_units)} patrol units, "
+        f"{len(cfg.hotspots)} hotspots, {len(cfg.cameras)} cameras)"
+    )
