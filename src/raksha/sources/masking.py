@@ -36,6 +36,16 @@ _PATH_SECRET_RE = re.compile(
 )
 
 
+#: `key=value` in free text (query strings echoed in errors, "password=..." in messages)
+#: whose key looks secret; the value ends at whitespace, quotes or a separator.
+_TEXT_SECRET_RE = re.compile(
+    r"(?P<key>\b(?:[A-Za-z_]*(?:pass|pwd|token|secret|auth|credential|signature)[A-Za-z_]*"
+    r"|(?:[A-Za-z]+_)?(?:api)?key|sig)=)"
+    r"(?P<value>[^&\s;,'\"]+)",
+    re.IGNORECASE,
+)
+
+
 def is_secret_key(key: str) -> bool:
     """Whether a query parameter name looks like it carries a secret."""
     lowered = unquote_plus(key).lower()
@@ -110,12 +120,16 @@ def url_secrets(url: str) -> list[str]:
 
 
 def redact(text: str, *urls: str) -> str:
-    """`text` with the secrets of `urls` (and any `scheme://user:password@`) masked."""
+    """`text` with the secrets of `urls` masked, and any `scheme://user:password@` or
+    secret-looking `key=value` (password=, token=, ...) in it."""
     for url in urls:
         masked = mask_url(url)
         if masked != url:
             text = text.replace(url, masked)
     text = _USERINFO_RE.sub(lambda m: f"{m.group('head')}:{MASK}@", text)
+    text = _TEXT_SECRET_RE.sub(
+        lambda m: m.group("key") + (m.group("value") if m.group("value") == MASK else MASK), text
+    )
     for url in urls:
         for secret in url_secrets(url):
             text = text.replace(secret, MASK)

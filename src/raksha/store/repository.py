@@ -37,10 +37,10 @@ from raksha.incidents.model import (
     top_expression,
     utcnow,
 )
+from raksha.sources.masking import MASK, mask_url, redact
 from raksha.store._db import clean_distribution, clean_json, db_errors
 from raksha.store.engine import is_postgres, make_engine
 from raksha.store.errors import ConcurrentUpdate, IncidentNotFound, StoreError
-from raksha.store.masking import MASK, mask_url, redact
 from raksha.store.migrate import migrate
 from raksha.store.outbox import DeliveryStatus, SqlOutbox
 from raksha.store.tables import (
