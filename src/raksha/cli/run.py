@@ -77,6 +77,8 @@ def _run(
             with Live(_incident_table([], title), console=console, refresh_per_second=2) as live:
                 runtime.wait(tick=lambda: live.update(_incident_table(current(), title)))
                 live.update(_incident_table(current(), title))
+            if not console.is_terminal:  # rich leaves the last table line unterminated there
+                console.line()
         else:
             runtime.wait()
     except KeyboardInterrupt:
@@ -88,7 +90,8 @@ def _run(
         signal.signal(signal.SIGTERM, old)
     for s in stats:
         state = "error: " + s.last_error if s.errors and s.last_error else "ok"
-        console.print(
+        # Plain echo: one line per camera however long the error (no wrapping, no markup).
+        typer.echo(
             f"camera {s.camera_id}: {s.frames} frames, {s.faces} faces, {s.events} events ({state})"
         )
     return rows

@@ -102,12 +102,19 @@ class CameraWorker(threading.Thread):
         self._source: FrameSource | None = None
         self._last_status = 0.0
         self._secrets: list[str] = []
+        # Status is written by this thread (per frame) and by the runtime's main loop
+        # (`poll_status`, while a reconnecting read blocks this thread).
+        self._status_lock = threading.Lock()
 
     @property
     def is_file(self) -> bool:
         return parse_target(self.camera.url).kind is SourceKind.FILE
 
     def _status(self, online: bool, error: str | None = None, force: bool = False) -> None:
+        with self._status_lock:
+            self._write_status(online, error, force)
+
+    def _write_status(self, online: bool, error: str | None, force: bool) -> None:
         now = time.monotonic()
         changed = online != self.stats.online or error != self.stats.last_error
         if not (force or changed or now - self._last_status >= STATUS_EVERY_S):
@@ -128,6 +135,17 @@ class CameraWorker(threading.Thread):
             )
         except RakshaError as exc:
             log.warning("camera %s: cannot record status: %s", self.camera.id, exc)
+
+    def poll_status(self) -> None:
+        """Record a live camera that is down while its read blocks in reconnect backoff
+        (the worker itself only reports between frames)."""
+        src = self._source
+        if src is None or self.stats.ended or bool(getattr(src, "online", True)):
+            return
+        error = getattr(src, "last_error", None)
+        if error and error != self.stats.last_error:
+            self.stats.errors += 1
+            self._status(False, str(error))
 
     def stop(self) -> None:
         src = self._source
@@ -155,6 +173,8 @@ class CameraWorker(threading.Thread):
             log.error("camera %s: %s", cam.id, exc)
             self._status(False, str(exc), force=True)
             return
+        if not self.is_file:  # known to the store (offline) before the first connection
+            self._status(False, "connecting", force=True)
         try:
             self._loop(self._source, analyzer)
         finally:
@@ -177,7 +197,12 @@ class CameraWorker(threading.Thread):
                 return
             online = bool(getattr(source, "online", True))
             if frame is None:
-                self._status(False, "stream ended" if self.is_file else "stream lost", force=True)
+                reason = "stream ended" if self.is_file else "stream lost"
+                if not self.is_file and self.rt.stopping.is_set():
+                    # Shut down: keep the reason a camera that is down was down for.
+                    down_for = self.stats.last_error if not self.stats.online else None
+                    reason = down_for if down_for not in (None, "connecting") else "stopped"
+                self._status(False, reason, force=True)
                 return
             try:
                 analysis = analyzer.analyze(frame)
@@ -306,6 +331,8 @@ class Runtime:
                 break
             if not self.exit_at_end and not any(w.is_alive() for w in self.workers):
                 break
+            for w in self.workers:
+                w.poll_status()
             if tick is not None:
                 tick()
             time.sleep(poll_s)
