@@ -38,9 +38,9 @@ Probs = dict[str, float]
 
 @dataclass(frozen=True)
 class Segment:
-    label: str  # what the segment shows: "neutral", "fear", "happiness"
+    label: str  # what the segment shows: "neutral", "fear", "happiness", "nobody"
     seconds: float
-    image: Path  # the FER+ crop shown throughout the segment
+    image: Path | None  # the FER+ crop shown throughout the segment; None: no face
 
 
 @dataclass(frozen=True)
@@ -75,13 +75,16 @@ def _background(seed: int = 7) -> Image:
 _BACKGROUND: Image | None = None
 
 
-def compose_frame(face_file: Path) -> Image:
-    """The BGR frame showing the crop `face_file` at FACE_AT, upscaled to FACE_PX."""
+def compose_frame(face_file: Path | None) -> Image:
+    """The BGR frame showing the crop `face_file` at FACE_AT, upscaled to FACE_PX (None:
+    the empty background)."""
     import cv2
 
     global _BACKGROUND
     if _BACKGROUND is None:
         _BACKGROUND = _background()
+    if face_file is None:
+        return _BACKGROUND.copy()
     gray = cv2.imread(str(face_file), cv2.IMREAD_GRAYSCALE)
     if gray is None:
         raise FileNotFoundError(f"cannot read face image {face_file}")
@@ -131,6 +134,9 @@ def is_happy(judge: FaceJudge, p: Probs) -> bool:
 
 
 Accept = Callable[[FaceJudge, Probs], bool]
+
+#: FER+ label of a segment without a face.
+NOBODY = "nobody"
 
 
 def pick_faces(
@@ -201,8 +207,13 @@ def check_clip(clip: SyntheticClip, judge: FaceJudge, accepts: Sequence[Accept])
         for n, vf in enumerate(container.decode(video=0)):
             if n in wanted:
                 i = wanted[n]
-                probs = judge.judge(vf.to_ndarray(format="bgr24"))
+                image = vf.to_ndarray(format="bgr24")
                 seg = clip.segments[i]
+                if seg.image is None:
+                    assert len(judge.detector.detect(image)) == 0, f"{clip.path.name}: a face"
+                    seen.add(i)
+                    continue
+                probs = judge.judge(image)
                 assert probs is not None and accepts[i](judge, probs), (
                     f"{clip.path.name}: segment {i} ({seg.label}, {seg.image.name}) no longer "
                     f"passes after encoding: {probs}"
@@ -220,7 +231,7 @@ def build_clip(
 ) -> SyntheticClip:
     """`plan`: (segment label, FER+ majority label, seconds, acceptance test) per segment.
     Segments with the same FER+ label show the same crop (the same person)."""
-    picked: dict[str, Path] = {}
+    picked: dict[str, Path | None] = {NOBODY: None}
     for _, majority, _, accept in plan:
         if majority not in picked:
             picked[majority] = pick_faces(data_dir, judge, majority, accept)[0]
@@ -241,6 +252,25 @@ def build_distress_clip(out_dir: Path, data_dir: Path, judge: FaceJudge) -> Synt
             ("neutral", "neutral", 3.0, is_neutral),
             ("fear", "fear", 4.0, is_fear),
             ("neutral", "neutral", 3.0, is_neutral),
+        ],
+    )
+
+
+def build_look_away_clip(out_dir: Path, data_dir: Path, judge: FaceJudge) -> SyntheticClip:
+    """13.5 s: neutral (2 s) -> fear (3 s) -> nobody (3 s: longer than the tracker keeps a
+    lost face) -> the same fear face again (3 s) -> neutral (2.5 s). Two distress events of
+    the same person at the same place, which should make one incident."""
+    return build_clip(
+        out_dir,
+        "look-away.mp4",
+        data_dir,
+        judge,
+        [
+            ("neutral", "neutral", 2.0, is_neutral),
+            ("fear", "fear", 3.0, is_fear),
+            (NOBODY, NOBODY, 3.0, is_neutral),
+            ("fear again", "fear", 3.0, is_fear),
+            ("neutral", "neutral", 2.5, is_neutral),
         ],
     )
 

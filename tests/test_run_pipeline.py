@@ -37,8 +37,17 @@ from raksha.alerts.signing import (
     TIMESTAMP_HEADER,
     verify_signature,
 )
+from raksha.config import load_run_config
+from raksha.pipeline.incident_sink import StoredIncident
+from raksha.pipeline.runtime import Runtime
 from raksha.store import IncidentStore
-from synthetic_video import FaceJudge, SyntheticClip, build_calm_clip, build_distress_clip
+from synthetic_video import (
+    FaceJudge,
+    SyntheticClip,
+    build_calm_clip,
+    build_distress_clip,
+    build_look_away_clip,
+)
 
 PG_URL = os.environ.get("RAKSHA_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SCHEMA_PREFIX = "raksha_run_t_"
@@ -138,6 +147,13 @@ def calm_clip(
     tmp_path_factory: pytest.TempPathFactory, data_dir: Path, judge: FaceJudge
 ) -> SyntheticClip:
     return build_calm_clip(tmp_path_factory.mktemp("clips"), data_dir, judge)
+
+
+@pytest.fixture(scope="session")
+def look_away_clip(
+    tmp_path_factory: pytest.TempPathFactory, data_dir: Path, judge: FaceJudge
+) -> SyntheticClip:
+    return build_look_away_clip(tmp_path_factory.mktemp("clips"), data_dir, judge)
 
 
 def _skip_or_fail(msg: str) -> None:
@@ -595,6 +611,101 @@ def test_webhook_down_during_the_run_is_delivered_once_by_a_later_run(
     finally:
         store.close()
     assert done.state == "delivered" and done.delivered_at is not None
+
+
+# ---- the runtime, in process ------------------------------------------------------------------
+
+
+def test_the_same_person_distressed_twice_is_one_incident(
+    tmp_path: Path, models_dir: Path, look_away_clip: SyntheticClip
+) -> None:
+    """The face leaves the picture for longer than the tracker keeps it and comes back still
+    afraid: two distress events (two tracks) at one place within the merge window become one
+    incident with one alert."""
+    db = f"sqlite:///{tmp_path / 'raksha.db'}"
+    cfg = write_config(tmp_path / "raksha.yaml", [camera("cam-1", look_away_clip.path)], db)
+    stored: list[StoredIncident] = []
+    rt = Runtime(
+        load_run_config(cfg),
+        models_dir=models_dir,
+        exit_at_end=True,
+        env={},
+        on_stored=stored.append,
+    )
+    rt.start()
+    try:
+        rt.wait()
+    finally:
+        rt.stop()
+    (worker,) = rt.workers
+    assert worker.stats.events == 2, worker.stats
+    assert [s.merged for s in stored] == [False, True], stored
+    assert len({s.incident_id for s in stored}) == 1
+
+    store = open_store(db)
+    try:
+        (incident,) = store.list_incidents()
+        alerts = store.deliveries(incident.id)
+    finally:
+        store.close()
+    assert alerts == []  # one alert, on the store channel only: nothing to deliver
+    assert incident.station_id == "station-b"
+    # The incident spans both events: opened in the first fear segment, seen in the second.
+    first, second = look_away_clip.window(1), look_away_clip.window(3)
+    assert first[0] <= (incident.event_start_s or -1) <= first[1]
+    assert incident.event_end_s is not None and incident.event_end_s >= second[0]
+    assert (incident.last_seen_at - incident.opened_at).total_seconds() > 0
+    for ev in incident.evidence:
+        assert hashlib.sha256(Path(ev.path).read_bytes()).hexdigest() == ev.sha256
+
+
+def test_a_dead_stream_is_recorded_offline_while_the_runtime_runs(
+    tmp_path: Path, models_dir: Path
+) -> None:
+    """A live camera that never connects is in the camera table, offline with its error,
+    during the run (not only once the run ends), and the runtime stops promptly."""
+    db = f"sqlite:///{tmp_path / 'raksha.db'}"
+    cfg = write_config(
+        tmp_path / "raksha.yaml",
+        [camera("cam-dead", f"rtsp://user:secret@127.0.0.1:{free_port()}/x")],
+        db,
+    )
+    rt = Runtime(load_run_config(cfg), models_dir=models_dir, env={})
+    rt.start()
+    waiter = threading.Thread(target=rt.wait, daemon=True)
+    waiter.start()
+    store = open_store(db)
+    try:
+        deadline = time.monotonic() + 15
+        cams: list[Any] = []
+        while time.monotonic() < deadline:
+            cams = store.cameras()
+            if cams and "refused" in (cams[0].last_error or ""):
+                break
+            time.sleep(0.2)
+        assert len(cams) == 1, cams
+        (cam,) = cams
+        assert cam.camera_id == "cam-dead" and not cam.online and cam.last_frame_at is None
+        assert "refused" in (cam.last_error or ""), cam
+        assert not leaks_password(cam.last_error or "") and not leaks_password(
+            cam.display_url or ""
+        )
+        assert waiter.is_alive()  # still trying: a live camera is never given up on
+    finally:
+        rt.stopping.set()
+        waiter.join(timeout=5)
+        t0 = time.monotonic()
+        rt.stop()
+        stop_s = time.monotonic() - t0
+        store.close()
+    assert not waiter.is_alive()
+    assert stop_s < 5, stop_s
+    store = open_store(db)
+    try:
+        (cam,) = store.cameras()
+    finally:
+        store.close()
+    assert not cam.online and "refused" in (cam.last_error or ""), cam
 
 
 # ---- configuration errors ---------------------------------------------------------------------
