@@ -1,0 +1,188 @@
+"""The dashboard's FastAPI app.
+
+    app = create_app(cfg)                        # cfg: RunConfig (storage, evidence, stations)
+    app = create_app(cfg, store=store, settings=ApiSettings(events_poll_s=0.2))
+
+Routes: raksha.api.routes_* and raksha.api.sse; every route declares an access rule (see
+raksha.api.access) and `create_app` refuses to build an app with a route that has none.
+When the `raksha.web` package is importable and `settings.web` is on, its
+`register_web(app, ctx)` adds the web pages to the same app (see docs/dashboard-api.md).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.routing import APIRoute
+from starlette.routing import Mount
+
+from raksha.api import (
+    routes_audit,
+    routes_auth,
+    routes_cameras,
+    routes_incidents,
+    routes_system,
+    routes_users,
+    sse,
+)
+from raksha.api.context import ApiContext
+from raksha.api.deps import rule_of
+from raksha.api.settings import ApiSettings
+from raksha.audit.log import AuditLog
+from raksha.auth.ratelimit import LoginLimiter
+from raksha.auth.sessions import SessionStore
+from raksha.auth.users import UserStore
+from raksha.config import RunConfig
+from raksha.errors import RakshaError
+from raksha.store.repository import IncidentStore
+
+
+class RouteWithoutRule(RakshaError):
+    """A route was registered without declaring its access rule."""
+
+
+def _rules_of(dependant: Any) -> list[Any]:
+    found = []
+    for dep in getattr(dependant, "dependencies", []):
+        rule = rule_of(dep.call)
+        if rule is not None:
+            found.append(rule)
+        found.extend(_rules_of(dep))
+    return found
+
+
+def _flat_routes(routes: list[Any]) -> list[Any]:
+    """Routes with included routers expanded (newer FastAPI keeps them as wrappers)."""
+    out: list[Any] = []
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            out.extend(_flat_routes(list(inner.routes)))
+        else:
+            out.append(route)
+    return out
+
+
+DOC_PATHS = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
+
+
+def check_rules(app: FastAPI) -> None:
+    """Every route must declare exactly one access rule (static file mounts are public)."""
+    for route in _flat_routes(list(app.router.routes)):
+        if isinstance(route, APIRoute):
+            rules = set(_rules_of(route.dependant))
+            if len(rules) != 1:
+                raise RouteWithoutRule(
+                    f"route {sorted(route.methods or ())} {route.path} declares "
+                    f"{len(rules)} access rules; it needs exactly one"
+                )
+        elif isinstance(route, Mount) or getattr(route, "path", "") in DOC_PATHS:
+            continue
+        else:
+            raise RouteWithoutRule(f"route {getattr(route, 'path', route)!r} has no access rule")
+
+
+def api_routes(app: FastAPI) -> list[APIRoute]:
+    """Every APIRoute of `app` (for the access-matrix test and the docs)."""
+    return [r for r in _flat_routes(list(app.router.routes)) if isinstance(r, APIRoute)]
+
+
+def route_rule(route: APIRoute) -> Any:
+    rules = _rules_of(route.dependant)
+    return rules[0] if rules else None
+
+
+def build_context(
+    cfg: RunConfig, store: IncidentStore | None = None, settings: ApiSettings | None = None
+) -> ApiContext:
+    st = settings or ApiSettings()
+    s = store or IncidentStore.open(cfg.storage.url)
+    return ApiContext(
+        store=s,
+        users=UserStore(s.engine),
+        sessions=SessionStore(s.engine, idle_s=st.session_idle_s, absolute_s=st.session_absolute_s),
+        audit=AuditLog(s.engine),
+        limiter=LoginLimiter(st.login_limits),
+        settings=st,
+        evidence=cfg.evidence,
+        stations=tuple(cfg.stations),
+    )
+
+
+def create_app(
+    cfg: RunConfig,
+    *,
+    store: IncidentStore | None = None,
+    settings: ApiSettings | None = None,
+    web: Callable[[FastAPI, ApiContext], None] | None = None,
+) -> FastAPI:
+    """The dashboard app over `cfg.storage.url` (or the given `store`, already migrated).
+
+    `web` registers extra (web UI) routes; by default `raksha.web.register_web` when that
+    package exists and `settings.web` is true.
+    """
+    ctx = build_context(cfg, store, settings)
+    hub = sse.EventHub(ctx.store.engine, poll_s=ctx.settings.events_poll_s, metrics=ctx.metrics)
+    ctx.hub = hub
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+
+    app = FastAPI(
+        title="Raksha dashboard API",
+        version="1",
+        description=(
+            "Station-scoped incidents, evidence, officer actions, live events and the audit "
+            "log. Log in with POST /api/login; send the returned csrf_token as X-CSRF-Token "
+            "on every POST."
+        ),
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.raksha = ctx
+
+    @app.middleware("http")
+    async def _observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        ctx.metrics.requests.labels(name, request.method, str(response.status_code)).inc()
+        ctx.metrics.latency.labels(name).observe(time.perf_counter() - start)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    for module in (
+        routes_system,
+        routes_auth,
+        routes_incidents,
+        routes_cameras,
+        routes_audit,
+        routes_users,
+        sse,
+    ):
+        app.include_router(module.router)
+
+    register = web
+    if register is None and ctx.settings.web and importlib.util.find_spec("raksha.web"):
+        register = getattr(importlib.import_module("raksha.web"), "register_web", None)
+    if register is not None:
+        register(app, ctx)
+    check_rules(app)
+    return app

@@ -1,0 +1,36 @@
+"""What every route needs, built once per app: the stores, the audit log and the settings.
+
+Routes reach it with `raksha.api.deps.get_context` (it is `app.state.raksha`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from raksha.api.metrics import Metrics
+from raksha.api.settings import ApiSettings
+from raksha.audit.log import AuditLog
+from raksha.auth.ratelimit import LoginLimiter
+from raksha.auth.sessions import SessionStore
+from raksha.auth.users import UserStore
+from raksha.city.config import EvidenceConfig, StationConfig
+from raksha.store.repository import IncidentStore
+
+
+@dataclass(slots=True)
+class ApiContext:
+    store: IncidentStore
+    users: UserStore
+    sessions: SessionStore
+    audit: AuditLog
+    limiter: LoginLimiter
+    settings: ApiSettings
+    evidence: EvidenceConfig
+    stations: tuple[StationConfig, ...] = ()
+    metrics: Metrics = field(default_factory=Metrics)
+    #: The event hub (raksha.api.sse.EventHub), set by create_app.
+    hub: object | None = None
+
+    @property
+    def station_ids(self) -> list[str]:
+        return [s.id for s in self.stations]

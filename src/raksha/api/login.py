@@ -1,0 +1,90 @@
+"""Login and logout as functions the API routes and the web pages share.
+
+new = login(ctx, request, username, password)     # HTTPException 401 / 429 on refusal
+set_session_cookie(response, request, new.token, ctx)
+logout(ctx, request, principal); clear_session_cookie(response, request, ctx)
+"""
+
+from __future__ import annotations
+
+from fastapi import HTTPException, Request, Response
+
+from raksha.api.context import ApiContext
+from raksha.api.deps import Principal, client_address
+from raksha.api.settings import COOKIE_SESSION
+from raksha.auth.sessions import NewSession
+from raksha.auth.users import User
+
+
+def _secure(request: Request, ctx: ApiContext) -> bool:
+    if ctx.settings.secure_cookies is not None:
+        return ctx.settings.secure_cookies
+    return request.url.scheme == "https"
+
+
+def set_session_cookie(response: Response, request: Request, token: str, ctx: ApiContext) -> None:
+    response.set_cookie(
+        COOKIE_SESSION,
+        token,
+        max_age=int(ctx.settings.session_absolute_s),
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request, ctx),
+    )
+
+
+def clear_session_cookie(response: Response, request: Request, ctx: ApiContext) -> None:
+    response.delete_cookie(
+        COOKIE_SESSION, path="/", httponly=True, samesite="strict", secure=_secure(request, ctx)
+    )
+
+
+def login(
+    ctx: ApiContext, request: Request, username: str, password: str
+) -> tuple[User, NewSession]:
+    """Check the credentials (rate-limited, audited) and start a session.
+
+    Raises HTTPException 429 (throttled, with Retry-After) or 401 (wrong name or password or
+    disabled account; the reply does not say which).
+    """
+    address = client_address(request)
+    name = username.strip()[:64]
+    blocked = ctx.limiter.blocked(name, address)
+    if blocked is not None:
+        kind, wait = blocked
+        ctx.metrics.logins.labels("throttled").inc()
+        ctx.audit.append(
+            name or "-",
+            "login.throttled",
+            address=address,
+            details={"by": kind, "retry_after_s": wait},
+        )
+        raise HTTPException(
+            429,
+            f"too many failed logins for this {kind}; try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+    user = ctx.users.authenticate(name, password)
+    if user is None:
+        ctx.limiter.failed(name, address)
+        ctx.metrics.logins.labels("failure").inc()
+        ctx.audit.append(name or "-", "login.failure", address=address)
+        raise HTTPException(401, "wrong user name or password")
+    ctx.limiter.succeeded(name)
+    new = ctx.sessions.create(user.id, address=address)
+    ctx.metrics.logins.labels("success").inc()
+    ctx.audit.append(
+        user.username,
+        "login.success",
+        station_id=user.station_id,
+        address=address,
+        details={"role": user.role.value},
+    )
+    return user, new
+
+
+def logout(ctx: ApiContext, who: Principal) -> None:
+    if who.session is not None:
+        ctx.sessions.end(who.session.token_hash, is_hash=True)
+    ctx.audit.append(who.name, "logout", address=who.address)

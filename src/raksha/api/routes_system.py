@@ -1,0 +1,33 @@
+"""GET /healthz (open) and GET /metrics (admin or the metrics token)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
+from sqlalchemy import text
+
+from raksha.api.access import Rule
+from raksha.api.deps import Context, Principal, require
+from raksha.api.metrics import CONTENT_TYPE
+from raksha.api.schemas import Health
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/healthz", response_model=Health)
+def healthz(ctx: Context, _who: Annotated[Principal, Depends(require(Rule.PUBLIC))]) -> Health:
+    """Liveness and database reachability; reveals nothing else."""
+    try:
+        with ctx.store.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        db = True
+    except Exception:
+        db = False
+    return Health(status="ok" if db else "degraded", database=db)
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})
+def metrics(ctx: Context, _who: Annotated[Principal, Depends(require(Rule.METRICS))]) -> Response:
+    """Prometheus metrics (`Authorization: Bearer $RAKSHA_METRICS_TOKEN`, or an admin)."""
+    return Response(ctx.metrics.render(), media_type=CONTENT_TYPE)

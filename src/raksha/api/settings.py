@@ -1,0 +1,34 @@
+"""Settings of the dashboard server (from `raksha serve` options and the environment)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from raksha.auth.ratelimit import Limits
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    #: A session ends after this long without a request...
+    session_idle_s: float = 1800.0
+    #: ...and at the latest this long after login.
+    session_absolute_s: float = 12 * 3600.0
+    #: Secure cookies: True/False, or None to set them when the request came over https.
+    secure_cookies: bool | None = None
+    login_limits: Limits = field(default_factory=Limits)
+    #: Environment variable holding a bearer token for /metrics (None: admins only).
+    metrics_token_env: str | None = "RAKSHA_METRICS_TOKEN"
+    #: How often the event hub looks for new or changed incidents.
+    events_poll_s: float = 0.5
+    #: A comment line is sent this often on an idle event stream (and the session re-checked).
+    events_keepalive_s: float = 15.0
+    #: Register the web UI (raksha.web) when that package is installed.
+    web: bool = True
+    #: Where `config.loaded` audit entries say the configuration came from.
+    config_path: str | None = None
+    config_sha256: str | None = None
+
+
+COOKIE_SESSION = "raksha_session"
+HEADER_CSRF = "X-CSRF-Token"
+FORM_CSRF = "csrf_token"

@@ -1,0 +1,45 @@
+"""The JSON the API shows for incidents and cameras: no file paths, no secrets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from raksha.incidents.lifecycle import allowed_actions
+from raksha.incidents.model import ActionRecord, CameraStatus, Incident
+from raksha.sources.masking import mask_url, redact
+from raksha.store.serialize import incident_to_json, iso
+
+
+def incident_view(
+    incident: Incident, actions: Sequence[ActionRecord] | None = None
+) -> dict[str, Any]:
+    out = incident_to_json(incident, actions)
+    out["evidence"] = [
+        {
+            "n": i,
+            "kind": ev.kind.value,
+            "sha256": ev.sha256,
+            "bytes": ev.bytes,
+            "encrypted": ev.path.endswith(".enc"),
+            "url": f"/api/incidents/{incident.id}/evidence/{i}",
+        }
+        for i, ev in enumerate(incident.evidence, start=1)
+    ]
+    out["allowed_actions"] = [a.value for a in allowed_actions(incident.state)]
+    return out
+
+
+def camera_view(cam: CameraStatus) -> dict[str, Any]:
+    return {
+        "camera_id": cam.camera_id,
+        "hotspot_id": cam.hotspot_id,
+        "station_id": cam.station_id,
+        # Stored masked already; masked again so nothing unmasked can ever leave.
+        "display_url": None if cam.display_url is None else mask_url(cam.display_url),
+        "enabled": cam.enabled,
+        "online": cam.online,
+        "last_frame_at": iso(cam.last_frame_at),
+        "last_error": None if cam.last_error is None else redact(cam.last_error),
+        "updated_at": iso(cam.updated_at),
+    }

@@ -1,0 +1,69 @@
+"""Login throttling: failed attempts counted per account and per address in a sliding window.
+
+In memory, per server process (one `raksha serve` process per deployment). A success clears
+the account's count, not the address's, so one valid login cannot reset a guessing run.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    #: Failures of one account within `window_s` before it is refused.
+    per_account: int = 5
+    #: Failures from one address within `window_s` before it is refused.
+    per_address: int = 20
+    window_s: float = 900.0
+
+
+class LoginLimiter:
+    def __init__(
+        self, limits: Limits | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limits = limits or Limits()
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._fails: dict[str, deque[float]] = {}
+
+    def _prune(self, key: str, now: float) -> deque[float]:
+        q = self._fails.get(key)
+        if q is None:
+            q = deque()
+            self._fails[key] = q
+        while q and q[0] <= now - self.limits.window_s:
+            q.popleft()
+        return q
+
+    def blocked(self, account: str, address: str) -> tuple[str, int] | None:
+        """(`"account"` or `"address"`, seconds to wait) when a login must be refused now."""
+        now = self._clock()
+        with self._lock:
+            for kind, key, limit in (
+                ("account", "u:" + account.lower(), self.limits.per_account),
+                ("address", "a:" + address, self.limits.per_address),
+            ):
+                q = self._prune(key, now)
+                if len(q) >= limit:
+                    wait = q[len(q) - limit] + self.limits.window_s - now
+                    return kind, max(1, math.ceil(wait))
+        return None
+
+    def failed(self, account: str, address: str) -> None:
+        now = self._clock()
+        with self._lock:
+            self._prune("u:" + account.lower(), now).append(now)
+            self._prune("a:" + address, now).append(now)
+            if len(self._fails) > 100_000:  # bound memory under a spray of names
+                for k in [k for k, q in self._fails.items() if not q]:
+                    del self._fails[k]
+
+    def succeeded(self, account: str) -> None:
+        with self._lock:
+            self._fails.pop("u:" + account.lower(), None)
