@@ -176,4 +176,4 @@ class UserStore:
             return None
         with db_errors("cannot record the login"), self.engine.begin() as c:
             c.execute(update(users).where(users.c.id == row.id).values(last_login_at=utcnow()))
-        return _user(row)
+        return self.get_by_id(int(row.id)) or _user(row)

@@ -26,6 +26,11 @@ def _register() -> None:
     app.command("demo")(run.demo)
     app.add_typer(run.incidents_app, name="incidents")
     app.add_typer(models.app, name="models")
+    from raksha.cli import audit, serve, users  # the dashboard (issue 5)
+
+    app.command("serve")(serve.serve)
+    app.add_typer(users.app, name="users")
+    app.add_typer(audit.app, name="audit")
     app.add_typer(config_cmd.app, name="config")
     try:  # training and evaluation commands (issue: our own expression model)
         from raksha.cli import train

@@ -1,0 +1,90 @@
+"""`raksha serve`: the station dashboard (API + web pages) over the incident store."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from raksha.errors import RakshaError
+
+
+def serve(
+    config: Annotated[
+        Path, typer.Option("--config", envvar="RAKSHA_CONFIG", help="Deployment YAML.")
+    ] = Path("raksha.yaml"),
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8080,
+    certfile: Annotated[
+        Path | None, typer.Option("--ssl-certfile", help="Serve https with this certificate.")
+    ] = None,
+    keyfile: Annotated[Path | None, typer.Option("--ssl-keyfile", help="Its private key.")] = None,
+    secure_cookies: Annotated[
+        bool | None,
+        typer.Option(
+            "--secure-cookies/--no-secure-cookies",
+            help="Force the Secure cookie flag (default: on when the request came over https).",
+        ),
+    ] = None,
+) -> None:
+    """Serve the dashboard: log in with a user made by `raksha users add`."""
+    import uvicorn
+
+    from raksha.api.app import create_app
+    from raksha.api.settings import ApiSettings
+    from raksha.config import load_run_config
+
+    if (certfile is None) != (keyfile is None):
+        raise RakshaError("give both --ssl-certfile and --ssl-keyfile, or neither")
+    cfg = load_run_config(config)
+    digest = hashlib.sha256(config.read_bytes()).hexdigest()
+    settings = ApiSettings(
+        secure_cookies=True if certfile is not None else secure_cookies,
+        config_path=str(config),
+        config_sha256=digest,
+    )
+    app = create_app(cfg, settings=settings)
+    ctx = app.state.raksha
+    record_config(ctx, str(config), digest)
+    ctx.sessions.purge_expired()
+    if not ctx.users.list():
+        typer.echo(
+            "no users yet: add one with `raksha users add --config FILE --username U --role R`",
+            err=True,
+        )
+    scheme = "https" if certfile else "http"
+    typer.echo(f"Raksha dashboard on {scheme}://{host}:{port}/ (store {cfg.storage.display_url})")
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        ssl_certfile=str(certfile) if certfile else None,
+        ssl_keyfile=str(keyfile) if keyfile else None,
+        proxy_headers=False,
+    )
+
+
+def record_config(ctx: object, path: str, digest: str) -> None:
+    """Audit the configuration in force: `config.loaded`, or `config.changed` when its SHA-256
+    differs from the one recorded at the previous start."""
+    from raksha.api.context import ApiContext
+    from raksha.cli.users import cli_actor
+
+    assert isinstance(ctx, ApiContext)
+    last = [
+        e
+        for e in ctx.audit.entries(action="config.loaded", newest_first=True, limit=1)
+        + ctx.audit.entries(action="config.changed", newest_first=True, limit=1)
+    ]
+    last.sort(key=lambda e: e.seq, reverse=True)
+    previous = str(last[0].details.get("sha256")) if last else None
+    action = "config.changed" if previous is not None and previous != digest else "config.loaded"
+    ctx.audit.append(
+        cli_actor(),
+        action,
+        target=f"config:{path}",
+        details={"sha256": digest, "previous_sha256": previous},
+    )
