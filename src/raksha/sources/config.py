@@ -23,6 +23,12 @@ class SourceConfig(BaseModel):
     reconnect_attempts: int | None = Field(None, ge=0)
     #: Decoder threads per stream; 0 lets FFmpeg choose (one per core).
     decode_threads: int = Field(0, ge=0, le=64)
+    #: Decode only the frames other frames refer to (FFmpeg skip_frame=NONREF), skipping
+    #: B-frames outright: 15-40 % less decoding on H.264 with B-frames. An analysed frame
+    #: is then the first decoded one at or after its due time (up to about two frame
+    #: periods later), and `Frame.index` counts decoded frames only. Worth it when the
+    #: analysis rate is well below the stream's rate, as with many cameras.
+    skip_nonref_frames: bool = False
     #: `raksha run` only: play video files at their native frame rate, as a live camera
     #: would deliver them (for demos and benchmarks); False reads them as fast as possible.
     realtime_files: bool = False

@@ -249,6 +249,8 @@ class PyAVSource:
             raise SourceError(f"video stream of {shown} has no frame size (corrupt header?)")
         ctx.thread_type = "AUTO"
         ctx.thread_count = self._cfg.decode_threads
+        if self._cfg.skip_nonref_frames:
+            ctx.skip_frame = "NONREF"
         return stream
 
     def _describe(self) -> SourceInfo:

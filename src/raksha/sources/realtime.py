@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from raksha.domain import Frame, SourceInfo
 from raksha.sources.base import FrameSource
+from raksha.sources.config import SourceConfig
 
 log = logging.getLogger(__name__)
 
@@ -254,3 +255,17 @@ class BufferedSource:
         finally:
             self.read_cpu_s = time.thread_time() - cpu0
             self._buffer.close()
+
+
+def live_feed(source: FrameSource, cfg: SourceConfig, *, is_file: bool) -> FrameSource:
+    """How the multi-camera runtime reads a camera.
+
+    A live stream (or a file played in real time, `cfg.realtime_files`) is read ahead by a
+    thread of its own into a drop-oldest buffer of `cfg.buffer_frames`; a file played flat
+    out is read in the caller's thread, frame by frame, so that nothing is dropped.
+    """
+    if is_file and not cfg.realtime_files:
+        return source
+    if is_file:
+        source = RealtimeSource(source)
+    return BufferedSource(source, cfg.buffer_frames)
