@@ -89,6 +89,17 @@ def test_frames_are_released_when_they_come_due_and_stamped_then() -> None:
     assert src.stats.frames == 4 and src.stats.late == 0
 
 
+def test_a_start_delay_shifts_the_whole_schedule() -> None:
+    clock = FakeClock()
+    src = RealtimeSource(
+        ScriptedSource([1.0, 1.2]), clock=clock, sleep=clock.sleep, start_delay_s=0.05
+    )
+    first, second = src.read(), src.read()
+    assert first is not None and second is not None
+    assert (first.captured_at, second.captured_at) == pytest.approx((100.05, 100.25))
+    assert clock.sleeps == pytest.approx([0.05, 0.2])
+
+
 def test_a_late_reader_is_counted_and_its_frames_keep_their_due_time() -> None:
     clock = FakeClock()
     inner = ScriptedSource([0.0, 0.2, 0.4, 0.6], clock)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import random
 import threading
 import time
 from collections import deque
@@ -43,12 +44,12 @@ class PacingStats:
 class RealtimeSource:
     """Releases the frames of `inner` no sooner than a live camera would deliver them.
 
-    The first frame sets the schedule: frame `t` comes due at `start + (t - t_first)` on
-    `clock`. `read()` waits until then (interruptibly: `close()` from another thread ends
-    the wait) and stamps the frame's `captured_at` with its due time, so latency measured
-    from `captured_at` includes any time the reader spent behind schedule. A reader that
-    falls more than RESYNC_AFTER_S behind re-anchors the schedule (a live stream would have
-    moved on) and counts it.
+    The first frame sets the schedule: frame `t` comes due at
+    `start + start_delay_s + (t - t_first)` on `clock`. `read()` waits until then
+    (interruptibly: `close()` from another thread ends the wait) and stamps the frame's
+    `captured_at` with its due time, so latency measured from `captured_at` includes any
+    time the reader spent behind schedule. A reader that falls more than RESYNC_AFTER_S
+    behind re-anchors the schedule (a live stream would have moved on) and counts it.
     """
 
     def __init__(
@@ -57,8 +58,10 @@ class RealtimeSource:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] | None = None,
+        start_delay_s: float = 0.0,
     ) -> None:
         self._inner = inner
+        self._delay = max(0.0, start_delay_s)
         self._clock = clock
         self._stop = threading.Event()
         self._sleep: Callable[[float], object] = sleep or self._stop.wait
@@ -81,7 +84,7 @@ class RealtimeSource:
         if frame is None or self._stop.is_set():
             return None
         if self._anchor is None:
-            self._anchor = self._clock() - frame.t
+            self._anchor = self._clock() + self._delay - frame.t
         due = self._anchor + frame.t
         wait = due - self._clock()
         if wait > 0:
@@ -263,9 +266,11 @@ def live_feed(source: FrameSource, cfg: SourceConfig, *, is_file: bool) -> Frame
     A live stream (or a file played in real time, `cfg.realtime_files`) is read ahead by a
     thread of its own into a drop-oldest buffer of `cfg.buffer_frames`; a file played flat
     out is read in the caller's thread, frame by frame, so that nothing is dropped.
+    Real-time files start at a random point of their first analysis interval: independent
+    cameras are not in step with each other, and files started together would be.
     """
     if is_file and not cfg.realtime_files:
         return source
     if is_file:
-        source = RealtimeSource(source)
+        source = RealtimeSource(source, start_delay_s=random.uniform(0.0, 1.0 / cfg.fps))
     return BufferedSource(source, cfg.buffer_frames)
