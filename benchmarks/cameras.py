@@ -82,6 +82,7 @@ def build_config(args: argparse.Namespace, tmp: Path) -> Any:
             "realtime_files": not args.flat_out,
             "buffer_frames": args.buffer,
             "decode_threads": args.decode_threads,
+            "skip_nonref_frames": args.skip_nonref,
         },
         detector={"threads": args.detector_threads, "max_long_side": args.detect_side},
         incidents={"merge_window_s": 0},
@@ -196,6 +197,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "realtime": not args.flat_out,
             "buffer_frames": args.buffer,
             "decode_threads": args.decode_threads,
+            "skip_nonref_frames": args.skip_nonref,
             "detector_threads": args.detector_threads,
             "detect_long_side": args.detect_side,
             "warmup_s": args.warmup,
@@ -223,6 +225,12 @@ def main() -> int:
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--buffer", type=int, default=2, help="frames buffered per camera")
     ap.add_argument("--decode-threads", type=int, default=1, help="FFmpeg threads per camera")
+    ap.add_argument(
+        "--skip-nonref",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="decode reference frames only (source.skip_nonref_frames)",
+    )
     ap.add_argument("--detector-threads", type=int, default=1, help="OpenCV threads (0: auto)")
     ap.add_argument("--detect-side", type=int, default=640, help="detector long side, pixels")
     ap.add_argument("--sample-every", type=float, default=5.0, help="RSS sampling, seconds")

@@ -27,6 +27,13 @@ class YuNetConfig(BaseModel):
     tile_overlap: float = Field(0.25, ge=0, lt=0.9)
     #: onnxruntime / OpenCV threads for this stage (0 = library default).
     threads: int = Field(0, ge=0)
+    #: Motion gating (raksha.detect.motion): skip detection on a frame when less than this
+    #: share of a small grey thumbnail changed since the last detected frame, and reuse
+    #: that frame's boxes (expressions are still read on the new frame). 0 = detect on
+    #: every analysed frame.
+    motion_gate: float = Field(0.0, ge=0, le=1)
+    #: With motion gating, detect at least this often (seconds of video) anyway.
+    motion_gate_max_age_s: float = Field(1.0, gt=0)
 
 
 DetectorConfig = YuNetConfig

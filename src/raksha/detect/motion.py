@@ -1,0 +1,70 @@
+"""Motion gating: skip face detection on frames where nothing moved.
+
+A camera watching an empty or still scene need not run the detector five times a second.
+`MotionGate` keeps a small grey thumbnail of the last frame the detector saw; a new frame
+is detected on only when enough of its thumbnail differs from that one, or when the last
+detection is older than `max_age_s`. In between, the caller reuses the last boxes (the
+faces have not moved) and still reads expressions on the new frame.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+U8 = npt.NDArray[np.uint8]
+
+#: Long side of the thumbnail compared between frames, pixels.
+THUMB_SIDE = 96
+#: A thumbnail pixel counts as changed when its grey level moved by more than this.
+PIXEL_DELTA = 16
+
+
+class MotionGate:
+    """Says whether a frame needs the detector.
+
+    `threshold` is the share (0-1) of thumbnail pixels that must have changed since the
+    last detected frame; `max_age_s` forces a detection at least that often (stream time).
+    """
+
+    def __init__(self, threshold: float, max_age_s: float = 1.0) -> None:
+        if not 0.0 < threshold <= 1.0:
+            raise ValueError("motion threshold must be in (0, 1]")
+        if max_age_s <= 0:
+            raise ValueError("max_age_s must be positive")
+        self.threshold = threshold
+        self.max_age_s = max_age_s
+        self._ref: U8 | None = None
+        self._ref_t = 0.0
+        #: Frames seen and frames on which detection was skipped.
+        self.frames = 0
+        self.skipped = 0
+
+    @staticmethod
+    def thumbnail(image: U8) -> U8:
+        h, w = int(image.shape[0]), int(image.shape[1])
+        k = THUMB_SIDE / max(h, w, 1)
+        size = (max(1, round(w * k)), max(1, round(h * k)))
+        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        if small.ndim == 3:
+            small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        return np.asarray(small, np.uint8)
+
+    def changed_share(self, thumb: U8) -> float:
+        """Share of `thumb` pixels that differ from the reference (1.0 without one)."""
+        if self._ref is None or self._ref.shape != thumb.shape:
+            return 1.0
+        return float(np.count_nonzero(cv2.absdiff(thumb, self._ref) > PIXEL_DELTA)) / thumb.size
+
+    def needs_detection(self, image: U8, t: float) -> bool:
+        """True when `image` (at stream time `t`) should go through the detector; the
+        gate then remembers it as the new reference."""
+        self.frames += 1
+        thumb = self.thumbnail(image)
+        stale = self._ref is None or t - self._ref_t >= self.max_age_s or t < self._ref_t
+        if stale or self.changed_share(thumb) >= self.threshold:
+            self._ref, self._ref_t = thumb, t
+            return True
+        self.skipped += 1
+        return False
