@@ -101,7 +101,7 @@ def test_demo_plays_the_sample_clips_and_leaves_a_listable_database(
     for cam, frames, faces, _, state in stats:
         assert int(frames) > 5 and int(faces) > 0 and state == "ok", (cam, proc.stdout)
     events = sum(int(s[3]) for s in stats)
-    m = re.search(r"(\d+) incident\(s\) stored in (.+raksha\.db)", proc.stdout)
+    m = re.search(r"(\d+) new incident\(s\) stored in (.+raksha\.db)", proc.stdout)
     assert m is not None, proc.stdout
     stored = int(m.group(1))
     assert Path(m.group(2)) == (demo_dir / "raksha.db").resolve()

@@ -111,6 +111,10 @@ INCIDENT_KEYS = {
 PASSWORD_RE = re.compile(r"(?<![A-Za-z])secret(?![A-Za-z])")
 
 
+#: A camera password given through the environment.
+ENV_PASSWORD = "Zq81-pw-from-env"
+
+
 def leaks_password(text: str) -> bool:
     return PASSWORD_RE.search(text) is not None
 
@@ -270,6 +274,18 @@ def list_incidents(config: Path, models_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def stored_incidents(url: str) -> list[dict[str, Any]]:
+    """What `raksha incidents list --json` prints, read in process (saves a process start
+    where the CLI's own output is not what a test is about)."""
+    from raksha.store.serialize import incident_to_json
+
+    store = open_store(url)
+    try:
+        return [incident_to_json(i) for i in store.list_incidents()]
+    finally:
+        store.close()
+
+
 def check_evidence(row: dict[str, Any]) -> None:
     assert row["evidence"], row
     for ev in row["evidence"]:
@@ -393,11 +409,14 @@ def test_distress_clip_gives_one_incident_routed_to_the_nearest_station(
 ) -> None:
     cfg = write_config(
         tmp_path / "raksha.yaml",
-        [camera("cam-1", distress_clip.path.as_uri())],
+        [
+            camera("cam-1", distress_clip.path.as_uri()),
+            {**camera("cam-off", distress_clip.path), "enabled": False},
+        ],
         f"sqlite:///{tmp_path / 'raksha.db'}",
     )
     proc = raksha_run(cfg, models_dir)
-    assert "1 incident(s) in the store" in proc.stdout, proc.stdout
+    assert "1 new incident(s) stored" in proc.stdout, proc.stdout
     rows = list_incidents(cfg, models_dir)
     assert len(rows) == 1, rows
     row = rows[0]
@@ -419,26 +438,15 @@ def test_distress_clip_gives_one_incident_routed_to_the_nearest_station(
 
     store = open_store(f"sqlite:///{tmp_path / 'raksha.db'}")
     try:
-        (cam,) = store.cameras()
+        cam, off = store.cameras()
         assert cam.camera_id == "cam-1" and cam.station_id == "station-b"
-        assert cam.last_frame_at is not None
+        assert cam.enabled and cam.last_frame_at is not None
+        # A disabled camera is listed (for the dashboard) but never played.
+        assert off.camera_id == "cam-off" and not off.enabled and off.last_frame_at is None
         deliveries = store.deliveries(row["id"])
         assert deliveries == []  # no channel configured beyond the store itself
     finally:
         store.close()
-
-    # Filters of the list command.
-    proc = run_cli(
-        "incidents",
-        "list",
-        "--config",
-        str(cfg),
-        "--json",
-        "--station",
-        "station-a",
-        models_dir=models_dir,
-    )
-    assert proc.returncode == 0 and json.loads(proc.stdout) == []
 
 
 def test_calm_clip_gives_no_incident(
@@ -450,7 +458,7 @@ def test_calm_clip_gives_no_incident(
         f"sqlite:///{tmp_path / 'raksha.db'}",
     )
     proc = raksha_run(cfg, models_dir)
-    assert "0 incident(s) in the store" in proc.stdout
+    assert "0 new incident(s) stored" in proc.stdout
     # The camera did see the face all along: no incident is not "no frames".
     m = re.search(r"camera cam-calm: (\d+) frames, (\d+) faces, (\d+) events", proc.stdout)
     assert m is not None, proc.stdout
@@ -470,14 +478,20 @@ def test_bad_cameras_do_not_stop_the_good_one(
             camera("cam-dead-rtsp", "rtsp://user:secret@127.0.0.1:9/x"),
             camera("cam-good", distress_clip.path.as_uri()),
             camera("cam-missing", tmp_path / "no-such-clip.mp4"),
+            # Credentials from the environment, as they should be given.
+            camera(
+                "cam-dead-env", "rtsp://${RAKSHA_T_CAM_USER}:${RAKSHA_T_CAM_PASS}@127.0.0.1:9/y"
+            ),
         ],
         f"sqlite:///{db}",
     )
-    proc = raksha_run(cfg, models_dir)
-    assert not leaks_password(proc.stdout) and not leaks_password(proc.stderr), proc.stderr
+    env = {"RAKSHA_T_CAM_USER": "officer", "RAKSHA_T_CAM_PASS": ENV_PASSWORD}
+    proc = raksha_run(cfg, models_dir, env=env)
+    for out in (proc.stdout, proc.stderr):
+        assert not leaks_password(out) and ENV_PASSWORD not in out, out
     # The dead camera is reported as failing, not as fine.
     assert re.search(r"camera cam-dead-rtsp: 0 frames.*error: .*refused", proc.stdout), proc.stdout
-    rows = list_incidents(cfg, models_dir)
+    rows = stored_incidents(f"sqlite:///{db}")
     assert len(rows) == 1, rows
     check_distress_incident(rows[0], distress_clip, "cam-good")
 
@@ -486,20 +500,23 @@ def test_bad_cameras_do_not_stop_the_good_one(
         cams = {c.camera_id: c for c in store.cameras()}
     finally:
         store.close()
-    assert set(cams) == {"cam-dead-rtsp", "cam-good", "cam-missing"}
+    assert set(cams) == {"cam-dead-rtsp", "cam-good", "cam-missing", "cam-dead-env"}
     assert cams["cam-good"].last_frame_at is not None
-    for bad in ("cam-dead-rtsp", "cam-missing"):
+    for bad in ("cam-dead-rtsp", "cam-missing", "cam-dead-env"):
         c = cams[bad]
         assert not c.online and c.last_frame_at is None, c
         assert c.last_error, c
-        assert not leaks_password(c.display_url or "") and not leaks_password(c.last_error)
+        for text in (c.display_url or "", c.last_error):
+            assert not leaks_password(text) and ENV_PASSWORD not in text, c
+    assert "refused" in (cams["cam-dead-env"].last_error or ""), cams["cam-dead-env"]
     assert "no-such-clip.mp4" in (cams["cam-missing"].last_error or "")
     # The reason the stream is down, not a generic "stream lost" written at shutdown.
     assert "refused" in (cams["cam-dead-rtsp"].last_error or ""), cams["cam-dead-rtsp"]
     assert "127.0.0.1" in (cams["cam-dead-rtsp"].display_url or "")
     # Not in the database file either (nor its write-ahead log).
     for f in tmp_path.glob("raksha.db*"):
-        assert not leaks_password(f.read_bytes().decode("latin-1")), f
+        data = f.read_bytes().decode("latin-1")
+        assert not leaks_password(data) and ENV_PASSWORD not in data, f
 
 
 def test_webhook_and_mqtt_each_deliver_once(
@@ -526,7 +543,7 @@ def test_webhook_and_mqtt_each_deliver_once(
                 stations=stations,
             )
             raksha_run(cfg, models_dir, env={"RAKSHA_TEST_HOOK_SECRET": WEBHOOK_SECRET})
-            rows = list_incidents(cfg, models_dir)
+            rows = stored_incidents(pg_url)
             assert len(rows) == 1, rows
             incident = rows[0]
             assert incident["station_id"] == station_b
@@ -576,7 +593,7 @@ def test_webhook_down_during_the_run_is_delivered_once_by_a_later_run(
         tmp_path / "raksha.yaml", [camera("cam-1", distress_clip.path)], pg_url, alerts=alerts
     )
     raksha_run(cfg, models_dir, env=env)
-    rows = list_incidents(cfg, models_dir)
+    rows = stored_incidents(pg_url)
     assert len(rows) == 1, rows
     incident_id = rows[0]["id"]
     store = open_store(pg_url)
@@ -596,14 +613,17 @@ def test_webhook_down_during_the_run_is_delivered_once_by_a_later_run(
         tmp_path / "raksha-calm.yaml", [camera("cam-1", calm_clip.path)], pg_url, alerts=alerts
     )
     with receiver(port) as hook:
-        raksha_run(calm, models_dir, env=env)
+        proc = raksha_run(calm, models_dir, env=env)
         posts = list(hook.posts)
+    # The summary counts this run's incidents, not the store's.
+    assert "0 new incident(s) stored" in proc.stdout, proc.stdout
     assert len(posts) == 1, posts
     headers, body = posts[0]
     hook.check_signed(headers, body)
     doc = json.loads(body)
     assert doc["incident_id"] == incident_id
     assert headers[IDEMPOTENCY_HEADER] == doc["alert_id"]
+    # The PostgreSQL store through the list command.
     assert [r["id"] for r in list_incidents(calm, models_dir)] == [incident_id]
     store = open_store(pg_url)
     try:
@@ -711,10 +731,27 @@ def test_a_dead_stream_is_recorded_offline_while_the_runtime_runs(
 # ---- configuration errors ---------------------------------------------------------------------
 
 
-def _one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> str:
-    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr
-    err = proc.stderr.strip()
+def run_in_process(
+    args: Sequence[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, str, str]:
+    """`raksha ARGS` through the CLI's entry point, in this process (exit code, out, err)."""
+    from raksha.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["raksha", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _one_line_error(result: tuple[int, str, str], *needles: str) -> str:
+    code, out, err = result
+    assert code == 2, (code, out, err)
+    assert "Traceback" not in err
+    err = err.strip()
     assert len(err.splitlines()) == 1, err
     for n in needles:
         assert n in err, (n, err)
@@ -740,7 +777,11 @@ def _one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> st
     ids=["unknown-hotspot", "duplicate-station", "latitude-out-of-range"],
 )
 def test_config_errors_name_the_field(
-    tmp_path: Path, models_dir: Path, mutate: Any, needles: tuple[str, ...]
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    mutate: Any,
+    needles: tuple[str, ...],
 ) -> None:
     path = write_config(
         tmp_path / "bad.yaml",
@@ -750,6 +791,27 @@ def test_config_errors_name_the_field(
     doc = yaml.safe_load(path.read_text())
     mutate(doc)
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    proc = run_cli("run", "--config", str(path), "--exit-at-end", models_dir=models_dir)
-    _one_line_error(proc, "bad.yaml", *needles)
+    for args in (
+        ["run", "--config", str(path), "--exit-at-end"],
+        ["incidents", "list", "--config", str(path)],
+    ):
+        _one_line_error(run_in_process(args, capsys, monkeypatch), "bad.yaml", *needles)
     assert not (tmp_path / "raksha.db").exists()
+
+
+def test_webhook_secret_variable_not_set(
+    tmp_path: Path,
+    models_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = write_config(
+        tmp_path / "hook.yaml",
+        [camera("cam-1", tmp_path / "clip.mp4")],
+        f"sqlite:///{tmp_path / 'raksha.db'}",
+        alerts={"webhook": {"url": "http://127.0.0.1:9/x", "secret_env": "RAKSHA_T_UNSET_VAR"}},
+    )
+    monkeypatch.setenv("RAKSHA_MODELS", str(models_dir))
+    monkeypatch.delenv("RAKSHA_T_UNSET_VAR", raising=False)
+    result = run_in_process(["run", "--config", str(path), "--exit-at-end"], capsys, monkeypatch)
+    _one_line_error(result, "alerts.webhook.secret_env", "RAKSHA_T_UNSET_VAR")

@@ -50,11 +50,14 @@ def _run(
     exit_at_end: bool,
     live_table: bool,
     title: str,
-) -> list[dict[str, Any]]:
+) -> int:
+    """Run until done or stopped; the number of incidents this run opened (merged
+    re-detections not counted)."""
     from rich.console import Console
     from rich.live import Live
 
     from raksha.config import load_run_config
+    from raksha.pipeline.incident_sink import StoredIncident
     from raksha.pipeline.runtime import Runtime
     from raksha.store.serialize import incident_to_json
 
@@ -62,7 +65,13 @@ def _run(
     if not any(c.enabled for c in cfg.cameras):
         raise RakshaError(f"{config}: no enabled camera")
     console = Console()
-    runtime = Runtime(cfg, models_dir=models, exit_at_end=exit_at_end)
+    opened: list[str] = []
+
+    def on_stored(stored: StoredIncident) -> None:
+        if not stored.merged:
+            opened.append(stored.incident_id)
+
+    runtime = Runtime(cfg, models_dir=models, exit_at_end=exit_at_end, on_stored=on_stored)
 
     def current() -> list[dict[str, Any]]:
         return [incident_to_json(i) for i in runtime.store.list_incidents(limit=50)]
@@ -84,7 +93,6 @@ def _run(
     except KeyboardInterrupt:
         pass
     finally:
-        rows = current()
         stats = [w.stats for w in runtime.workers]
         runtime.stop()
         signal.signal(signal.SIGTERM, old)
@@ -94,7 +102,7 @@ def _run(
         typer.echo(
             f"camera {s.camera_id}: {s.frames} frames, {s.faces} faces, {s.events} events ({state})"
         )
-    return rows
+    return len(opened)
 
 
 def run(
@@ -110,8 +118,8 @@ def run(
     table: Annotated[bool, typer.Option("--table/--no-table", help="Live incident table.")] = True,
 ) -> None:
     """Run every enabled camera: detect distress, store incidents, send alerts."""
-    rows = _run(config, models, exit_at_end, table, "Raksha incidents")
-    typer.echo(f"{len(rows)} incident(s) in the store")
+    new = _run(config, models, exit_at_end, table, "Raksha incidents")
+    typer.echo(f"{new} new incident(s) stored")
 
 
 @incidents_app.command("list")
@@ -211,9 +219,9 @@ def demo(
     )
     config.write_text(text, encoding="utf-8")
     typer.echo(f"demo config: {config} ({len(clips)} cameras playing sample clips once)")
-    rows = _run(config, models, True, True, "Raksha demo: Lucknow incidents (live)")
+    new = _run(config, models, True, True, "Raksha demo: Lucknow incidents (live)")
     typer.echo(
-        f"{len(rows)} incident(s) stored in {db}.\n"
+        f"{new} new incident(s) stored in {db}.\n"
         f"List them:  raksha incidents list --config {config}\n"
         "Every incident is a prompt for an officer to look, never an automatic dispatch."
     )
