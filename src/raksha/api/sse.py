@@ -85,6 +85,8 @@ class EventHub:
     # ---- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self._task is not None and not self._task.done():
+            return
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         await asyncio.to_thread(self._init_cursor)

@@ -1,0 +1,233 @@
+"""Shared helpers of the dashboard tests (test_api, test_access_matrix, test_auth, ...).
+
+Databases: a SQLite file, and a real PostgreSQL (127.0.0.1:5432, database `test`) where each
+test module gets a schema of its own, dropped afterwards. PostgreSQL down: skipped on a
+developer's machine, a failure in CI (CI=true).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, make_url, text
+
+from raksha.api.app import create_app
+from raksha.api.settings import ApiSettings
+from raksha.auth.ratelimit import Limits
+from raksha.config import RunConfig
+from raksha.incidents.evidence import EvidenceWriter
+from raksha.incidents.model import EvidenceFile, NewIncident
+from raksha.store import IncidentStore, StoreError, display_url, make_engine
+
+PG_URL = os.environ.get("RAKSHA_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+SCHEMA_PREFIX = "raksha_api_t_"
+STATION_A = "hazratganj"
+STATION_B = "aliganj"
+PASSWORD = "correct horse battery staple"
+KEY_ENV = "RAKSHA_TEST_EVIDENCE_KEY"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def pg_admin_engine() -> Engine:
+    try:
+        engine = make_engine(PG_URL)
+    except StoreError as exc:
+        msg = f"PostgreSQL is needed for the dashboard tests at {display_url(PG_URL)}: {exc}"
+        if in_ci():
+            pytest.fail(msg, pytrace=False)
+        pytest.skip(msg)
+    _drop_stale(engine)
+    return engine
+
+
+def _drop_stale(engine: Engine) -> None:
+    with engine.begin() as conn:
+        names = conn.execute(
+            text("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE :p"),
+            {"p": SCHEMA_PREFIX + "%"},
+        ).scalars()
+        for name in list(names):
+            m = re.fullmatch(SCHEMA_PREFIX + r"(\d+)_[0-9a-f]+", name)
+            if m and not _alive(int(m.group(1))):
+                conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def pg_schema(admin: Engine) -> Iterator[str]:
+    schema = f"{SCHEMA_PREFIX}{os.getpid()}_{uuid.uuid4().hex[:10]}"
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@contextmanager
+def database(kind: str, folder: Path) -> Iterator[str]:
+    """A fresh database URL of `kind` ("sqlite" or "postgresql")."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / 'raksha.db'}"
+        return
+    admin = pg_admin_engine()
+    try:
+        with pg_schema(admin) as url:
+            yield url
+    finally:
+        admin.dispose()
+
+
+def site_config(db_url: str, evidence_dir: Path, *, encrypt: bool = False) -> RunConfig:
+    return RunConfig.model_validate(
+        {
+            "storage": {"url": db_url},
+            "evidence": {"dir": str(evidence_dir), "encrypt": encrypt, "key_env": KEY_ENV},
+            "stations": [
+                {"id": STATION_A, "lat": 26.85, "lon": 80.94},
+                {"id": STATION_B, "lat": 26.89, "lon": 80.94},
+            ],
+        }
+    )
+
+
+def fast_settings(**kw: Any) -> ApiSettings:
+    base: dict[str, Any] = {
+        "events_poll_s": 0.2,
+        "events_keepalive_s": 1.0,
+        "web": False,
+        "login_limits": Limits(per_account=5, per_address=1000, window_s=900),
+    }
+    base.update(kw)
+    return ApiSettings(**base)
+
+
+def face_image(faces_dir: Path) -> np.ndarray:  # type: ignore[type-arg]
+    img = cv2.imread(str(faces_dir / "astronaut.jpg"), cv2.IMREAD_COLOR)
+    assert img is not None, "astronaut.jpg unreadable"
+    return np.asarray(img, dtype=np.uint8)
+
+
+#: The astronaut's face in astronaut.jpg (512x512), xyxy pixels.
+SUBJECT_BOX = (170.0, 50.0, 260.0, 160.0)
+
+
+def new_incident(station: str, *, peak: float = 0.8) -> NewIncident:
+    return NewIncident(
+        camera_id=f"cam-{station}",
+        hotspot_id=f"{station}-crossing",
+        station_id=station,
+        peak_distress=peak,
+        expression_at_peak={"neutral": 0.1, "fear": 0.7, "sadness": 0.2},
+        model_name="ferplus-8",
+        model_sha256="a" * 64,
+        thresholds={"enter_threshold": 0.55},
+        route={"method": "nearest", "station_id": station, "patrol_units": []},
+        track_id=1,
+        source_id=f"cam-{station}",
+        opened_at=datetime.now(UTC),
+    )
+
+
+def add_incident(
+    store: IncidentStore,
+    writer: EvidenceWriter,
+    image: np.ndarray,
+    station: str,  # type: ignore[type-arg]
+) -> str:
+    inc = new_incident(station)
+    evidence: list[EvidenceFile] = writer.capture(inc.id, image, SUBJECT_BOX)
+    return store.create_incident(inc, evidence, {"kind": "distress"}, ["store"])
+
+
+@dataclass
+class Dash:
+    """An app over a fresh database, with its store and one logged-in client per user."""
+
+    app: FastAPI
+    store: IncidentStore
+    cfg: RunConfig
+    writer: EvidenceWriter
+    image: np.ndarray  # type: ignore[type-arg]
+    clients: dict[str, TestClient]
+    csrf: dict[str, str]
+
+    def client(self, name: str) -> TestClient:
+        return self.clients[name]
+
+    def post(self, name: str, url: str, **kw: Any) -> Any:
+        headers = dict(kw.pop("headers", {}) or {})
+        headers.setdefault("X-CSRF-Token", self.csrf[name])
+        return self.clients[name].post(url, headers=headers, **kw)
+
+
+#: name -> (role, station)
+USERS: dict[str, tuple[str, str | None]] = {
+    "op_a": ("operator", STATION_A),
+    "sup_a": ("supervisor", STATION_A),
+    "cr": ("control_room", None),
+    "aud": ("auditor", None),
+    "adm": ("admin", None),
+}
+
+
+@contextmanager
+def dashboard(
+    kind: str,
+    folder: Path,
+    faces_dir: Path,
+    *,
+    users: dict[str, tuple[str, str | None]] | None = None,
+    encrypt: bool = False,
+    settings: ApiSettings | None = None,
+) -> Iterator[Dash]:
+    with database(kind, folder) as url:
+        cfg = site_config(url, folder / "evidence", encrypt=encrypt)
+        store = IncidentStore.open(url)
+        app = create_app(cfg, store=store, settings=settings or fast_settings())
+        ctx = app.state.raksha
+        key = os.environ.get(KEY_ENV, "").encode() if encrypt else None
+        writer = EvidenceWriter(folder / "evidence", key=key)
+        clients: dict[str, TestClient] = {}
+        csrf: dict[str, str] = {}
+        keeper = TestClient(app)  # runs the app's lifespan (the event hub) once
+        keeper.__enter__()
+        try:
+            for name, (role, station) in (users if users is not None else USERS).items():
+                ctx.users.add(name, role, PASSWORD, station_id=station)
+                c = TestClient(app)
+                clients[name] = c
+                r = c.post("/api/login", json={"username": name, "password": PASSWORD})
+                assert r.status_code == 200, r.text
+                csrf[name] = r.json()["csrf_token"]
+            yield Dash(app, store, cfg, writer, face_image(faces_dir), clients, csrf)
+        finally:
+            keeper.__exit__(None, None, None)
+            store.close()

@@ -1,0 +1,266 @@
+"""The access matrix: every API route x every role (and anonymous) x own/other station.
+
+Each route's expected status codes are written out here, independently of raksha.api.access,
+and a test checks that this table names exactly the routes the app has, so a new route
+without a row fails. Runs on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from dashboard_support import PASSWORD, STATION_A, STATION_B, Dash, add_incident, dashboard
+from raksha.api.access import POLICIES, Denied, Rule, check, check_station
+from raksha.api.app import api_routes
+from raksha.auth.roles import Role
+from raksha.auth.users import User
+
+WHO = ("anon", "op_a", "sup_a", "cr", "aud", "adm")
+STAFF = {"op_a", "sup_a", "cr"}
+STATION_BOUND = {"op_a", "sup_a"}
+
+
+@dataclass
+class World:
+    dash: Dash
+    own: str  # an incident of station A
+    other: str  # an incident of station B
+    counter: Iterator[int]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, faces_dir: Path
+) -> Iterator[World]:
+    folder = tmp_path_factory.mktemp(f"matrix-{request.param}")
+    with dashboard(request.param, folder, faces_dir) as dash:
+        own = add_incident(dash.store, dash.writer, dash.image, STATION_A)
+        other = add_incident(dash.store, dash.writer, dash.image, STATION_B)
+        dash.store.set_camera_status(
+            "cam-a",
+            True,
+            hotspot_id="a-crossing",
+            station_id=STATION_A,
+            display_url="rtsp://viewer:s3cret-pass@10.0.0.5/stream1",
+        )
+        dash.store.set_camera_status("cam-b", False, hotspot_id="b-gate", station_id=STATION_B)
+        yield World(dash, own, other, itertools.count(1))
+
+
+def _anon(w: World) -> TestClient:
+    return TestClient(w.dash.app)
+
+
+def _do(w: World, who: str, method: str, url: str, body: Any = None) -> int:
+    # A login goes through a fresh client so it does not replace the caller's session cookie.
+    fresh = who == "anon" or url == "/api/login"
+    client = _anon(w) if fresh else w.dash.client(who)
+    headers = {} if who == "anon" else {"X-CSRF-Token": w.dash.csrf[who]}
+    if url == "/api/events":
+        with client.stream("GET", url) as r:
+            return r.status_code
+    if method == "GET":
+        return client.get(url).status_code
+    return client.post(url, json=body, headers=headers).status_code
+
+
+def _scoped(who: str, own: bool, ok: int = 200) -> int:
+    """A station-scoped thing: staff of its station (and the control room) get `ok`, the
+    other station's operator/supervisor 404, roles outside the rule 403."""
+    if who not in STAFF:
+        return 403
+    if not own and who in STATION_BOUND:
+        return 404
+    return ok
+
+
+# (method, route path) -> (request builder, expected status for (who, own))
+Builder = Callable[[World, bool], tuple[str, Any]]
+Expect = Callable[[str, bool], int]
+
+
+def _inc(w: World, own: bool) -> str:
+    return w.own if own else w.other
+
+
+def _new_user(w: World, _own: bool) -> tuple[str, Any]:
+    n = next(w.counter)
+    return "/api/users", {"username": f"new{n}", "role": "auditor", "password": PASSWORD}
+
+
+def _disable(w: World, _own: bool) -> tuple[str, Any]:
+    n = next(w.counter)
+    w.dash.app.state.raksha.users.add(f"gone{n}", "auditor", PASSWORD)
+    return f"/api/users/gone{n}/disable", None
+
+
+def _disable_nobody(w: World, _own: bool) -> tuple[str, Any]:
+    return "/api/users/nobody/disable", None
+
+
+MATRIX: dict[tuple[str, str], tuple[Builder, Expect]] = {
+    ("GET", "/healthz"): (lambda w, o: ("/healthz", None), lambda who, o: 200),
+    ("POST", "/api/login"): (
+        lambda w, o: ("/api/login", {"username": "op_a", "password": PASSWORD}),
+        lambda who, o: 200,
+    ),
+    ("GET", "/api/me"): (lambda w, o: ("/api/me", None), lambda who, o: 200),
+    ("GET", "/metrics"): (
+        lambda w, o: ("/metrics", None),
+        lambda who, o: 200 if who == "adm" else 403,
+    ),
+    ("GET", "/api/incidents"): (
+        lambda w, o: (f"/api/incidents?station={STATION_A if o else STATION_B}", None),
+        _scoped,
+    ),
+    ("GET", "/api/export/incidents.csv"): (
+        lambda w, o: ("/api/export/incidents.csv", None),
+        lambda who, o: 200 if who in {"sup_a", "cr"} else 403,
+    ),
+    ("GET", "/api/incidents/{incident_id}"): (
+        lambda w, o: (f"/api/incidents/{_inc(w, o)}", None),
+        _scoped,
+    ),
+    ("GET", "/api/incidents/{incident_id}/evidence/{n}"): (
+        lambda w, o: (f"/api/incidents/{_inc(w, o)}/evidence/2", None),
+        _scoped,
+    ),
+    ("POST", "/api/incidents/{incident_id}/actions"): (
+        lambda w, o: (f"/api/incidents/{_inc(w, o)}/actions", {"action": "escalate"}),
+        _scoped,
+    ),
+    ("GET", "/api/cameras"): (
+        lambda w, o: ("/api/cameras", None),
+        lambda who, o: 200 if who in STAFF | {"adm"} else 403,
+    ),
+    ("GET", "/api/audit"): (
+        lambda w, o: ("/api/audit", None),
+        lambda who, o: 200 if who == "aud" else 403,
+    ),
+    ("GET", "/api/audit/verify"): (
+        lambda w, o: ("/api/audit/verify", None),
+        lambda who, o: 200 if who == "aud" else 403,
+    ),
+    ("GET", "/api/users"): (
+        lambda w, o: ("/api/users", None),
+        lambda who, o: 200 if who == "adm" else 403,
+    ),
+    ("POST", "/api/users"): (_new_user, lambda who, o: 201 if who == "adm" else 403),
+    ("POST", "/api/users/{username}/disable"): (
+        _disable,
+        lambda who, o: 200 if who == "adm" else 403,
+    ),
+    ("GET", "/api/events"): (lambda w, o: ("/api/events", None), lambda who, o: _scoped(who, True)),
+    # Last: it ends the sessions used above.
+    ("POST", "/api/logout"): (lambda w, o: ("/api/logout", None), lambda who, o: 200),
+}
+PUBLIC = {("GET", "/healthz"), ("POST", "/api/login")}
+
+
+def test_matrix_names_every_route(world: World) -> None:
+    routes = {(m, r.path) for r in api_routes(world.dash.app) for m in r.methods or ()}
+    assert routes == set(MATRIX), "a route without a row in the access matrix (or vice versa)"
+
+
+def test_every_route_every_role_own_and_other_station(world: World) -> None:
+    wrong = []
+    for (method, path), (build, expect) in MATRIX.items():
+        for who, own in itertools.product(WHO, (True, False)):
+            build = MATRIX[(method, path)][0]
+            if path == "/api/logout":
+                continue  # test_logout_every_role, last
+            if path == "/api/login" and who not in ("anon", "op_a"):
+                continue  # public: who calls does not matter (a fresh client logs in)
+            if path == "/api/users/{username}/disable" and who != "adm":
+                build = _disable_nobody  # refused before the name is looked at
+            url, body = build(world, own)
+            want = (200 if (method, path) in PUBLIC else 401) if who == "anon" else expect(who, own)
+            got = _do(world, who, method, url, body)
+            if got != want:
+                wrong.append(
+                    f"{who:6} {'own' if own else 'other':5} {method} {url}: {got} != {want}"
+                )
+    assert not wrong, "access matrix mismatches:\n" + "\n".join(wrong)
+
+
+def test_unblur_matrix(world: World) -> None:
+    """Unblurred evidence: supervisor (own station) and control room only, with a reason."""
+    wrong = []
+    for who, own in itertools.product(WHO, (True, False)):
+        url = f"/api/incidents/{_inc(world, own)}/evidence/1?unblur=true&reason=identify+person"
+        if who == "anon":
+            want = 401
+        elif who not in STAFF:
+            want = 403
+        elif not own and who in STATION_BOUND:
+            want = 404
+        elif who == "op_a":
+            want = 403
+        else:
+            want = 200
+        got = _do(world, who, "GET", url) if who != "anon" else _anon(world).get(url).status_code
+        if got != want:
+            wrong.append(f"{who} {'own' if own else 'other'}: {got} != {want}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_scoped_lists_hold_only_own_station(world: World) -> None:
+    fresh = {}
+    for who in ("op_a", "cr"):
+        t = TestClient(world.dash.app)
+        r = t.post("/api/login", json={"username": who, "password": PASSWORD})
+        assert r.status_code == 200
+        fresh[who] = t
+    ids = {i["id"] for i in fresh["op_a"].get("/api/incidents").json()["incidents"]}
+    assert world.own in ids and world.other not in ids
+    ids_cr = {i["id"] for i in fresh["cr"].get("/api/incidents").json()["incidents"]}
+    assert {world.own, world.other} <= ids_cr
+    cams = fresh["op_a"].get("/api/cameras").json()["cameras"]
+    assert [c["camera_id"] for c in cams] == ["cam-a"]
+    assert "s3cret-pass" not in fresh["cr"].get("/api/cameras").text
+    assert "***" in cams[0]["display_url"]
+
+
+def _user(role: Any, station: str | None = "x") -> User:
+    from datetime import UTC, datetime
+
+    return User(1, "u", role, station, False, datetime.now(UTC), None)
+
+
+def test_exception_inside_the_check_denies() -> None:
+    # A role value that is not a Role: deciding raises inside, and that denies (403).
+    broken = _user("operator")
+    for rule in (Rule.INCIDENTS_READ, Rule.AUDIT_READ):
+        with pytest.raises(Denied) as err:
+            check_station(broken, rule, "x")
+        assert err.value.status == 403
+    with pytest.raises(Denied) as err2:
+        check(_user(None), Rule.LOGGED_IN)
+    assert err2.value.status == 403
+
+
+def test_policy_table_is_complete_and_station_bound_roles_are_scoped() -> None:
+    assert set(POLICIES) == set(Rule)
+    op = _user(Role.OPERATOR, STATION_A)
+    check_station(op, Rule.INCIDENTS_READ, STATION_A)
+    with pytest.raises(Denied) as err:
+        check_station(op, Rule.INCIDENTS_READ, STATION_B)
+    assert err.value.status == 404
+    with pytest.raises(Denied) as err:
+        check_station(_user(Role.OPERATOR, None), Rule.INCIDENTS_READ, STATION_A)
+    assert err.value.status == 404
+
+
+def test_logout_every_role(world: World) -> None:
+    """Last: ends the sessions. Logged-in roles get 200 and then 401; anonymous 401."""
+    assert _do(world, "anon", "POST", "/api/logout") == 401
+    for who in WHO[1:]:
+        assert _do(world, who, "POST", "/api/logout") == 200, who
+        assert world.dash.client(who).get("/api/me").status_code == 401, who
