@@ -1,0 +1,218 @@
+"""The hash-chained audit log on SQLite and PostgreSQL: appends, and tampering of every kind
+(edit, delete, insert, reorder) detected with the entry named — by AuditLog.verify and by
+`raksha audit verify`."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import Engine, insert, select, text, update
+from typer.testing import CliRunner
+
+from dashboard_support import database, site_config
+from raksha.audit import AuditLog
+from raksha.audit.chain import entry_hash
+from raksha.audit.tables import audit_log
+from raksha.cli import app as cli_app
+from raksha.store import IncidentStore
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Engine]]:
+    with database(request.param, tmp_path) as url:
+        store = IncidentStore.open(url)
+        yield url, store.engine
+        store.close()
+
+
+def _fill(log: AuditLog, n: int = 6) -> None:
+    for i in range(1, n + 1):
+        log.append(
+            f"user{i}",
+            "incident.view",
+            target=f"incident:{i}",
+            station_id="hazratganj",
+            address="127.0.0.1",
+            details={"n": i, "note": "ünïcode ok", "score": 0.25, "list": [1, 2]},
+        )
+
+
+def _row(engine: Engine, seq: int) -> dict[str, object]:
+    with engine.connect() as c:
+        return dict(c.execute(select(audit_log).where(audit_log.c.seq == seq)).one()._mapping)
+
+
+def test_appended_chain_verifies(db: tuple[str, Engine]) -> None:
+    _, engine = db
+    log = AuditLog(engine)
+    assert log.verify().ok and log.verify().entries == 0
+    _fill(log)
+    result = log.verify()
+    assert result.ok, result.problems
+    assert result.entries == 6 and result.head_seq == 6
+    entries = log.entries(limit=10)
+    assert [e.seq for e in entries] == [1, 2, 3, 4, 5, 6]
+    assert entries[0].prev_hash == "0" * 64
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(entries))
+    assert result.head_hash == entries[-1].hash
+    assert entries[2].details["note"] == "ünïcode ok"
+
+
+def test_concurrent_appends_keep_one_chain(db: tuple[str, Engine]) -> None:
+    _, engine = db
+    log = AuditLog(engine)
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            for i in range(5):
+                log.append(f"t{k}", "incident.view", details={"i": i})
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    result = log.verify()
+    assert result.ok, result.problems
+    assert result.entries == 20
+
+
+def test_edited_entry_is_named(db: tuple[str, Engine]) -> None:
+    _, engine = db
+    log = AuditLog(engine)
+    _fill(log)
+    with engine.begin() as c:
+        c.execute(update(audit_log).where(audit_log.c.seq == 3).values(actor="mallory"))
+    result = log.verify()
+    assert not result.ok
+    first = result.first_problem
+    assert first is not None and first.seq == 3 and "edited" in first.problem
+    assert [p.seq for p in result.problems] == [3]
+
+
+def test_edited_details_are_detected(db: tuple[str, Engine]) -> None:
+    _, engine = db
+    log = AuditLog(engine)
+    _fill(log)
+    with engine.begin() as c:
+        c.execute(update(audit_log).where(audit_log.c.seq == 5).values(details={"n": 5, "x": 1}))
+    first = log.verify().first_problem
+    assert first is not None and first.seq == 5
+
+
+def test_deleted_entry_is_named(db: tuple[str, Engine]) -> None:
+    _, engine = db
+    log = AuditLog(engine)
+    _fill(log)
+    with engine.begin() as c:
+        c.execute(text("DELETE FROM audit_log WHERE seq = 3"))
+    result = log.verify()
+    assert not result.ok
+    first = result.first_problem
+    assert first is not None and first.seq == 4
+    assert "entry 3 is missing" in first.problem
+
+
+def test_deleted_newest_entries_are_detected(db: tuple[str, Engine]) -> None:
+    _, engine = db
+    log = AuditLog(engine)
+    _fill(log)
+    with engine.begin() as c:
+        c.execute(text("DELETE FROM audit_log WHERE seq >= 5"))
+    first = log.verify().first_problem
+    assert first is not None and first.seq == 5 and "deleted" in first.problem
+
+
+def test_inserted_entry_is_detected(db: tuple[str, Engine]) -> None:
+    """A forged entry slipped in after entry 3 (later ones renumbered), with a correct hash of
+    its own: the chain breaks at the entry after it, which says so."""
+    _, engine = db
+    log = AuditLog(engine)
+    _fill(log)
+    third = _row(engine, 3)
+    with engine.begin() as c:
+        for seq in (6, 5, 4):
+            c.execute(update(audit_log).where(audit_log.c.seq == seq).values(seq=seq + 1))
+        forged = {
+            "seq": 4,
+            "at": third["at"],
+            "actor": "mallory",
+            "action": "incident.view",
+            "target": "incident:99",
+            "station_id": None,
+            "address": None,
+            "details": {},
+            "prev_hash": third["hash"],
+        }
+        forged["hash"] = entry_hash(**forged)  # type: ignore[arg-type]
+        c.execute(insert(audit_log), forged)
+    result = log.verify()
+    assert not result.ok
+    assert all(p.seq != 4 for p in result.problems)  # the forgery is consistent in itself...
+    at5 = [p.problem for p in result.problems if p.seq == 5]
+    assert at5 and any("inserted" in p for p in at5)  # ...but its successor no longer fits
+
+
+def test_appended_outside_the_log_is_detected(db: tuple[str, Engine]) -> None:
+    _, engine = db
+    log = AuditLog(engine)
+    _fill(log)
+    last = _row(engine, 6)
+    forged = {
+        "seq": 7,
+        "at": last["at"],
+        "actor": "mallory",
+        "action": "login.success",
+        "target": None,
+        "station_id": None,
+        "address": None,
+        "details": {},
+        "prev_hash": last["hash"],
+    }
+    forged["hash"] = entry_hash(**forged)  # type: ignore[arg-type]
+    with engine.begin() as c:
+        c.execute(insert(audit_log), forged)
+    first = log.verify().first_problem
+    assert first is not None and first.seq == 7 and "head" in first.problem
+
+
+def test_reordered_entries_are_named(db: tuple[str, Engine]) -> None:
+    _, engine = db
+    log = AuditLog(engine)
+    _fill(log)
+    with engine.begin() as c:
+        c.execute(update(audit_log).where(audit_log.c.seq == 2).values(seq=-2))
+        c.execute(update(audit_log).where(audit_log.c.seq == 3).values(seq=2))
+        c.execute(update(audit_log).where(audit_log.c.seq == -2).values(seq=3))
+    result = log.verify()
+    assert not result.ok
+    first = result.first_problem
+    assert first is not None and first.seq == 2
+    assert any("reordered" in p.problem for p in result.problems if p.seq == 2)
+
+
+def test_cli_audit_verify(db: tuple[str, Engine], tmp_path: Path) -> None:
+    url, engine = db
+    cfg = site_config(url, tmp_path / "evidence")
+    config = tmp_path / "raksha.yaml"
+    config.write_text(yaml.safe_dump({"storage": {"url": cfg.storage.url}}), encoding="utf-8")
+    log = AuditLog(engine)
+    _fill(log)
+    runner = CliRunner()
+    ok = runner.invoke(cli_app, ["audit", "verify", "--config", str(config)])
+    assert ok.exit_code == 0, ok.output
+    assert "audit log ok: 6 entries" in ok.output
+    with engine.begin() as c:
+        c.execute(update(audit_log).where(audit_log.c.seq == 4).values(action="logout"))
+    broken = runner.invoke(cli_app, ["audit", "verify", "--config", str(config)])
+    assert broken.exit_code == 1
+    assert "entry 4" in broken.output and "edited" in broken.output
