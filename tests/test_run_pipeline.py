@@ -679,6 +679,38 @@ def test_the_same_person_distressed_twice_is_one_incident(
         assert hashlib.sha256(Path(ev.path).read_bytes()).hexdigest() == ev.sha256
 
 
+def test_an_incident_is_stored_even_when_its_evidence_cannot_be_written(
+    tmp_path: Path,
+    models_dir: Path,
+    distress_clip: SyntheticClip,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The evidence folder cannot be created (a file is in the way): the incident and its
+    alert are still stored, without evidence, and the camera goes on to the end of its clip."""
+    db = f"sqlite:///{tmp_path / 'raksha.db'}"
+    cfg = write_config(tmp_path / "raksha.yaml", [camera("cam-1", distress_clip.path)], db)
+    doc = yaml.safe_load(cfg.read_text())
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the evidence folder should be\n")
+    doc["evidence"]["dir"] = str(blocker / "evidence")
+    cfg.write_text(yaml.safe_dump(doc, sort_keys=False))
+    rt = Runtime(load_run_config(cfg), models_dir=models_dir, exit_at_end=True, env={})
+    rt.start()
+    try:
+        rt.wait()
+    finally:
+        rt.stop()
+    (worker,) = rt.workers
+    assert worker.stats.frames >= distress_clip.seconds * 5 - 2, worker.stats
+    rows = stored_incidents(db)
+    assert len(rows) == 1, rows
+    assert rows[0]["station_id"] == "station-b" and rows[0]["evidence"] == []
+    assert any(
+        "WITHOUT evidence" in r.getMessage() and rows[0]["id"] in r.getMessage()
+        for r in caplog.records
+    ), caplog.text
+
+
 def test_a_dead_stream_is_recorded_offline_while_the_runtime_runs(
     tmp_path: Path, models_dir: Path
 ) -> None:

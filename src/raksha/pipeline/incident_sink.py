@@ -21,7 +21,7 @@ from raksha.distress.config import DistressConfig
 from raksha.domain import DistressEvent, Frame, FrameAnalysis
 from raksha.geo.routing import Router
 from raksha.incidents.evidence import EvidenceWriter
-from raksha.incidents.model import NewIncident
+from raksha.incidents.model import EvidenceFile, NewIncident
 from raksha.store.repository import IncidentStore
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ class IncidentSink:
         if recent is not None:
             extra = []
             if event.peak_distress > recent.peak:
-                extra = self.evidence.capture(recent.incident_id, frame.image, subject.box, others)
+                extra = self._capture(recent.incident_id, camera, frame, subject.box, others)
             self.store.extend_incident(
                 recent.incident_id,
                 peak_distress=event.peak_distress,
@@ -175,7 +175,7 @@ class IncidentSink:
             person_key=f"{camera.id}:{event.track_id}",
             opened_at=seen_at,
         )
-        files = self.evidence.capture(new.id, frame.image, subject.box, others)
+        files = self._capture(new.id, camera, frame, subject.box, others)
         payload = {
             "camera_id": camera.id,
             "hotspot_id": camera.hotspot,
@@ -196,6 +196,28 @@ class IncidentSink:
             self.latencies.append((camera.id, frame.captured_at, decided, stored))
         log.info("camera %s: incident %s for station %s", camera.id, new.id, new.station_id)
         self._notify(StoredIncident(new.id, camera.id, new.station_id, merged=False))
+
+    def _capture(
+        self,
+        incident_id: str,
+        camera: CameraConfig,
+        frame: Frame,
+        box: tuple[float, float, float, float],
+        others: list[tuple[float, float, float, float]],
+    ) -> list[EvidenceFile]:
+        """Write the evidence; on failure (disk full, folder not writable) log it and go on
+        without: the incident and its alert matter more than its pictures."""
+        try:
+            return self.evidence.capture(incident_id, frame.image, box, others)
+        except (OSError, ValueError) as exc:
+            log.error(
+                "camera %s: incident %s stored WITHOUT evidence: %s: %s",
+                camera.id,
+                incident_id,
+                type(exc).__name__,
+                exc,
+            )
+            return []
 
     def _closed(self, camera: CameraConfig, event: DistressEvent) -> None:
         with self._lock:

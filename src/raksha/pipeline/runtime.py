@@ -173,6 +173,14 @@ class CameraWorker(threading.Thread):
             log.error("camera %s: %s", cam.id, exc)
             self._status(False, str(exc), force=True)
             return
+        except Exception as exc:  # a bug must not end the thread unrecorded
+            # Only the type: the message of a foreign exception may hold the camera URL.
+            error = f"internal error ({type(exc).__name__}) while opening the camera"
+            self.stats.errors += 1
+            self.stats.ended = True
+            log.error("camera %s: %s", cam.id, error)
+            self._status(False, error, force=True)
+            return
         if not self.is_file:  # known to the store (offline) before the first connection
             self._status(False, "connecting", force=True)
         try:
@@ -214,6 +222,9 @@ class CameraWorker(threading.Thread):
             except RakshaError as exc:  # e.g. the store is briefly unreachable
                 self.stats.errors += 1
                 log.error("camera %s: %s", cam.id, exc)
+            except Exception:  # one bad frame (a bug, a full disk) must not end the camera
+                self.stats.errors += 1
+                log.exception("camera %s: frame %d failed", cam.id, frame.index)
             self._status(online, None if online else getattr(source, "last_error", None))
 
 
