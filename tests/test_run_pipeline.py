@@ -15,14 +15,16 @@ import math
 import os
 import queue
 import re
+import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -284,6 +286,17 @@ def stored_incidents(url: str) -> list[dict[str, Any]]:
         return [incident_to_json(i) for i in store.list_incidents()]
     finally:
         store.close()
+
+
+def sqlite_count(db: Path, table: str) -> int:
+    """Rows in `table` of the SQLite file `db`, read-only (0 while it or the table is missing)."""
+    if not db.exists():
+        return 0
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
+            return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
 
 
 def check_evidence(row: dict[str, Any]) -> None:
@@ -631,6 +644,55 @@ def test_webhook_down_during_the_run_is_delivered_once_by_a_later_run(
     finally:
         store.close()
     assert done.state == "delivered" and done.delivered_at is not None
+
+
+def test_sigterm_stops_a_run_that_loops_its_file_camera(
+    tmp_path: Path, models_dir: Path, distress_clip: SyntheticClip
+) -> None:
+    """Without --exit-at-end a file camera replays for ever (a simulated live camera); the
+    same person's distress on every replay stays one incident, and SIGTERM ends the run
+    cleanly, leaving the camera recorded as offline."""
+    db = tmp_path / "raksha.db"
+    cfg = write_config(
+        tmp_path / "raksha.yaml", [camera("cam-loop", distress_clip.path)], f"sqlite:///{db}"
+    )
+    env = dict(os.environ, RAKSHA_MODELS=str(models_dir))
+    with (tmp_path / "out.txt").open("w") as out, (tmp_path / "err.txt").open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "raksha", "run", "--config", str(cfg), "--no-table"],
+            stdout=out,
+            stderr=err,
+            env=env,
+        )
+        try:
+            # Wait for the incident, then for at least one more pass over the clip.
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and proc.poll() is None:
+                # Read-only and raw: opening an IncidentStore would migrate, racing the run's
+                # own migration of the new database.
+                if sqlite_count(db, "incidents"):
+                    break
+                time.sleep(0.5)
+            assert proc.poll() is None, (tmp_path / "err.txt").read_text()
+            time.sleep(distress_clip.seconds * 5 * 0.1)  # ~0.1 s per analysed frame
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    stdout, stderr = (tmp_path / "out.txt").read_text(), (tmp_path / "err.txt").read_text()
+    assert code == 0, (stdout, stderr)
+    assert "Traceback" not in stderr, stderr
+    m = re.search(r"camera cam-loop: (\d+) frames", stdout)
+    assert m is not None and int(m.group(1)) > distress_clip.seconds * 5, stdout
+    rows = stored_incidents(f"sqlite:///{db}")
+    assert len(rows) == 1, rows
+    store = open_store(f"sqlite:///{db}")
+    try:
+        (cam,) = store.cameras()
+    finally:
+        store.close()
+    assert not cam.online and cam.last_error == "stopped" and cam.last_frame_at is not None, cam
 
 
 # ---- the runtime, in process ------------------------------------------------------------------

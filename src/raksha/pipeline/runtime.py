@@ -205,12 +205,9 @@ class CameraWorker(threading.Thread):
                 return
             online = bool(getattr(source, "online", True))
             if frame is None:
-                reason = "stream ended" if self.is_file else "stream lost"
-                if not self.is_file and self.rt.stopping.is_set():
-                    # Shut down: keep the reason a camera that is down was down for.
-                    down_for = self.stats.last_error if not self.stats.online else None
-                    reason = down_for if down_for not in (None, "connecting") else "stopped"
-                self._status(False, reason, force=True)
+                if self.rt.stopping.is_set():
+                    break
+                self._status(False, "stream ended" if self.is_file else "stream lost", force=True)
                 return
             try:
                 analysis = analyzer.analyze(frame)
@@ -226,6 +223,10 @@ class CameraWorker(threading.Thread):
                 self.stats.errors += 1
                 log.exception("camera %s: frame %d failed", cam.id, frame.index)
             self._status(online, None if online else getattr(source, "last_error", None))
+        # Shut down: never leave the camera recorded as online; keep the reason a camera
+        # that was down was down for.
+        down_for = self.stats.last_error if not self.stats.online else None
+        self._status(False, down_for if down_for not in (None, "connecting") else "stopped", True)
 
 
 class Runtime:
