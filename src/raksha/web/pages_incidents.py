@@ -1,0 +1,173 @@
+"""The live incident list and the incident page (with the officers' action buttons).
+
+The pages call the API's own route functions, so scoping, auditing and the lifecycle rules
+are the API's: an incident of another station is a 404 here exactly as there.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Path, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from raksha.api.access import Rule
+from raksha.api.context import ApiContext
+from raksha.api.deps import Context, Principal, require
+from raksha.api.routes_incidents import get_incident, list_incidents, post_action
+from raksha.api.schemas import ActionIn
+from raksha.auth.roles import Role
+from raksha.incidents.model import IncidentState
+from raksha.web.render import page
+from raksha.web.site import Site
+
+router = APIRouter(include_in_schema=False)
+
+ACTIONS = ("acknowledge", "confirm", "dispatch", "dismiss", "resolve", "escalate")
+View = Literal["open", "closed", "all"]
+OPEN_STATES = [s for s in IncidentState if not s.is_terminal]
+CLOSED_STATES = [s for s in IncidentState if s.is_terminal]
+IncidentId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
+
+
+def _states(view: View) -> list[IncidentState] | None:
+    return {"open": OPEN_STATES, "closed": CLOSED_STATES, "all": None}[view]
+
+
+def _rows(ctx: ApiContext, who: Principal, view: View) -> list[dict[str, Any]]:
+    found = list_incidents(ctx, who, state=_states(view), station=None, since=None, until=None)
+    return found.incidents
+
+
+@router.get("/incidents")
+def incidents_page(
+    request: Request,
+    ctx: Context,
+    who: Annotated[Principal, Depends(require(Rule.INCIDENTS_READ))],
+    view: View = "open",
+) -> Response:
+    assert who.user is not None
+    return page(
+        request,
+        "incidents.html",
+        who,
+        title="Incidents",
+        view=view,
+        incidents=_rows(ctx, who, view),
+        scope=who.user.station_id or "all stations",
+    )
+
+
+@router.get("/incidents/rows")
+def incident_rows(
+    request: Request,
+    ctx: Context,
+    who: Annotated[Principal, Depends(require(Rule.INCIDENTS_READ))],
+    view: View = "open",
+) -> Response:
+    """The list's rows alone (htmx swaps them in when an event says something changed)."""
+    return page(request, "_incident_rows.html", who, view=view, incidents=_rows(ctx, who, view))
+
+
+def dispatch_units(site: Site, incident: dict[str, Any]) -> list[dict[str, Any]]:
+    """Units to offer for dispatch: the routed nearest ones first (with distances), then the
+    station's other configured units."""
+    units: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for u in incident.get("patrol_units") or []:
+        if isinstance(u, dict) and u.get("id") is not None and str(u["id"]) not in seen:
+            seen.add(str(u["id"]))
+            units.append(
+                {"id": str(u["id"]), "kind": u.get("kind"), "distance_m": u.get("distance_m")}
+            )
+    for cfg in site.units_of(str(incident.get("station_id"))):
+        if cfg.id not in seen:
+            seen.add(cfg.id)
+            units.append({"id": cfg.id, "kind": cfg.kind, "distance_m": None})
+    return units
+
+
+def expression_bars(incident: dict[str, Any]) -> list[tuple[str, float]]:
+    dist = incident.get("expression_at_peak") or {}
+    return sorted(((str(k), float(v)) for k, v in dist.items()), key=lambda kv: -kv[1])
+
+
+def _incident_page(
+    request: Request,
+    ctx: ApiContext,
+    who: Principal,
+    incident_id: str,
+    *,
+    status_code: int = 200,
+    error: str | None = None,
+    done: str | None = None,
+) -> Response:
+    incident = get_incident(incident_id, ctx, who)
+    site: Site = request.app.state.raksha_site
+    role = who.user.role if who.user is not None else None
+    hotspot = site.hotspot(incident.get("hotspot_id"))
+    return page(
+        request,
+        "incident.html",
+        who,
+        status_code=status_code,
+        title=f"Incident {incident_id[:8]}",
+        incident=incident,
+        bars=expression_bars(incident),
+        units=dispatch_units(site, incident),
+        hotspot=hotspot,
+        may_unblur=role in (Role.SUPERVISOR, Role.CONTROL_ROOM),
+        error=error,
+        done=done,
+    )
+
+
+@router.get("/incidents/{incident_id}")
+def incident_page(
+    request: Request,
+    incident_id: IncidentId,
+    ctx: Context,
+    who: Annotated[Principal, Depends(require(Rule.INCIDENTS_READ))],
+    done: str | None = None,
+) -> Response:
+    shown = done if done in ACTIONS else None
+    return _incident_page(request, ctx, who, incident_id, done=shown)
+
+
+@router.post("/incidents/{incident_id}/act")
+def incident_act(
+    request: Request,
+    incident_id: IncidentId,
+    ctx: Context,
+    who: Annotated[Principal, Depends(require(Rule.INCIDENTS_ACT))],
+    action: Annotated[str, Form(max_length=32)] = "",
+    note: Annotated[str, Form(max_length=2000)] = "",
+    unit_id: Annotated[str, Form(max_length=128)] = "",
+    expected_version: Annotated[int | None, Form()] = None,
+) -> Response:
+    """An action button: the API's action route with the form's fields; back to the page."""
+    try:
+        body = ActionIn(
+            action=action,
+            note=note.strip() or None,
+            unit_id=unit_id.strip() or None,
+            expected_version=expected_version,
+        )
+    except ValidationError:
+        return _incident_page(
+            request, ctx, who, incident_id, status_code=400, error=f"Unknown action {action!r}."
+        )
+    if body.action == "dispatch" and body.unit_id is None:
+        return _incident_page(
+            request, ctx, who, incident_id, status_code=400, error="Choose a unit to dispatch."
+        )
+    try:
+        post_action(incident_id, body, ctx, who)
+    except HTTPException as exc:
+        if exc.status_code in (400, 409):
+            return _incident_page(
+                request, ctx, who, incident_id, status_code=exc.status_code, error=str(exc.detail)
+            )
+        raise
+    return RedirectResponse(f"/incidents/{incident_id}?done={body.action}", status_code=303)

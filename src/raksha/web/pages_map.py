@@ -1,0 +1,106 @@
+"""The map: stations (with their jurisdictions), hotspots, patrol units and cameras with
+their online status. Drawn with Leaflet on a plain background unless a tile URL is set."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from raksha.api.access import Rule, station_scope
+from raksha.api.deps import Context, Principal, require
+from raksha.api.routes_cameras import list_cameras
+from raksha.web.render import page
+from raksha.web.settings import WebSettings
+from raksha.web.site import Site, jurisdiction_json
+
+router = APIRouter(include_in_schema=False)
+
+
+def camera_status(cam: dict[str, Any]) -> str:
+    if not cam.get("enabled", True):
+        return "disabled"
+    return "online" if cam.get("online") else "offline"
+
+
+def map_data(site: Site, cameras: list[dict[str, Any]], all_stations: bool) -> dict[str, Any]:
+    """What the map script draws. `cameras` are the API's camera views (already scoped);
+    configured cameras with no status yet appear as "unknown" for callers who see every
+    station (their station is decided by routing, so a station-bound caller does not get
+    them)."""
+    out_cams: list[dict[str, Any]] = []
+    known: set[str] = set()
+    for cam in cameras:
+        known.add(str(cam["camera_id"]))
+        spot = site.hotspot(cam.get("hotspot_id"))
+        out_cams.append(
+            {
+                "id": cam["camera_id"],
+                "hotspot_id": cam.get("hotspot_id"),
+                "station_id": cam.get("station_id"),
+                "status": camera_status(cam),
+                "last_frame_at": cam.get("last_frame_at"),
+                "last_error": cam.get("last_error"),
+                "lat": spot.lat if spot else None,
+                "lon": spot.lon if spot else None,
+            }
+        )
+    if all_stations:
+        for cfg in site.cameras:
+            if cfg.id in known:
+                continue
+            spot = site.hotspot(cfg.hotspot)
+            out_cams.append(
+                {
+                    "id": cfg.id,
+                    "hotspot_id": cfg.hotspot,
+                    "station_id": None,
+                    "status": "unknown" if cfg.enabled else "disabled",
+                    "last_frame_at": None,
+                    "last_error": None,
+                    "lat": spot.lat if spot else None,
+                    "lon": spot.lon if spot else None,
+                }
+            )
+    return {
+        "stations": [
+            {
+                "id": s.id,
+                "name": s.name or s.id,
+                "lat": s.lat,
+                "lon": s.lon,
+                "jurisdiction": jurisdiction_json(s),
+            }
+            for s in site.stations
+        ],
+        "hotspots": [
+            {"id": h.id, "name": h.name or h.id, "lat": h.lat, "lon": h.lon} for h in site.hotspots
+        ],
+        "units": [
+            {"id": u.id, "kind": u.kind, "station": u.station, "lat": u.lat, "lon": u.lon}
+            for u in site.patrol_units
+        ],
+        "cameras": out_cams,
+    }
+
+
+@router.get("/map")
+def map_page(
+    request: Request,
+    ctx: Context,
+    who: Annotated[Principal, Depends(require(Rule.CAMERAS_READ))],
+) -> Response:
+    assert who.user is not None
+    site: Site = request.app.state.raksha_site
+    web: WebSettings = request.app.state.raksha_web
+    cameras = list_cameras(ctx, who).cameras
+    data = map_data(site, cameras, all_stations=station_scope(who.user) is None)
+    data["tiles"] = (
+        {"url": web.tile_url, "attribution": web.tile_attribution} if web.tile_url else None
+    )
+    counts = {
+        k: sum(1 for c in data["cameras"] if c["status"] == k)
+        for k in ("online", "offline", "unknown", "disabled")
+    }
+    return page(request, "map.html", who, title="Map", data=data, counts=counts)

@@ -1,0 +1,134 @@
+"""Jinja2 rendering of the pages: one environment, autoescaped, with the page's common context.
+
+page(request, "incidents.html", who, title="Incidents", rows=...)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from jinja2 import Undefined
+
+from raksha.api.deps import Principal
+from raksha.auth.roles import Role
+
+HERE = Path(__file__).parent
+TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
+TEMPLATES.env.autoescape = True
+
+STAFF = frozenset({Role.OPERATOR, Role.SUPERVISOR, Role.CONTROL_ROOM})
+MAP_ROLES = STAFF | {Role.ADMIN}
+
+STATE_LABELS = {
+    "NEW": "New",
+    "ACKNOWLEDGED": "Acknowledged",
+    "CONFIRMED": "Confirmed",
+    "DISPATCHED": "Dispatched",
+    "RESOLVED": "Resolved",
+    "DISMISSED": "Dismissed",
+}
+ACTION_LABELS = {
+    "acknowledge": "Acknowledge",
+    "confirm": "Confirm",
+    "dispatch": "Dispatch",
+    "dismiss": "Dismiss (false alarm)",
+    "resolve": "Resolve",
+    "escalate": "Escalate",
+}
+
+
+def when(value: str | datetime | None) -> str:
+    """'2026-11-22 08:01:02 UTC' from an ISO time (the page's script shows local time)."""
+    if value is None or value == "" or isinstance(value, Undefined):
+        return "—"
+    t = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return t.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def pct(value: float | None) -> str:
+    if value is None or isinstance(value, Undefined):
+        return "—"
+    return f"{100.0 * float(value):.0f}%"
+
+
+def metres(value: float | int | None) -> str:
+    if value is None or isinstance(value, Undefined):
+        return "—"
+    v = float(value)
+    return f"{v / 1000.0:.1f} km" if v >= 1000.0 else f"{v:.0f} m"
+
+
+TEMPLATES.env.filters["when"] = when
+TEMPLATES.env.filters["pct"] = pct
+TEMPLATES.env.filters["metres"] = metres
+TEMPLATES.env.globals["STATE_LABELS"] = STATE_LABELS
+TEMPLATES.env.globals["ACTION_LABELS"] = ACTION_LABELS
+
+
+def nav(who: Principal | None) -> list[tuple[str, str]]:
+    if who is None or who.user is None:
+        return []
+    role = who.user.role
+    items: list[tuple[str, str]] = []
+    if role in STAFF:
+        items.append(("/incidents", "Incidents"))
+    if role in MAP_ROLES:
+        items.append(("/map", "Map"))
+    if role is Role.AUDITOR:
+        items.append(("/audit", "Audit log"))
+    return items
+
+
+def home_of(who: Principal) -> str:
+    role = who.user.role if who.user is not None else None
+    if role in STAFF:
+        return "/incidents"
+    if role is Role.AUDITOR:
+        return "/audit"
+    if role is Role.ADMIN:
+        return "/map"
+    return "/login"
+
+
+def page(
+    request: Request,
+    template: str,
+    who: Principal | None,
+    *,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    user = who.user if who is not None else None
+    base: dict[str, Any] = {
+        "user": user,
+        "csrf_token": who.csrf_token if who is not None else None,
+        "nav": nav(who),
+        "path": request.url.path,
+    }
+    base.update(context)
+    response = TEMPLATES.TemplateResponse(request, template, base, status_code=status_code)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Security-Policy"] = content_policy(request)
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+def content_policy(request: Request) -> str:
+    """Scripts, styles and connections from this site only; images also from the tile server
+    when one is configured."""
+    web = getattr(request.app.state, "raksha_web", None)
+    origin = getattr(web, "tile_origin", None)
+    img = "'self' data:" + (f" {origin}" if origin else "")
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; "
+        f"img-src {img}; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; "
+        "form-action 'self'"
+    )
