@@ -909,3 +909,34 @@ def test_webhook_secret_variable_not_set(
     monkeypatch.delenv("RAKSHA_T_UNSET_VAR", raising=False)
     result = run_in_process(["run", "--config", str(path), "--exit-at-end"], capsys, monkeypatch)
     _one_line_error(result, "alerts.webhook.secret_env", "RAKSHA_T_UNSET_VAR")
+
+
+def test_storage_url_placeholders_are_filled_from_the_environment(
+    tmp_path: Path,
+    models_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`storage.url` may hold `${NAME}` placeholders (documented for the database password);
+    `raksha run` and `raksha incidents list` both fill them in, and name a missing one."""
+    path = write_config(
+        tmp_path / "raksha.yaml",
+        [camera("cam-1", tmp_path / "clip.mp4")],
+        "sqlite:///${RAKSHA_T_DB_DIR}/raksha.db",
+    )
+    monkeypatch.delenv("RAKSHA_T_DB_DIR", raising=False)
+    args = ["incidents", "list", "--config", str(path), "--json"]
+    _one_line_error(run_in_process(args, capsys, monkeypatch), "storage.url", "RAKSHA_T_DB_DIR")
+
+    db_dir = tmp_path / "db"
+    db_dir.mkdir()
+    monkeypatch.setenv("RAKSHA_T_DB_DIR", str(db_dir))
+    code, out, err = run_in_process(args, capsys, monkeypatch)
+    assert (code, json.loads(out)) == (0, []), err
+    assert (db_dir / "raksha.db").is_file()
+
+    rt = Runtime(load_run_config(path), models_dir=models_dir, env={"RAKSHA_T_DB_DIR": str(db_dir)})
+    try:
+        assert Path(rt.store.engine.url.database or "") == db_dir / "raksha.db"
+    finally:
+        rt.store.close()

@@ -135,6 +135,7 @@ def incidents_list(
 
     from raksha.config import load_run_config
     from raksha.incidents.model import IncidentState
+    from raksha.pipeline.runtime import storage_url
     from raksha.store.repository import IncidentStore
     from raksha.store.serialize import incident_to_json
 
@@ -146,7 +147,7 @@ def incidents_list(
         if bad:
             raise RakshaError(f"unknown state {bad[0]!r}; known: {', '.join(sorted(known))}")
         states = [IncidentState(s.upper()) for s in state]
-    store = IncidentStore.open(cfg.storage.url)
+    store = IncidentStore.open(storage_url(cfg))
     try:
         rows = [
             incident_to_json(i)

@@ -85,6 +85,19 @@ def build_notifiers(cfg: RunConfig, env: Mapping[str, str]) -> dict[str, Notifie
     return notifiers
 
 
+def storage_url(
+    cfg: RunConfig, env: Mapping[str, str] | None = None, secrets: Mapping[str, str] | None = None
+) -> str:
+    """`storage.url` with its `${NAME}` placeholders (e.g. the database password) filled from
+    the environment, then the site's secrets file."""
+    from raksha.city.load import load_site_secrets
+    from raksha.city.secrets import expand
+
+    if secrets is None:
+        secrets = load_site_secrets(cfg)
+    return expand(cfg.storage.url, env, secrets, what="storage.url")
+
+
 class CameraWorker(threading.Thread):
     """Reads one camera, analyses its frames and hands events to the incident sink."""
 
@@ -269,7 +282,7 @@ class Runtime:
         model_sha = file_sha256(Path(model_file)) if model_file is not None else ""
         notifiers = build_notifiers(cfg, self.env)
         self.router = Router.from_site(cfg)
-        self.store = IncidentStore.open(cfg.storage.url)
+        self.store = IncidentStore.open(storage_url(cfg, self.env, self.secrets))
         self.dispatcher = OutboxDispatcher(self.store, notifiers)
         self.sink = IncidentSink(
             self.store,
