@@ -210,6 +210,7 @@ def write_config(
     *,
     alerts: dict[str, Any] | None = None,
     stations: Sequence[dict[str, Any]] = STATIONS,
+    source: dict[str, Any] | None = None,
 ) -> Path:
     units = [dict(u) for u in UNITS]
     ids = {s["id"] for s in STATIONS}
@@ -224,7 +225,7 @@ def write_config(
         "cameras": list(cameras),
         "storage": {"url": storage_url},
         "evidence": {"dir": str(path.parent / "evidence")},
-        "source": {"reconnect_initial_s": 0.5},
+        "source": {"reconnect_initial_s": 0.5, **(source or {})},
     }
     if alerts:
         doc["alerts"] = alerts
@@ -481,25 +482,52 @@ def test_calm_clip_gives_no_incident(
     assert not (tmp_path / "evidence").exists() or not any((tmp_path / "evidence").iterdir())
 
 
+@contextmanager
+def silent_server() -> Iterator[int]:
+    """A TCP port that accepts connections and never says a word (a hung camera)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            held.append(conn)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield int(server.getsockname()[1])
+    finally:
+        server.close()
+        for conn in held:
+            conn.close()
+
+
 def test_bad_cameras_do_not_stop_the_good_one(
     tmp_path: Path, models_dir: Path, distress_clip: SyntheticClip
 ) -> None:
     db = tmp_path / "raksha.db"
-    cfg = write_config(
-        tmp_path / "raksha.yaml",
-        [
-            camera("cam-dead-rtsp", "rtsp://user:secret@127.0.0.1:9/x"),
-            camera("cam-good", distress_clip.path.as_uri()),
-            camera("cam-missing", tmp_path / "no-such-clip.mp4"),
-            # Credentials from the environment, as they should be given.
-            camera(
-                "cam-dead-env", "rtsp://${RAKSHA_T_CAM_USER}:${RAKSHA_T_CAM_PASS}@127.0.0.1:9/y"
-            ),
-        ],
-        f"sqlite:///{db}",
-    )
-    env = {"RAKSHA_T_CAM_USER": "officer", "RAKSHA_T_CAM_PASS": ENV_PASSWORD}
-    proc = raksha_run(cfg, models_dir, env=env)
+    with silent_server() as port:
+        cfg = write_config(
+            tmp_path / "raksha.yaml",
+            [
+                camera("cam-dead-rtsp", "rtsp://user:secret@127.0.0.1:9/x"),
+                camera("cam-hung", f"rtsp://127.0.0.1:{port}/stream"),
+                camera("cam-good", distress_clip.path.as_uri()),
+                camera("cam-missing", tmp_path / "no-such-clip.mp4"),
+                # Credentials from the environment, as they should be given.
+                camera(
+                    "cam-dead-env", "rtsp://${RAKSHA_T_CAM_USER}:${RAKSHA_T_CAM_PASS}@127.0.0.1:9/y"
+                ),
+            ],
+            f"sqlite:///{db}",
+            source={"open_timeout_s": 1.5, "read_timeout_s": 1.5},
+        )
+        env = {"RAKSHA_T_CAM_USER": "officer", "RAKSHA_T_CAM_PASS": ENV_PASSWORD}
+        proc = raksha_run(cfg, models_dir, env=env)
     for out in (proc.stdout, proc.stderr):
         assert not leaks_password(out) and ENV_PASSWORD not in out, out
     # The dead camera is reported as failing, not as fine.
@@ -513,9 +541,9 @@ def test_bad_cameras_do_not_stop_the_good_one(
         cams = {c.camera_id: c for c in store.cameras()}
     finally:
         store.close()
-    assert set(cams) == {"cam-dead-rtsp", "cam-good", "cam-missing", "cam-dead-env"}
+    assert set(cams) == {"cam-dead-rtsp", "cam-hung", "cam-good", "cam-missing", "cam-dead-env"}
     assert cams["cam-good"].last_frame_at is not None
-    for bad in ("cam-dead-rtsp", "cam-missing", "cam-dead-env"):
+    for bad in ("cam-dead-rtsp", "cam-hung", "cam-missing", "cam-dead-env"):
         c = cams[bad]
         assert not c.online and c.last_frame_at is None, c
         assert c.last_error, c
@@ -523,6 +551,7 @@ def test_bad_cameras_do_not_stop_the_good_one(
             assert not leaks_password(text) and ENV_PASSWORD not in text, c
     assert "refused" in (cams["cam-dead-env"].last_error or ""), cams["cam-dead-env"]
     assert "no-such-clip.mp4" in (cams["cam-missing"].last_error or "")
+    assert "no answer" in (cams["cam-hung"].last_error or ""), cams["cam-hung"]
     # The reason the stream is down, not a generic "stream lost" written at shutdown.
     assert "refused" in (cams["cam-dead-rtsp"].last_error or ""), cams["cam-dead-rtsp"]
     assert "127.0.0.1" in (cams["cam-dead-rtsp"].display_url or "")
