@@ -750,7 +750,10 @@ def test_the_same_person_distressed_twice_is_one_incident(
         rt.stop()
     (worker,) = rt.workers
     assert worker.stats.events == 2, worker.stats
-    assert [s.merged for s in stored] == [False, True], stored
+    assert [(s.merged, s.station_id, s.camera_id) for s in stored] == [
+        (False, "station-b", "cam-1"),
+        (True, "station-b", "cam-1"),
+    ], stored
     assert len({s.incident_id for s in stored}) == 1
 
     store = open_store(db)

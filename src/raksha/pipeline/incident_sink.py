@@ -155,7 +155,8 @@ class IncidentSink:
                 recent.peak = max(recent.peak, event.peak_distress)
                 self._open[(camera.id, event.track_id)] = recent.incident_id
             log.info("camera %s: event merged into incident %s", camera.id, recent.incident_id)
-            self._notify(StoredIncident(recent.incident_id, camera.id, "", merged=True))
+            station = str(self.route_for(camera)["station_id"])  # as the incident was routed
+            self._notify(StoredIncident(recent.incident_id, camera.id, station, merged=True))
             return
 
         route = self.route_for(camera)
