@@ -133,11 +133,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await hub.start()
+        started = await hub.start()
         try:
             yield
         finally:
-            await hub.stop()
+            if started:
+                await hub.stop()
 
     app = FastAPI(
         title="Raksha dashboard API",

@@ -84,13 +84,16 @@ class EventHub:
 
     # ---- lifecycle ----------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self) -> bool:
+        """Start polling; False (nothing done) when already running, e.g. when a test client
+        runs the app's lifespan a second time on another event loop."""
         if self._task is not None and not self._task.done():
-            return
+            return False
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         await asyncio.to_thread(self._init_cursor)
         self._task = asyncio.create_task(self._run(), name="raksha-event-hub")
+        return True
 
     async def stop(self) -> None:
         if self._task is not None:
