@@ -42,6 +42,15 @@ ACTION_LABELS = {
     "escalate": "Escalate",
 }
 
+EVIDENCE_LABELS = {"face": "Face crop", "frame_blurred": "Whole frame (bystanders blurred)"}
+
+
+def detail(value: Any) -> str:
+    """An audit detail value as short text (lists joined)."""
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
 
 def when(value: str | datetime | None) -> str:
     """'2026-11-22 08:01:02 UTC' from an ISO time (the page's script shows local time)."""
@@ -69,6 +78,8 @@ TEMPLATES.env.filters["pct"] = pct
 TEMPLATES.env.filters["metres"] = metres
 TEMPLATES.env.globals["STATE_LABELS"] = STATE_LABELS
 TEMPLATES.env.globals["ACTION_LABELS"] = ACTION_LABELS
+TEMPLATES.env.globals["EVIDENCE_LABELS"] = EVIDENCE_LABELS
+TEMPLATES.env.filters["detail"] = detail
 
 
 def nav(who: Principal | None) -> list[tuple[str, str]]:

@@ -114,6 +114,7 @@
       L.tileLayer(data.tiles.url, { attribution: data.tiles.attribution, maxZoom: 19 }).addTo(map);
       map.attributionControl.setPrefix(false);
     }
+    L.control.scale({ imperial: false }).addTo(map);
     var points = [];
     var byHotspot = {};
     function add(layer, lat, lon) { layer.addTo(map); points.push([lat, lon]); return layer; }
@@ -123,7 +124,7 @@
         L.geoJSON(s.jurisdiction, { style: { color: "#0b3d91", weight: 1, fillOpacity: 0.04 } }).addTo(map);
       }
       add(L.circleMarker([s.lat, s.lon], { radius: 9, color: "#fff", weight: 2, fillColor: "#0b3d91", fillOpacity: 1 }), s.lat, s.lon)
-        .bindTooltip(textNode(["Station " + s.name]), { permanent: true, direction: "right", className: "map-label" });
+        .bindTooltip(textNode(["Station " + s.name]), { permanent: true, direction: "right", offset: [10, 0], className: "map-label" });
     });
     data.hotspots.forEach(function (h) {
       var m = add(L.circleMarker([h.lat, h.lon], { radius: 6, color: "#92400e", weight: 1, fillColor: "#f59e0b", fillOpacity: 1 }), h.lat, h.lon)
