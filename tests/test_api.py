@@ -88,6 +88,9 @@ def test_incident_flow_is_scoped_audited_and_verifiable(dash: Dash) -> None:
     aud = dash.client("aud")
     verify = aud.get("/api/audit/verify").json()
     assert verify["ok"] is True and verify["problems"] == []
+    assert verify["actions"]["incident.action"] >= 3
+    recent = [(e["actor"], e["what"]) for e in verify["recent"] if e["action"] == "incident.action"]
+    assert recent[-3:] == [("op_a", "acknowledge"), ("op_a", "confirm"), ("op_a", "dispatch")]
     entries = aud.get(
         "/api/audit", params={"action": "incident.action", "target": f"incident:{a}"}
     ).json()["entries"]

@@ -70,8 +70,10 @@ class AuditList(BaseModel):
 class VerifyOut(BaseModel):
     ok: bool
     entries: int
-    head: dict[str, Any]
-    problems: list[dict[str, Any]]
+    head: dict[str, Any] = Field(description="Newest entry number and hash; keep a copy.")
+    problems: list[dict[str, Any]] = Field(description="Where the chain breaks (seq, problem).")
+    actions: dict[str, int] = Field(description="Entries per action in the verified chain.")
+    recent: list[dict[str, Any]] = Field(description="The newest entries verified.")
 
 
 class UserIn(BaseModel):

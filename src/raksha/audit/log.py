@@ -20,6 +20,7 @@ hash with a copy kept elsewhere (`raksha audit verify` prints it for that purpos
 
 from __future__ import annotations
 
+from collections import Counter, deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -79,6 +80,10 @@ class VerifyResult:
     head_seq: int
     head_hash: str
     problems: list[AuditProblem] = field(default_factory=list)
+    #: How many entries of each action the chain holds (what was verified).
+    actions: dict[str, int] = field(default_factory=dict)
+    #: The newest entries read (up to 20), oldest first.
+    recent: list[AuditEntry] = field(default_factory=list)
 
     @property
     def first_problem(self) -> AuditProblem | None:
@@ -90,6 +95,18 @@ class VerifyResult:
             "entries": self.entries,
             "head": {"seq": self.head_seq, "hash": self.head_hash},
             "problems": [{"seq": p.seq, "problem": p.problem} for p in self.problems],
+            "actions": dict(sorted(self.actions.items())),
+            "recent": [
+                {
+                    "seq": e.seq,
+                    "at": e.at.isoformat().replace("+00:00", "Z"),
+                    "actor": e.actor,
+                    "action": e.action,
+                    "target": e.target,
+                    "what": e.details.get("action"),
+                }
+                for e in self.recent
+            ],
         }
 
 
@@ -230,8 +247,12 @@ class AuditLog:
         expected_seq = 1
         prev_hash = GENESIS
         count = 0
+        actions: Counter[str] = Counter()
+        recent: deque[AuditEntry] = deque(maxlen=20)
         for e in self._all():
             count += 1
+            actions[e.action] += 1
+            recent.append(e)
             if len(problems) >= max_problems:
                 break
             if e.seq > expected_seq:
@@ -294,4 +315,6 @@ class AuditLog:
             head_seq=head_seq,
             head_hash=head_hash,
             problems=problems,
+            actions=dict(actions),
+            recent=list(recent),
         )

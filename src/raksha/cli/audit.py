@@ -32,6 +32,8 @@ def verify(
             f"audit log ok: {result.entries} entries, head {result.head_seq} "
             f"sha256 {result.head_hash}"
         )
+        for action, n in sorted(result.actions.items()):
+            typer.echo(f"  {action}: {n}")
         return
     typer.echo(f"audit log BROKEN ({result.entries} entries read):", err=True)
     for p in result.problems:
