@@ -251,6 +251,7 @@ def test_new_incident_appears_live_then_acknowledge_confirm_dispatch(world: Worl
         row.wait_for(state="visible", timeout=2000)
         seen_after = time.monotonic() - start
         assert seen_after < 2.0
+        print(f"new incident visible in the list {seen_after:.2f} s after it was stored")
         assert "is-new" in (row.get_attribute("class") or "")
         assert op_a.page.title().startswith("(1) ")
         assert op_a.page.locator("#new-banner").is_visible()
@@ -323,6 +324,10 @@ def test_phone_screens_map_and_audit(world: World) -> None:
         assert phone.page.locator("form.unblur").count() >= 1  # supervisors may unblur
         assert phone.page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
         phone.shot("phone-incident")
+        # A colleague acts meanwhile: the open page says so instead of going stale.
+        assert phone.page.locator("#changed-banner").is_hidden()
+        world.writer_store.apply_action(incident_id, "acknowledge", "op_a")
+        phone.page.locator("#changed-banner").wait_for(state="visible", timeout=2000)
         phone.page.goto("/map")
         phone.page.wait_for_selector("#map .leaflet-interactive")
         # Offline: no tile layer, only this site's files.

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -75,8 +75,12 @@ class Web:
     store: IncidentStore
     own: str  # an incident of station A
     other: str  # an incident of station B
+    logged_in: dict[str, TestClient] = field(default_factory=dict)
 
-    def client(self, who: str | None = None) -> TestClient:
+    def client(self, who: str | None = None, *, fresh: bool = False) -> TestClient:
+        """A client logged in as `who` through the login page (one per user unless `fresh`)."""
+        if who is not None and not fresh and who in self.logged_in:
+            return self.logged_in[who]
         c = TestClient(self.app)
         if who is not None:
             r = c.post(
@@ -85,6 +89,8 @@ class Web:
                 follow_redirects=False,
             )
             assert r.status_code == 303, r.text
+            if not fresh:
+                self.logged_in[who] = c
         return c
 
 
@@ -288,7 +294,7 @@ def test_actions_with_csrf_token_through_to_dispatch(web: Web, faces_dir: Path) 
 
 
 def test_logout_ends_the_session(web: Web) -> None:
-    c = web.client("op_a")
+    c = web.client("op_a", fresh=True)
     token = csrf_of(c.get("/incidents").text)
     assert c.post("/logout", data={}, follow_redirects=False).status_code == 403
     r = c.post("/logout", data={"csrf_token": token}, follow_redirects=False)
