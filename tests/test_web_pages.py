@@ -411,3 +411,29 @@ def test_audit_view_and_chain_check(web: Web) -> None:
         with web.store.engine.begin() as conn:
             conn.execute(update(audit_log).where(audit_log.c.seq == seq).values(actor=actor))
     assert "The chain is intact" in c.get("/audit/verify").text
+
+
+def test_default_registration_reads_the_site_from_the_served_config(tmp_path: Path) -> None:
+    """`raksha serve` calls create_app without `web=`: the pages find the hotspots and cameras
+    in the configuration file named in the API settings."""
+    config = tmp_path / "raksha.yaml"
+    config.write_text(
+        "stations: [{id: hazratganj, lat: 26.85, lon: 80.94}]\n"
+        "hotspots: [{id: hz-gate, name: Gate, lat: 26.851, lon: 80.945}]\n"
+        "cameras: [{id: cam-gate, hotspot: hz-gate, url: 'file:///g.mp4'}]\n"
+        f"storage: {{url: 'sqlite:///{tmp_path / 'd.db'}'}}\n"
+    )
+    cfg = RunConfig.model_validate(
+        {"storage": {"url": f"sqlite:///{tmp_path / 'd.db'}"}, "stations": []}
+    )
+    store = IncidentStore.open(cfg.storage.url)
+    try:
+        app = create_app(cfg, store=store, settings=ApiSettings(config_path=str(config)))
+        app.state.raksha.users.add("adm2", "admin", PASSWORD)
+        c = TestClient(app)
+        c.post("/login", data={"username": "adm2", "password": PASSWORD})
+        data = _map_data(c.get("/map").text)
+        assert [h["id"] for h in data["hotspots"]] == ["hz-gate"]  # type: ignore[attr-defined]
+        assert [x["status"] for x in data["cameras"]] == ["unknown"]  # type: ignore[attr-defined]
+    finally:
+        store.close()
