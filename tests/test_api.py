@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import cv2
 import httpx
@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import uvicorn
 from cryptography.fernet import Fernet
+from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
@@ -32,6 +33,10 @@ from dashboard_support import (
     add_incident,
     dashboard,
 )
+from raksha.api.access import Rule
+from raksha.api.app import RouteWithoutRule, create_app
+from raksha.api.context import ApiContext
+from raksha.api.deps import Principal, require
 from raksha.audit.tables import audit_log
 
 
@@ -375,3 +380,31 @@ def test_events_reach_own_station_within_2s_and_never_another(dash: Dash, tmp_pa
         assert op_b.ended.wait(5)
         for lis in (op_a, op_b):
             lis.client.close()
+
+
+# ---- the web package's hook -----------------------------------------------------------------
+
+
+def test_web_hook_routes_must_declare_a_rule(dash: Dash) -> None:
+    def good(app: FastAPI, ctx: ApiContext) -> None:
+        assert isinstance(ctx, ApiContext)
+
+        @app.get("/web/incidents")
+        def page(
+            who: Annotated[Principal, Depends(require(Rule.INCIDENTS_READ))],
+        ) -> dict[str, str]:
+            return {"user": who.name}
+
+    app = create_app(dash.cfg, store=dash.store, web=good)
+    c = TestClient(app)
+    assert c.get("/web/incidents").status_code == 401
+    assert c.post("/api/login", json={"username": "aud", "password": PASSWORD}).status_code == 200
+    assert c.get("/web/incidents").status_code == 403  # an auditor has no incidents
+
+    def bad(app: FastAPI, ctx: ApiContext) -> None:
+        @app.get("/web/leak")
+        def leak() -> dict[str, str]:
+            return {}
+
+    with pytest.raises(RouteWithoutRule, match="/web/leak"):
+        create_app(dash.cfg, store=dash.store, web=bad)
