@@ -115,7 +115,7 @@ class CameraWorker(threading.Thread):
         self._source: FrameSource | None = None
         self._last_status = 0.0
         self._secrets: list[str] = []
-        # Status is written by this thread (per frame) and by the runtime's main loop
+        # Status is written by this thread (per frame) and by the runtime's status thread
         # (`poll_status`, while a reconnecting read blocks this thread).
         self._status_lock = threading.Lock()
 
@@ -153,7 +153,9 @@ class CameraWorker(threading.Thread):
         """Record a live camera that is down while its read blocks in reconnect backoff
         (the worker itself only reports between frames)."""
         src = self._source
-        if src is None or self.stats.ended or bool(getattr(src, "online", True)):
+        if src is None or self.stats.ended or self.rt.stopping.is_set():
+            return  # (on shutdown the worker records the final state itself)
+        if bool(getattr(src, "online", True)):
             return
         error = getattr(src, "last_error", None)
         if error and error != self.stats.last_error:
@@ -301,6 +303,7 @@ class Runtime:
             CameraWorker(self, cam, play_once=exit_at_end) for cam in cfg.cameras if cam.enabled
         ]
         self._dispatch_thread: threading.Thread | None = None
+        self._status_thread: threading.Thread | None = None
         self._stations = {
             cam.id: self.router.route(*self._latlon(cam)).station_id for cam in cfg.cameras
         }
@@ -344,6 +347,16 @@ class Runtime:
         self._dispatch_thread.start()
         for w in self.workers:
             w.start()
+        self._status_thread = threading.Thread(
+            target=self._watch_status, name="camera-status", daemon=True
+        )
+        self._status_thread.start()
+
+    def _watch_status(self, every_s: float = 0.5) -> None:
+        """Record cameras that are down while their reads block in reconnect backoff."""
+        while not self.stopping.wait(every_s):
+            for w in self.workers:
+                w.poll_status()
 
     def files_done(self) -> bool:
         files = [w for w in self.workers if w.is_file]
@@ -356,8 +369,6 @@ class Runtime:
                 break
             if not self.exit_at_end and not any(w.is_alive() for w in self.workers):
                 break
-            for w in self.workers:
-                w.poll_status()
             if tick is not None:
                 tick()
             time.sleep(poll_s)
@@ -372,6 +383,8 @@ class Runtime:
             w.join(timeout=15)
         if self._dispatch_thread is not None:
             self._dispatch_thread.join(timeout=5)
+        if self._status_thread is not None:
+            self._status_thread.join(timeout=5)
         deadline = time.monotonic() + drain_s
         while time.monotonic() < deadline:
             stats = self.dispatcher.run_once()
