@@ -267,3 +267,18 @@ def test_users_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         assert AuditLog(store.engine).verify().ok
     finally:
         store.close()
+
+
+def test_a_failing_session_lookup_denies(tmp_path: Path, faces_dir: Path) -> None:
+    """An exception while resolving the caller (here: the sessions table is gone) denies."""
+    users = {"cr": ("control_room", None)}
+    with dashboard("sqlite", tmp_path, faces_dir, users=users) as d:
+        inc = add_incident(d.store, d.writer, d.image, STATION_A)
+        c = d.client("cr")
+        assert c.get(f"/api/incidents/{inc}").status_code == 200
+        with d.store.engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE sessions RENAME TO sessions_gone")
+        r = c.get(f"/api/incidents/{inc}")
+        assert r.status_code == 503 and inc not in r.text
+        assert "Traceback" not in r.text
+        assert c.get("/api/audit").status_code == 503

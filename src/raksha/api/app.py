@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.routing import Mount
 
@@ -40,6 +41,7 @@ from raksha.auth.sessions import SessionStore
 from raksha.auth.users import UserStore
 from raksha.config import RunConfig
 from raksha.errors import RakshaError
+from raksha.store.errors import StoreError
 from raksha.store.repository import IncidentStore
 
 
@@ -153,6 +155,15 @@ def create_app(
         redoc_url=None,
     )
     app.state.raksha = ctx
+
+    @app.exception_handler(StoreError)
+    async def _store_error(_request: Request, exc: StoreError) -> Response:
+        # One line, passwords already masked by the store; never a traceback.
+        return JSONResponse({"detail": f"database unavailable: {exc}"}, status_code=503)
+
+    @app.exception_handler(RakshaError)
+    async def _raksha_error(_request: Request, exc: RakshaError) -> Response:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
 
     @app.middleware("http")
     async def _observe(

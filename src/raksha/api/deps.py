@@ -26,6 +26,7 @@ from raksha.api.context import ApiContext
 from raksha.api.settings import COOKIE_SESSION, FORM_CSRF, HEADER_CSRF
 from raksha.auth.sessions import Session
 from raksha.auth.users import User
+from raksha.store.errors import StoreError
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -137,6 +138,8 @@ def require(rule: Rule) -> Callable[[Request], Awaitable[Principal]]:
             raise denied(exc) from None
         except HTTPException:
             raise
+        except StoreError:  # the database is down: deny, and say why
+            raise HTTPException(503, "database unavailable; access denied") from None
         except Exception:  # an error while deciding denies
             raise HTTPException(403, "access denied") from None
 
