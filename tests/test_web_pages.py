@@ -395,6 +395,7 @@ def test_audit_view_and_chain_check(web: Web) -> None:
     assert rows and set(rows) == {"login.success"}
     ok = c.get("/audit/verify")
     assert "The chain is intact" in ok.text
+    assert re.search(r"<code>login.success</code>: \d+", ok.text)
     assert web.client("op_a").get("/audit").status_code == 403
 
     entries = web.app.state.raksha.audit.entries(
