@@ -408,3 +408,64 @@ def test_web_hook_routes_must_declare_a_rule(dash: Dash) -> None:
 
     with pytest.raises(RouteWithoutRule, match="/web/leak"):
         create_app(dash.cfg, store=dash.store, web=bad)
+
+
+# ---- raksha serve ---------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _serve_once(config: Path) -> None:
+    """Start `raksha serve`, wait for /healthz, stop it."""
+    import subprocess
+    import sys
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "raksha", "serve", "--config", str(config), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                if r.status_code == 200:
+                    assert r.json()["database"] is True
+                    assert httpx.get(f"http://127.0.0.1:{port}/api/incidents").status_code == 401
+                    return
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "raksha serve did not come up"
+            time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_raksha_serve_starts_and_audits_its_config(tmp_path: Path) -> None:
+    from raksha.audit import AuditLog
+    from raksha.store import IncidentStore
+
+    config = tmp_path / "raksha.yaml"
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    config.write_text(f"storage:\n  url: {db}\n", encoding="utf-8")
+    _serve_once(config)
+    config.write_text(f"storage:\n  url: {db}\nincidents:\n  merge_window_s: 60\n", "utf-8")
+    _serve_once(config)
+    store = IncidentStore.open(db)
+    try:
+        log = AuditLog(store.engine)
+        acts = [e.action for e in log.entries(limit=10)]
+        assert acts == ["config.loaded", "config.changed"]
+        assert log.verify().ok
+    finally:
+        store.close()
