@@ -1003,4 +1003,4 @@ def test_storage_url_placeholders_are_filled_from_the_environment(
     try:
         assert Path(rt.store.engine.url.database or "") == db_dir / "raksha.db"
     finally:
-        rt.store.close()
+        rt.stop()  # never started: stopping must still work

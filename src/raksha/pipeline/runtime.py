@@ -380,7 +380,8 @@ class Runtime:
         for w in self.workers:
             w.stop()
         for w in self.workers:
-            w.join(timeout=15)
+            if w.ident is not None:  # started (stop() may follow a failed or skipped start)
+                w.join(timeout=15)
         if self._dispatch_thread is not None:
             self._dispatch_thread.join(timeout=5)
         if self._status_thread is not None:
