@@ -114,6 +114,34 @@ def site_config(db_url: str, evidence_dir: Path, *, encrypt: bool = False) -> Ru
                 {"id": STATION_A, "lat": 26.85, "lon": 80.94},
                 {"id": STATION_B, "lat": 26.89, "lon": 80.94},
             ],
+            "hotspots": [
+                {"id": "a-crossing", "lat": 26.851, "lon": 80.941},
+                {"id": "b-gate", "lat": 26.891, "lon": 80.941},
+            ],
+            "cameras": [
+                {
+                    "id": "cam-a",
+                    "hotspot": "a-crossing",
+                    "url": "rtsp://viewer:${CAM_PW}@10.0.0.5/s1",
+                },
+                {"id": "cam-b", "hotspot": "b-gate", "url": "rtsp://10.0.0.6/s1"},
+            ],
+            "patrol_units": [
+                {
+                    "id": "pink-a",
+                    "kind": "scooter",
+                    "station": STATION_A,
+                    "lat": 26.85,
+                    "lon": 80.94,
+                },
+                {
+                    "id": "pink-b",
+                    "kind": "scooter",
+                    "station": STATION_B,
+                    "lat": 26.89,
+                    "lon": 80.94,
+                },
+            ],
         }
     )
 

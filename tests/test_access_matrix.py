@@ -140,6 +140,10 @@ MATRIX: dict[tuple[str, str], tuple[Builder, Expect]] = {
         lambda w, o: ("/api/cameras", None),
         lambda who, o: 200 if who in STAFF | {"adm"} else 403,
     ),
+    ("GET", "/api/map"): (
+        lambda w, o: ("/api/map", None),
+        lambda who, o: 200 if who in STAFF | {"adm"} else 403,
+    ),
     ("GET", "/api/audit"): (
         lambda w, o: ("/api/audit", None),
         lambda who, o: 200 if who == "aud" else 403,
@@ -224,6 +228,15 @@ def test_scoped_lists_hold_only_own_station(world: World) -> None:
     assert {world.own, world.other} <= ids_cr
     cams = fresh["op_a"].get("/api/cameras").json()["cameras"]
     assert [c["camera_id"] for c in cams] == ["cam-a"]
+    site = fresh["op_a"].get("/api/map").json()
+    assert [s["id"] for s in site["stations"]] == [STATION_A]
+    assert [c["camera_id"] for c in site["cameras"]] == ["cam-a"]
+    assert [h["id"] for h in site["hotspots"]] == ["a-crossing"]
+    assert [u["id"] for u in site["patrol_units"]] == ["pink-a"]
+    assert site["cameras"][0]["lat"] == 26.851
+    everything = fresh["cr"].get("/api/map").json()
+    assert {c["camera_id"] for c in everything["cameras"]} == {"cam-a", "cam-b"}
+    assert len(everything["stations"]) == len(everything["patrol_units"]) == 2
     assert "s3cret-pass" not in fresh["cr"].get("/api/cameras").text
     assert "***" in cams[0]["display_url"]
 

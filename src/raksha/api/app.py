@@ -28,6 +28,7 @@ from raksha.api import (
     routes_auth,
     routes_cameras,
     routes_incidents,
+    routes_map,
     routes_system,
     routes_users,
     sse,
@@ -114,6 +115,7 @@ def build_context(
         settings=st,
         evidence=cfg.evidence,
         stations=tuple(cfg.stations),
+        config=cfg,
     )
 
 
@@ -185,6 +187,7 @@ def create_app(
         routes_auth,
         routes_incidents,
         routes_cameras,
+        routes_map,
         routes_audit,
         routes_users,
         sse,

@@ -14,6 +14,7 @@ from raksha.auth.ratelimit import LoginLimiter
 from raksha.auth.sessions import SessionStore
 from raksha.auth.users import UserStore
 from raksha.city.config import EvidenceConfig, StationConfig
+from raksha.config import RunConfig
 from raksha.store.repository import IncidentStore
 
 
@@ -27,6 +28,9 @@ class ApiContext:
     settings: ApiSettings
     evidence: EvidenceConfig
     stations: tuple[StationConfig, ...] = ()
+    #: The whole deployment config (hotspots, patrol units, cameras) for maps; None in tests
+    #: that build a context by hand.
+    config: RunConfig | None = None
     metrics: Metrics = field(default_factory=Metrics)
     #: The event hub (raksha.api.sse.EventHub), set by create_app.
     hub: object | None = None

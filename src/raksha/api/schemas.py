@@ -63,6 +63,13 @@ class CameraList(BaseModel):
     cameras: list[dict[str, Any]]
 
 
+class MapOut(BaseModel):
+    stations: list[dict[str, Any]]
+    hotspots: list[dict[str, Any]]
+    patrol_units: list[dict[str, Any]]
+    cameras: list[dict[str, Any]]
+
+
 class AuditList(BaseModel):
     entries: list[dict[str, Any]]
 
