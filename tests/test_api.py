@@ -469,3 +469,28 @@ def test_raksha_serve_starts_and_audits_its_config(tmp_path: Path) -> None:
         assert log.verify().ok
     finally:
         store.close()
+
+
+def test_event_hub_announces_late_commits_once_and_not_old_incidents(dash: Dash) -> None:
+    import dataclasses
+
+    from dashboard_support import new_incident
+    from raksha.api.sse import EventHub
+
+    add_incident(dash.store, dash.writer, dash.image, STATION_A)  # there before the hub
+    hub = EventHub(dash.store.engine, poll_s=0.1)
+    hub.prime()  # what start() does before polling
+    assert hub.poll_once() == []
+    now = datetime.now(UTC)
+    first = dash.store.create_incident(new_incident(STATION_A), [], {}, [], now=now)
+    assert [(k, d["id"]) for k, d in hub.poll_once()] == [("incident.new", first)]
+    # Written with an earlier time but committed after the hub moved past it (a slow writer).
+    late_inc = dataclasses.replace(new_incident(STATION_B), opened_at=now - timedelta(seconds=3))
+    late = dash.store.create_incident(late_inc, [], {}, [], now=now - timedelta(seconds=3))
+    assert [(k, d["id"]) for k, d in hub.poll_once()] == [("incident.new", late)]
+    dash.store.apply_action(first, "acknowledge", "op_a")
+    changes = hub.poll_once()
+    assert [(k, d["id"], d["state"]) for k, d in changes] == [
+        ("incident.update", first, "ACKNOWLEDGED")
+    ]
+    assert hub.poll_once() == []

@@ -91,7 +91,7 @@ class EventHub:
             return False
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        await asyncio.to_thread(self._init_cursor)
+        await asyncio.to_thread(self.prime)
         self._task = asyncio.create_task(self._run(), name="raksha-event-hub")
         return True
 
@@ -108,9 +108,21 @@ class EventHub:
         if loop is not None and wake is not None and not loop.is_closed():
             loop.call_soon_threadsafe(wake.set)
 
-    def _init_cursor(self) -> None:
+    def prime(self) -> None:
+        """Start from now: remember what is already there (within the overlap window) so it
+        is not announced as new."""
+        T = incidents
         with self.engine.connect() as conn:
-            self._cursor = conn.execute(select(func.max(incidents.c.updated_at))).scalar()
+            self._cursor = conn.execute(select(func.max(T.c.updated_at))).scalar()
+            if self._cursor is None:
+                return
+            rows = conn.execute(
+                select(T.c.id, T.c.version, T.c.updated_at).where(
+                    T.c.updated_at > self._cursor - OVERLAP
+                )
+            ).all()
+        for r in rows:
+            self._seen[r.id] = (int(r.version), r.updated_at)
 
     # ---- polling ------------------------------------------------------------------------
 
@@ -138,10 +150,6 @@ class EventHub:
             version = int(r.version)
             seen = self._seen.get(r.id)
             if seen is not None and seen[0] >= version:
-                continue
-            if seen is None and self._cursor is not None and r.updated_at <= self._cursor:
-                # Already there when the hub started (inside the overlap window).
-                self._seen[r.id] = (version, r.updated_at)
                 continue
             kind = "incident.new" if seen is None and version == 1 else "incident.update"
             self._seen[r.id] = (version, r.updated_at)
