@@ -691,3 +691,22 @@ def test_dispatcher_on_the_store_delivers_once_after_the_channel_returns(
     assert [r["incident_id"] for r in receiver.received] == [iid]
     (status,) = [s for s in store.deliveries(iid) if s.channel == "webhook"]
     assert status.state == "delivered" and status.attempts == 1
+
+
+def _migrate_in_child(url: str) -> None:
+    migrate(url)
+
+
+def test_processes_migrating_one_new_sqlite_file_at_once(tmp_path: Path) -> None:
+    """`raksha run` and `raksha serve` may start together on a new database."""
+    import multiprocessing
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_migrate_in_child, args=(url,)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    assert current_revision(make_engine(url)) == head_revision()

@@ -9,6 +9,9 @@ processes from migrating at the same time.
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
@@ -46,11 +49,32 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+@contextlib.contextmanager
+def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
+    """Serialise migrations of one SQLite file across processes (a lock file beside it), so
+    `raksha run` and `raksha serve` starting together on a new database cannot both create
+    the tables."""
+    database = engine.url.database
+    if engine.url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    import fcntl
+
+    lock_path = f"{database}.migrate-lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
 def migrate(target: str | URL | Engine, revision: str = "head") -> Engine:
     """Upgrade the database to `revision` (default: the newest) and return its engine."""
     engine = target if isinstance(target, Engine) else make_engine(target)
     try:
-        with engine.begin() as conn:
+        with _sqlite_file_lock(engine), engine.begin() as conn:
             if is_postgres(engine):
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_ID})
             command.upgrade(alembic_config(conn), revision)
