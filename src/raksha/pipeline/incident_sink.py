@@ -19,6 +19,7 @@ from raksha.city.config import CameraConfig, HotspotConfig
 from raksha.config import IncidentPolicy
 from raksha.distress.config import DistressConfig
 from raksha.domain import DistressEvent, Frame, FrameAnalysis
+from raksha.errors import RakshaError
 from raksha.geo.routing import Router
 from raksha.incidents.evidence import EvidenceWriter
 from raksha.incidents.model import EvidenceFile, NewIncident
@@ -36,6 +37,26 @@ class _Recent:
     face_w: float
     seen: float  # time.monotonic()
     peak: float
+
+
+@dataclass(eq=False)
+class _Unsaved:
+    """An incident whose evidence is written but which the store has not accepted yet."""
+
+    new: NewIncident
+    files: list[EvidenceFile]
+    payload: dict[str, Any]
+    camera_id: str
+    track_id: int
+    centre: tuple[float, float]
+    face_w: float
+    seen: float
+    captured_at: float
+    decided: float
+
+
+#: Seconds between attempts to store incidents kept in memory while the store is down.
+RETRY_EVERY_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +99,8 @@ class IncidentSink:
         self._routes: dict[str, dict[str, Any]] = {}
         #: (camera_id, track_id) -> incident id of the event now open.
         self._open: dict[tuple[str, int], str] = {}
+        self._unsaved: list[_Unsaved] = []
+        self._last_retry = float("-inf")
         #: (camera_id, frame capture time, event decided time, stored time) for benchmarks.
         self.latencies: list[tuple[str, float, float, float]] = []
 
@@ -93,6 +116,8 @@ class IncidentSink:
     def handle(self, camera: CameraConfig, frame: Frame, analysis: FrameAnalysis) -> None:
         """Store incidents for the events opened on this frame; extend them as they go on."""
         decided = self._clock()
+        if self._unsaved:
+            self.retry_unsaved()
         for event in analysis.opened:
             self._opened(camera, frame, analysis, event, decided)
         for event in analysis.closed:
@@ -187,16 +212,79 @@ class IncidentSink:
             "route": route,
             "note": "Automated distress alert: a human must look before anyone is dispatched.",
         }
-        self.store.create_incident(new, files, payload, self.channels)
-        stored = self._clock()
-        with self._lock:
-            self._recent.append(
-                _Recent(new.id, camera.id, event.track_id, centre, x2 - x1, now, new.peak_distress)
+        self._persist(
+            _Unsaved(
+                new,
+                files,
+                payload,
+                camera.id,
+                event.track_id,
+                centre,
+                x2 - x1,
+                now,
+                frame.captured_at,
+                decided,
             )
-            self._open[(camera.id, event.track_id)] = new.id
-            self.latencies.append((camera.id, frame.captured_at, decided, stored))
-        log.info("camera %s: incident %s for station %s", camera.id, new.id, new.station_id)
-        self._notify(StoredIncident(new.id, camera.id, new.station_id, merged=False))
+        )
+
+    def _persist(self, item: _Unsaved) -> bool:
+        """Store one incident; when the store is unreachable keep it in memory and retry on
+        later frames, so an outage of the database loses no incident (its evidence is
+        already on disk)."""
+        try:
+            self.store.create_incident(item.new, item.files, item.payload, self.channels)
+        except RakshaError as exc:
+            with self._lock:
+                if item not in self._unsaved:
+                    self._unsaved.append(item)
+                    self._last_retry = self._clock()
+            log.error(
+                "camera %s: incident %s not stored yet (%s); will retry",
+                item.camera_id,
+                item.new.id,
+                exc,
+            )
+            return False
+        stored = self._clock()
+        new = item.new
+        with self._lock:
+            if item in self._unsaved:
+                self._unsaved.remove(item)
+            self._recent.append(
+                _Recent(
+                    new.id,
+                    item.camera_id,
+                    item.track_id,
+                    item.centre,
+                    item.face_w,
+                    item.seen,
+                    new.peak_distress,
+                )
+            )
+            self._open[(item.camera_id, item.track_id)] = new.id
+            self.latencies.append((item.camera_id, item.captured_at, item.decided, stored))
+        log.info("camera %s: incident %s for station %s", item.camera_id, new.id, new.station_id)
+        self._notify(StoredIncident(new.id, item.camera_id, new.station_id, merged=False))
+        return True
+
+    @property
+    def unsaved(self) -> int:
+        """Incidents waiting for the store to come back."""
+        with self._lock:
+            return len(self._unsaved)
+
+    def retry_unsaved(self, *, force: bool = False) -> int:
+        """Try again to store incidents kept in memory; returns how many are still waiting."""
+        now = self._clock()
+        with self._lock:
+            if not self._unsaved or (not force and now - self._last_retry < RETRY_EVERY_S):
+                return len(self._unsaved)
+            self._last_retry = now
+            waiting = list(self._unsaved)
+        for item in waiting:
+            if not self._persist(item):
+                break  # still down: try the rest later
+        return self.unsaved
 
     def _capture(
         self,

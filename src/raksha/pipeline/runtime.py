@@ -373,7 +373,7 @@ class Runtime:
                 tick()
             time.sleep(poll_s)
 
-    def stop(self, drain_s: float = 10.0) -> None:
+    def stop(self, drain_s: float = 10.0, store_wait_s: float = 30.0) -> None:
         """Stop cameras, then give pending alerts up to `drain_s` to go out. Anything not
         delivered stays in the outbox for the next run."""
         self.stopping.set()
@@ -386,6 +386,17 @@ class Runtime:
             self._dispatch_thread.join(timeout=5)
         if self._status_thread is not None:
             self._status_thread.join(timeout=5)
+        # Every incident must be stored before we exit: retry those the store refused.
+        deadline = time.monotonic() + store_wait_s
+        while self.sink.retry_unsaved(force=True) and time.monotonic() < deadline:
+            time.sleep(1.0)
+        if self.sink.unsaved:
+            log.error(
+                "%d incident(s) could not be stored (store unreachable); their evidence is "
+                "on disk under %s",
+                self.sink.unsaved,
+                self.cfg.evidence.dir,
+            )
         deadline = time.monotonic() + drain_s
         while time.monotonic() < deadline:
             stats = self.dispatcher.run_once()
