@@ -40,6 +40,7 @@ from raksha.audit.log import AuditLog
 from raksha.auth.ratelimit import LoginLimiter
 from raksha.auth.sessions import SessionStore
 from raksha.auth.users import UserStore
+from raksha.city.load import storage_url
 from raksha.config import RunConfig
 from raksha.errors import RakshaError
 from raksha.store.errors import StoreError
@@ -105,7 +106,7 @@ def build_context(
     cfg: RunConfig, store: IncidentStore | None = None, settings: ApiSettings | None = None
 ) -> ApiContext:
     st = settings or ApiSettings()
-    s = store or IncidentStore.open(cfg.storage.url)
+    s = store or IncidentStore.open(storage_url(cfg))
     return ApiContext(
         store=s,
         users=UserStore(s.engine),

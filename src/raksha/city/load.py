@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -88,3 +89,15 @@ def load_site_secrets(site: SiteConfig) -> SecretValues:
     if site.secrets_file is None:
         return SecretValues({})
     return load_secrets(site.secrets_file)
+
+
+def storage_url(
+    site: SiteConfig, env: Mapping[str, str] | None = None, secrets: Mapping[str, str] | None = None
+) -> str:
+    """`storage.url` with its `${NAME}` placeholders (e.g. the database password) filled from
+    the environment, then the site's secrets file. Only for connecting: never log it."""
+    from raksha.city.secrets import expand
+
+    if secrets is None:
+        secrets = load_site_secrets(site)
+    return expand(site.storage.url, env, secrets, what="storage.url")

@@ -18,11 +18,12 @@ def verify(
 ) -> None:
     """Walk the chain; name every entry where it breaks. Exit 1 when broken."""
     from raksha.audit.log import AuditLog
+    from raksha.city.load import storage_url
     from raksha.config import load_run_config
     from raksha.store.repository import IncidentStore
 
     cfg = load_run_config(config)
-    store = IncidentStore.open(cfg.storage.url)
+    store = IncidentStore.open(storage_url(cfg))
     try:
         result = AuditLog(store.engine).verify()
     finally:

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from raksha.city.load import storage_url
 from raksha.errors import RakshaError
 
 app = typer.Typer(help="Dashboard users and roles.", no_args_is_help=True)
@@ -37,7 +38,7 @@ def _open(config: Path) -> tuple[object, list[str]]:
     from raksha.store.repository import IncidentStore
 
     cfg = load_run_config(config)
-    return IncidentStore.open(cfg.storage.url), [s.id for s in cfg.stations]
+    return IncidentStore.open(storage_url(cfg)), [s.id for s in cfg.stations]
 
 
 def _password() -> str:

@@ -132,8 +132,7 @@ class ExpressionScores:
 
     def as_dicts(self) -> list[dict[str, float]]:
         return [
-            {name: float(p) for name, p in zip(self.labels, row, strict=True)}
-            for row in self.probs
+            {name: float(p) for name, p in zip(self.labels, row, strict=True)} for row in self.probs
         ]
 
     def top(self) -> list[str]:

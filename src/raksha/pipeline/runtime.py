@@ -19,6 +19,7 @@ from pathlib import Path
 from raksha.alerts.base import Notifier
 from raksha.alerts.dispatcher import OutboxDispatcher
 from raksha.city.config import CameraConfig
+from raksha.city.load import storage_url
 from raksha.config import RunConfig
 from raksha.detect.base import FaceDetector
 from raksha.errors import ConfigError, RakshaError
@@ -83,19 +84,6 @@ def build_notifiers(cfg: RunConfig, env: Mapping[str, str]) -> dict[str, Notifie
             password=password or None,
         )
     return notifiers
-
-
-def storage_url(
-    cfg: RunConfig, env: Mapping[str, str] | None = None, secrets: Mapping[str, str] | None = None
-) -> str:
-    """`storage.url` with its `${NAME}` placeholders (e.g. the database password) filled from
-    the environment, then the site's secrets file."""
-    from raksha.city.load import load_site_secrets
-    from raksha.city.secrets import expand
-
-    if secrets is None:
-        secrets = load_site_secrets(cfg)
-    return expand(cfg.storage.url, env, secrets, what="storage.url")
 
 
 class CameraWorker(threading.Thread):
