@@ -19,23 +19,18 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from raksha.cli import analyze, config_cmd, models, run
+    from raksha.cli import analyze, audit, config_cmd, evidence, models, run, serve, train, users
 
     app.command("analyze")(analyze.analyze)
     app.command("run")(run.run)
     app.command("demo")(run.demo)
-    app.add_typer(run.incidents_app, name="incidents")
-    app.add_typer(models.app, name="models")
-    from raksha.cli import audit, serve, users  # the dashboard (issue 5)
-
     app.command("serve")(serve.serve)
+    app.add_typer(run.incidents_app, name="incidents")
+    app.add_typer(evidence.app, name="evidence")
     app.add_typer(users.app, name="users")
     app.add_typer(audit.app, name="audit")
+    app.add_typer(models.app, name="models")
     app.add_typer(config_cmd.app, name="config")
-    try:  # training and evaluation commands (issue: our own expression model)
-        from raksha.cli import train
-    except ImportError:  # pragma: no cover - only while that module is being written
-        return
     app.add_typer(train.train_app, name="train")
     app.add_typer(train.eval_app, name="eval")
 

@@ -1,0 +1,40 @@
+"""`raksha evidence purge`: delete evidence past its retention period (audited)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Evidence files.", no_args_is_help=True)
+
+
+@app.command("purge")
+def purge(
+    config: Annotated[
+        Path, typer.Option("--config", envvar="RAKSHA_CONFIG", help="Deployment YAML.")
+    ] = Path("raksha.yaml"),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would go.")] = False,
+) -> None:
+    """Delete the evidence of incidents older than evidence.retention_days (cases still
+    CONFIRMED or DISPATCHED keep theirs). Each deletion is written to the audit log."""
+    from raksha.city.load import storage_url
+    from raksha.config import load_run_config
+    from raksha.incidents.retention import purge_expired_evidence
+    from raksha.store.repository import IncidentStore
+
+    cfg = load_run_config(config)
+    store = IncidentStore.open(storage_url(cfg))
+    try:
+        report = purge_expired_evidence(
+            store, cfg.evidence.dir, cfg.evidence.retention_days, dry_run=dry_run
+        )
+    finally:
+        store.close()
+    verb = "would delete" if dry_run else "deleted"
+    typer.echo(
+        f"{verb} {report.files_deleted} file(s), {report.bytes_deleted} bytes, of "
+        f"{len(report.incidents)} incident(s) opened before {report.cutoff:%Y-%m-%d %H:%M}Z; "
+        f"{report.kept_active} active case(s) keep their evidence"
+    )

@@ -1,0 +1,76 @@
+"""Evidence is deleted on schedule, active cases keep theirs, and every deletion is audited."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from raksha.audit.log import AuditLog
+from raksha.incidents.evidence import EvidenceWriter, sha256_file
+from raksha.incidents.model import Action, NewIncident
+from raksha.incidents.retention import purge_expired_evidence
+from raksha.store import IncidentStore
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def _incident(store: IncidentStore, writer: EvidenceWriter, opened: datetime) -> str:
+    new = NewIncident(
+        camera_id="cam-1",
+        hotspot_id="h",
+        station_id="a",
+        peak_distress=0.8,
+        expression_at_peak={"fear": 0.8, "neutral": 0.2},
+        model_name="m",
+        model_sha256="0" * 64,
+        thresholds={},
+        route={"station_id": "a"},
+        opened_at=opened,
+    )
+    image = np.random.default_rng(1).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    files = writer.capture(new.id, image, (40, 20, 100, 90), [(110, 20, 150, 60)])
+    return store.create_incident(new, files, {}, ["store"])
+
+
+def test_purge_deletes_old_evidence_keeps_active_cases_and_audits(tmp_path: Path) -> None:
+    store = IncidentStore.open(f"sqlite:///{tmp_path / 'r.db'}")
+    writer = EvidenceWriter(tmp_path / "evidence")
+    old_new = _incident(store, writer, NOW - timedelta(days=40))
+    old_dismissed = _incident(store, writer, NOW - timedelta(days=35))
+    store.apply_action(old_dismissed, Action.DISMISS, "officer:asha", note="false alarm")
+    old_active = _incident(store, writer, NOW - timedelta(days=45))
+    store.apply_action(old_active, Action.ACKNOWLEDGE, "officer:asha")
+    store.apply_action(old_active, Action.CONFIRM, "officer:asha")
+    recent = _incident(store, writer, NOW - timedelta(days=2))
+
+    def files(iid: str) -> list[Path]:
+        inc = store.get_incident(iid)
+        assert inc is not None
+        return [Path(e.path) for e in inc.evidence]
+
+    dry = purge_expired_evidence(store, tmp_path / "evidence", 30, now=NOW, dry_run=True)
+    assert sorted(dry.incidents) == sorted([old_new, old_dismissed]) and dry.files_deleted == 4
+    assert all(p.is_file() for p in files(old_new))
+
+    report = purge_expired_evidence(store, tmp_path / "evidence", 30, now=NOW)
+    assert sorted(report.incidents) == sorted([old_new, old_dismissed])
+    assert report.kept_active == 1
+    for iid in (old_new, old_dismissed):
+        assert not any(p.exists() for p in files(iid))
+        assert not (tmp_path / "evidence" / iid).exists()
+        inc = store.get_incident(iid)
+        assert inc is not None and len(inc.evidence) == 2  # the record and hashes stay
+    for iid in (old_active, recent):
+        for e in store.get_incident(iid).evidence:  # type: ignore[union-attr]
+            assert sha256_file(Path(e.path)) == e.sha256
+
+    audit = AuditLog(store.engine)
+    purged = [e for e in audit.entries(limit=None) if e.action == "evidence.purged"]
+    assert sorted(e.target for e in purged) == sorted([old_new, old_dismissed])
+    assert audit.verify().ok
+    # Running again deletes nothing more and appends nothing.
+    again = purge_expired_evidence(store, tmp_path / "evidence", 30, now=NOW)
+    assert again.incidents == []
+    store.close()
