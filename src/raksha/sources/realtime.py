@@ -39,6 +39,9 @@ class PacingStats:
     max_lag_s: float = 0.0
     #: Times the schedule was re-anchored after falling more than RESYNC_AFTER_S behind.
     resyncs: int = 0
+    #: Analysis intervals given up by those re-anchorings: frames a live camera would have
+    #: delivered meanwhile and that were never analysed (counted as dropped).
+    skipped: int = 0
 
 
 class RealtimeSource:
@@ -101,6 +104,8 @@ class RealtimeSource:
         if lag > RESYNC_AFTER_S:
             self._anchor += lag
             self.stats.resyncs += 1
+            if step > 0:
+                self.stats.skipped += int(lag / step)
             log.warning("source %s fell %.1f s behind real time", self.info.source_id, lag)
         return dataclasses.replace(frame, captured_at=due)
 
@@ -210,7 +215,11 @@ class BufferedSource:
 
     @property
     def dropped(self) -> int:
-        return self._buffer.stats.dropped
+        """Frames dropped by the buffer, plus those a real-time reader that fell far behind
+        gave up (`PacingStats.skipped`)."""
+        pacing = getattr(self._inner, "stats", None)
+        skipped = pacing.skipped if isinstance(pacing, PacingStats) else 0
+        return self._buffer.stats.dropped + skipped
 
     @property
     def online(self) -> bool:
