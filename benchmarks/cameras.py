@@ -84,7 +84,11 @@ def build_config(args: argparse.Namespace, tmp: Path) -> Any:
             "decode_threads": args.decode_threads,
             "skip_nonref_frames": args.skip_nonref,
         },
-        detector={"threads": args.detector_threads, "max_long_side": args.detect_side},
+        detector={
+            "threads": args.detector_threads,
+            "max_long_side": args.detect_side,
+            "motion_gate": args.motion_gate,
+        },
         incidents={"merge_window_s": 0},
     )
     return RunConfig.model_validate(site), urls
@@ -99,6 +103,7 @@ def snapshot(runtime: Any) -> dict[str, Any]:
         "frames": [w.stats.frames for w in workers],
         "dropped": [int(getattr(w.stats, "dropped", 0)) for w in workers],
         "late": [int(getattr(w.stats, "late", 0)) for w in workers],
+        "skipped": [int(getattr(w.stats, "detect_skipped", 0)) for w in workers],
         "read_cpu": sum(float(getattr(w.stats, "read_cpu_s", 0.0)) for w in workers),
         "analyse_cpu": sum(float(getattr(w.stats, "analyse_cpu_s", 0.0)) for w in workers),
         "stages": [dict(getattr(w.stats, "stage_s", {})) for w in workers],
@@ -145,6 +150,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     frames = [fb - fa for fa, fb in zip(a["frames"], b["frames"], strict=True)]
     dropped = sum(b["dropped"]) - sum(a["dropped"])
     late = sum(b["late"]) - sum(a["late"])
+    skipped = sum(b["skipped"]) - sum(a["skipped"])
     total_frames = sum(frames)
     stage_ms: dict[str, float] = {}
     for sa, sb in zip(a["stages"], b["stages"], strict=True):
@@ -169,6 +175,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "dropped": dropped,
         "dropped_share": round(dropped / max(1, dropped + total_frames), 4),
         "late": late,
+        "detect_skipped": skipped,
         "p50_frame_to_score_ms": _pct(latencies, 50),
         "p95_frame_to_score_ms": _pct(latencies, 95),
         "max_frame_to_score_ms": _pct(latencies, 100),
@@ -200,6 +207,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "skip_nonref_frames": args.skip_nonref,
             "detector_threads": args.detector_threads,
             "detect_long_side": args.detect_side,
+            "motion_gate": args.motion_gate,
             "warmup_s": args.warmup,
         },
         "machine": f"{platform.processor() or platform.machine()}, {cores} cores, "
@@ -233,6 +241,12 @@ def main() -> int:
     )
     ap.add_argument("--detector-threads", type=int, default=1, help="OpenCV threads (0: auto)")
     ap.add_argument("--detect-side", type=int, default=640, help="detector long side, pixels")
+    ap.add_argument(
+        "--motion-gate",
+        type=float,
+        default=0.0,
+        help="skip detection when less than this share of the picture moved (0: off)",
+    )
     ap.add_argument("--sample-every", type=float, default=5.0, help="RSS sampling, seconds")
     ap.add_argument(
         "--flat-out",

@@ -64,3 +64,25 @@ def test_a_restarted_clock_forces_detection(videos_dir: Path) -> None:
 def test_bad_settings_are_refused(threshold: float, age: float) -> None:
     with pytest.raises(ValueError, match="must be"):
         MotionGate(threshold, age)
+
+
+def test_the_analyzer_reuses_boxes_on_still_frames_and_still_reads_expressions(
+    models_dir: Path, videos_dir: Path
+) -> None:
+    from raksha.config import AnalysisConfig
+    from raksha.domain import Frame
+    from raksha.pipeline.analyzer import FrameAnalyzer, Models
+
+    cfg = AnalysisConfig(models_dir=models_dir, detector={"motion_gate": 0.02})
+    analyzer = FrameAnalyzer(cfg, Models.load(cfg))
+    (image,) = frames_of(videos_dir / SINGLE, 1, 1)
+    results = [
+        analyzer.analyze(Frame(image.copy(), t=i * 0.2, index=i, source_id="v", captured_at=0.0))
+        for i in range(4)
+    ]
+    assert analyzer.motion is not None and analyzer.motion.skipped == 3
+    assert [len(r.faces) for r in results] == [1, 1, 1, 1]
+    assert len({r.faces[0].track_id for r in results}) == 1
+    assert all(sum(r.faces[0].expression.values()) == pytest.approx(1.0, abs=1e-3) for r in results)
+    plain = FrameAnalyzer(AnalysisConfig(models_dir=models_dir), analyzer.models)
+    assert plain.motion is None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,9 +18,12 @@ from raksha.config import AnalysisConfig
 from raksha.detect.base import FaceDetector
 from raksha.distress.quality import face_sharpness
 from raksha.distress.scorer import DistressScorer
-from raksha.domain import DistressEvent, FaceResult, Frame, FrameAnalysis
+from raksha.domain import DistressEvent, FaceDetections, FaceResult, Frame, FrameAnalysis
 from raksha.expression.base import ExpressionClassifier
 from raksha.track.base import FaceTracker
+
+if TYPE_CHECKING:
+    from raksha.detect.motion import MotionGate
 
 STAGES = ("decode", "detect", "track", "expression", "distress")
 
@@ -63,6 +67,13 @@ class FrameAnalyzer:
         self.tracker = tracker if tracker is not None else build_tracker(cfg.tracker)
         self.scorer = DistressScorer(cfg.distress, source_id=source_id)
         self._last_t = 0.0
+        #: With `detector.motion_gate` > 0: skips the detector on frames where nothing moved.
+        self.motion: MotionGate | None = None
+        if cfg.detector.motion_gate > 0:
+            from raksha.detect.motion import MotionGate
+
+            self.motion = MotionGate(cfg.detector.motion_gate, cfg.detector.motion_gate_max_age_s)
+        self._last_faces = FaceDetections.empty()
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -71,7 +82,10 @@ class FrameAnalyzer:
     def analyze(self, frame: Frame, decode_s: float = 0.0) -> FrameAnalysis:
         timings = {"decode": decode_s}
         t0 = time.perf_counter()
-        faces = self.models.detector.detect(frame.image)
+        if self.motion is None or self.motion.needs_detection(frame.image, frame.t):
+            faces = self._last_faces = self.models.detector.detect(frame.image)
+        else:  # nothing moved since the last detection: the faces are where they were
+            faces = self._last_faces
         t1 = time.perf_counter()
         ids = self.tracker.update(faces, frame.t)
         t2 = time.perf_counter()

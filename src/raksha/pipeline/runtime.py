@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 
 #: How often a healthy camera's `last_frame_at` is written to the store.
 STATUS_EVERY_S = 5.0
+#: Latest per-frame latencies kept per camera (a window, so memory stays flat).
+LATENCY_WINDOW = 4096
 
 
 @dataclass
@@ -46,8 +49,20 @@ class CameraStats:
     online: bool = False
     ended: bool = False
     last_error: str | None = None
-    #: (frame captured_at, distress decided at) per analysed frame, for latency figures.
-    frame_latency_s: list[float] = field(default_factory=list)
+    #: Seconds from frame capture to its distress score, for the latest analysed frames.
+    frame_latency_s: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    #: Frames dropped (oldest first) because analysis fell behind the camera.
+    dropped: int = 0
+    #: Frames a real-time file reader delivered later than one analysis interval.
+    late: int = 0
+    #: CPU seconds of this camera's reader thread (decoding, colour conversion) and of its
+    #: analysis thread (detect, track, expression, distress, incident sink).
+    read_cpu_s: float = 0.0
+    analyse_cpu_s: float = 0.0
+    #: Analysed frames on which motion gating skipped the detector.
+    detect_skipped: int = 0
+    #: Wall seconds per pipeline stage, summed over analysed frames.
+    stage_s: dict[str, float] = field(default_factory=dict)
 
 
 def build_notifiers(cfg: RunConfig, env: Mapping[str, str]) -> dict[str, Notifier]:
@@ -158,14 +173,17 @@ class CameraWorker(threading.Thread):
     def run(self) -> None:
         from raksha.city.secrets import camera_secrets, resolve_camera_url
         from raksha.sources.factory import open_live_source
+        from raksha.sources.realtime import live_feed
 
         cam = self.camera
         try:
             self._secrets = camera_secrets(cam, self.rt.env, self.rt.secrets)
             url = resolve_camera_url(cam, self.rt.env, self.rt.secrets)
             src_cfg = self.rt.cfg.source.model_copy(update={"fps": cam.fps})
-            self._source = open_live_source(
-                url, src_cfg, cam.id, loop=self.is_file and not self.play_once
+            self._source = live_feed(
+                open_live_source(url, src_cfg, cam.id, loop=self.is_file and not self.play_once),
+                src_cfg,
+                is_file=self.is_file,
             )
             analyzer = FrameAnalyzer(
                 self.rt.analysis_cfg, self.rt.models_for_camera(), source_id=cam.id
@@ -198,6 +216,7 @@ class CameraWorker(threading.Thread):
 
     def _loop(self, source: FrameSource, analyzer: FrameAnalyzer) -> None:
         cam = self.camera
+        cpu0 = time.thread_time()
         while not self.rt.stopping.is_set():
             try:
                 frame = source.read()
@@ -215,6 +234,7 @@ class CameraWorker(threading.Thread):
             try:
                 analysis = analyzer.analyze(frame)
                 self.stats.frame_latency_s.append(time.monotonic() - frame.captured_at)
+                self._count(source, analyzer, analysis.timings)
                 self.stats.frames += 1
                 self.stats.faces += len(analysis.faces)
                 self.stats.events += len(analysis.opened)
@@ -226,10 +246,23 @@ class CameraWorker(threading.Thread):
                 self.stats.errors += 1
                 log.exception("camera %s: frame %d failed", cam.id, frame.index)
             self._status(online, None if online else getattr(source, "last_error", None))
+            self.stats.analyse_cpu_s = time.thread_time() - cpu0
         # Shut down: never leave the camera recorded as online; keep the reason a camera
         # that was down was down for.
         down_for = self.stats.last_error if not self.stats.online else None
         self._status(False, down_for if down_for not in (None, "connecting") else "stopped", True)
+
+    def _count(
+        self, source: FrameSource, analyzer: FrameAnalyzer, timings: Mapping[str, float]
+    ) -> None:
+        stats = self.stats
+        stats.detect_skipped = analyzer.motion.skipped if analyzer.motion is not None else 0
+        for stage, seconds in timings.items():
+            stats.stage_s[stage] = stats.stage_s.get(stage, 0.0) + seconds
+        stats.dropped = int(getattr(source, "dropped", 0))
+        stats.read_cpu_s = float(getattr(source, "read_cpu_s", 0.0))
+        pacing = getattr(getattr(source, "inner", None), "stats", None)
+        stats.late = int(getattr(pacing, "late", 0))
 
 
 class Runtime:
