@@ -15,6 +15,7 @@ from rich.console import Console
 from raksha.domain import EXPRESSION_CLASSES
 from raksha.evaluation.datasets import (
     DatasetError,
+    FaceDataset,
     majority_labels,
     read_dataset,
     read_ferplus,
@@ -217,3 +218,109 @@ def test_operating_point_sweep_moves_false_alarms_with_the_threshold() -> None:
     assert [p.neutral_as_distress for p in points] == [0.5, 0.0]
     assert [p.recall["fear"] for p in points] == [1.0, 1.0]
     assert [p.recall["sadness"] for p in points] == [0.0, 0.0]
+
+
+# --- the shipped model ------------------------------------------------------------------------
+
+#: Regression guard on a fixed subset (the first 500 majority-labelled faces of ferplus-valid, in
+#: label.csv order). Not the target: the full-set figures are in docs/expression-model.md.
+GUARD_ACCURACY = 0.80
+
+
+@pytest.fixture(scope="module")
+def valid_500(data_dir: Path) -> FaceDataset:
+    return read_ferplus(data_dir / "ferplus-valid").subset(np.arange(500))
+
+
+def test_shipped_model_guard_on_500_validation_faces(valid_500: FaceDataset) -> None:
+    from raksha.evaluation.runner import evaluate_dataset
+    from raksha.expression import ExpressionConfig, build_expression_classifier
+
+    clf = build_expression_classifier(ExpressionConfig(model=SHIPPED))
+    assert clf.labels == EXPRESSION_CLASSES
+    r = evaluate_dataset(clf, valid_500, face_sizes=())
+    assert r.n == 500
+    assert r.accuracy >= GUARD_ACCURACY, r.accuracy
+    assert r.neutral_as_distress <= 0.05, r.neutral_as_distress
+
+
+def _ferplus_copy(src: Path, dst: Path, n: int) -> list[str]:
+    (dst / "images").mkdir(parents=True)
+    rows = (src / "label.csv").read_text().splitlines()[:n]
+    for row in rows:
+        name = row.split(",", 1)[0]
+        (dst / "images" / name).write_bytes((src / "images" / name).read_bytes())
+    (dst / "label.csv").write_text("\n".join(rows) + "\n")
+    return rows
+
+
+def test_eval_command_on_ferplus_and_folder_layouts(data_dir: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from raksha.cli import app
+
+    src = data_dir / "ferplus-valid"
+    _ferplus_copy(src, tmp_path / "fp", 40)
+    data = read_ferplus(tmp_path / "fp")
+    runner = CliRunner()
+    res = runner.invoke(
+        app,
+        [
+            "eval",
+            "expression",
+            "--model",
+            SHIPPED,
+            "--dataset",
+            str(tmp_path / "fp"),
+            "--json",
+            str(tmp_path / "a.json"),
+            "--report",
+            str(tmp_path / "rep"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "accuracy (8 classes)" in res.output
+    doc = json.loads((tmp_path / "a.json").read_text())
+    assert doc["n"] == len(data)
+    assert sum(m["n"] for m in doc["per_class"].values()) == len(data)
+    assert set(doc["by_face_size"]) == {"32", "24", "16"}
+    assert (tmp_path / "rep" / "confusion.png").is_file()
+    assert (tmp_path / "rep" / "reliability.png").is_file()
+
+    # the same faces as folder-per-class data give the same accuracy
+    for name, img, lab in zip(data.names, data.images, data.labels, strict=True):
+        folder = tmp_path / "folders" / EXPRESSION_CLASSES[lab]
+        folder.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / name), img)
+    res = runner.invoke(
+        app,
+        [
+            "eval",
+            "expression",
+            "--model",
+            SHIPPED,
+            "--dataset",
+            str(tmp_path / "folders"),
+            "--format",
+            "folders",
+            "--json",
+            str(tmp_path / "b.json"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    other = json.loads((tmp_path / "b.json").read_text())
+    assert other["n"] == doc["n"]
+    assert other["accuracy"] == pytest.approx(doc["accuracy"])
+
+
+def test_eval_command_names_a_missing_dataset(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from raksha.cli import app
+
+    res = CliRunner().invoke(
+        app, ["eval", "expression", "--model", SHIPPED, "--dataset", str(tmp_path / "nope")]
+    )
+    assert res.exit_code != 0
+    assert isinstance(res.exception, DatasetError)
+    assert "does not exist" in str(res.exception)
