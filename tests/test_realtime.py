@@ -321,14 +321,3 @@ def test_runtime_plays_files_in_real_time_and_counts_per_camera(
         assert s.frame_latency_s.maxlen == LATENCY_WINDOW
         assert len(s.frame_latency_s) == s.frames
         assert set(s.stage_s) == {"decode", "detect", "track", "expression", "distress"}
-
-
-def test_malloc_arenas_are_limited_unless_the_operator_chose(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from raksha.pipeline.memory import limit_malloc_arenas
-
-    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
-    assert limit_malloc_arenas(2) is True  # this machine runs glibc
-    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
-    assert limit_malloc_arenas(2) is False

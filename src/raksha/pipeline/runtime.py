@@ -27,7 +27,6 @@ from raksha.errors import ConfigError, RakshaError
 from raksha.expression.base import ExpressionClassifier
 from raksha.pipeline.analyzer import FrameAnalyzer, Models
 from raksha.pipeline.incident_sink import IncidentSink, StoredIncident
-from raksha.pipeline.memory import limit_malloc_arenas
 from raksha.sources.base import FrameSource
 from raksha.sources.targets import SourceKind, parse_target
 from raksha.store.repository import IncidentStore
@@ -292,7 +291,6 @@ class Runtime:
         self.stopping = threading.Event()
         self.models_dir = models_dir if models_dir is not None else cfg.models_dir
         self.secrets = load_site_secrets(cfg)
-        limit_malloc_arenas()  # before any camera thread allocates: memory stays flat
 
         # Fail fast on everything a camera would otherwise fail on later.
         def make_detector() -> FaceDetector:
