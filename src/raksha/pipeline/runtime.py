@@ -250,6 +250,9 @@ class CameraWorker(threading.Thread):
         # Shut down: never leave the camera recorded as online; keep the reason a camera
         # that was down was down for.
         down_for = self.stats.last_error if not self.stats.online else None
+        if down_for in (None, "connecting") and not self.stats.online:
+            # Down but not yet polled (a short run): the source knows why.
+            down_for = getattr(source, "last_error", None)
         self._status(False, down_for if down_for not in (None, "connecting") else "stopped", True)
 
     def _count(
