@@ -20,6 +20,7 @@ import yaml
 
 from raksha.cli.run import DEMO_CLIPS
 from raksha.demo_site import HOTSPOTS, PATROL_UNITS, STATIONS
+from raksha.demo_staged import NAME as STAGED
 from raksha.store import IncidentStore
 
 
@@ -90,7 +91,10 @@ def test_demo_plays_the_sample_clips_and_leaves_a_listable_database(
     config = demo_dir / "raksha.yaml"
     doc = yaml.safe_load(config.read_text())
     present = [name for name in DEMO_CLIPS if (videos_dir / name).is_file()]
-    assert [Path(c["url"]).name for c in doc["cameras"]] == present
+    # With labelled FER+ faces beside the clips, cam-1 plays the staged neutral -> fear ->
+    # neutral clip (none of the sample clips shows distress).
+    assert [Path(c["url"]).name for c in doc["cameras"]] == [STAGED, *present]
+    assert "STAGED" in proc.stdout
     cameras = {c["id"]: c["hotspot"] for c in doc["cameras"]}
 
     # Every camera played its clip and saw faces.
@@ -107,6 +111,9 @@ def test_demo_plays_the_sample_clips_and_leaves_a_listable_database(
     assert Path(m.group(2)) == (demo_dir / "raksha.db").resolve()
     # Re-detections merge, so events >= incidents; an incident always has its event.
     assert stored <= events and (stored > 0) == (events > 0)
+    staged_camera = doc["cameras"][0]["id"]
+    staged_events = [s for s in stats if s[0] == staged_camera]
+    assert staged_events and int(staged_events[0][3]) >= 1, proc.stdout
 
     listed = run_cli(
         "incidents", "list", "--config", str(config), "--json", models_dir=models_dir, cwd=tmp_path

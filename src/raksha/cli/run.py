@@ -24,22 +24,24 @@ def _incident_table(rows: list[dict[str, Any]], title: str) -> Any:
     from rich.table import Table
 
     table = Table(title=title)
-    for col in ("opened", "camera", "hotspot", "station", "state", "peak", "expression", "units"):
-        table.add_column(col)
+    for col in ("opened", "camera", "station", "state", "peak", "expression", "nearest unit"):
+        table.add_column(col, overflow="fold")
     for r in rows:
-        units = ", ".join(
-            f"{u.get('id', u.get('unit_id'))} {float(u.get('distance_m', 0)) / 1000:.1f} km"
-            for u in r.get("patrol_units", [])[:3]
-        )
+        units = r.get("patrol_units", [])
+        nearest = ""
+        if units:
+            u = units[0]
+            nearest = (
+                f"{u.get('id', u.get('unit_id'))} {float(u.get('distance_m', 0)) / 1000:.1f} km"
+            )
         table.add_row(
             str(r["opened_at"])[11:19],
             r["camera_id"],
-            r["hotspot_id"],
             r["station_id"],
             r["state"],
             f"{r['peak_distress']:.2f}",
             str(r.get("top_expression") or ""),
-            units,
+            nearest,
         )
     return table
 
@@ -183,6 +185,22 @@ def _asset_dirs(assets: Path | None) -> list[Path]:
     return dirs
 
 
+def _staged_clip(assets: Path, directory: Path, models: Path | None) -> Path | None:
+    """The staged neutral -> fear -> neutral clip when labelled faces are at hand (none of the
+    sample clips shows real distress)."""
+    from raksha.demo_staged import build_staged_clip, find_ferplus
+
+    ferplus = find_ferplus(assets)
+    if ferplus is None:
+        typer.echo("(no labelled FER+ faces found: the demo plays the sample clips only)")
+        return None
+    try:
+        return build_staged_clip(ferplus, directory, models)
+    except RakshaError as exc:
+        typer.echo(f"(staged clip not built: {exc})")
+        return None
+
+
 def demo(
     directory: Annotated[
         Path, typer.Option("--dir", help="Where the demo config, database and evidence go.")
@@ -210,6 +228,9 @@ def demo(
             "or set RAKSHA_ASSETS"
         )
     directory.mkdir(parents=True, exist_ok=True)
+    staged = _staged_clip(clips[0].parent, directory, models)
+    if staged is not None:
+        clips.insert(0, staged)
     config = directory / "raksha.yaml"
     db = (directory / "raksha.db").resolve()
     text = demo_site_yaml(
@@ -220,6 +241,11 @@ def demo(
     )
     config.write_text(text, encoding="utf-8")
     typer.echo(f"demo config: {config} ({len(clips)} cameras playing sample clips once)")
+    if staged is not None:
+        typer.echo(
+            f"cam-1 plays a STAGED clip ({staged.name}): labelled FER+ faces, neutral -> fear "
+            "-> neutral; the other cameras play ordinary footage"
+        )
     new = _run(config, models, True, True, "Raksha demo: Lucknow incidents (live)")
     typer.echo(
         f"{new} new incident(s) stored in {db}.\n"

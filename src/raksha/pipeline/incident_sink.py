@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -102,7 +103,7 @@ class IncidentSink:
         self._unsaved: list[_Unsaved] = []
         self._last_retry = float("-inf")
         #: (camera_id, frame capture time, event decided time, stored time) for benchmarks.
-        self.latencies: list[tuple[str, float, float, float]] = []
+        self.latencies: deque[tuple[str, float, float, float]] = deque(maxlen=4096)
 
     def route_for(self, camera: CameraConfig) -> dict[str, Any]:
         with self._lock:
