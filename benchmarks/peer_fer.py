@@ -48,6 +48,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from raksha.domain import EXPRESSION_CLASSES
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("RAKSHA_SHARED", REPO.parent / "shared"))
 VIDEOS = SHARED / "data" / "videos"
@@ -78,16 +80,7 @@ FER_TO_FERPLUS = {
     "surprise": "surprise",
     "neutral": "neutral",
 }
-FERPLUS_CLASSES = (
-    "neutral",
-    "happiness",
-    "surprise",
-    "sadness",
-    "anger",
-    "disgust",
-    "fear",
-    "contempt",
-)
+FERPLUS_CLASSES = EXPRESSION_CLASSES
 SHARED_CLASSES = tuple(c for c in FERPLUS_CLASSES if c != "contempt")
 #: Expressions that would push a calm (neutral) face towards a distress alert.
 DISTRESS_CLASSES = ("fear", "sadness", "anger")

@@ -8,8 +8,6 @@ developer's machine, a failure in CI (CI=true).
 from __future__ import annotations
 
 import os
-import re
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,20 +17,19 @@ from typing import Any
 
 import cv2
 import numpy as np
-import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, make_url, text
+from sqlalchemy import Engine
 
+from pg_support import admin_engine, pg_schema
 from raksha.api.app import create_app
 from raksha.api.settings import ApiSettings
 from raksha.auth.ratelimit import Limits
 from raksha.config import RunConfig
 from raksha.incidents.evidence import EvidenceWriter
 from raksha.incidents.model import EvidenceFile, NewIncident
-from raksha.store import IncidentStore, StoreError, display_url, make_engine
+from raksha.store import IncidentStore
 
-PG_URL = os.environ.get("RAKSHA_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SCHEMA_PREFIX = "raksha_api_t_"
 STATION_A = "hazratganj"
 STATION_B = "aliganj"
@@ -40,55 +37,8 @@ PASSWORD = "correct horse battery staple"
 KEY_ENV = "RAKSHA_TEST_EVIDENCE_KEY"
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
 def pg_admin_engine() -> Engine:
-    try:
-        engine = make_engine(PG_URL)
-    except StoreError as exc:
-        msg = f"PostgreSQL is needed for the dashboard tests at {display_url(PG_URL)}: {exc}"
-        if in_ci():
-            pytest.fail(msg, pytrace=False)
-        pytest.skip(msg)
-    _drop_stale(engine)
-    return engine
-
-
-def _drop_stale(engine: Engine) -> None:
-    with engine.begin() as conn:
-        names = conn.execute(
-            text("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE :p"),
-            {"p": SCHEMA_PREFIX + "%"},
-        ).scalars()
-        for name in list(names):
-            m = re.fullmatch(SCHEMA_PREFIX + r"(\d+)_[0-9a-f]+", name)
-            if m and not _alive(int(m.group(1))):
-                conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-@contextmanager
-def pg_schema(admin: Engine) -> Iterator[str]:
-    schema = f"{SCHEMA_PREFIX}{os.getpid()}_{uuid.uuid4().hex[:10]}"
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    return admin_engine("the dashboard tests", SCHEMA_PREFIX)
 
 
 @contextmanager
@@ -99,7 +49,7 @@ def database(kind: str, folder: Path) -> Iterator[str]:
         return
     admin = pg_admin_engine()
     try:
-        with pg_schema(admin) as url:
+        with pg_schema(admin, SCHEMA_PREFIX) as url:
             yield url
     finally:
         admin.dispose()

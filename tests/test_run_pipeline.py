@@ -33,6 +33,7 @@ from typing import Any
 import pytest
 import yaml
 
+from pg_support import admin_engine, pg_schema, skip_or_fail
 from raksha.alerts.signing import (
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
@@ -51,7 +52,6 @@ from synthetic_video import (
     build_look_away_clip,
 )
 
-PG_URL = os.environ.get("RAKSHA_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SCHEMA_PREFIX = "raksha_run_t_"
 BROKER = ("127.0.0.1", 1883)
 WEBHOOK_SECRET = "run-pipeline-webhook-secret-91d2"
@@ -162,32 +162,14 @@ def look_away_clip(
     return build_look_away_clip(tmp_path_factory.mktemp("clips"), data_dir, judge)
 
 
-def _skip_or_fail(msg: str) -> None:
-    if IN_CI:
-        pytest.fail(msg, pytrace=False)
-    pytest.skip(msg)
-
-
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A PostgreSQL URL whose connections live in a fresh schema, dropped afterwards."""
-    from sqlalchemy import make_url, text
-
-    from raksha.store import StoreError, display_url, make_engine
-
+    admin = admin_engine("the run tests", SCHEMA_PREFIX)
     try:
-        admin = make_engine(PG_URL)
-    except StoreError as exc:
-        _skip_or_fail(f"PostgreSQL is needed at {display_url(PG_URL)}: {exc}")
-    schema = f"{SCHEMA_PREFIX}{os.getpid()}_{uuid.uuid4().hex[:10]}"
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
+        with pg_schema(admin, SCHEMA_PREFIX) as url:
+            yield url
     finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
 
 
@@ -196,7 +178,7 @@ def broker() -> tuple[str, int]:
     try:
         socket.create_connection(BROKER, timeout=2).close()
     except OSError:
-        _skip_or_fail(f"Mosquitto is not reachable on {BROKER[0]}:{BROKER[1]}")
+        skip_or_fail(f"Mosquitto is not reachable on {BROKER[0]}:{BROKER[1]}")
     return BROKER
 
 

@@ -11,11 +11,9 @@ import hashlib
 import itertools
 import json
 import os
-import re
 import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
@@ -23,8 +21,9 @@ from typing import cast
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, create_engine, func, inspect, make_url, select, text
+from sqlalchemy import Engine, create_engine, func, inspect, select, text
 
+from pg_support import admin_engine, pg_schema
 from raksha.alerts.base import DeliveryError, alert_document
 from raksha.alerts.dispatcher import DeadLetterStore, OutboxDispatcher, RetryPolicy
 from raksha.alerts.outbox import OutboxStore, PendingDelivery
@@ -44,7 +43,6 @@ from raksha.store import (
     IncidentStore,
     StoreError,
     current_revision,
-    display_url,
     head_revision,
     incident_to_json,
     make_engine,
@@ -52,7 +50,6 @@ from raksha.store import (
 )
 from raksha.store.tables import alert_deliveries, alerts, incident_evidence, incidents, metadata
 
-PG_URL = os.environ.get("RAKSHA_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SCHEMA_PREFIX = "raksha_store_t_"
 T0 = datetime(2026, 11, 22, 8, 0, 0, tzinfo=UTC)
 
@@ -60,59 +57,11 @@ T0 = datetime(2026, 11, 22, 8, 0, 0, tzinfo=UTC)
 # ---- fixtures -------------------------------------------------------------------------------
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
 @pytest.fixture(scope="session")
 def pg_admin() -> Iterator[Engine]:
-    try:
-        engine = make_engine(PG_URL)
-    except StoreError as exc:
-        msg = f"PostgreSQL is needed for the store tests at {display_url(PG_URL)}: {exc}"
-        if _in_ci():
-            pytest.fail(msg, pytrace=False)
-        pytest.skip(msg)
-    _drop_stale_schemas(engine)
+    engine = admin_engine("the store tests", SCHEMA_PREFIX)
     yield engine
     engine.dispose()
-
-
-def _drop_stale_schemas(engine: Engine) -> None:
-    """Drop schemas left by test runs whose process is gone (e.g. killed mid-run)."""
-    with engine.begin() as conn:
-        names = conn.execute(
-            text("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE :p"),
-            {"p": SCHEMA_PREFIX + "%"},
-        ).scalars()
-        for name in list(names):
-            m = re.fullmatch(SCHEMA_PREFIX + r"(\d+)_[0-9a-f]+", name)
-            if m and not _alive(int(m.group(1))):
-                conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-@contextmanager
-def _pg_schema(admin: Engine) -> Iterator[str]:
-    """A URL whose connections work in a fresh schema of their own, dropped afterwards."""
-    schema = f"{SCHEMA_PREFIX}{os.getpid()}_{uuid.uuid4().hex[:10]}"
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -120,7 +69,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'raksha.db'}"
         return
-    with _pg_schema(request.getfixturevalue("pg_admin")) as url:
+    with pg_schema(request.getfixturevalue("pg_admin"), SCHEMA_PREFIX) as url:
         yield url
 
 
@@ -133,7 +82,7 @@ def store(db_url: str) -> Iterator[IncidentStore]:
 
 @pytest.fixture
 def pg_url(pg_admin: Engine) -> Iterator[str]:
-    with _pg_schema(pg_admin) as url:
+    with pg_schema(pg_admin, SCHEMA_PREFIX) as url:
         yield url
 
 
