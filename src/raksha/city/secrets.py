@@ -105,15 +105,15 @@ def placeholders(template: str) -> list[str]:
     return PLACEHOLDER_RE.findall(template)
 
 
-def _userinfo_span(url: str) -> tuple[int, int] | None:
+def _userinfo_span(url: str, stops: str = "/?#") -> tuple[int, int] | None:
     """(start, end) of the user-info in `url` (the part before the last `@` of the
-    authority), or None when there is none."""
+    authority, which ends at the first of `stops`), or None when there is none."""
     scheme_end = url.find("://")
     if scheme_end < 0:
         return None
     start = scheme_end + 3
     end = len(url)
-    for ch in "/?#":
+    for ch in stops:
         pos = url.find(ch, start)
         if pos >= 0:
             end = min(end, pos)
@@ -169,19 +169,7 @@ def _mask_query(query: str) -> str:
 def _display_userinfo_span(url: str) -> tuple[int, int] | None:
     """Like `_userinfo_span` but also catches a literal password holding `/` (which would
     end the authority); it may over-mask an odd path containing `@`, never under-mask."""
-    scheme_end = url.find("://")
-    if scheme_end < 0:
-        return None
-    start = scheme_end + 3
-    end = len(url)
-    for ch in "?#":
-        pos = url.find(ch, start)
-        if pos >= 0:
-            end = min(end, pos)
-    at = url.rfind("@", start, end)
-    if at < 0:
-        return None
-    return start, at
+    return _userinfo_span(url, stops="?#")
 
 
 def has_literal_secret(url: str) -> bool:
