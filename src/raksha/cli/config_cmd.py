@@ -24,12 +24,16 @@ def _effective(config: Path | None, analysis_only: bool) -> dict[str, Any]:
     else:
         run = load_run_config(config)
         data = run.model_dump(mode="json")
-        # Never print credentials: cameras and storage are shown with passwords masked.
+        # Never print credentials: cameras, storage and the webhook are shown with passwords masked.
         data["cameras"] = [
             {**c, "url": cam.display_url}
             for c, cam in zip(data["cameras"], run.cameras, strict=True)
         ]
         data["storage"]["url"] = run.storage.display_url
+        if run.alerts.webhook is not None:
+            from raksha.city.secrets import display_template
+
+            data["alerts"]["webhook"]["url"] = display_template(run.alerts.webhook.url)
     data.pop("models_dir", None)
     return data
 

@@ -227,7 +227,10 @@ def demo(
             f"({', '.join(DEMO_CLIPS[:2])}, ...) in one of those folders, pass --assets DIR, "
             "or set RAKSHA_ASSETS"
         )
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RakshaError(f"cannot create demo folder {directory}: {err.strerror or err}") from None
     staged = _staged_clip(clips[0].parent, directory, models)
     if staged is not None:
         clips.insert(0, staged)

@@ -38,6 +38,7 @@ def serve(
 
     if (certfile is None) != (keyfile is None):
         raise RakshaError("give both --ssl-certfile and --ssl-keyfile, or neither")
+    _check_listen(host, port, certfile, keyfile)
     cfg = load_run_config(config)
     digest = hashlib.sha256(config.read_bytes()).hexdigest()
     settings = ApiSettings(
@@ -65,6 +66,32 @@ def serve(
         ssl_keyfile=str(keyfile) if keyfile else None,
         proxy_headers=False,
     )
+
+
+def _check_listen(host: str, port: int, certfile: Path | None, keyfile: Path | None) -> None:
+    """Fail with one clear line (before anything is recorded) when the address is taken or
+    the certificate and key cannot be loaded, instead of the server's own traceback."""
+    import socket
+    import ssl
+
+    if certfile is not None and keyfile is not None:
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(certfile, keyfile)
+        except ssl.SSLError:
+            raise RakshaError(
+                f"cannot load TLS certificate {certfile} with key {keyfile}: "
+                "not a matching PEM certificate and private key"
+            ) from None
+        except OSError as err:
+            reason = err.strerror or err
+            raise RakshaError(
+                f"cannot load TLS certificate {certfile} with key {keyfile}: {reason}"
+            ) from None
+    try:
+        socket.create_server((host, port)).close()
+    except OSError as err:
+        reason = str(err.strerror or err).split(" (while attempting")[0]
+        raise RakshaError(f"cannot listen on {host}:{port}: {reason}") from None
 
 
 def record_config(ctx: object, path: str, digest: str) -> None:

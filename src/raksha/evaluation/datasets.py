@@ -213,7 +213,8 @@ def read_folders(root: Path, *, color: bool = False, size: int | None = 48) -> F
     Folders whose name is not a known class are ignored; at least one must be known."""
     root = Path(root)
     if not root.is_dir():
-        raise DatasetError(f"dataset folder {root} does not exist")
+        what = "is not a folder" if root.exists() else "does not exist"
+        raise DatasetError(f"dataset folder {root} {what}")
     names: list[str] = []
     images: list[npt.NDArray[np.uint8]] = []
     labels: list[int] = []
@@ -247,7 +248,8 @@ def read_dataset(
     """Read ``root`` in the given layout, or guess it (``label.csv`` present -> FER+)."""
     root = Path(root)
     if not root.is_dir():
-        raise DatasetError(f"dataset folder {root} does not exist")
+        what = "is not a folder" if root.exists() else "does not exist"
+        raise DatasetError(f"dataset folder {root} {what}")
     if fmt is None:
         fmt = "ferplus" if (root / "label.csv").is_file() else "folders"
     if fmt == "ferplus":

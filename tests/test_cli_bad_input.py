@@ -1,0 +1,152 @@
+"""Bad input on the command line: one clear `raksha: error:` line, exit code 2, no traceback,
+and no secret (database, camera or webhook password) in anything printed."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SECRET = "hunter2"
+
+
+def _raksha(
+    *args: str | Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "raksha", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=full_env,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _assert_clear_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert "Traceback" not in out, out
+    assert SECRET not in out, out
+    assert proc.stderr.startswith("raksha: error: "), out
+    for needle in needles:
+        assert needle in proc.stderr, out
+
+
+@pytest.fixture()
+def site(tmp_path: Path) -> Path:
+    """A minimal valid deployment config with a SQLite store in tmp_path."""
+    cfg = tmp_path / "raksha.yaml"
+    cfg.write_text(
+        "stations:\n- {id: s1, name: Station One, lat: 26.85, lon: 80.94}\n"
+        "hotspots:\n- {id: h1, name: Market, lat: 26.85, lon: 80.95}\n"
+        f"storage:\n  url: sqlite:///{tmp_path / 'raksha.db'}\n"
+        f"evidence:\n  dir: {tmp_path / 'evidence'}\n"
+    )
+    return cfg
+
+
+@pytest.fixture()
+def busy_port() -> Iterator[int]:
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        yield int(sock.getsockname()[1])
+
+
+def test_config_show_masks_the_webhook_password(site: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "hook.yaml"
+    cfg.write_text(
+        site.read_text()
+        + f"alerts:\n  webhook:\n    url: https://admin:{SECRET}@127.0.0.1:1/hook\n"
+    )
+    proc = _raksha("config", "show", "--config", cfg)
+    assert proc.returncode == 0, proc.stderr
+    assert SECRET not in proc.stdout + proc.stderr
+    assert "https://admin:***@127.0.0.1:1/hook" in proc.stdout
+
+
+def test_unreachable_postgres_names_it_without_the_password(tmp_path: Path) -> None:
+    cfg = tmp_path / "pg.yaml"
+    cfg.write_text(f"storage:\n  url: postgresql+psycopg://u:{SECRET}@127.0.0.1:1/x\n")
+    _assert_clear_error(_raksha("users", "list", "--config", cfg), "cannot open database")
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [("a: [1,\n", "invalid config"), ("storage: 5\n", "storage"), ("- 1\n", "mapping")],
+)
+def test_broken_config_files(tmp_path: Path, content: str, needle: str) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(content)
+    _assert_clear_error(_raksha("config", "check", "--config", cfg), needle)
+
+
+def test_config_that_is_a_folder(tmp_path: Path) -> None:
+    _assert_clear_error(_raksha("config", "check", "--config", tmp_path), "cannot read config")
+
+
+def test_serve_on_a_port_in_use(site: Path, busy_port: int) -> None:
+    proc = _raksha("serve", "--config", site, "--host", "127.0.0.1", "--port", str(busy_port))
+    _assert_clear_error(proc, f"cannot listen on 127.0.0.1:{busy_port}")
+
+
+def test_serve_with_a_certificate_that_is_not_pem(site: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "cert.pem"
+    bad.write_text("not a certificate\n")
+    proc = _raksha(
+        "serve", "--config", site, "--port", "1", "--ssl-certfile", bad, "--ssl-keyfile", bad
+    )
+    _assert_clear_error(proc, "cannot load TLS certificate")
+
+
+def test_demo_dir_that_is_a_file(tmp_path: Path, videos_dir: Path) -> None:
+    target = tmp_path / "a-file"
+    target.write_text("x")
+    proc = _raksha("demo", "--dir", target, "--assets", videos_dir)
+    _assert_clear_error(proc, "cannot create demo folder")
+
+
+def test_users_add_unknown_role_and_short_password(site: Path) -> None:
+    _assert_clear_error(
+        _raksha("users", "add", "--username", "bob", "--role", "wizard", "--config", site),
+        "unknown role 'wizard'",
+    )
+    proc = _raksha(
+        "users",
+        "add",
+        "--username",
+        "bob",
+        "--role",
+        "admin",
+        "--config",
+        site,
+        env={"RAKSHA_PASSWORD": "short"},
+    )
+    _assert_clear_error(proc, "at least")
+    assert "short" not in proc.stdout
+
+
+def test_users_disable_unknown_user(site: Path) -> None:
+    _assert_clear_error(
+        _raksha("users", "disable", "nobody", "--config", site), "no user named 'nobody'"
+    )
+
+
+def test_eval_on_a_file_says_it_is_not_a_folder(tmp_path: Path) -> None:
+    f = tmp_path / "faces.txt"
+    f.write_text("x")
+    _assert_clear_error(_raksha("eval", "expression", "--dataset", f), "is not a folder")
+
+
+def test_analyze_jpeg_and_refused_url(tmp_path: Path) -> None:
+    jpeg = tmp_path / "x.jpg"
+    jpeg.write_bytes(b"\xff\xd8\xff\xe0" + b"0" * 100)
+    _assert_clear_error(_raksha("analyze", jpeg, "-q"), "still image")
+    _assert_clear_error(
+        _raksha("analyze", f"rtsp://u:{SECRET}@127.0.0.1:1/s", "-q"), "cannot connect"
+    )
