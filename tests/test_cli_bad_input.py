@@ -150,3 +150,12 @@ def test_analyze_jpeg_and_refused_url(tmp_path: Path) -> None:
     _assert_clear_error(
         _raksha("analyze", f"rtsp://u:{SECRET}@127.0.0.1:1/s", "-q"), "cannot connect"
     )
+
+
+def test_secrets_file_that_is_a_folder(site: Path, tmp_path: Path) -> None:
+    (tmp_path / "secrets").mkdir()
+    cfg = tmp_path / "with-secrets.yaml"
+    camera = f"cameras:\n- {{id: c1, hotspot: h1, url: {tmp_path / 'none.mp4'}}}\n"
+    cfg.write_text(site.read_text() + camera + "secrets_file: secrets\n")
+    proc = _raksha("run", "--config", cfg, "--exit-at-end", "--no-table")
+    _assert_clear_error(proc, "is a folder, not a file")

@@ -91,6 +91,8 @@ def load_secrets(path: Path) -> SecretValues:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"secrets file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"secrets file {path} is a folder, not a file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read secrets file {path}: {type(exc).__name__}") from None
     if st.st_mode & stat.S_IROTH:
