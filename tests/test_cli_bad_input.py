@@ -159,3 +159,18 @@ def test_secrets_file_that_is_a_folder(site: Path, tmp_path: Path) -> None:
     cfg.write_text(site.read_text() + camera + "secrets_file: secrets\n")
     proc = _raksha("run", "--config", cfg, "--exit-at-end", "--no-table")
     _assert_clear_error(proc, "is a folder, not a file")
+
+
+def test_output_paths_that_are_folders_or_files(tmp_path: Path, videos_dir: Path) -> None:
+    video = videos_dir / "fer__woman2.mp4"
+    _assert_clear_error(
+        _raksha("analyze", video, "-q", "--annotated", tmp_path), "--annotated", "directory"
+    )
+    _assert_clear_error(
+        _raksha("eval", "expression", "--dataset", tmp_path, "--json", tmp_path), "--json"
+    )
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    _assert_clear_error(
+        _raksha("eval", "expression", "--dataset", tmp_path, "--report", a_file), "--report"
+    )

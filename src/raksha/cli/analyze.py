@@ -45,6 +45,8 @@ def analyze(
         cfg = cfg.model_copy(update={"source": cfg.source.model_copy(update={"fps": fps})})
     if json_out is not None:
         _check_writable(json_out)
+    if annotated is not None and annotated.is_dir():
+        raise RakshaError(f"--annotated {annotated} is a directory; give a file name")
 
     err = Console(stderr=True)
     progress = Progress(

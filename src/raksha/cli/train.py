@@ -149,10 +149,18 @@ def eval_expression(
     from raksha.evaluation.report import print_report, write_plots
     from raksha.evaluation.runner import evaluate_model
 
+    # Refuse unusable output paths before the (long) evaluation, not after it.
+    if json_out is not None and json_out.is_dir():
+        raise RakshaError(f"--json {json_out} is a folder; give a file name")
+    if report is not None and report.exists() and not report.is_dir():
+        raise RakshaError(f"--report {report} is a file; give a folder")
     result = evaluate_model(model or None, dataset, fmt=fmt, models_dir=models, limit=limit)
     print_report(result, Console())
-    if report is not None:
-        write_plots(result, report)
-    if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    try:
+        if report is not None:
+            write_plots(result, report)
+        if json_out is not None:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            json_out.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    except OSError as err:
+        raise RakshaError(f"cannot write results: {err.strerror or err}: {err.filename}") from None
