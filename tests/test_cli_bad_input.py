@@ -174,3 +174,16 @@ def test_output_paths_that_are_folders_or_files(tmp_path: Path, videos_dir: Path
     _assert_clear_error(
         _raksha("eval", "expression", "--dataset", tmp_path, "--report", a_file), "--report"
     )
+
+
+def test_malformed_login_body_does_not_echo_the_password(site: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from raksha.api.app import create_app
+    from raksha.config import load_run_config
+
+    client = TestClient(create_app(load_run_config(site)))
+    resp = client.post("/api/login", json={"password": SECRET + "-typed-here"})
+    assert resp.status_code == 422
+    assert SECRET not in resp.text
+    assert resp.json()["detail"][0]["loc"] == ["body", "username"]

@@ -19,6 +19,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.routing import Mount
@@ -167,6 +169,15 @@ def create_app(
     @app.exception_handler(RakshaError)
     async def _raksha_error(_request: Request, exc: RakshaError) -> Response:
         return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's default echoes each bad field's input, which for a login body with a
+        # missing user name is the whole body, password included: keep only where and why.
+        detail = [
+            {key: err[key] for key in ("type", "loc", "msg") if key in err} for err in exc.errors()
+        ]
+        return JSONResponse({"detail": jsonable_encoder(detail)}, status_code=422)
 
     @app.middleware("http")
     async def _observe(
