@@ -187,3 +187,13 @@ def test_malformed_login_body_does_not_echo_the_password(site: Path) -> None:
     assert resp.status_code == 422
     assert SECRET not in resp.text
     assert resp.json()["detail"][0]["loc"] == ["body", "username"]
+
+
+def test_incidents_list_unknown_station(site: Path) -> None:
+    _assert_clear_error(
+        _raksha("incidents", "list", "--config", site, "--station", "bogus"),
+        "unknown station 'bogus'",
+        "s1",
+    )
+    ok = _raksha("incidents", "list", "--config", site, "--station", "s1", "--json")
+    assert ok.returncode == 0 and ok.stdout.strip() == "[]", ok.stderr

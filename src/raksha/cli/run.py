@@ -142,6 +142,12 @@ def incidents_list(
     from raksha.store.serialize import incident_to_json
 
     cfg = load_run_config(config)
+    known_stations = {s.id for s in cfg.stations}
+    unknown = [s for s in station or [] if s not in known_stations]
+    if unknown:
+        raise RakshaError(
+            f"unknown station {unknown[0]!r}; known: {', '.join(sorted(known_stations))}"
+        )
     states = None
     if state:
         known = {s.value for s in IncidentState}
