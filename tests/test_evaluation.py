@@ -28,6 +28,8 @@ from raksha.evaluation.report import print_report, write_plots
 
 C = {name: i for i, name in enumerate(EXPRESSION_CLASSES)}
 SHIPPED = "raksha-fer-resnet"
+#: The default: SHIPPED quantized to int8 by `raksha train quantize`.
+SHIPPED_INT8 = "raksha-fer-resnet-int8"
 
 
 def _face(seed: int, side: int = 48) -> np.ndarray:
@@ -232,11 +234,12 @@ def valid_500(data_dir: Path) -> FaceDataset:
     return read_ferplus(data_dir / "ferplus-valid").subset(np.arange(500))
 
 
-def test_shipped_model_guard_on_500_validation_faces(valid_500: FaceDataset) -> None:
+@pytest.mark.parametrize("model", [SHIPPED, SHIPPED_INT8])
+def test_shipped_model_guard_on_500_validation_faces(model: str, valid_500: FaceDataset) -> None:
     from raksha.evaluation.runner import evaluate_dataset
     from raksha.expression import ExpressionConfig, build_expression_classifier
 
-    clf = build_expression_classifier(ExpressionConfig(model=SHIPPED))
+    clf = build_expression_classifier(ExpressionConfig(model=model))
     assert clf.labels == EXPRESSION_CLASSES
     r = evaluate_dataset(clf, valid_500, face_sizes=())
     assert r.n == 500

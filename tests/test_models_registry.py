@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -311,9 +312,10 @@ def test_cli_fetch(models_dir: Path, served: tuple[str, Path], tmp_path: Path) -
 def test_console_script_exit_codes(
     models_dir: Path, isolated: dict[str, Path], tmp_path: Path
 ) -> None:
-    exe = shutil.which("raksha") or "/work/venv/bin/raksha"
-    if not Path(exe).exists():
-        pytest.skip("the raksha console script is not installed")
+    # The script pip installed beside this interpreter, else the one on PATH.
+    beside = Path(sys.executable).with_name("raksha")
+    exe = str(beside) if beside.exists() else shutil.which("raksha")
+    assert exe is not None, "the raksha console script is not installed (pip install -e .)"
     env = {**os.environ}
     ok = subprocess.run(
         [exe, "models", "verify", "--models", str(models_dir), "yunet-s"],

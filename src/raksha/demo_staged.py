@@ -26,8 +26,21 @@ from raksha.errors import RakshaError
 Image = npt.NDArray[np.uint8]
 WIDTH, HEIGHT, FPS, FACE_PX = 640, 480, 10, 160
 FACE_AT = (240, 120)
-SEGMENTS = (("neutral", 3.0), ("fear", 5.0), ("neutral", 3.0))
+SEGMENTS: tuple[tuple[str | None, float], ...] = (
+    ("neutral", 3.0),
+    ("fear", 5.0),
+    ("neutral", 3.0),
+)
 NAME = "staged-neutral-fear-neutral.mp4"
+#: For looping (benchmarks): the face then leaves for longer than the tracker keeps a lost
+#: track, so every loop is a new person and a new distress event.
+LOOP_SEGMENTS: tuple[tuple[str | None, float], ...] = (
+    ("neutral", 3.0),
+    ("fear", 5.0),
+    ("neutral", 2.0),
+    (None, 3.0),
+)
+LOOP_NAME = "staged-loop-neutral-fear-neutral-gone.mp4"
 
 
 def find_ferplus(assets: Path | None) -> Path | None:
@@ -79,14 +92,24 @@ def _pick(root: Path, label: str, models_dir: Path | None, tries: int = 300) -> 
     raise RakshaError(f"no usable '{label}' face among the first {tries} in {root}")
 
 
-def build_staged_clip(ferplus: Path, out_dir: Path, models_dir: Path | None) -> Path:
-    """Write the staged clip into `out_dir` (once; reused afterwards) and return its path."""
+def build_staged_clip(
+    ferplus: Path,
+    out_dir: Path,
+    models_dir: Path | None,
+    *,
+    segments: tuple[tuple[str | None, float], ...] = SEGMENTS,
+    name: str = NAME,
+) -> Path:
+    """Write the staged clip into `out_dir` (once; reused afterwards) and return its path.
+    `segments` are (crowd label, seconds); a label of None shows the background alone."""
     import av
 
-    path = out_dir / NAME
+    path = out_dir / name
     if path.is_file():
         return path
-    faces = {label: _pick(ferplus, label, models_dir) for label in {s for s, _ in SEGMENTS}}
+    labels = {label for label, _ in segments if label is not None}
+    faces: dict[str | None, Image | None] = {None: None}
+    faces.update({label: _pick(ferplus, label, models_dir) for label in sorted(labels)})
     tmp = path.with_suffix(".part.mp4")
     with av.open(str(tmp), "w") as out:
         stream: Any = out.add_stream("libx264", rate=FPS)
@@ -94,7 +117,7 @@ def build_staged_clip(ferplus: Path, out_dir: Path, models_dir: Path | None) -> 
         stream.time_base = Fraction(1, FPS)
         stream.options = {"crf": "18", "preset": "veryfast"}
         pts = 0
-        for label, seconds in SEGMENTS:
+        for label, seconds in segments:
             image = _frame(faces[label])
             for _ in range(round(seconds * FPS)):
                 vf = av.VideoFrame.from_ndarray(image, format="bgr24")

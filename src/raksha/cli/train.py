@@ -121,6 +121,73 @@ def train_expression(
     )
 
 
+@train_app.command("quantize")
+def train_quantize(
+    data: Annotated[
+        Path, typer.Option("--data", help="FER+-layout folder of faces for calibration (train).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the int8 ONNX and its card.")],
+    model: Annotated[
+        str, typer.Option("--model", help="Registry name or .onnx (with card) to quantize.")
+    ] = "raksha-fer-resnet",
+    name: Annotated[str, typer.Option(help="Name of the int8 model.")] = "raksha-fer-resnet-int8",
+    val: Annotated[
+        Path | None,
+        typer.Option("--val", help="FER+-layout folder: measure the int8 model and write metrics."),
+    ] = None,
+    calibration_faces: Annotated[int, typer.Option("--calibration-faces", min=1)] = 1024,
+    check_faces: Annotated[int, typer.Option("--check-faces", min=1)] = 1024,
+    seed: Annotated[int, typer.Option()] = 0,
+    models: Annotated[
+        Path | None, typer.Option("--models", help="Model directory (else RAKSHA_MODELS).")
+    ] = None,
+) -> None:
+    """Quantize an expression model to int8 (weights per channel, activations calibrated on
+    real faces), check it against the source, and with --val measure it and write its card."""
+    from raksha.evaluation.datasets import read_ferplus
+    from raksha.expression.factory import resolve_expression_model
+    from raksha.expression.training.quantize import quantize_expression_model
+
+    spec, source = resolve_expression_model(model, models)
+    card = source.with_suffix(".json")
+    if not card.is_file():
+        from raksha import models as registry
+
+        entry = registry.get_entry(model)
+        if entry.card is None:
+            raise RakshaError(f"model {spec.name!r} has no model card to start the int8 card from")
+        card = entry.card
+    faces = read_ferplus(data, keep="usable", size=spec.input.size)
+    done = quantize_expression_model(
+        source,
+        card,
+        faces,
+        out,
+        name,
+        calibration_faces=calibration_faces,
+        check_faces=check_faces,
+        seed=seed,
+    )
+    typer.echo(
+        f"wrote {done.onnx} ({done.onnx.stat().st_size / 1e6:.1f} MB) from "
+        f"{done.calibration_faces} calibration faces; top-1 agreement with {spec.name} "
+        f"{done.top1_agreement:.4f}, max probability difference {done.max_abs_diff:.3f}"
+    )
+    if val is not None:
+        from raksha.evaluation.runner import evaluate_model
+
+        result = evaluate_model(str(done.onnx), val, fmt="ferplus", models_dir=models)
+        metrics = result.to_json()
+        metrics["dataset"] = f"{val.name} (FER+ majority labels)"
+        metrics["command"] = (
+            f"raksha eval expression --model {name} --dataset {val} --json out.json"
+        )
+        written = json.loads(done.card.read_text(encoding="utf-8"))
+        written["metrics"] = metrics
+        done.card.write_text(json.dumps(written, indent=2) + "\n", encoding="utf-8")
+        typer.echo(f"{val.name}: accuracy {result.accuracy:.4f}, metrics written to {done.card}")
+
+
 @eval_app.command("expression")
 def eval_expression(
     dataset: Annotated[Path, typer.Option("--dataset", help="Labelled faces folder.")],

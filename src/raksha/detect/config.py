@@ -6,6 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+#: Face size (px, at the detector's input) from which YuNet finds faces reliably, measured on
+#: the shared clips (docs/benchmarks.md): at 24-36 px all were found, at 16-24 px none.
+RELIABLE_FACE_PX = 24.0
+
 
 class YuNetConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -13,9 +17,17 @@ class YuNetConfig(BaseModel):
     kind: Literal["yunet"] = "yunet"
     #: Registry name of the weights (`raksha models list`).
     model: str = "yunet-s"
+    #: "onnxruntime": our own decoding of YuNet's outputs, each frame run at its own size
+    #: (about twice as fast on CPU); "opencv": `cv2.FaceDetectorYN`.
+    backend: Literal["onnxruntime", "opencv"] = "onnxruntime"
     #: Frames are downscaled so that their long side is at most this before detection
     #: (detect on a sub-stream sized image). Boxes are mapped back to full resolution.
     max_long_side: int = Field(640, ge=64, le=4096)
+    #: Smallest face to find (side of its box, px of the source frame); 0 = off. When set,
+    #: frames are shrunk further, to the size at which such a face spans `RELIABLE_FACE_PX`
+    #: (24 px, the smallest YuNet finds reliably), so a close-up camera does not pay for
+    #: finding faces far smaller than any it shows. Never more than `max_long_side`.
+    min_face_px: float = Field(0.0, ge=0, le=4096)
     score_threshold: float = Field(0.8, gt=0, lt=1)
     nms_threshold: float = Field(0.3, gt=0, lt=1)
     top_k: int = Field(5000, ge=1)

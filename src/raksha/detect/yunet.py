@@ -1,4 +1,4 @@
-"""YuNet face detector through OpenCV's `cv2.FaceDetectorYN`."""
+"""YuNet face detector: on onnxruntime (`yunet_ort`) or through OpenCV's `cv2.FaceDetectorYN`."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from raksha.detect.config import YuNetConfig
+from raksha.detect.config import RELIABLE_FACE_PX, YuNetConfig
 from raksha.detect.nms import nms
+from raksha.detect.yunet_ort import OrtYuNet
 from raksha.domain import FaceDetections
 from raksha.errors import ModelError
 
@@ -56,6 +57,12 @@ class _CvYuNet:
         return np.asarray(faces, np.float32).reshape(-1, _ROW)
 
 
+def _backend(model_path: Path, cfg: YuNetConfig) -> _CvYuNet | OrtYuNet:
+    if cfg.backend == "onnxruntime":
+        return OrtYuNet(model_path, cfg)
+    return _CvYuNet(model_path, cfg)
+
+
 def tile_starts(length: int, tile: int, overlap: float) -> list[int]:
     """Start offsets of tiles of size `tile` covering [0, length), evenly spread.
 
@@ -80,13 +87,16 @@ class YuNetDetector:
     """Faces with five landmarks from a YuNet ONNX model, in full-resolution pixels.
 
     The frame is resized so its long side is `cfg.max_long_side` (never upscaled) before
-    detection. With `small_faces="upscale"` it is resized to `cfg.small_faces_long_side`
-    instead (upscaled if need be). With `small_faces="tiles"` the `max_long_side` pass
-    (which finds the large faces) is followed by one over overlapping full-resolution
-    tiles of `cfg.tile_size` (which finds the small ones); each tile keeps the faces whose
-    centre lies in its share of the overlaps, and all boxes are merged with NMS.
+    detection, or smaller with `cfg.min_face_px` (a face of that size then spans
+    `RELIABLE_FACE_PX` at the detector's input). With `small_faces="upscale"` it is resized
+    to `cfg.small_faces_long_side` instead (upscaled if need be). With `small_faces="tiles"`
+    the `max_long_side` pass (which finds the large faces) is followed by one over
+    overlapping full-resolution tiles of `cfg.tile_size` (which finds the small ones); each
+    tile keeps the faces whose centre lies in its share of the overlaps, and all boxes are
+    merged with NMS.
 
-    `cfg.threads` > 0 sets OpenCV's thread count, which is process-wide. `detect` may be
+    `cfg.threads` > 0 sets OpenCV's thread count (process-wide) and onnxruntime's for this
+    detector's sessions. `detect` may be
     called from several threads but runs one call at a time; give each worker its own
     detector for parallel detection.
     """
@@ -98,10 +108,10 @@ class YuNetDetector:
             raise ModelError(f"face detector model not found: {model_path}")
         if self.cfg.threads > 0:
             cv2.setNumThreads(self.cfg.threads)
-        self._whole = _CvYuNet(model_path, self.cfg)
-        # Tiles share one size, so they get their own cv2 detector instead of resizing the
+        self._whole = _backend(model_path, self.cfg)
+        # Tiles share one size, so they get their own detector instead of resizing the
         # whole-frame one back and forth on every frame.
-        self._tiles = _CvYuNet(model_path, self.cfg) if self.cfg.small_faces == "tiles" else None
+        self._tiles = _backend(model_path, self.cfg) if self.cfg.small_faces == "tiles" else None
         # The cv2 detectors keep their input size between calls: one caller at a time.
         self._lock = threading.Lock()
 
@@ -120,6 +130,9 @@ class YuNetDetector:
             target = self.cfg.small_faces_long_side
         else:
             target = min(self.cfg.max_long_side, long_side)
+            if self.cfg.min_face_px > 0:
+                fit = long_side * RELIABLE_FACE_PX / self.cfg.min_face_px
+                target = min(target, max(round(fit), min(64, long_side)))
         rows = self._detect_resized(image, target / long_side)
         if self._tiles is not None and (target < long_side or long_side > self.cfg.tile_size):
             rows = np.concatenate([rows, self._detect_tiles(image)])
