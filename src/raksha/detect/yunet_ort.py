@@ -23,6 +23,7 @@ import numpy.typing as npt
 from raksha.detect.config import YuNetConfig
 from raksha.detect.nms import nms
 from raksha.errors import ModelError
+from raksha.ort_session import cpu_session
 
 F32 = npt.NDArray[np.float32]
 U8 = npt.NDArray[np.uint8]
@@ -68,22 +69,10 @@ class OrtYuNet:
     x, y, w, h, five landmark (x, y) pairs, score, in the pixels of the image passed in."""
 
     def __init__(self, model_path: Path, cfg: YuNetConfig) -> None:
-        import onnxruntime as ort
-
         self._cfg = cfg
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = cfg.threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(
-                _free_input_size(model_path), sess_options=opts, providers=["CPUExecutionProvider"]
-            )
-        except ModelError:
-            raise
-        except Exception as exc:  # onnxruntime raises its own exception types
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"cannot load face detector model {model_path}: {first}") from None
+        self._session = cpu_session(
+            _free_input_size(model_path), cfg.threads, f"face detector model {model_path}"
+        )
         self._input = self._session.get_inputs()[0].name
         self._outputs = [f"{h}_{s}" for s in STRIDES for h in _HEADS]
         self._blob: F32 | None = None

@@ -8,13 +8,13 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 
 from raksha.domain import EXPRESSION_CLASSES, ExpressionScores, FaceDetections
 from raksha.errors import ModelError
 from raksha.expression.config import ExpressionConfig
 from raksha.expression.preprocess import crop_faces, to_input
 from raksha.expression.spec import ExpressionSpec
+from raksha.ort_session import cpu_session
 
 F32 = npt.NDArray[np.float32]
 
@@ -37,17 +37,7 @@ class OnnxExpressionClassifier:
         self._spec = spec
         self._cfg = cfg
         self._file = Path(model_file)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = cfg.threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(
-                str(self._file), sess_options=opts, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own exception types
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"cannot load expression model {self._file}: {first}") from None
+        self._session = cpu_session(self._file, cfg.threads, f"expression model {self._file}")
         self._check_io()
         self._labels = tuple(c for c in EXPRESSION_CLASSES if c in spec.classes)
         self._order = np.array([spec.classes.index(c) for c in self._labels], dtype=np.int64)

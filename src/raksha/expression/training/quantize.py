@@ -26,6 +26,7 @@ from raksha.evaluation.datasets import FaceDataset
 from raksha.expression.preprocess import to_input
 from raksha.expression.spec import ExpressionSpec
 from raksha.models import file_sha256
+from raksha.ort_session import cpu_session
 
 F32 = npt.NDArray[np.float32]
 
@@ -64,12 +65,7 @@ class _Reader:
 
 
 def _probs(model: Path, input_name: str, output_name: str, batches: list[F32]) -> F32:
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.log_severity_level = 3
-    session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+    session = cpu_session(model, 1, f"expression model {model}")
     out = [np.asarray(session.run([output_name], {input_name: b})[0]) for b in batches]
     return np.concatenate(out).astype(np.float32)
 
