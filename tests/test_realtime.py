@@ -321,3 +321,39 @@ def test_runtime_plays_files_in_real_time_and_counts_per_camera(
         assert s.frame_latency_s.maxlen == LATENCY_WINDOW
         assert len(s.frame_latency_s) == s.frames
         assert set(s.stage_s) == {"decode", "detect", "track", "expression", "distress"}
+
+
+def test_a_camera_can_set_its_own_smallest_face(
+    models_dir: Path, videos_dir: Path, tmp_path: Path
+) -> None:
+    # A close-up camera with `min_face_px: 50` gets a detector that shrinks its frames further;
+    # the other camera keeps the site's setting. Both still find the one face.
+    from raksha.config import RunConfig
+    from raksha.demo_site import demo_site_config
+    from raksha.detect.yunet import YuNetDetector
+    from raksha.pipeline.runtime import Runtime
+
+    clip = str(videos_dir / SINGLE)
+    site = demo_site_config(
+        [clip, clip],
+        fps=5,
+        storage_url=f"sqlite:///{tmp_path / 'raksha.db'}",
+        evidence_dir=str(tmp_path / "evidence"),
+    )
+    site["cameras"][1]["min_face_px"] = 50
+    site.update(models_dir=str(models_dir))
+    runtime = Runtime(RunConfig.model_validate(site))
+    site_cam, close_up = runtime.cfg.cameras
+    plain = runtime.models_for_camera(site_cam).detector
+    fast = runtime.models_for_camera(close_up).detector
+    assert isinstance(plain, YuNetDetector) and isinstance(fast, YuNetDetector)
+    assert plain.cfg.min_face_px == 0 and fast.cfg.min_face_px == 50
+    import av
+
+    with av.open(clip) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="bgr24")
+    assert len(plain.detect(frame)) == len(fast.detect(frame)) == 1
+
+    site["cameras"][1]["min_face_px"] = -1
+    with pytest.raises(ValueError, match="min_face_px"):
+        RunConfig.model_validate(site)

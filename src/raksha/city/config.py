@@ -161,6 +161,10 @@ class CameraConfig(_Frozen):
     #: `file:///…`, a path, `rtsp://…`, `http(s)://…`; may contain `${NAME}` placeholders.
     url: str = Field(min_length=1)
     fps: float = Field(5.0, gt=0, le=120)
+    #: This camera's `detector.min_face_px` (the smallest face to find, px of its frames), when
+    #: it differs from the site's: a close-up camera at a booth can set 60 and be detected at a
+    #: fraction of the cost of a wide street camera. None: the site's setting.
+    min_face_px: float | None = Field(None, ge=0, le=4096)
     enabled: bool = True
     name: str = ""
     credentials: CameraCredentials | None = None

@@ -186,7 +186,7 @@ class CameraWorker(threading.Thread):
                 is_file=self.is_file,
             )
             analyzer = FrameAnalyzer(
-                self.rt.analysis_cfg, self.rt.models_for_camera(), source_id=cam.id
+                self.rt.analysis_cfg, self.rt.models_for_camera(cam), source_id=cam.id
             )
         except RakshaError as exc:
             self.stats.errors += 1
@@ -296,8 +296,11 @@ class Runtime:
         self.secrets = load_site_secrets(cfg)
 
         # Fail fast on everything a camera would otherwise fail on later.
-        def make_detector() -> FaceDetector:
-            return build_detector(cfg.detector, self.models_dir)
+        def make_detector(min_face_px: float | None = None) -> FaceDetector:
+            det = cfg.detector
+            if min_face_px is not None:
+                det = det.model_copy(update={"min_face_px": min_face_px})
+            return build_detector(det, self.models_dir)
 
         self._build_detector = make_detector
         make_detector()
@@ -351,10 +354,12 @@ class Runtime:
     def station_of(self, cam: CameraConfig) -> str:
         return self._stations[cam.id]
 
-    def models_for_camera(self) -> Models:
-        # cv2's face detector keeps per-size state, so each camera gets its own; the
-        # expression model (an onnxruntime session) is shared and thread-safe.
-        return Models(self._build_detector(), self.classifier, self.cfg.expression.model)
+    def models_for_camera(self, cam: CameraConfig | None = None) -> Models:
+        # The face detector keeps per-size state (and may have the camera's own smallest face
+        # size), so each camera gets its own; the expression model (an onnxruntime session) is
+        # shared and thread-safe.
+        det = self._build_detector(None if cam is None else cam.min_face_px)
+        return Models(det, self.classifier, self.cfg.expression.model)
 
     def _stored(self, stored: StoredIncident) -> None:
         self.dispatcher.wake()
