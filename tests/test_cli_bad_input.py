@@ -197,3 +197,41 @@ def test_incidents_list_unknown_station(site: Path) -> None:
     )
     ok = _raksha("incidents", "list", "--config", site, "--station", "s1", "--json")
     assert ok.returncode == 0 and ok.stdout.strip() == "[]", ok.stderr
+
+
+def test_config_check_names_unset_camera_and_database_variables(site: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "vars.yaml"
+    cfg.write_text(
+        site.read_text().replace(
+            f"storage:\n  url: sqlite:///{tmp_path / 'raksha.db'}\n",
+            "storage:\n  url: postgresql+psycopg://raksha:${T_DB_PASS}@127.0.0.1/test\n",
+        )
+        + "cameras:\n"
+        "- {id: c1, hotspot: h1, url: 'rtsp://admin:${T_CAM_PASS}@10.0.0.5/s'}\n"
+        "- {id: c2, hotspot: h1, url: 'rtsp://10.0.0.6/s', enabled: false,"
+        " credentials: {user_env: T_OFF_USER, password_env: T_OFF_PASS}}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("T_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "raksha", "config", "check", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    _assert_clear_error(proc, "camera c1: variable T_CAM_PASS is not set", "T_DB_PASS")
+    assert "T_OFF" not in proc.stderr  # a disabled camera is not checked
+
+    # Set (one in the environment, one in the secrets file): ok, and no value is printed.
+    secrets = tmp_path / "secrets.env"
+    secrets.write_text(f"T_DB_PASS={SECRET}\n")
+    secrets.chmod(0o600)
+    cfg.write_text(cfg.read_text() + f"secrets_file: {secrets}\n")
+    proc = _raksha("config", "check", "--config", cfg, env={"T_CAM_PASS": SECRET})
+    assert proc.returncode == 0, proc.stderr
+    assert SECRET not in proc.stdout + proc.stderr and "2 cameras" in proc.stdout
+
+    # A secrets file that is missing is named; --no-secrets checks the fields only.
+    secrets.unlink()
+    _assert_clear_error(_raksha("config", "check", "--config", cfg), "secrets file not found")
+    assert _raksha("config", "check", "--config", cfg, "--no-secrets").returncode == 0

@@ -144,3 +144,25 @@ def test_export_with_temperature_and_mirror_averaging(faces: FaceDataset, tmp_pa
     np.testing.assert_allclose(got, ((a + b) / 2).numpy(), atol=1e-4)
     # mirroring the input leaves a mirror-averaged model's output unchanged
     np.testing.assert_allclose(runtime.predict_crops(list(crops[:, :, ::-1])), got, atol=1e-4)
+
+
+def test_resume_without_a_checkpoint_is_an_error(data_dir: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from raksha.cli import app
+
+    res = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "expression",
+            "--data",
+            str(data_dir / "ferplus-valid"),
+            "--out",
+            str(tmp_path / "run"),
+            "--resume",
+        ],
+    )
+    assert res.exit_code != 0
+    assert "no checkpoint to resume from" in str(res.exception)
+    assert not (tmp_path / "run").exists()  # nothing trained, nothing written

@@ -101,3 +101,29 @@ def storage_url(
     if secrets is None:
         secrets = load_site_secrets(site)
     return expand(site.storage.url, env, secrets, what="storage.url")
+
+
+def unresolved_secrets(site: SiteConfig, env: Mapping[str, str] | None = None) -> list[str]:
+    """What `raksha run` would fail on when filling in secrets, one message each (never a
+    value): an unreadable secrets file, and every enabled camera or storage URL whose
+    `${NAME}` placeholders or credentials name a variable set neither in `env` (default: the
+    environment) nor in the secrets file."""
+    from raksha.city.secrets import resolve_camera_url
+
+    try:
+        secrets = load_site_secrets(site)
+    except ConfigError as err:
+        return [str(err)]
+    problems: list[str] = []
+    for camera in site.cameras:
+        if not camera.enabled:
+            continue
+        try:
+            resolve_camera_url(camera, env, secrets)
+        except ConfigError as err:
+            problems.append(str(err))
+    try:
+        storage_url(site, env, secrets)
+    except ConfigError as err:
+        problems.append(str(err))
+    return problems

@@ -52,11 +52,28 @@ def show(
 
 
 @app.command("check")
-def check(config: Annotated[Path, typer.Option("--config", help="YAML file to check.")]) -> None:
-    """Validate a deployment config (fields, references, polygons) without running it."""
+def check(
+    config: Annotated[Path, typer.Option("--config", help="YAML file to check.")],
+    secrets: Annotated[
+        bool,
+        typer.Option(
+            "--secrets/--no-secrets",
+            help="Also check that the secrets file reads and that every ${NAME} the cameras "
+            "and the store need is set (in the environment or the secrets file).",
+        ),
+    ] = True,
+) -> None:
+    """Validate a deployment config (fields, references, polygons, and by default the secrets
+    it needs) without running it. Secret values are never printed."""
+    from raksha.city.load import unresolved_secrets
     from raksha.config import load_run_config
+    from raksha.errors import ConfigError
 
     cfg = load_run_config(config)
+    if secrets:
+        problems = unresolved_secrets(cfg)
+        if problems:
+            raise ConfigError(f"{config}: " + "; ".join(problems))
     typer.echo(
         f"{config}: ok ({len(cfg.stations)} stations, {len(cfg.patrol_units)} patrol units, "
         f"{len(cfg.hotspots)} hotspots, {len(cfg.cameras)} cameras)"

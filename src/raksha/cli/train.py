@@ -80,6 +80,8 @@ def train_expression(
     from raksha.expression.training.finalize import finalize_run
     from raksha.expression.training.loop import TrainConfig, train
 
+    if resume and not (out / "last.pt").is_file():
+        raise RakshaError(f"--resume: no checkpoint to resume from at {out / 'last.pt'}")
     train_data = read_ferplus(data, keep="usable", size=48)
     if limit is not None:
         train_data = train_data.subset(np.arange(min(limit, len(train_data))))
