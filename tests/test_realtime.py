@@ -6,6 +6,7 @@ import itertools
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -290,24 +291,28 @@ def test_live_feed_buffers_real_time_files_and_leaves_plain_files_alone(
 # -- the multi-camera runtime --------------------------------------------------------------
 
 
-def test_runtime_plays_files_in_real_time_and_counts_per_camera(
-    models_dir: Path, videos_dir: Path, tmp_path: Path
-) -> None:
-    from raksha.config import RunConfig
+def _two_cameras(clip: str, models_dir: Path, tmp_path: Path) -> dict[str, Any]:
+    """The demo site with two cameras playing `clip`, storing into tmp_path."""
     from raksha.demo_site import demo_site_config
-    from raksha.pipeline.runtime import LATENCY_WINDOW, Runtime
 
-    clip = str(videos_dir / SINGLE)
     site = demo_site_config(
         [clip, clip],
         fps=5,
         storage_url=f"sqlite:///{tmp_path / 'raksha.db'}",
         evidence_dir=str(tmp_path / "evidence"),
     )
-    site.update(
-        models_dir=str(models_dir),
-        source={"fps": 5, "realtime_files": True, "decode_threads": 1},
-    )
+    site.update(models_dir=str(models_dir))
+    return site
+
+
+def test_runtime_plays_files_in_real_time_and_counts_per_camera(
+    models_dir: Path, videos_dir: Path, tmp_path: Path
+) -> None:
+    from raksha.config import RunConfig
+    from raksha.pipeline.runtime import LATENCY_WINDOW, Runtime
+
+    site = _two_cameras(str(videos_dir / SINGLE), models_dir, tmp_path)
+    site.update(source={"fps": 5, "realtime_files": True, "decode_threads": 1})
     runtime = Runtime(RunConfig.model_validate(site))
     runtime.start()
     time.sleep(3.0)
@@ -329,19 +334,12 @@ def test_a_camera_can_set_its_own_smallest_face(
     # A close-up camera with `min_face_px: 50` gets a detector that shrinks its frames further;
     # the other camera keeps the site's setting. Both still find the one face.
     from raksha.config import RunConfig
-    from raksha.demo_site import demo_site_config
     from raksha.detect.yunet import YuNetDetector
     from raksha.pipeline.runtime import Runtime
 
     clip = str(videos_dir / SINGLE)
-    site = demo_site_config(
-        [clip, clip],
-        fps=5,
-        storage_url=f"sqlite:///{tmp_path / 'raksha.db'}",
-        evidence_dir=str(tmp_path / "evidence"),
-    )
+    site = _two_cameras(clip, models_dir, tmp_path)
     site["cameras"][1]["min_face_px"] = 50
-    site.update(models_dir=str(models_dir))
     runtime = Runtime(RunConfig.model_validate(site))
     site_cam, close_up = runtime.cfg.cameras
     plain = runtime.models_for_camera(site_cam).detector
