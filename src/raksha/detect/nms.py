@@ -32,3 +32,11 @@ def nms(
         iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
         order = rest[iou <= iou_threshold]
     return np.asarray(keep, np.int64)
+
+
+def xywh_to_xyxy(rows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Corner boxes (x1, y1, x2, y2) from the first four columns (x, y, w, h) of `rows`."""
+    boxes = rows[:, 0:4].copy()
+    boxes[:, 2] += boxes[:, 0]
+    boxes[:, 3] += boxes[:, 1]
+    return boxes

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from raksha.detect.config import RELIABLE_FACE_PX, YuNetConfig
-from raksha.detect.nms import nms
+from raksha.detect.nms import nms, xywh_to_xyxy
 from raksha.detect.yunet_ort import OrtYuNet
 from raksha.domain import FaceDetections
 from raksha.errors import ModelError
@@ -96,9 +96,8 @@ class YuNetDetector:
     merged with NMS.
 
     `cfg.threads` > 0 sets OpenCV's thread count (process-wide) and onnxruntime's for this
-    detector's sessions. `detect` may be
-    called from several threads but runs one call at a time; give each worker its own
-    detector for parallel detection.
+    detector's sessions. `detect` may be called from several threads but runs one call at a
+    time; give each worker its own detector for parallel detection.
     """
 
     def __init__(self, model_path: Path, cfg: YuNetConfig | None = None) -> None:
@@ -112,7 +111,8 @@ class YuNetDetector:
         # Tiles share one size, so they get their own detector instead of resizing the
         # whole-frame one back and forth on every frame.
         self._tiles = _backend(model_path, self.cfg) if self.cfg.small_faces == "tiles" else None
-        # The cv2 detectors keep their input size between calls: one caller at a time.
+        # Both backends keep per-size state between calls (input size, input buffer): one
+        # caller at a time.
         self._lock = threading.Lock()
 
     def detect(self, image: npt.NDArray[np.uint8]) -> FaceDetections:
@@ -136,7 +136,7 @@ class YuNetDetector:
         rows = self._detect_resized(image, target / long_side)
         if self._tiles is not None and (target < long_side or long_side > self.cfg.tile_size):
             rows = np.concatenate([rows, self._detect_tiles(image)])
-            rows = rows[nms(_to_xyxy(rows), rows[:, 14], self.cfg.nms_threshold)]
+            rows = rows[nms(xywh_to_xyxy(rows), rows[:, 14], self.cfg.nms_threshold)]
         return _to_detections(rows, w, h)
 
     def _detect_resized(self, image: U8, scale: float) -> F32:
@@ -171,17 +171,10 @@ class YuNetDetector:
         return np.concatenate(found)
 
 
-def _to_xyxy(rows: F32) -> F32:
-    boxes = rows[:, 0:4].copy()
-    boxes[:, 2] += boxes[:, 0]
-    boxes[:, 3] += boxes[:, 1]
-    return boxes
-
-
 def _to_detections(rows: F32, width: int, height: int) -> FaceDetections:
     if rows.shape[0] == 0:
         return FaceDetections.empty()
-    boxes = _to_xyxy(rows)
+    boxes = xywh_to_xyxy(rows)
     np.clip(boxes[:, 0::2], 0, width, out=boxes[:, 0::2])
     np.clip(boxes[:, 1::2], 0, height, out=boxes[:, 1::2])
     keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])

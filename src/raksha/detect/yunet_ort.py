@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from raksha.detect.config import YuNetConfig
-from raksha.detect.nms import nms
+from raksha.detect.nms import nms, xywh_to_xyxy
 from raksha.errors import ModelError
 from raksha.ort_session import cpu_session
 
@@ -121,8 +121,5 @@ class OrtYuNet:
         if not found:
             return np.zeros((0, _ROW), np.float32)
         rows = np.concatenate(found)
-        boxes = rows[:, 0:4].copy()
-        boxes[:, 2] += boxes[:, 0]
-        boxes[:, 3] += boxes[:, 1]
-        keep = nms(boxes, rows[:, 14], self._cfg.nms_threshold)[: self._cfg.top_k]
+        keep = nms(xywh_to_xyxy(rows), rows[:, 14], self._cfg.nms_threshold)[: self._cfg.top_k]
         return np.ascontiguousarray(rows[keep])
