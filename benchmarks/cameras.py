@@ -84,11 +84,9 @@ def build_config(args: argparse.Namespace, tmp: Path) -> Any:
     if missing:
         raise SystemExit(f"clip(s) not found: {', '.join(missing)} (set RAKSHA_SHARED?)")
     urls = [str(clips[i % len(clips)].resolve()) for i in range(args.cameras)]
-    if args.staged:
-        staged = staged_clip(tmp)
-        urls[len(urls) - min(args.staged, len(urls)) :] = [str(staged)] * min(
-            args.staged, len(urls)
-        )
+    staged = min(args.staged, len(urls))
+    if staged:
+        urls[len(urls) - staged :] = [str(staged_clip(tmp))] * staged
     site = demo_site_config(
         urls,
         fps=args.fps,
