@@ -318,6 +318,11 @@ def test_runtime_plays_files_in_real_time_and_counts_per_camera(
     time.sleep(3.0)
     stats = [w.stats for w in runtime.workers]
     runtime.stop(drain_s=1.0)
+    # Each camera's health reached the store (the dashboard's camera table shows it).
+    for cam in runtime.store.cameras():
+        assert cam.health is not None, cam
+        assert cam.health.frames_dropped >= 0 and cam.health.analysed_fps >= 0
+        assert cam.health.p95_latency_ms is not None and cam.health.p95_latency_ms > 0
     for s in stats:
         # Real time: about 5 frames a second (a flat-out reader would analyse far more), and
         # every frame read was either analysed or counted as dropped.

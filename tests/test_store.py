@@ -30,6 +30,7 @@ from raksha.alerts.outbox import OutboxStore, PendingDelivery
 from raksha.errors import RakshaError
 from raksha.incidents import (
     Action,
+    CameraHealth,
     EvidenceFile,
     EvidenceKind,
     IllegalTransition,
@@ -578,6 +579,19 @@ def test_camera_status_upsert_never_stores_a_password(store: IncidentStore) -> N
     (cam,) = store.cameras()
     assert cam.online and cam.last_error is None and cam.last_frame_at == T0 + timedelta(seconds=20)
     assert cam.display_url is not None and "hunter2" not in cam.display_url
+
+
+def test_camera_health_is_kept_until_reported_again(store: IncidentStore) -> None:
+    store.set_camera_status("cam-1", False, None, "connecting")
+    assert store.cameras()[0].health is None  # nothing reported yet
+    first = CameraHealth(analysed_fps=4.98, frames_dropped=3, p95_latency_ms=41.5)
+    store.set_camera_status("cam-1", True, T0, health=first)
+    assert store.cameras()[0].health == first
+    store.set_camera_status("cam-1", False, None, "stream lost")  # no report: kept
+    assert store.cameras()[0].health == first
+    later = CameraHealth(analysed_fps=0.0, frames_dropped=3, p95_latency_ms=None)
+    store.set_camera_status("cam-1", False, None, "stream lost", health=later)
+    assert store.cameras()[0].health == later
 
 
 def test_naive_times_are_refused(store: IncidentStore) -> None:

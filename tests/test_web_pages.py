@@ -22,6 +22,7 @@ from raksha.api.settings import ApiSettings
 from raksha.audit.tables import audit_log
 from raksha.auth.ratelimit import Limits
 from raksha.config import RunConfig
+from raksha.incidents import CameraHealth
 from raksha.incidents.evidence import EvidenceWriter
 from raksha.store import IncidentStore
 from raksha.web import STATIC_DIR, web_for
@@ -122,7 +123,13 @@ def web(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) -> Iterator[W
                 inc, writer.capture(inc.id, image, SUBJECT_BOX), {"kind": "distress"}, ["store"]
             )
         )
-    store.set_camera_status("cam-a", True, hotspot_id=f"{STATION_A}-crossing", station_id=STATION_A)
+    store.set_camera_status(
+        "cam-a",
+        True,
+        hotspot_id=f"{STATION_A}-crossing",
+        station_id=STATION_A,
+        health=CameraHealth(analysed_fps=4.96, frames_dropped=7, p95_latency_ms=38.4),
+    )
     store.set_camera_status(
         "cam-b",
         False,
@@ -317,6 +324,11 @@ def test_map_scope_status_and_escaping(web: Web) -> None:
     cams = {c["id"]: c for c in data["cameras"]}  # type: ignore[attr-defined]
     assert set(cams) == {"cam-a"} and cams["cam-a"]["status"] == "online"
     assert cams["cam-a"]["lat"] == 26.851
+    # How the camera's analysis keeps up, in the data and in the table.
+    assert cams["cam-a"]["frames_dropped"] == 7 and cams["cam-a"]["p95_latency_ms"] == 38.4
+    assert '<td data-label="Analysed fps">5.0</td>' in a.text
+    assert '<td data-label="Frames dropped">7</td>' in a.text
+    assert '<td data-label="p95 latency">38 ms</td>' in a.text
     assert data["tiles"] is None
     assert "leaflet.js" in a.text and 'class="map plain"' in a.text
 

@@ -42,4 +42,8 @@ def camera_view(cam: CameraStatus) -> dict[str, Any]:
         "last_frame_at": iso(cam.last_frame_at),
         "last_error": None if cam.last_error is None else redact(cam.last_error),
         "updated_at": iso(cam.updated_at),
+        # How the analysis keeps up, as the camera's worker last reported (None: not yet).
+        "analysed_fps": None if cam.health is None else cam.health.analysed_fps,
+        "frames_dropped": None if cam.health is None else cam.health.frames_dropped,
+        "p95_latency_ms": None if cam.health is None else cam.health.p95_latency_ms,
     }

@@ -101,10 +101,8 @@ def _run(
     for s in stats:
         state = "error: " + s.last_error if s.errors and s.last_error else "ok"
         # Plain echo: one line per camera however long the error (no wrapping, no markup).
-        lat = sorted(s.frame_latency_s)
-        p95 = (
-            f", p95 capture to score {1000 * lat[int(0.95 * (len(lat) - 1))]:.0f} ms" if lat else ""
-        )
+        lat = s.p95_latency_ms()
+        p95 = f", p95 capture to score {lat:.0f} ms" if lat is not None else ""
         typer.echo(
             f"camera {s.camera_id}: {s.frames} frames, {s.faces} faces, {s.events} events "
             f"({state}); {s.dropped} frames dropped{p95}"

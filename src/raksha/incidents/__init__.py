@@ -13,6 +13,7 @@ from raksha.incidents.lifecycle import (
 from raksha.incidents.model import (
     Action,
     ActionRecord,
+    CameraHealth,
     CameraStatus,
     EvidenceFile,
     EvidenceKind,
@@ -26,6 +27,7 @@ __all__ = [
     "TRANSITIONS",
     "Action",
     "ActionRecord",
+    "CameraHealth",
     "CameraStatus",
     "EvidenceFile",
     "EvidenceKind",

@@ -180,3 +180,16 @@ class CameraStatus:
     last_frame_at: datetime | None
     last_error: str | None
     updated_at: datetime
+    health: CameraHealth | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CameraHealth:
+    """How a camera's analysis keeps up, as its worker last reported it."""
+
+    #: Analysed frames per second since the previous report.
+    analysed_fps: float
+    #: Frames dropped (oldest first) because analysis fell behind, since the worker started.
+    frames_dropped: int
+    #: p95 of capture-to-score latency over the latest analysed frames (None: none yet).
+    p95_latency_ms: float | None

@@ -25,6 +25,7 @@ from raksha.config import RunConfig
 from raksha.detect.base import FaceDetector
 from raksha.errors import ConfigError, RakshaError
 from raksha.expression.base import ExpressionClassifier
+from raksha.incidents.model import CameraHealth
 from raksha.pipeline.analyzer import FrameAnalyzer, Models
 from raksha.pipeline.incident_sink import IncidentSink, StoredIncident
 from raksha.sources.base import FrameSource
@@ -63,6 +64,14 @@ class CameraStats:
     detect_skipped: int = 0
     #: Wall seconds per pipeline stage, summed over analysed frames.
     stage_s: dict[str, float] = field(default_factory=dict)
+
+    def p95_latency_ms(self) -> float | None:
+        """p95 of capture-to-score latency over the latency window (None: no frame yet)."""
+        try:
+            latency = sorted(self.frame_latency_s)
+        except RuntimeError:  # appended to by the worker while another thread read it
+            return None
+        return round(1000 * latency[int(0.95 * (len(latency) - 1))], 1) if latency else None
 
 
 def build_notifiers(cfg: RunConfig, env: Mapping[str, str]) -> dict[str, Notifier]:
@@ -117,6 +126,8 @@ class CameraWorker(threading.Thread):
         self.stats = CameraStats(camera.id)
         self._source: FrameSource | None = None
         self._last_status = 0.0
+        #: (monotonic time, frames analysed) at the last health report.
+        self._health_mark = (time.monotonic(), 0)
         self._secrets: list[str] = []
         # Status is written by this thread (per frame) and by the runtime's status thread
         # (`poll_status`, while a reconnecting read blocks this thread).
@@ -137,6 +148,7 @@ class CameraWorker(threading.Thread):
             return
         self.stats.online, self.stats.last_error = online, error
         self._last_status = now
+        health = self._health(now)
         try:
             self.rt.store.set_camera_status(
                 self.camera.id,
@@ -148,9 +160,24 @@ class CameraWorker(threading.Thread):
                 display_url=self.camera.display_url,
                 enabled=True,
                 secrets=self._secrets,
+                health=health,
             )
         except RakshaError as exc:
             log.warning("camera %s: cannot record status: %s", self.camera.id, exc)
+
+    def _health(self, now: float) -> CameraHealth | None:
+        """Analysed frames per second since the last report, frames dropped so far and the
+        p95 capture-to-score latency of the latest frames."""
+        then, frames_then = self._health_mark
+        frames = self.stats.frames
+        if now <= then:
+            return None
+        self._health_mark = (now, frames)
+        return CameraHealth(
+            analysed_fps=round((frames - frames_then) / (now - then), 2),
+            frames_dropped=self.stats.dropped,
+            p95_latency_ms=self.stats.p95_latency_ms(),
+        )
 
     def poll_status(self) -> None:
         """Record a live camera that is down while its read blocks in reconnect backoff

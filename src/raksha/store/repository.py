@@ -27,6 +27,7 @@ from raksha.incidents.lifecycle import check_actor, record_action
 from raksha.incidents.model import (
     Action,
     ActionRecord,
+    CameraHealth,
     CameraStatus,
     EvidenceFile,
     EvidenceKind,
@@ -460,8 +461,9 @@ class IncidentStore:
         enabled: bool | None = None,
         secrets: Sequence[str] = (),
         now: datetime | None = None,
+        health: CameraHealth | None = None,
     ) -> None:
-        """Create or update a camera's status row.
+        """Create or update a camera's status row (`health` None keeps the last one).
 
         `last_frame_at` None keeps the previous value; `last_error` is stored as given (None
         when healthy). The URL is stored masked and the error text redacted; any string in
@@ -490,6 +492,12 @@ class IncidentStore:
             values["display_url"] = scrub(mask_url(display_url))
         if enabled is not None:
             values["enabled"] = enabled
+        if health is not None:
+            values.update(
+                analysed_fps=health.analysed_fps,
+                frames_dropped=health.frames_dropped,
+                p95_latency_ms=health.p95_latency_ms,
+            )
         first = {"id": camera_id, "enabled": True, "last_frame_at": None, **values}
         dialect_insert = postgresql.insert if is_postgres(self.engine) else sqlite.insert
         stmt = dialect_insert(cameras).values(**first)
@@ -512,6 +520,13 @@ class IncidentStore:
                 last_frame_at=r.last_frame_at,
                 last_error=r.last_error,
                 updated_at=r.updated_at,
+                health=None
+                if r.analysed_fps is None
+                else CameraHealth(
+                    analysed_fps=float(r.analysed_fps),
+                    frames_dropped=int(r.frames_dropped or 0),
+                    p95_latency_ms=None if r.p95_latency_ms is None else float(r.p95_latency_ms),
+                ),
             )
             for r in rows
         ]

@@ -126,6 +126,10 @@ cameras = Table(
     Column("last_frame_at", UtcDateTime(), nullable=True),
     Column("last_error", Text, nullable=True),
     Column("updated_at", UtcDateTime(), nullable=False),
+    # Health as last reported by the camera's worker (None until it reports).
+    Column("analysed_fps", Float, nullable=True),
+    Column("frames_dropped", BigInteger, nullable=True),
+    Column("p95_latency_ms", Float, nullable=True),
 )
 
 alerts = Table(

@@ -42,6 +42,9 @@ def map_data(site: Site, cameras: list[dict[str, Any]], all_stations: bool) -> d
                 "status": camera_status(cam),
                 "last_frame_at": cam.get("last_frame_at"),
                 "last_error": cam.get("last_error"),
+                "analysed_fps": cam.get("analysed_fps"),
+                "frames_dropped": cam.get("frames_dropped"),
+                "p95_latency_ms": cam.get("p95_latency_ms"),
                 "lat": spot.lat if spot else None,
                 "lon": spot.lon if spot else None,
             }
@@ -59,6 +62,9 @@ def map_data(site: Site, cameras: list[dict[str, Any]], all_stations: bool) -> d
                     "status": "unknown" if cfg.enabled else "disabled",
                     "last_frame_at": None,
                     "last_error": None,
+                    "analysed_fps": None,
+                    "frames_dropped": None,
+                    "p95_latency_ms": None,
                     "lat": spot.lat if spot else None,
                     "lon": spot.lon if spot else None,
                 }
