@@ -28,6 +28,7 @@ from raksha.expression.base import ExpressionClassifier
 from raksha.incidents.model import CameraHealth
 from raksha.pipeline.analyzer import FrameAnalyzer, Models
 from raksha.pipeline.incident_sink import IncidentSink, StoredIncident
+from raksha.pipeline.memory import fix_mmap_threshold
 from raksha.sources.base import FrameSource
 from raksha.sources.targets import SourceKind, parse_target
 from raksha.store.repository import IncidentStore
@@ -394,6 +395,8 @@ class Runtime:
             self._on_stored(stored)
 
     def start(self) -> None:
+        # Frame-sized buffers back to the OS when freed: resident memory stays flat.
+        fix_mmap_threshold()
         self._dispatch_thread = threading.Thread(
             target=self.dispatcher.run_forever,
             args=(self.stopping, 1.0),
