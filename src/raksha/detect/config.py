@@ -6,8 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-#: Face size (px, at the detector's input) from which YuNet finds faces reliably, measured on
-#: the shared clips (docs/benchmarks.md): at 24-36 px all were found, at 16-24 px none.
+#: Face size (px, at the detector's input) from which YuNet finds faces reliably: a rule of
+#: thumb from a small check on the shared clips (docs/benchmarks.md): 4 faces of 32-48 px were
+#: all found at 24-36 px and all missed at 16-24 px.
 RELIABLE_FACE_PX = 24.0
 
 
