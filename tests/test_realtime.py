@@ -183,6 +183,40 @@ def test_a_full_buffer_drops_its_oldest_frames_and_counts_them() -> None:
     assert buf.stats.taken == 3 and buf.stats.put == 6
 
 
+def test_a_lossless_buffer_makes_the_producer_wait_for_room() -> None:
+    buf = FrameBuffer(2, lossless=True)
+    assert not buf.put(_frame(0, 0.0)) and not buf.put(_frame(1, 0.2))
+    third_done = threading.Event()
+
+    def produce() -> None:
+        buf.put(_frame(2, 0.4))  # full: waits until the consumer takes a frame
+        third_done.set()
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    assert not third_done.wait(0.1)
+    first = buf.get()
+    assert first is not None and first.index == 0
+    assert third_done.wait(2.0)
+    producer.join(timeout=2)
+    got = [buf.get(timeout=0.5), buf.get(timeout=0.5)]
+    assert [f.index for f in got if f is not None] == [1, 2]
+    assert buf.stats.dropped == 0 and buf.stats.put == 3
+
+
+def test_closing_a_lossless_buffer_releases_a_waiting_producer() -> None:
+    buf = FrameBuffer(1, lossless=True)
+    buf.put(_frame(0, 0.0))
+    result: list[bool] = []
+    producer = threading.Thread(target=lambda: result.append(buf.put(_frame(1, 0.2))))
+    producer.start()
+    time.sleep(0.05)
+    buf.close()
+    producer.join(timeout=2)
+    assert not producer.is_alive() and result == [False]
+    assert buf.stats.put == 1
+
+
 def test_buffer_needs_room_for_a_frame() -> None:
     with pytest.raises(ValueError, match="at least one"):
         FrameBuffer(0)
@@ -205,6 +239,18 @@ def test_slow_analysis_drops_old_frames_instead_of_queueing_them(videos_dir: Pat
     assert [f.index for f in got] == sorted({f.index for f in got})
     assert got[-1].index == 71  # the newest frame is never the one dropped
     assert src.read_cpu_s > 0
+
+
+def test_lossless_read_ahead_of_a_file_keeps_every_frame_in_order(videos_dir: Path) -> None:
+    cfg = SourceConfig(fps=30, decode_threads=1)
+    src = BufferedSource(open_source(str(videos_dir / SINGLE), cfg), capacity=2, lossless=True)
+    got: list[int] = []
+    while (frame := src.read()) is not None:
+        got.append(frame.index)
+        if len(got) % 10 == 0:
+            time.sleep(0.02)  # the analysis is sometimes slower than decoding
+    assert got == list(range(72))
+    assert src.dropped == 0
 
 
 def test_a_consumer_that_keeps_up_loses_nothing(videos_dir: Path) -> None:

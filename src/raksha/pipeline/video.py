@@ -75,9 +75,12 @@ def analyze_video(
     """
     from raksha.pipeline.annotate import AnnotatedWriter, draw
     from raksha.sources.factory import open_source
+    from raksha.sources.realtime import read_ahead
 
     models = models if models is not None else Models.load(cfg, models_dir)
-    source = open_source(video, cfg.source, source_id="video")
+    # Decoded ahead by a thread of its own (cfg.source.read_ahead_frames): the "decode" stage
+    # is then the time the analysis waited for its next frame.
+    source = read_ahead(open_source(video, cfg.source, source_id="video"), cfg.source)
     writer: AnnotatedWriter | None = None
     started = time.perf_counter()
     try:

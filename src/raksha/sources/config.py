@@ -36,3 +36,8 @@ class SourceConfig(BaseModel):
     #: own into a buffer of this many frames; when analysis falls behind, the oldest
     #: buffered frame is dropped and counted, so latency stays bounded.
     buffer_frames: int = Field(2, ge=1, le=64)
+    #: Video files analysed as fast as they decode (`raksha analyze`; `raksha run` without
+    #: `realtime_files`) are decoded up to this many frames ahead by a thread of their own,
+    #: so that decoding overlaps the analysis of the frame before; nothing is dropped. 0
+    #: decodes in the analysing thread.
+    read_ahead_frames: int = Field(4, ge=0, le=64)

@@ -127,15 +127,18 @@ class BufferStats:
 class FrameBuffer:
     """A bounded FIFO between one producer and one consumer thread.
 
-    `put` never blocks: when the buffer holds `capacity` frames, the oldest is dropped and
-    counted. `get` blocks until a frame arrives or the buffer is closed; after `close()` it
-    hands out what is left, then None.
+    By default `put` never blocks: when the buffer holds `capacity` frames, the oldest is
+    dropped and counted (a live camera must not fall behind). With `lossless=True` (a file
+    analysed as fast as it decodes) `put` waits for room instead, so nothing is dropped. `get`
+    blocks until a frame arrives or the buffer is closed; after `close()` it hands out what is
+    left, then None.
     """
 
-    def __init__(self, capacity: int = 2) -> None:
+    def __init__(self, capacity: int = 2, *, lossless: bool = False) -> None:
         if capacity < 1:
             raise ValueError("a frame buffer holds at least one frame")
         self.capacity = capacity
+        self.lossless = lossless
         self.stats = BufferStats()
         self._items: deque[Frame] = deque()
         self._cond = threading.Condition()
@@ -144,6 +147,8 @@ class FrameBuffer:
     def put(self, frame: Frame) -> bool:
         """Queue `frame`; True when an older frame had to be dropped to make room."""
         with self._cond:
+            if self.lossless:
+                self._cond.wait_for(lambda: len(self._items) < self.capacity or self._closed)
             if self._closed:
                 return False
             self.stats.put += 1
@@ -152,7 +157,7 @@ class FrameBuffer:
                 self._items.popleft()
                 self.stats.dropped += 1
             self._items.append(frame)
-            self._cond.notify()
+            self._cond.notify_all()
             return dropped
 
     def get(self, timeout: float | None = None) -> Frame | None:
@@ -163,7 +168,10 @@ class FrameBuffer:
             if not self._items:
                 return None
             self.stats.taken += 1
-            return self._items.popleft()
+            frame = self._items.popleft()
+            if self.lossless:
+                self._cond.notify_all()  # a producer may be waiting for room
+            return frame
 
     def close(self) -> None:
         with self._cond:
@@ -184,15 +192,18 @@ class BufferedSource:
 
     The reader thread starts on the first `read()` and fills a FrameBuffer of `capacity`
     frames; when analysis falls behind, the oldest buffered frame is dropped and counted
-    (`dropped`). The end of the stream, and an error raised by `inner.read()`, reach the
-    consumer after the frames read before them. `read_cpu_s` is the CPU time the reader
-    thread has used (decoding and colour conversion). Attributes a live source reports
-    (`online`, `last_error`) are passed through.
+    (`dropped`), or with `lossless=True` the reader waits for room (a file read ahead while
+    the previous frame is analysed). The end of the stream, and an error raised by
+    `inner.read()`, reach the consumer after the frames read before them. `read_cpu_s` is
+    the CPU time the reader thread has used (decoding and colour conversion). Attributes a
+    live source reports (`online`, `last_error`) are passed through.
     """
 
-    def __init__(self, inner: FrameSource, capacity: int = 2, *, name: str = "") -> None:
+    def __init__(
+        self, inner: FrameSource, capacity: int = 2, *, name: str = "", lossless: bool = False
+    ) -> None:
         self._inner = inner
-        self._buffer = FrameBuffer(capacity)
+        self._buffer = FrameBuffer(capacity, lossless=lossless)
         self._name = name or f"read-{inner.info.source_id}"
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -274,12 +285,20 @@ def live_feed(source: FrameSource, cfg: SourceConfig, *, is_file: bool) -> Frame
 
     A live stream (or a file played in real time, `cfg.realtime_files`) is read ahead by a
     thread of its own into a drop-oldest buffer of `cfg.buffer_frames`; a file played flat
-    out is read in the caller's thread, frame by frame, so that nothing is dropped.
+    out is read ahead losslessly (`read_ahead`), so that nothing is dropped.
     Real-time files start at a random point of their first analysis interval: independent
     cameras are not in step with each other, and files started together would be.
     """
     if is_file and not cfg.realtime_files:
-        return source
+        return read_ahead(source, cfg)
     if is_file:
         source = RealtimeSource(source, start_delay_s=random.uniform(0.0, 1.0 / cfg.fps))
     return BufferedSource(source, cfg.buffer_frames)
+
+
+def read_ahead(source: FrameSource, cfg: SourceConfig) -> FrameSource:
+    """A file analysed flat out, decoded `cfg.read_ahead_frames` ahead by a thread of its own
+    (lossless: the reader waits for room); the source itself when that setting is 0."""
+    if cfg.read_ahead_frames == 0:
+        return source
+    return BufferedSource(source, cfg.read_ahead_frames, lossless=True)

@@ -47,6 +47,8 @@ class TrainConfig:
     seed: int = 0
     threads: int = 0  # 0 = torch default
     bf16: bool = True  # bfloat16 autocast on CPU (fp32 master weights)
+    #: BatchNorm statistics stay fixed (fine-tuning a network rebuilt from a folded export)
+    freeze_bn: bool = False
     time_budget_min: float | None = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -60,6 +62,16 @@ class EpochLog:
     val_macro_recall: float
     lr: float
     seconds: float
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX). Elsewhere PyTorch's
+    bfloat16 autocast is emulated and many times slower than float32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def seed_everything(seed: int) -> None:
@@ -138,6 +150,13 @@ class _Ema:
             eb.copy_(b)
 
 
+def freeze_batchnorm(net: nn.Module) -> None:
+    """Put every BatchNorm layer in eval mode: running statistics fixed, affine still trained."""
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.eval()
+
+
 def build_like(net: nn.Module) -> nn.Module:
     import copy
 
@@ -180,15 +199,19 @@ def train(
     resume: bool = False,
     report: Reporter = _print,
     max_steps: int | None = None,
+    init: nn.Module | None = None,
 ) -> dict[str, Any]:
     """Train and return a summary; ``out_dir`` gets last.pt, best.pt and history.json.
 
-    ``max_steps`` stops after that many optimiser steps (for tests and smoke runs)."""
+    ``max_steps`` stops after that many optimiser steps (for tests and smoke runs). ``init``
+    is a network of the same architecture to start from instead of random weights."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     net = build_model(cfg)
+    if init is not None:
+        net.load_state_dict(init.state_dict())
     weights = class_weights(train_data.targets, cfg.class_weight_power, cfg.class_weight_cap)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     ema = _Ema(net, cfg.ema_decay)
@@ -227,6 +250,8 @@ def train(
     epoch = start_epoch
     for epoch in range(start_epoch, cfg.epochs):
         net.train()
+        if cfg.freeze_bn:
+            freeze_batchnorm(net)
         te = time.monotonic()
         order = rng.permutation(len(train_data))
         losses: list[float] = []
