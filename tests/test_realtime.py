@@ -314,13 +314,18 @@ def test_skipping_non_reference_frames_decodes_less_at_nearly_the_same_times(
 # -- live_feed -----------------------------------------------------------------------------
 
 
-def test_live_feed_buffers_real_time_files_and_leaves_plain_files_alone(
+def test_live_feed_buffers_real_time_files_and_reads_plain_files_ahead_losslessly(
     videos_dir: Path,
 ) -> None:
     clip = str(videos_dir / SINGLE)
     plain = open_source(clip, SourceConfig())
-    assert live_feed(plain, SourceConfig(), is_file=True) is plain
-    plain.close()
+    ahead = live_feed(plain, SourceConfig(), is_file=True)
+    assert isinstance(ahead, BufferedSource) and ahead.inner is plain
+    assert ahead.buffer.lossless and ahead.buffer.capacity == SourceConfig().read_ahead_frames
+    ahead.close()
+    no_thread = open_source(clip, SourceConfig(read_ahead_frames=0))
+    assert live_feed(no_thread, SourceConfig(read_ahead_frames=0), is_file=True) is no_thread
+    no_thread.close()
     cfg = SourceConfig(realtime_files=True, buffer_frames=3)
     feed = live_feed(open_source(clip, cfg), cfg, is_file=True)
     assert isinstance(feed, BufferedSource) and isinstance(feed.inner, RealtimeSource)
