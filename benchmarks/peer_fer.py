@@ -230,14 +230,29 @@ def peer_speed(python: Path, clip: Path, frames: int, repeats: int) -> dict[str,
     }
 
 
-def raksha_speed(
-    clip: Path, native_fps: float, repeats: int, models_dir: Path | None
-) -> dict[str, Any]:
+def raksha_config(expression_model: str | None) -> Any:
+    """Raksha's default analysis settings, with another expression model when one is named."""
     from raksha.config import AnalysisConfig
+
+    cfg = AnalysisConfig()
+    if expression_model:
+        cfg = cfg.model_copy(
+            update={"expression": cfg.expression.model_copy(update={"model": expression_model})}
+        )
+    return cfg
+
+
+def raksha_speed(
+    clip: Path,
+    native_fps: float,
+    repeats: int,
+    models_dir: Path | None,
+    expression_model: str | None = None,
+) -> dict[str, Any]:
     from raksha.pipeline.analyzer import Models
     from raksha.pipeline.video import analyze_video
 
-    base = AnalysisConfig()
+    base = raksha_config(expression_model)
     every = base.model_copy(
         update={"source": base.source.model_copy(update={"fps": min(native_fps, 120.0)})}
     )
@@ -331,13 +346,14 @@ def scores(truth: Sequence[str], pred: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def raksha_accuracy(rows: Sequence[tuple[Path, str]], models_dir: Path | None) -> dict[str, Any]:
+def raksha_accuracy(
+    rows: Sequence[tuple[Path, str]], models_dir: Path | None, expression_model: str | None = None
+) -> dict[str, Any]:
     import cv2
 
-    from raksha.config import AnalysisConfig
     from raksha.expression.factory import build_expression_classifier
 
-    cfg = AnalysisConfig()
+    cfg = raksha_config(expression_model)
     clf = build_expression_classifier(cfg.expression, models_dir)
     crops: list[npt.NDArray[np.uint8]] = []
     for path, _ in rows:
@@ -439,6 +455,9 @@ def main() -> int:
     ap.add_argument("--ferplus-limit", type=int, default=None, help="first N labelled crops")
     ap.add_argument("--repeats", type=int, default=1, help="timed runs of each side (median)")
     ap.add_argument("--models", type=Path, default=None, help="Raksha model directory")
+    ap.add_argument(
+        "--expression-model", default=None, help="Raksha's expression model (default: default)"
+    )
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--skip-accuracy", action="store_true")
     args = ap.parse_args()
@@ -469,7 +488,9 @@ def main() -> int:
             print(f"timing fer on {info['frames']} frames of {src.name}...", file=sys.stderr)
             peer = peer_speed(python, clip, args.frames, args.repeats)
             print("timing Raksha...", file=sys.stderr)
-            raksha = raksha_speed(clip, info["native_fps"], args.repeats, models_dir)
+            raksha = raksha_speed(
+                clip, info["native_fps"], args.repeats, models_dir, args.expression_model
+            )
         five, every = raksha["5fps"], raksha["all_frames"]
         same = raksha["all_frames_same_min_face"]
         clip_fps_5 = info["frames"] / (five["frames_analysed"] / five["fps"])
@@ -501,7 +522,7 @@ def main() -> int:
         rows = ferplus_rows(args.ferplus_limit)
         print(f"classifying {len(rows)} FER+ crops...", file=sys.stderr)
         acc = {
-            "raksha": raksha_accuracy(rows, models_dir),
+            "raksha": raksha_accuracy(rows, models_dir, args.expression_model),
             "peer": peer_accuracy(python, rows, "tflite"),
             "peer_hdf5": peer_accuracy(python, rows, "hdf5"),
         }

