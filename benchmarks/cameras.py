@@ -112,13 +112,15 @@ def build_config(args: argparse.Namespace, tmp: Path) -> Any:
         },
         incidents={"merge_window_s": 0},
     )
+    if args.expression_model:
+        site["expression"] = {"model": args.expression_model}
     return RunConfig.model_validate(site), urls
 
 
-def cfg_expression_model() -> str:
+def cfg_expression_model(name: str | None) -> str:
     from raksha.expression.config import ExpressionConfig
 
-    return ExpressionConfig().model
+    return name or ExpressionConfig().model
 
 
 def snapshot(runtime: Any) -> dict[str, Any]:
@@ -236,7 +238,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "detect_long_side": args.detect_side,
             "detector_min_face_px": args.min_face_px,
             "detector_backend": args.detector_backend,
-            "expression_model": cfg_expression_model(),
+            "expression_model": cfg_expression_model(args.expression_model),
             "staged_cameras": min(args.staged, args.cameras),
             "motion_gate": args.motion_gate,
             "warmup_s": args.warmup,
@@ -274,6 +276,9 @@ def main() -> int:
     ap.add_argument("--detect-side", type=int, default=640, help="detector long side, pixels")
     ap.add_argument("--min-face-px", type=float, default=0.0, help="detector.min_face_px (0: off)")
     ap.add_argument("--detector-backend", choices=["onnxruntime", "opencv"], default="onnxruntime")
+    ap.add_argument(
+        "--expression-model", default=None, help="expression model (default: Raksha's default)"
+    )
     ap.add_argument(
         "--staged",
         type=int,
