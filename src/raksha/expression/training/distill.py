@@ -29,6 +29,7 @@ from raksha.errors import ModelError
 from raksha.evaluation.datasets import FaceDataset
 from raksha.expression.training.loop import INPUT_OFFSET, INPUT_SCALE
 from raksha.expression.training.model import ExpressionNet, WithSoftmax
+from raksha.ort_session import cpu_session
 
 #: Largest |rebuilt PyTorch - ONNX| probability difference accepted by `net_from_onnx`.
 REBUILD_TOLERANCE = 1e-4
@@ -125,7 +126,6 @@ def _read_card(onnx_path: Path) -> dict[str, Any]:
 def net_from_onnx(onnx_path: Path) -> RebuiltTeacher:
     """The ExpressionNet an exported ONNX file was made from, checked against the file."""
     import onnx
-    import onnxruntime as ort
     from onnx import numpy_helper
 
     try:
@@ -161,7 +161,7 @@ def net_from_onnx(onnx_path: Path) -> RebuiltTeacher:
         net.head.bias.copy_(torch.from_numpy(np.array(init["net.head.bias"], np.float32)))
     net.eval()
 
-    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    sess = cpu_session(onnx_path, 0, f"teacher {onnx_path}")
     wrapped = WithSoftmax(net, temperature, flip_tta).eval()
     gen = torch.Generator().manual_seed(0)
     pix = torch.randint(0, 256, (16, 1, 48, 48), generator=gen).float()
@@ -180,15 +180,9 @@ def teacher_targets(
 ) -> tuple[FaceDataset, npt.NDArray[np.float32]]:
     """`data` with targets ``weight * teacher + (1 - weight) * votes``, and the teacher's
     probabilities (canonical class order) on its faces as they are (no augmentation)."""
-    import onnxruntime as ort
-
     if not 0.0 <= weight <= 1.0:
         raise ValueError("teacher weight must be within 0..1")
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    sess = ort.InferenceSession(
-        str(teacher_onnx), sess_options=opts, providers=["CPUExecutionProvider"]
-    )
+    sess = cpu_session(teacher_onnx, 0, f"teacher {teacher_onnx}")
     name = sess.get_inputs()[0].name
     parts: list[npt.NDArray[np.float32]] = []
     for i in range(0, len(data), batch):
