@@ -4,8 +4,9 @@
 for other ratios: on a 2-core AMD EPYC, 640x360 -> 307x173 took 2.05 ms against 0.15 ms for
 -> 320x180, and 1920x1080 -> 640x360 took 2.8 ms. `shrink` halves the image with 2x2
 averaging while it is at least twice the target size, then resizes the rest of the way
-(a ratio between 1 and 2) bilinearly: the same anti-aliasing in substance, at 0.25 ms and
-0.8 ms for those two cases.
+(a ratio between 1 and 2) bilinearly: within 2 grey levels of area averaging on average
+(tests/test_detect.py), at 0.33 ms and
+1.0 ms for those two cases (3.7 ms for area averaging of the 1080p frame in the same run).
 """
 
 from __future__ import annotations
