@@ -60,6 +60,20 @@ def _training_data(
     return train_data, val_data
 
 
+def _int_list(text: str, option: str, smallest: int) -> tuple[int, ...]:
+    """'16,32,64' -> (16, 32, 64), with an error naming the option when it is not that."""
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) < smallest or any(v < 1 for v in values):
+        raise RakshaError(
+            f"{option} must be {smallest} or more positive whole numbers separated by commas, "
+            f"got {text!r}"
+        )
+    return values
+
+
 def _data_card(data: Path, val: Path | None, n_train: int, targets: str) -> dict[str, Any]:
     return {
         "train": f"{data.name}: FER+ (FER2013 Training split), {n_train} faces whose top vote "
@@ -173,7 +187,26 @@ def train_distill(
     ] = 0.7,
     epochs: Annotated[int, typer.Option(min=1)] = 6,
     batch_size: _BatchSize = 128,
-    lr: Annotated[float, typer.Option(min=0.0, help="Peak AdamW learning rate.")] = 3e-4,
+    lr: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="Peak AdamW learning rate (default 3e-4 fine-tuning the teacher's weights, "
+            "3e-3 for a student of its own size).",
+        ),
+    ] = None,
+    widths: Annotated[
+        str | None,
+        typer.Option(
+            "--widths",
+            help="Student channel widths, stem first (e.g. 16,32,64,128); a student whose "
+            "widths or blocks differ from the teacher's starts from random weights.",
+        ),
+    ] = None,
+    blocks: Annotated[
+        str | None,
+        typer.Option("--blocks", help="Student residual blocks per stage (e.g. 1,1,1)."),
+    ] = None,
     seed: Annotated[int, typer.Option()] = 0,
     threads: _Threads = 0,
     bf16: _Bf16 = None,
@@ -197,9 +230,13 @@ def train_distill(
         Path | None, typer.Option("--models", help="Model directory (else RAKSHA_MODELS).")
     ] = None,
 ) -> None:
-    """Fine-tune a copy of a mirror-averaging expression model to give its averaged answer in
-    one forward pass (half the cost per face), then export it without mirror averaging."""
+    """Teach a one-pass student the mirror-averaged answer of an expression model, then export
+    it without mirror averaging. By default the student is a copy of the teacher, fine-tuned
+    (half the cost per face); with --widths/--blocks it is a smaller network trained from
+    scratch on the teacher's answers."""
     _need_torch()
+    student_widths = _int_list(widths, "--widths", 2) if widths is not None else None
+    student_blocks = _int_list(blocks, "--blocks", 1) if blocks is not None else None
     from raksha.expression.factory import resolve_expression_model
     from raksha.expression.training.distill import net_from_onnx, teacher_targets
     from raksha.expression.training.export import sha256_of
@@ -213,22 +250,43 @@ def train_distill(
         f"temperature {rebuilt.temperature:.3f}, mirror averaging {rebuilt.flip_tta}; "
         f"rebuilt network matches the file within {rebuilt.max_abs_diff:.1e}"
     )
+    s_widths = student_widths or rebuilt.widths
+    s_blocks = student_blocks or (
+        rebuilt.blocks if student_widths is None else (1,) * (len(s_widths) - 1)
+    )
+    if len(s_widths) != len(s_blocks) + 1:
+        raise RakshaError(
+            f"--widths needs one entry more than --blocks (the stem): got {len(s_widths)} "
+            f"widths and {len(s_blocks)} blocks"
+        )
+    fine_tune = (s_widths, s_blocks) == (rebuilt.widths, rebuilt.blocks)
+    if not fine_tune:
+        typer.echo(
+            f"student: widths {list(s_widths)}, blocks {list(s_blocks)}, from random weights"
+        )
     train_data, val_data = _training_data(data, val, limit, out, resume)
     mixed, _ = teacher_targets(source, train_data, teacher_weight)
     cfg = TrainConfig(
         epochs=epochs,
         batch_size=batch_size,
-        lr=lr,
+        lr=lr if lr is not None else (3e-4 if fine_tune else 3e-3),
         seed=seed,
         threads=threads,
         bf16=cpu_has_bf16() if bf16 is None else bf16,
         time_budget_min=time_budget_min,
-        widths=rebuilt.widths,
-        blocks=rebuilt.blocks,
-        warmup_epochs=min(0.3, epochs / 4),
-        freeze_bn=True,
+        widths=s_widths,
+        blocks=s_blocks,
+        warmup_epochs=min(0.3, epochs / 4) if fine_tune else min(1.0, epochs / 4),
+        freeze_bn=fine_tune,
     )
-    train(mixed, val_data, out, cfg, resume=resume, init=rebuilt.net, max_steps=max_steps)
+    init = rebuilt.net if fine_tune else None
+    train(mixed, val_data, out, cfg, resume=resume, init=init, max_steps=max_steps)
+    how = (
+        "student initialised with the teacher's weights (BatchNorm folded, statistics fixed) "
+        "and fine-tuned"
+        if fine_tune
+        else "a smaller student trained from random weights"
+    )
     done = finalize_run(
         out,
         name,
@@ -241,9 +299,8 @@ def train_distill(
                 "model": spec.name,
                 "sha256": sha256_of(source),
                 "teacher_weight": teacher_weight,
-                "how": "student initialised with the teacher's weights (BatchNorm folded, "
-                "statistics fixed) and fine-tuned on teacher_weight x the teacher's "
-                "mirror-averaged probabilities + (1 - teacher_weight) x the crowd votes",
+                "how": f"{how} on teacher_weight x the teacher's mirror-averaged "
+                "probabilities + (1 - teacher_weight) x the crowd votes",
             },
             "data": _data_card(data, val, len(train_data), "targets mixed with the teacher's"),
         },

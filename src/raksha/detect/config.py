@@ -47,6 +47,17 @@ class YuNetConfig(BaseModel):
     motion_gate: float = Field(0.0, ge=0, le=1)
     #: With motion gating, detect at least this often (seconds of video) anyway.
     motion_gate_max_age_s: float = Field(1.0, gt=0)
+    #: Track-guided detection (raksha.pipeline.regions): the whole frame is searched at
+    #: least every `rescan_s` seconds of video; on the analysed frames in between only the
+    #: regions around the faces of the frame before are searched. A face that is not found
+    #: again in its region makes the next frame a whole-frame search. So a face that enters
+    #: the picture is found at most `rescan_s` late. 0 = search every analysed frame whole.
+    rescan_s: float = Field(0.0, ge=0)
+    #: A region is a square centred on where the face is expected, with this many face
+    #: sides of margin on each side of it (0.5: two face sides across).
+    region_margin: float = Field(0.5, ge=0.25, le=4.0)
+    #: Side of the detector's input for one region, px (the region is resized to it).
+    region_side: int = Field(128, ge=64, le=512)
 
 
 DetectorConfig = YuNetConfig

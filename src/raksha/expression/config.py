@@ -15,3 +15,6 @@ class ExpressionConfig(BaseModel):
     batch_size: int = Field(64, ge=1, le=4096)
     #: onnxruntime intra-op threads (0 = library default).
     threads: int = Field(1, ge=0)
+    #: `raksha analyze`: read each frame's expressions on a thread of their own while the
+    #: next frame's faces are found, so that both use a core (the results are the same).
+    overlap: bool = True

@@ -13,19 +13,39 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from raksha.config import AnalysisConfig
-from raksha.detect.base import FaceDetector
+from raksha.detect.base import FaceDetector, RegionDetector
 from raksha.distress.quality import face_sharpness
 from raksha.distress.scorer import DistressScorer
-from raksha.domain import DistressEvent, FaceDetections, FaceResult, Frame, FrameAnalysis
+from raksha.domain import (
+    DistressEvent,
+    ExpressionScores,
+    FaceDetections,
+    FaceResult,
+    Frame,
+    FrameAnalysis,
+)
 from raksha.expression.base import ExpressionClassifier
 from raksha.track.base import FaceTracker
 
 if TYPE_CHECKING:
     from raksha.detect.motion import MotionGate
+    from raksha.pipeline.regions import RegionPlanner, SearchPlan
 
 STAGES = ("decode", "detect", "track", "expression", "distress")
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """A frame whose faces are found and tracked, waiting for their expressions."""
+
+    frame: Frame
+    faces: FaceDetections
+    track_ids: npt.NDArray[np.int64]
+    #: Seconds per stage so far (decode, detect, track; expression once classified).
+    timings: dict[str, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +93,13 @@ class FrameAnalyzer:
             from raksha.detect.motion import MotionGate
 
             self.motion = MotionGate(cfg.detector.motion_gate, cfg.detector.motion_gate_max_age_s)
+        #: With `detector.rescan_s` > 0: between whole-frame searches, only the regions about
+        #: the faces of the frame before are searched (track-guided detection).
+        self.regions: RegionPlanner | None = None
+        if cfg.detector.rescan_s > 0 and isinstance(models.detector, RegionDetector):
+            from raksha.pipeline.regions import RegionPlanner
+
+            self.regions = RegionPlanner(cfg.detector.rescan_s, cfg.detector.region_margin)
         self._last_faces = FaceDetections.empty()
 
     @property
@@ -80,25 +107,45 @@ class FrameAnalyzer:
         return self.models.classifier.labels
 
     def analyze(self, frame: Frame, decode_s: float = 0.0) -> FrameAnalysis:
-        timings = {"decode": decode_s}
+        located = self.locate(frame, decode_s)
+        return self.score(located, self.classify(located))
+
+    def locate(self, frame: Frame, decode_s: float = 0.0) -> Located:
+        """The first half of `analyze`: the frame's faces (detect) and their tracks."""
         t0 = time.perf_counter()
+        plan: SearchPlan | None = None
         if self.motion is None or self.motion.needs_detection(frame.image, frame.t):
-            faces = self._last_faces = self.models.detector.detect(frame.image)
+            faces, plan = self._detect(frame)
+            self._last_faces = faces
         else:  # nothing moved since the last detection: the faces are where they were
             faces = self._last_faces
         t1 = time.perf_counter()
         ids = self.tracker.update(faces, frame.t)
+        if plan is not None and self.regions is not None:
+            self.regions.observe(frame.t, faces, ids, plan)
         t2 = time.perf_counter()
-        scores = self.models.classifier.classify(frame.image, faces)
-        t3 = time.perf_counter()
+        return Located(frame, faces, ids, {"decode": decode_s, "detect": t1 - t0, "track": t2 - t1})
+
+    def classify(self, located: Located) -> ExpressionScores:
+        """The expression stage. It keeps no state of the stream: while one frame is being
+        classified (on another thread), the next may already be located."""
+        t0 = time.perf_counter()
+        scores = self.models.classifier.classify(located.frame.image, located.faces)
+        located.timings["expression"] = time.perf_counter() - t0
+        return scores
+
+    def score(self, located: Located, scores: ExpressionScores) -> FrameAnalysis:
+        """The last half of `analyze`: quality and distress per face, events, the result.
+        Frames must be scored in the order they were located."""
+        frame, faces, ids = located.frame, located.faces, located.track_ids
+        t0 = time.perf_counter()
         sharp = (
             face_sharpness(frame.image, faces.boxes) if len(faces) else np.zeros((0,), np.float32)
         )
         samples, opened, closed = self.scorer.update(
             frame.t, ids, scores.probs, scores.labels, faces, sharp
         )
-        t4 = time.perf_counter()
-        timings.update(detect=t1 - t0, track=t2 - t1, expression=t3 - t2, distress=t4 - t3)
+        timings = dict(located.timings, distress=time.perf_counter() - t0)
         self._last_t = frame.t
 
         results = tuple(
@@ -125,6 +172,17 @@ class FrameAnalyzer:
             closed=tuple(closed),
             timings=timings,
         )
+
+    def _detect(self, frame: Frame) -> tuple[FaceDetections, SearchPlan | None]:
+        """This frame's faces: a whole-frame search, or (track-guided) its regions."""
+        detector = self.models.detector
+        if self.regions is None or not isinstance(detector, RegionDetector):
+            return detector.detect(frame.image), None
+        h, w = frame.image.shape[:2]
+        plan = self.regions.plan(frame.t, detector.regions_pay(h, w, self.regions.expected_count))
+        if plan.regions is None:
+            return detector.detect(frame.image), plan
+        return detector.detect_regions(frame.image, plan.regions), plan
 
     def finish(self) -> list[DistressEvent]:
         """Close every open event at the end of the stream."""

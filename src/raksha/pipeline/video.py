@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from raksha.config import AnalysisConfig
-from raksha.domain import DistressEvent, FrameAnalysis, SourceInfo
-from raksha.pipeline.analyzer import STAGES, FrameAnalyzer, Models
+from raksha.domain import DistressEvent, ExpressionScores, Frame, FrameAnalysis, SourceInfo
+from raksha.pipeline.analyzer import STAGES, FrameAnalyzer, Located, Models
+from raksha.sources.base import FrameSource
 
 
 @dataclass
@@ -23,6 +26,9 @@ class VideoAnalysis:
     frames: list[FrameAnalysis] = field(default_factory=list)
     events: list[DistressEvent] = field(default_factory=list)
     wall_s: float = 0.0
+    #: With track-guided detection: the analysed frames searched whole (the others were
+    #: searched only about the faces of the frame before); None without it.
+    whole_frame_searches: int | None = None
 
     def stage_seconds(self) -> dict[str, list[float]]:
         return {s: [f.timings.get(s, 0.0) for f in self.frames] for s in STAGES}
@@ -42,6 +48,7 @@ class VideoAnalysis:
                 "faces": sum(len(f.faces) for f in self.frames),
                 "tracks": len({x.track_id for f in self.frames for x in f.faces if x.track_id > 0}),
                 "events": len(self.events),
+                "whole_frame_searches": self.whole_frame_searches,
                 "wall_s": round(self.wall_s, 3),
             },
         }
@@ -101,13 +108,13 @@ def analyze_video(
         analyzer = FrameAnalyzer(cfg, models, source_id="video")
         if annotated is not None:
             writer = AnnotatedWriter(annotated, info.width, info.height, fps)
-        while True:
-            d0 = time.perf_counter()
-            frame = source.read()
-            decode_s = time.perf_counter() - d0
-            if frame is None:
-                break
-            analysis = analyzer.analyze(frame, decode_s=decode_s)
+        frames = _timed_frames(source)
+        analysed = (
+            _overlapped(analyzer, frames)
+            if cfg.expression.overlap
+            else ((frame, analyzer.analyze(frame, decode_s)) for frame, decode_s in frames)
+        )
+        for frame, analysis in analysed:
             result.frames.append(analysis)
             result.events.extend(analysis.closed)
             if writer is not None:
@@ -117,8 +124,44 @@ def analyze_video(
         result.events.extend(analyzer.finish())
         result.events.sort(key=lambda e: (e.start_s, e.track_id))
         result.wall_s = time.perf_counter() - started
+        if analyzer.regions is not None:
+            result.whole_frame_searches = analyzer.regions.whole_frames
         return result
     finally:
         source.close()
         if writer is not None:
             writer.close()
+
+
+def _timed_frames(source: FrameSource) -> Iterator[tuple[Frame, float]]:
+    """Each frame of `source` with the seconds its read took."""
+    while True:
+        d0 = time.perf_counter()
+        frame = source.read()
+        decode_s = time.perf_counter() - d0
+        if frame is None:
+            return
+        yield frame, decode_s
+
+
+def _overlapped(
+    analyzer: FrameAnalyzer, frames: Iterable[tuple[Frame, float]]
+) -> Iterator[tuple[Frame, FrameAnalysis]]:
+    """`analyzer.analyze` over `frames`, with each frame's expressions read on a thread of
+    their own while the next frame is located. Frames come out in order, each exactly as
+    `analyze` would give it: the tracker runs only here, the scorer only here, in order."""
+    pending: deque[tuple[Located, Future[ExpressionScores]]] = deque()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="expression") as pool:
+        try:
+            for frame, decode_s in frames:
+                located = analyzer.locate(frame, decode_s)
+                pending.append((located, pool.submit(analyzer.classify, located)))
+                if len(pending) > 1:
+                    done, scores = pending.popleft()
+                    yield done.frame, analyzer.score(done, scores.result())
+            while pending:
+                done, scores = pending.popleft()
+                yield done.frame, analyzer.score(done, scores.result())
+        finally:
+            for _, scores in pending:  # stopped early (an error, or the caller stopped)
+                scores.cancel()
