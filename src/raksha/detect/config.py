@@ -38,8 +38,12 @@ class YuNetConfig(BaseModel):
     small_faces_long_side: int = Field(1280, ge=64, le=8192)
     tile_size: int = Field(640, ge=128, le=4096)
     tile_overlap: float = Field(0.25, ge=0, lt=0.9)
-    #: onnxruntime / OpenCV threads for this stage (0 = library default).
-    threads: int = Field(0, ge=0)
+    #: onnxruntime / OpenCV threads for this stage (0 = library default: one per core).
+    #: One is the default because the parallelism is elsewhere (a thread per camera, the
+    #: expression stage on its own thread): on a 2-core machine, onnxruntime's default
+    #: threads spin while they wait and doubled the CPU per frame while slowing the analysis
+    #: down (docs/benchmarks.md). > 0 also sets OpenCV's thread count, process-wide.
+    threads: int = Field(1, ge=0)
     #: Motion gating (raksha.detect.motion): skip detection on a frame when less than this
     #: share of a small grey thumbnail changed since the last detected frame, and reuse
     #: that frame's boxes (expressions are still read on the new frame). 0 = detect on
