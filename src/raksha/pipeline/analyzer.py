@@ -44,8 +44,19 @@ class Located:
     frame: Frame
     faces: FaceDetections
     track_ids: npt.NDArray[np.int64]
-    #: Seconds per stage so far (decode, detect, track; expression once classified).
+    #: Seconds per stage so far (decode, detect, track).
     timings: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class FaceReadings:
+    """What the per-face stage read from a located frame: one row per face."""
+
+    scores: ExpressionScores
+    #: Variance of the Laplacian of each face (raksha.distress.quality.face_sharpness).
+    sharpness: npt.NDArray[np.float32]
+    expression_s: float
+    sharpness_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +119,7 @@ class FrameAnalyzer:
 
     def analyze(self, frame: Frame, decode_s: float = 0.0) -> FrameAnalysis:
         located = self.locate(frame, decode_s)
-        return self.score(located, self.classify(located))
+        return self.score(located, self.read_faces(located))
 
     def locate(self, frame: Frame, decode_s: float = 0.0) -> Located:
         """The first half of `analyze`: the frame's faces (detect) and their tracks."""
@@ -126,26 +137,31 @@ class FrameAnalyzer:
         t2 = time.perf_counter()
         return Located(frame, faces, ids, {"decode": decode_s, "detect": t1 - t0, "track": t2 - t1})
 
-    def classify(self, located: Located) -> ExpressionScores:
-        """The expression stage. It keeps no state of the stream: while one frame is being
-        classified (on another thread), the next may already be located."""
+    def read_faces(self, located: Located) -> FaceReadings:
+        """The per-face stage: expressions and sharpness. It keeps no state of the stream, so
+        while one frame's faces are read (on another thread), the next may be located."""
+        image, faces = located.frame.image, located.faces
         t0 = time.perf_counter()
-        scores = self.models.classifier.classify(located.frame.image, located.faces)
-        located.timings["expression"] = time.perf_counter() - t0
-        return scores
+        scores = self.models.classifier.classify(image, faces)
+        t1 = time.perf_counter()
+        sharp = face_sharpness(image, faces.boxes) if len(faces) else np.zeros((0,), np.float32)
+        t2 = time.perf_counter()
+        return FaceReadings(scores, sharp, expression_s=t1 - t0, sharpness_s=t2 - t1)
 
-    def score(self, located: Located, scores: ExpressionScores) -> FrameAnalysis:
+    def score(self, located: Located, readings: FaceReadings) -> FrameAnalysis:
         """The last half of `analyze`: quality and distress per face, events, the result.
         Frames must be scored in the order they were located."""
         frame, faces, ids = located.frame, located.faces, located.track_ids
+        scores = readings.scores
         t0 = time.perf_counter()
-        sharp = (
-            face_sharpness(frame.image, faces.boxes) if len(faces) else np.zeros((0,), np.float32)
-        )
         samples, opened, closed = self.scorer.update(
-            frame.t, ids, scores.probs, scores.labels, faces, sharp
+            frame.t, ids, scores.probs, scores.labels, faces, readings.sharpness
         )
-        timings = dict(located.timings, distress=time.perf_counter() - t0)
+        timings = dict(
+            located.timings,
+            expression=readings.expression_s,
+            distress=readings.sharpness_s + time.perf_counter() - t0,
+        )
         self._last_t = frame.t
 
         results = tuple(

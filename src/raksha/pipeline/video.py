@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from raksha.config import AnalysisConfig
-from raksha.domain import DistressEvent, ExpressionScores, Frame, FrameAnalysis, SourceInfo
-from raksha.pipeline.analyzer import STAGES, FrameAnalyzer, Located, Models
+from raksha.domain import DistressEvent, Frame, FrameAnalysis, SourceInfo
+from raksha.pipeline.analyzer import STAGES, FaceReadings, FrameAnalyzer, Located, Models
 from raksha.sources.base import FrameSource
 
 
@@ -147,21 +147,22 @@ def _timed_frames(source: FrameSource) -> Iterator[tuple[Frame, float]]:
 def _overlapped(
     analyzer: FrameAnalyzer, frames: Iterable[tuple[Frame, float]]
 ) -> Iterator[tuple[Frame, FrameAnalysis]]:
-    """`analyzer.analyze` over `frames`, with each frame's expressions read on a thread of
-    their own while the next frame is located. Frames come out in order, each exactly as
-    `analyze` would give it: the tracker runs only here, the scorer only here, in order."""
-    pending: deque[tuple[Located, Future[ExpressionScores]]] = deque()
+    """`analyzer.analyze` over `frames`, with each frame's faces read (expressions,
+    sharpness) on a thread of their own while the next frame is located. Frames come out in
+    order, each exactly as `analyze` would give it: the tracker and the distress scorer run
+    only on this thread, in frame order."""
+    pending: deque[tuple[Located, Future[FaceReadings]]] = deque()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="expression") as pool:
         try:
             for frame, decode_s in frames:
                 located = analyzer.locate(frame, decode_s)
-                pending.append((located, pool.submit(analyzer.classify, located)))
+                pending.append((located, pool.submit(analyzer.read_faces, located)))
                 if len(pending) > 1:
-                    done, scores = pending.popleft()
-                    yield done.frame, analyzer.score(done, scores.result())
+                    done, readings = pending.popleft()
+                    yield done.frame, analyzer.score(done, readings.result())
             while pending:
-                done, scores = pending.popleft()
-                yield done.frame, analyzer.score(done, scores.result())
+                done, readings = pending.popleft()
+                yield done.frame, analyzer.score(done, readings.result())
         finally:
-            for _, scores in pending:  # stopped early (an error, or the caller stopped)
-                scores.cancel()
+            for _, readings in pending:  # stopped early (an error, or the caller stopped)
+                readings.cancel()
