@@ -102,6 +102,7 @@ def build_config(args: argparse.Namespace, tmp: Path) -> Any:
             "buffer_frames": args.buffer,
             "decode_threads": args.decode_threads,
             "skip_nonref_frames": args.skip_nonref,
+            "skip_b_frames": args.skip_b,
         },
         detector={
             "threads": args.detector_threads,
@@ -112,6 +113,8 @@ def build_config(args: argparse.Namespace, tmp: Path) -> Any:
         },
         incidents={"merge_window_s": 0},
     )
+    if args.rescan_s is not None:
+        site["detector"]["rescan_s"] = args.rescan_s
     if args.expression_model:
         site["expression"] = {"model": args.expression_model}
     return RunConfig.model_validate(site), urls
@@ -121,6 +124,12 @@ def cfg_expression_model(name: str | None) -> str:
     from raksha.expression.config import ExpressionConfig
 
     return name or ExpressionConfig().model
+
+
+def cfg_rescan_s(value: float | None) -> float:
+    from raksha.detect.config import YuNetConfig
+
+    return YuNetConfig().rescan_s if value is None else value
 
 
 def snapshot(runtime: Any) -> dict[str, Any]:
@@ -234,6 +243,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "buffer_frames": args.buffer,
             "decode_threads": args.decode_threads,
             "skip_nonref_frames": args.skip_nonref,
+            "skip_b_frames": args.skip_b,
             "detector_threads": args.detector_threads,
             "detect_long_side": args.detect_side,
             "detector_min_face_px": args.min_face_px,
@@ -241,6 +251,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "expression_model": cfg_expression_model(args.expression_model),
             "staged_cameras": min(args.staged, args.cameras),
             "motion_gate": args.motion_gate,
+            "rescan_s": cfg_rescan_s(args.rescan_s),
             "warmup_s": args.warmup,
         },
         "machine": f"{platform.processor() or platform.machine()}, {cores} cores, "
@@ -272,6 +283,12 @@ def main() -> int:
         default=True,
         help="decode reference frames only (source.skip_nonref_frames)",
     )
+    ap.add_argument(
+        "--skip-b",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="decode I and P frames only while they come often enough (source.skip_b_frames)",
+    )
     ap.add_argument("--detector-threads", type=int, default=1, help="OpenCV threads (0: auto)")
     ap.add_argument("--detect-side", type=int, default=640, help="detector long side, pixels")
     ap.add_argument("--min-face-px", type=float, default=0.0, help="detector.min_face_px (0: off)")
@@ -291,6 +308,13 @@ def main() -> int:
         type=float,
         default=0.0,
         help="skip detection when less than this share of the picture moved (0: off)",
+    )
+    ap.add_argument(
+        "--rescan-s",
+        type=float,
+        default=None,
+        help="detector.rescan_s: track-guided detection, whole-frame search at most this "
+        "many seconds apart (0: every frame searched whole; default: Raksha's default)",
     )
     ap.add_argument("--sample-every", type=float, default=5.0, help="RSS sampling, seconds")
     ap.add_argument(

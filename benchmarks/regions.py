@@ -1,12 +1,13 @@
 """Track-guided detection against whole-frame detection on every analysed frame.
 
     RAKSHA_MODELS=../shared/models python benchmarks/regions.py [--clips A.mp4 ...] \
-        [--rescan 0.5 1.0] [--fps 5 0] [--min-face-px 0] [--json OUT]
+        [--rescan 0.5 1.0] [--region-change 0.02 1] [--fps 5 0] [--min-face-px 0] [--json OUT]
 
 For each clip and analysed frame rate (0 = every frame), `raksha analyze` runs once with
 `detector.rescan_s: 0` (the whole frame searched on every analysed frame: the reference) and
-once per `--rescan` value (track-guided). On each frame the faces of the two runs are paired
-by IoU >= 0.5. Reported per run:
+once per `--rescan` and `--region-change` value (track-guided; a region change of 1 turns
+off the whole-frame search on a change outside the regions). On each frame the faces of the
+two runs are paired by IoU >= 0.5. Reported per run:
 - `recall`: share of the reference's faces the track-guided run also has;
 - `extra`: faces it has that the reference lacks, per 100 reference faces;
 - `mean_iou` of the pairs, and `same_top_expression`: share of pairs whose most likely
@@ -47,8 +48,13 @@ DEFAULT_CLIPS = [
 ]
 
 
-def _config(fps: float, rescan_s: float, min_face_px: float) -> AnalysisConfig:
-    doc: dict[str, Any] = {"detector": {"rescan_s": rescan_s, "min_face_px": min_face_px}}
+def _config(
+    fps: float, rescan_s: float, min_face_px: float, region_change: float | None = None
+) -> AnalysisConfig:
+    detector: dict[str, Any] = {"rescan_s": rescan_s, "min_face_px": min_face_px}
+    if region_change is not None:
+        detector["region_change"] = region_change
+    doc: dict[str, Any] = {"detector": detector}
     if fps > 0:
         doc["source"] = {"fps": fps}
     else:
@@ -101,6 +107,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--clips", nargs="+", default=DEFAULT_CLIPS)
     ap.add_argument("--rescan", nargs="+", type=float, default=[0.5, 1.0])
+    ap.add_argument("--region-change", nargs="+", type=float, default=[None])
     ap.add_argument("--fps", nargs="+", type=float, default=[5.0, 0.0])
     ap.add_argument("--min-face-px", type=float, default=0.0)
     ap.add_argument("--models", type=Path, default=None)
@@ -114,15 +121,18 @@ def main() -> None:
             base_cfg = _config(fps, 0.0, args.min_face_px)
             ref_models = Models.load(base_cfg, models_dir)
             ref = analyze_video(str(VIDEOS / clip), base_cfg, models=ref_models)
-            for rescan in args.rescan:
-                cfg = _config(fps, rescan, args.min_face_px)
+            for rescan, change in [(r, c) for r in args.rescan for c in args.region_change]:
+                cfg = _config(fps, rescan, args.min_face_px, change)
                 models = Models.load(cfg, models_dir)
                 run = analyze_video(str(VIDEOS / clip), cfg, models=models)
+                whole = run.whole_frame_searches or 0
                 row = {
                     "clip": clip,
                     "fps": fps or "every frame",
                     "rescan_s": rescan,
+                    "region_change": cfg.detector.region_change,
                     "frames": len(run.frames),
+                    "whole_frame_share": round(whole / max(1, len(run.frames)), 3),
                     **compare(ref, run),
                     "detect_ms_reference": _detect_ms(ref),
                     "detect_ms": _detect_ms(run),
@@ -131,7 +141,8 @@ def main() -> None:
                 }
                 rows.append(row)
                 print(
-                    f"{clip:42s} fps {row['fps']!s:>11s} rescan {rescan:4.2f}s: "
+                    f"{clip:42s} fps {row['fps']!s:>11s} rescan {rescan:4.2f}s "
+                    f"change {cfg.detector.region_change:4.2f} whole {row['whole_frame_share']}: "
                     f"recall {row['recall']} extra/100 {row['extra_per_100']} "
                     f"iou {row['mean_iou']} same top {row['same_top_expression']} | detect "
                     f"{row['detect_ms_reference']} -> {row['detect_ms']} ms | events "

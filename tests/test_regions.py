@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -227,3 +228,58 @@ def test_track_guided_analysis_finds_the_faces_whole_frame_search_finds(
         assert len(a) == len(b) == 1
         iou = iou_matrix(np.array(a, np.float64), np.array(b, np.float64))
         assert iou[0, 0] > 0.75
+
+
+# --- a change away from the regions: someone walks in, or the scene cuts -------------------
+
+
+def test_change_watch_sees_change_outside_the_regions_only(videos_dir: Path) -> None:
+    from raksha.detect.motion import ChangeWatch
+
+    (_, image), *_ = read_frames(videos_dir / "fer__woman2.mp4", step=1, limit=1)
+    h, w = image.shape[:2]
+    watch = ChangeWatch()
+    left = np.array([[0, 0, w / 2, h]], np.float32)
+    assert watch.outside_share(image, left) == 1.0  # nothing to compare with yet
+    assert watch.outside_share(image.copy(), left) == 0.0
+    changed = image.copy()
+    changed[:, : w // 2] = 255 - changed[:, : w // 2]  # the left half, inside the region
+    # (only the thumbnail column that straddles the region's edge may count)
+    assert watch.outside_share(changed, left) < 0.02
+    walked_in = changed.copy()
+    walked_in[:, 3 * w // 4 :] = 255 - walked_in[:, 3 * w // 4 :]  # half of the right half
+    share = watch.outside_share(walked_in, left)
+    assert 0.4 < share < 0.6
+    # With no regions, the whole picture counts.
+    assert watch.outside_share(walked_in, np.zeros((0, 4), np.float32)) == 0.0
+
+
+def test_a_scene_cut_makes_track_guided_detection_search_the_whole_frame(
+    models_dir: Path, videos_dir: Path
+) -> None:
+    from raksha.domain import Frame
+    from raksha.pipeline.analyzer import FrameAnalyzer
+
+    first = [img for _, img in read_frames(videos_dir / "fer__woman2.mp4", step=6, limit=4)]
+    other = [img for _, img in read_frames(videos_dir / "fer__test.mp4", step=1, limit=1)]
+    other = [cv2.resize(other[0], (first[0].shape[1], first[0].shape[0]))]
+
+    def whole_searches(region_change: float) -> list[int]:
+        cfg = AnalysisConfig.model_validate(
+            {"detector": {"rescan_s": 10.0, "region_change": region_change}}
+        )
+        analyzer = FrameAnalyzer(cfg, Models.load(cfg, models_dir))
+        assert analyzer.regions is not None
+        counts = []
+        for i, img in enumerate([*first, *other]):
+            analyzer.analyze(Frame(image=img, t=0.2 * i, index=i, source_id="t", captured_at=0.0))
+            counts.append(analyzer.regions.whole_frames)
+        return counts
+
+    # Watching: the start is searched whole, the same scene only in its regions, the cut whole.
+    watched = whole_searches(0.05)
+    assert watched[0] == 1 and watched[3] == 1
+    assert watched[4] == 2
+    # Not watching: the cut is searched only where the old faces were (until a rescan or a
+    # lost face).
+    assert whole_searches(1.0)[3:] == [1, 1]

@@ -12,6 +12,7 @@ import numpy.typing as npt
 from raksha.domain import EXPRESSION_CLASSES, ExpressionScores, FaceDetections
 from raksha.errors import ModelError
 from raksha.expression.config import ExpressionConfig
+from raksha.expression.mirror import split_mirror_passes
 from raksha.expression.preprocess import crop_faces, to_input
 from raksha.expression.spec import ExpressionSpec
 from raksha.ort_session import cpu_session
@@ -37,8 +38,18 @@ class OnnxExpressionClassifier:
         self._spec = spec
         self._cfg = cfg
         self._file = Path(model_file)
-        self._session = cpu_session(self._file, cfg.threads, f"expression model {self._file}")
+        what = f"expression model {self._file}"
+        self._session = cpu_session(self._file, cfg.threads, what)
         self._check_io()
+        # The two passes of a mirror-averaging model, each a session of its own, when the
+        # mirror pass is to be skipped for confident faces.
+        self._plain: Any = None
+        self._mirror: Any = None
+        if cfg.mirror_below < 1.0 and spec.output.kind == "probs":
+            passes = split_mirror_passes(self._file, spec.output.name)
+            if passes is not None:
+                self._plain = cpu_session(passes.plain, cfg.threads, f"{what} (first pass)")
+                self._mirror = cpu_session(passes.mirror, cfg.threads, f"{what} (mirror pass)")
         self._labels = tuple(c for c in EXPRESSION_CLASSES if c in spec.classes)
         self._order = np.array([spec.classes.index(c) for c in self._labels], dtype=np.int64)
 
@@ -73,6 +84,11 @@ class OnnxExpressionClassifier:
             )
 
     @property
+    def skips_mirror(self) -> bool:
+        """Whether the mirror pass runs only for unsure faces (`expression.mirror_below`)."""
+        return self._plain is not None
+
+    @property
     def labels(self) -> tuple[str, ...]:
         return self._labels
 
@@ -105,8 +121,22 @@ class OnnxExpressionClassifier:
         return np.concatenate(parts, axis=0)
 
     def _run(self, batch: F32) -> F32:
-        feeds: dict[str, Any] = {self._spec.input.name: batch}
-        (out,) = self._session.run([self._spec.output.name], feeds)
-        raw = np.asarray(out, dtype=np.float32).reshape(batch.shape[0], -1)
+        raw = self._raw(batch) if self._plain is None else self._raw_skipping_mirror(batch)
         probs = softmax(raw) if self._spec.output.kind == "logits" else raw
         return np.ascontiguousarray(probs[:, self._order], dtype=np.float32)
+
+    def _raw(self, batch: F32, session: Any = None) -> F32:
+        feeds: dict[str, Any] = {self._spec.input.name: batch}
+        run = self._session if session is None else session
+        (out,) = run.run([self._spec.output.name], feeds)
+        return np.asarray(out, dtype=np.float32).reshape(batch.shape[0], -1)
+
+    def _raw_skipping_mirror(self, batch: F32) -> F32:
+        """The first pass for every face; the mirror pass, averaged in as the model does,
+        only for faces whose top probability is below `mirror_below`."""
+        first = self._raw(batch, self._plain)
+        unsure = np.flatnonzero(first.max(axis=1) < self._cfg.mirror_below)
+        if unsure.size:
+            mirrored = self._raw(np.ascontiguousarray(batch[unsure]), self._mirror)
+            first[unsure] = (first[unsure] + mirrored) * np.float32(0.5)
+        return first

@@ -31,7 +31,7 @@ from raksha.expression.base import ExpressionClassifier
 from raksha.track.base import FaceTracker
 
 if TYPE_CHECKING:
-    from raksha.detect.motion import MotionGate
+    from raksha.detect.motion import ChangeWatch, MotionGate
     from raksha.pipeline.regions import RegionPlanner, SearchPlan
 
 STAGES = ("decode", "detect", "track", "expression", "distress")
@@ -107,10 +107,14 @@ class FrameAnalyzer:
         #: With `detector.rescan_s` > 0: between whole-frame searches, only the regions about
         #: the faces of the frame before are searched (track-guided detection).
         self.regions: RegionPlanner | None = None
+        self._change: ChangeWatch | None = None
         if cfg.detector.rescan_s > 0 and isinstance(models.detector, RegionDetector):
+            from raksha.detect.motion import ChangeWatch
             from raksha.pipeline.regions import RegionPlanner
 
             self.regions = RegionPlanner(cfg.detector.rescan_s, cfg.detector.region_margin)
+            if cfg.detector.region_change < 1.0:
+                self._change = ChangeWatch()
         self._last_faces = FaceDetections.empty()
 
     @property
@@ -196,6 +200,14 @@ class FrameAnalyzer:
             return detector.detect(frame.image), None
         h, w = frame.image.shape[:2]
         plan = self.regions.plan(frame.t, detector.regions_pay(h, w, self.regions.expected_count))
+        if self._change is not None:
+            # Every analysed frame updates the reference, whole-frame searches included.
+            empty = np.zeros((0, 4), np.float32)
+            moved = self._change.outside_share(
+                frame.image, empty if plan.regions is None else plan.regions
+            )
+            if plan.regions is not None and moved > self.cfg.detector.region_change:
+                plan = self.regions.whole("change")
         if plan.regions is None:
             return detector.detect(frame.image), plan
         return detector.detect_regions(frame.image, plan.regions), plan

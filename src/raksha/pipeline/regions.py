@@ -12,7 +12,9 @@ instead when:
 - a face planned for was not found again in its region (it turned away, left, or moved more
   than the margin);
 - there is no frame before (the start, or time went backwards);
-- the regions would cost more than the whole frame (`RegionDetector.regions_pay`).
+- the regions would cost more than the whole frame (`RegionDetector.regions_pay`);
+- the caller saw the picture change away from the regions (`whole`, reason "change": a
+  person walking in, a cut to another scene).
 
 A frame with no faces before it plans no regions at all: until the next rescan, an empty
 scene costs no detection.
@@ -39,7 +41,8 @@ class SearchPlan:
     """What to search on one frame: the whole frame (`regions` None) or these regions."""
 
     regions: F32 | None
-    #: Why the whole frame is searched ("start", "rescan", "lost", "cost"), or "" for regions.
+    #: Why the whole frame is searched ("start", "rescan", "lost", "cost", "change"), or ""
+    #: for regions.
     reason: str
 
     @property
@@ -110,6 +113,11 @@ class RegionPlanner:
             self.whole_frames += 1
             return SearchPlan(None, reason)
         return SearchPlan(self.regions_for(self.expected_boxes(t)), "")
+
+    def whole(self, reason: str) -> SearchPlan:
+        """A whole-frame search the caller decided on (after `plan` gave regions)."""
+        self.whole_frames += 1
+        return SearchPlan(None, reason)
 
     @property
     def expected_count(self) -> int:

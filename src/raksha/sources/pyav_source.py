@@ -50,6 +50,9 @@ class SourceStats:
     errors: int = 0
     #: Times a looping file was restarted from its beginning.
     restarts: int = 0
+    #: With `skip_b_frames`: True once the I and P frames alone came too far apart for the
+    #: analysis rate and B-frames were decoded again.
+    b_frames_back: bool = False
 
 
 def _reason(exc: BaseException, *urls: str) -> str:
@@ -93,6 +96,9 @@ class PyAVSource:
         self._reading = False
         self._released = False
         self._state_lock = threading.Lock()
+        #: Decoding I and P frames only (`cfg.skip_b_frames`), until they come too sparsely.
+        self._skip_b = cfg.skip_b_frames
+        self._last_decoded_t: float | None = None
         self._container, self._stream = self._open()
         self._origin: int | None = self._stream.start_time
         self._info = self._describe()
@@ -138,6 +144,8 @@ class PyAVSource:
             index = self.stats.decoded
             self.stats.decoded += 1
             t = self._time_of(av_frame)
+            if self._skip_b:
+                self._check_b_skipping(t)
             if not self._is_due(t):
                 if self._closed:
                     return None
@@ -150,6 +158,24 @@ class PyAVSource:
             )
         self._finish()
         return None
+
+    def _check_b_skipping(self, t: float) -> None:
+        """Decode B-frames again if the frames decoded without them come further apart than
+        the analysis interval (a stream with few P-frames): every analysed slot gets a frame."""
+        last, self._last_decoded_t = self._last_decoded_t, t
+        if last is None or t - last <= self._step + _TOLERANCE_S:
+            return
+        self._skip_b = False
+        self.stats.b_frames_back = True
+        self._stream.codec_context.skip_frame = (
+            "NONREF" if self._cfg.skip_nonref_frames else "DEFAULT"
+        )
+        log.info(
+            "video %s: I and P frames came %.2f s apart, more than the analysis interval; "
+            "decoding B-frames again",
+            self._target.display,
+            t - last,
+        )
 
     def _release(self) -> None:
         if self._released:
@@ -249,7 +275,9 @@ class PyAVSource:
             raise SourceError(f"video stream of {shown} has no frame size (corrupt header?)")
         ctx.thread_type = "AUTO"
         ctx.thread_count = self._cfg.decode_threads
-        if self._cfg.skip_nonref_frames:
+        if self._skip_b:
+            ctx.skip_frame = "BIDIR"
+        elif self._cfg.skip_nonref_frames:
             ctx.skip_frame = "NONREF"
         return stream
 
