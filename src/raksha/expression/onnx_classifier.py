@@ -50,6 +50,7 @@ class OnnxExpressionClassifier:
             if passes is not None:
                 self._plain = cpu_session(passes.plain, cfg.threads, f"{what} (first pass)")
                 self._mirror = cpu_session(passes.mirror, cfg.threads, f"{what} (mirror pass)")
+                self._session = self._plain  # the whole graph is not run: let it go
         self._labels = tuple(c for c in EXPRESSION_CLASSES if c in spec.classes)
         self._order = np.array([spec.classes.index(c) for c in self._labels], dtype=np.int64)
 
