@@ -7,8 +7,11 @@ For each model: an onnxruntime session with intra_op_num_threads=1 and inter_op_
 (Raksha's runtime, `OnnxExpressionClassifier`, with `threads=1`). Twenty untimed warm-up
 batches, then `--repeats` timed batches of real FER+ validation faces (48x48 grey):
 
-* `model`: the session run alone on a ready input tensor;
-* `end_to_end`: `predict_crops` (resize, normalise, run, reorder columns) on the crops.
+* `model`: the exported graph run alone on a ready input tensor (for a mirror-averaging
+  model, both passes on every face);
+* `end_to_end`: `predict_crops` (resize, normalise, run, reorder columns) on the crops, as
+  Raksha runs it: for a mirror-averaging model, the mirror pass only for the faces whose
+  first pass is unsure (`expression.mirror_below`, default 0.8).
 
 Reports faces/s from the median batch time, and median / p95 milliseconds per batch. Results
 go in docs/expression-model.md.
@@ -32,6 +35,7 @@ from raksha.evaluation.datasets import read_ferplus
 from raksha.expression.config import ExpressionConfig
 from raksha.expression.factory import build_expression_classifier
 from raksha.expression.preprocess import to_input
+from raksha.ort_session import cpu_session
 
 SHARED = Path(os.environ.get("RAKSHA_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 
@@ -45,7 +49,8 @@ def _stats(times: list[float], batch: int) -> dict[str, float]:
 def bench(name: str, crops: list[np.ndarray], batch: int, repeats: int) -> dict[str, Any]:
     clf = build_expression_classifier(ExpressionConfig(model=name, threads=1, batch_size=batch))
     spec = clf.spec
-    session = clf._session  # the runtime's own session (1 intra-op thread)
+    # The exported graph as it is (both passes of a mirror-averaging model), one thread.
+    session = cpu_session(clf.model_file, 1, f"expression model {name}")
     batches = [crops[i : i + batch] for i in range(0, len(crops) - batch + 1, batch)]
     tensors = [to_input(b, spec.input) for b in batches]
     feed_name = spec.input.name
@@ -68,6 +73,7 @@ def bench(name: str, crops: list[np.ndarray], batch: int, repeats: int) -> dict[
         "input": f"{spec.input.layout} {spec.input.channels}x{spec.input.size}x{spec.input.size}",
         "batch": batch,
         "threads": 1,
+        "mirror_below": ExpressionConfig().mirror_below if clf.skips_mirror else None,
         "model_only": _stats(model_t, batch),
         "end_to_end": _stats(e2e_t, batch),
     }
