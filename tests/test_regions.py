@@ -240,7 +240,8 @@ def test_change_watch_sees_change_outside_the_regions_only(videos_dir: Path) -> 
     h, w = image.shape[:2]
     watch = ChangeWatch()
     left = np.array([[0, 0, w / 2, h]], np.float32)
-    assert watch.outside_share(image, left) == 1.0  # nothing to compare with yet
+    assert watch.outside_share(image, left) == 1.0  # nothing remembered yet
+    watch.remember(image)
     assert watch.outside_share(image.copy(), left) == 0.0
     changed = image.copy()
     changed[:, : w // 2] = 255 - changed[:, : w // 2]  # the left half, inside the region
@@ -248,10 +249,14 @@ def test_change_watch_sees_change_outside_the_regions_only(videos_dir: Path) -> 
     assert watch.outside_share(changed, left) < 0.02
     walked_in = changed.copy()
     walked_in[:, 3 * w // 4 :] = 255 - walked_in[:, 3 * w // 4 :]  # half of the right half
-    share = watch.outside_share(walked_in, left)
-    assert 0.4 < share < 0.6
-    # With no regions, the whole picture counts.
-    assert watch.outside_share(walked_in, np.zeros((0, 4), np.float32)) == 0.0
+    assert 0.4 < watch.outside_share(walked_in, left) < 0.6
+    # With no regions, the whole picture counts: three quarters of it was inverted (pixels
+    # near mid-grey change too little to count).
+    assert 0.55 < watch.outside_share(walked_in, np.zeros((0, 4), np.float32)) < 0.8
+    # Comparisons never move the reference; a whole-frame search does.
+    assert watch.outside_share(image, left) == 0.0
+    watch.remember(walked_in)
+    assert watch.outside_share(walked_in, left) == 0.0
 
 
 def test_a_scene_cut_makes_track_guided_detection_search_the_whole_frame(

@@ -63,9 +63,9 @@ class YuNetConfig(BaseModel):
     #: Side of the detector's input for one region, px (the region is resized to it).
     region_side: int = Field(128, ge=64, le=512)
     #: With track-guided detection: the whole frame is searched (not only the regions) when
-    #: more than this share of the picture outside the regions changed since the analysed
-    #: frame before (a small grey thumbnail, as for motion gating): someone walked in, or
-    #: the scene cut. 1 = never (only `rescan_s` finds new faces).
+    #: more than this share of the picture outside the regions changed since the last
+    #: frame searched whole (a small grey thumbnail, as for motion gating): someone walked
+    #: in, or the scene cut. 1 = never (only `rescan_s` finds new faces).
     region_change: float = Field(0.05, ge=0, le=1)
 
 

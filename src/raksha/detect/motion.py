@@ -71,31 +71,44 @@ class MotionGate:
 
 
 class ChangeWatch:
-    """Where did the picture change between consecutive analysed frames?
+    """Did the picture change away from the known faces since it was last searched whole?
 
     Track-guided detection searches only about the faces it already knows. A person who
     walks in, or a cut to another scene, changes the picture away from those faces; this
-    keeps the grey thumbnail of the frame before and tells the share of thumbnail pixels
-    outside the given regions that changed, so the caller can search the whole frame.
+    keeps the grey thumbnail of the last frame searched whole (`remember`) and tells the
+    share of thumbnail pixels outside the given regions that changed since (`outside_share`),
+    so the caller can search the whole frame again. Comparing with that frame, not with the
+    frame just before, lets slow changes add up: on every frame of a 25 fps video, a person
+    walking in changes each frame only a little.
     """
 
     def __init__(self) -> None:
-        self._prev: U8 | None = None
+        self._ref: U8 | None = None
 
-    def outside_share(self, image: U8, regions: npt.NDArray[np.float32]) -> float:
-        """Share (0-1) of the thumbnail outside the (M,4) xyxy `regions` (image pixels)
-        that differs from the frame before; 1.0 for the first frame or a new frame size.
-        The frame becomes the reference for the next call."""
+    @staticmethod
+    def thumbnail(image: U8) -> U8:
+        """Grey, long side `THUMB_SIDE` (never enlarged)."""
         from raksha.detect.resize import shrink
 
         h, w = int(image.shape[0]), int(image.shape[1])
         k = THUMB_SIDE / max(h, w, 1)
         tw, th = max(1, round(w * k)), max(1, round(h * k))
         small = shrink(image, tw, th) if tw < w and th < h else image
-        grey = np.asarray(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), np.uint8)
-        prev, self._prev = self._prev, grey
-        if prev is None or prev.shape != grey.shape:
+        return np.asarray(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), np.uint8)
+
+    def remember(self, image: U8) -> None:
+        """`image` was searched whole: later frames are compared with it."""
+        self._ref = self.thumbnail(image)
+
+    def outside_share(self, image: U8, regions: npt.NDArray[np.float32]) -> float:
+        """Share (0-1) of the thumbnail outside the (M,4) xyxy `regions` (image pixels)
+        that differs from the remembered frame; 1.0 with none remembered or a new size."""
+        grey = self.thumbnail(image)
+        ref = self._ref
+        if ref is None or ref.shape != grey.shape:
             return 1.0
+        th, tw = grey.shape
+        k = tw / max(int(image.shape[1]), 1)
         outside = np.ones(grey.shape, bool)
         for x0, y0, x1, y1 in np.asarray(regions, np.float64).reshape(-1, 4) * k:
             c0, r0 = max(0, int(np.floor(x0))), max(0, int(np.floor(y0)))
@@ -105,5 +118,5 @@ class ChangeWatch:
         n = int(np.count_nonzero(outside))
         if n == 0:
             return 0.0
-        moved = cv2.absdiff(grey, prev) > PIXEL_DELTA
+        moved = cv2.absdiff(grey, ref) > PIXEL_DELTA
         return float(np.count_nonzero(moved & outside)) / n

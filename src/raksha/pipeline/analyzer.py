@@ -200,15 +200,17 @@ class FrameAnalyzer:
             return detector.detect(frame.image), None
         h, w = frame.image.shape[:2]
         plan = self.regions.plan(frame.t, detector.regions_pay(h, w, self.regions.expected_count))
-        if self._change is not None:
-            # Every analysed frame updates the reference, whole-frame searches included.
-            empty = np.zeros((0, 4), np.float32)
-            moved = self._change.outside_share(
-                frame.image, empty if plan.regions is None else plan.regions
-            )
-            if plan.regions is not None and moved > self.cfg.detector.region_change:
-                plan = self.regions.whole("change")
+        watch = self._change
+        limit = self.cfg.detector.region_change
+        if (
+            watch is not None
+            and plan.regions is not None
+            and watch.outside_share(frame.image, plan.regions) > limit
+        ):
+            plan = self.regions.whole("change")
         if plan.regions is None:
+            if watch is not None:
+                watch.remember(frame.image)
             return detector.detect(frame.image), plan
         return detector.detect_regions(frame.image, plan.regions), plan
 
