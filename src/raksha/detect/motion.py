@@ -21,6 +21,20 @@ THUMB_SIDE = 96
 PIXEL_DELTA = 16
 
 
+def grey_thumbnail(image: U8) -> U8:
+    """`image` (BGR or grey) as a grey thumbnail with a long side of `THUMB_SIDE` pixels
+    (never enlarged), shrunk by exact halvings first (fast on large frames)."""
+    from raksha.detect.resize import shrink
+
+    h, w = int(image.shape[0]), int(image.shape[1])
+    k = THUMB_SIDE / max(h, w, 1)
+    tw, th = max(1, round(w * k)), max(1, round(h * k))
+    small = shrink(image, tw, th) if tw < w and th < h else image
+    if small.ndim == 3:
+        return np.asarray(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), np.uint8)
+    return np.asarray(small, np.uint8)
+
+
 class MotionGate:
     """Says whether a frame needs the detector.
 
@@ -43,13 +57,7 @@ class MotionGate:
 
     @staticmethod
     def thumbnail(image: U8) -> U8:
-        h, w = int(image.shape[0]), int(image.shape[1])
-        k = THUMB_SIDE / max(h, w, 1)
-        size = (max(1, round(w * k)), max(1, round(h * k)))
-        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        if small.ndim == 3:
-            small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-        return np.asarray(small, np.uint8)
+        return grey_thumbnail(image)
 
     def changed_share(self, thumb: U8) -> float:
         """Share of `thumb` pixels that differ from the reference (1.0 without one)."""
@@ -85,25 +93,14 @@ class ChangeWatch:
     def __init__(self) -> None:
         self._ref: U8 | None = None
 
-    @staticmethod
-    def thumbnail(image: U8) -> U8:
-        """Grey, long side `THUMB_SIDE` (never enlarged)."""
-        from raksha.detect.resize import shrink
-
-        h, w = int(image.shape[0]), int(image.shape[1])
-        k = THUMB_SIDE / max(h, w, 1)
-        tw, th = max(1, round(w * k)), max(1, round(h * k))
-        small = shrink(image, tw, th) if tw < w and th < h else image
-        return np.asarray(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), np.uint8)
-
     def remember(self, image: U8) -> None:
         """`image` was searched whole: later frames are compared with it."""
-        self._ref = self.thumbnail(image)
+        self._ref = grey_thumbnail(image)
 
     def outside_share(self, image: U8, regions: npt.NDArray[np.float32]) -> float:
         """Share (0-1) of the thumbnail outside the (M,4) xyxy `regions` (image pixels)
         that differs from the remembered frame; 1.0 with none remembered or a new size."""
-        grey = self.thumbnail(image)
+        grey = grey_thumbnail(image)
         ref = self._ref
         if ref is None or ref.shape != grey.shape:
             return 1.0
