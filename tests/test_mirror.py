@@ -97,3 +97,25 @@ def test_mirror_below_outside_zero_to_one_is_refused() -> None:
     for bad in (-0.1, 1.5):
         with pytest.raises(ValidationError, match="mirror_below"):
             ExpressionConfig(mirror_below=bad)
+
+
+def test_a_graph_that_does_not_average_the_two_passes_is_run_whole(tmp_path: Path) -> None:
+    """Only (a + b) x 0.5 is split: a graph that weighs its passes otherwise is left whole."""
+    from onnx import numpy_helper
+
+    spec = _spec(INT8)
+    model = onnx.load(str(registry.model_path(INT8)))
+    graph = model.graph
+    last = next(n for n in graph.node if spec.output.name in n.output)
+    producers = {o: n for n in graph.node for o in n.output}
+    for name in last.input:
+        node = producers.get(name)
+        init = next((t for t in graph.initializer if t.name == name), None)
+        if init is not None:
+            init.CopyFrom(numpy_helper.from_array(np.array(0.7, np.float32), name))
+        elif node is not None and node.op_type == "Constant":
+            node.attribute[0].t.CopyFrom(numpy_helper.from_array(np.array(0.7, np.float32)))
+    changed = tmp_path / "weighted.onnx"
+    onnx.save(model, str(changed))
+    assert split_mirror_passes(registry.model_path(INT8), spec.output.name) is not None
+    assert split_mirror_passes(changed, spec.output.name) is None

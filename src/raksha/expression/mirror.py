@@ -55,6 +55,20 @@ def _reads_flipped(nodes: Iterable[Any], graph_input: str) -> bool:
     return any(n.op_type == "Slice" and n.input and n.input[0] == graph_input for n in nodes)
 
 
+def _constant(graph: Any, producers: dict[str, Any], name: str) -> float | None:
+    """The value of a one-element constant tensor (an initializer or a Constant node)."""
+    from onnx import numpy_helper
+
+    tensor = next((t for t in graph.initializer if t.name == name), None)
+    node = producers.get(name)
+    if tensor is None and node is not None and node.op_type == "Constant":
+        tensor = next((a.t for a in node.attribute if a.name == "value"), None)
+    if tensor is None:
+        return None
+    value = numpy_helper.to_array(tensor)
+    return float(value.reshape(-1)[0]) if value.size == 1 else None
+
+
 def split_mirror_passes(model_file: Path, output: str) -> MirrorPasses | None:
     """The two passes of the mirror-averaging model in `model_file`, or None when its graph
     is not one (output `output` = (softmax(plain) + softmax(mirror)) x 0.5, the mirror pass
@@ -74,8 +88,11 @@ def split_mirror_passes(model_file: Path, output: str) -> MirrorPasses | None:
     last = producers.get(output)
     if last is None or last.op_type != "Mul":
         return None
-    add = next((producers[i] for i in last.input if i in producers), None)
-    if add is None or add.op_type != "Add" or len(add.input) != 2:
+    add = next((producers[i] for i in last.input if producers.get(i, last).op_type == "Add"), None)
+    if add is None or len(add.input) != 2 or len(last.input) != 2:
+        return None
+    half = next(i for i in last.input if i not in add.output)
+    if _constant(graph, producers, half) != 0.5:
         return None
     branches = list(add.input)
     if any(producers.get(b) is None or producers[b].op_type != "Softmax" for b in branches):
