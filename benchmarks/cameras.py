@@ -120,18 +120,6 @@ def build_config(args: argparse.Namespace, tmp: Path) -> Any:
     return RunConfig.model_validate(site), urls
 
 
-def cfg_expression_model(name: str | None) -> str:
-    from raksha.expression.config import ExpressionConfig
-
-    return name or ExpressionConfig().model
-
-
-def cfg_rescan_s(value: float | None) -> float:
-    from raksha.detect.config import YuNetConfig
-
-    return YuNetConfig().rescan_s if value is None else value
-
-
 def snapshot(runtime: Any) -> dict[str, Any]:
     workers = runtime.workers
     return {
@@ -248,10 +236,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "detect_long_side": args.detect_side,
             "detector_min_face_px": args.min_face_px,
             "detector_backend": args.detector_backend,
-            "expression_model": cfg_expression_model(args.expression_model),
+            "expression_model": cfg.expression.model,
             "staged_cameras": min(args.staged, args.cameras),
             "motion_gate": args.motion_gate,
-            "rescan_s": cfg_rescan_s(args.rescan_s),
+            "rescan_s": cfg.detector.rescan_s,
             "warmup_s": args.warmup,
         },
         "machine": f"{platform.processor() or platform.machine()}, {cores} cores, "
