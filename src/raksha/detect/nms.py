@@ -18,15 +18,15 @@ def nms(
     if n == 0:
         return np.zeros((0,), np.int64)
     x1, y1, x2, y2 = (boxes[:, i].astype(np.float64) for i in range(4))
-    areas = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    areas = np.maximum(x2 - x1, 0.0) * np.maximum(y2 - y1, 0.0)
     order = np.argsort(-scores, kind="stable")
     keep: list[int] = []
     while order.size > 0:
         i = int(order[0])
         keep.append(i)
         rest = order[1:]
-        iw = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0, None)
-        ih = np.clip(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0, None)
+        iw = np.maximum(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0.0)
+        ih = np.maximum(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0.0)
         inter = iw * ih
         union = areas[i] + areas[rest] - inter
         iou = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)

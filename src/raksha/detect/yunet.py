@@ -264,8 +264,8 @@ def _to_detections(rows: F32, width: int, height: int) -> FaceDetections:
     if rows.shape[0] == 0:
         return FaceDetections.empty()
     boxes = xywh_to_xyxy(rows)
-    np.clip(boxes[:, 0::2], 0, width, out=boxes[:, 0::2])
-    np.clip(boxes[:, 1::2], 0, height, out=boxes[:, 1::2])
+    boxes[:, 0::2] = np.minimum(np.maximum(boxes[:, 0::2], 0.0), width)
+    boxes[:, 1::2] = np.minimum(np.maximum(boxes[:, 1::2], 0.0), height)
     keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
     if not keep.any():
         return FaceDetections.empty()

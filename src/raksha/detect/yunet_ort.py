@@ -98,7 +98,8 @@ class OrtYuNet:
         found: list[F32] = []
         for i, stride in enumerate(STRIDES):
             cls, obj, bbox, kps = (np.asarray(o, np.float32) for o in outs[4 * i : 4 * i + 4])
-            score = np.sqrt(np.clip(cls.reshape(-1), 0, 1) * np.clip(obj.reshape(-1), 0, 1))
+            c01 = np.minimum(np.maximum(cls.reshape(-1), 0.0), 1.0)
+            score = np.sqrt(c01 * np.minimum(np.maximum(obj.reshape(-1), 0.0), 1.0))
             idx = np.flatnonzero(score > self._cfg.score_threshold)
             if idx.size == 0:
                 continue

@@ -30,5 +30,5 @@ def distress_evidence(
             f"probs must be (N,{len(labels)}) for labels {tuple(labels)}, got {p.shape}"
         )
     w = class_weights(labels, weights)
-    out: F32 = np.clip(p @ w, 0.0, 1.0).astype(np.float32, copy=False)
+    out: F32 = np.minimum(np.maximum(p @ w, 0.0), 1.0).astype(np.float32, copy=False)
     return out

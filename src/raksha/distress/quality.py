@@ -54,7 +54,7 @@ def _ramp(x: F32, lo: float, hi: float) -> F32:
     """0 at or below `lo`, 1 at or above `hi`, linear between (a step at `lo` when lo == hi)."""
     if hi <= lo:
         return (x >= hi).astype(np.float32)
-    out: F32 = np.clip((x - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
+    out: F32 = np.minimum(np.maximum((x - lo) / (hi - lo), 0.0), 1.0).astype(np.float32)
     return out
 
 

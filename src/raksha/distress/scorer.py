@@ -58,7 +58,7 @@ class DistressScorer:
                 f"{p.shape[0]} probability rows, {sharp.shape[0]} sharpness values"
             )
         tracked = ids[ids >= 0]
-        if len(np.unique(tracked)) != len(tracked):
+        if len(set(tracked.tolist())) != len(tracked):
             raise ValueError(f"duplicate track ids in one frame: {ids.tolist()}")
         self._last_t = t
 

@@ -21,6 +21,7 @@ import av.error
 
 from raksha.domain import Frame, SourceInfo
 from raksha.errors import SourceError
+from raksha.sources.colour import BgrConverter
 from raksha.sources.config import SourceConfig
 from raksha.sources.masking import redact
 from raksha.sources.targets import LIVE_SCHEMES, SourceKind, parse_target
@@ -98,6 +99,7 @@ class PyAVSource:
         self._state_lock = threading.Lock()
         #: Decoding I and P frames only (`cfg.skip_b_frames`), until they come too sparsely.
         self._skip_b = cfg.skip_b_frames
+        self._to_bgr = BgrConverter()
         self._last_decoded_t: float | None = None
         self._container, self._stream = self._open()
         self._origin: int | None = self._stream.start_time
@@ -150,7 +152,7 @@ class PyAVSource:
                 if self._closed:
                     return None
                 continue
-            image = av_frame.to_ndarray(format="bgr24")
+            image = self._to_bgr(av_frame)
             self.stats.converted += 1
             self.stats.analysed += 1
             return Frame(
