@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -411,3 +413,51 @@ def test_a_camera_can_set_its_own_smallest_face(
     site["cameras"][1]["min_face_px"] = -1
     with pytest.raises(ValueError, match="min_face_px"):
         RunConfig.model_validate(site)
+
+
+class _PriorityProbe:
+    """A file source that notes the nice value of the thread reading it."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.nice: list[int] = []
+
+    @property
+    def info(self) -> SourceInfo:
+        info: SourceInfo = self._inner.info
+        return info
+
+    def read(self) -> Frame | None:
+        self.nice.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        frame: Frame | None = self._inner.read()
+        return frame
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a nice value is per thread on Linux only")
+def test_a_file_read_ahead_yields_the_cpu_to_the_analysis_and_a_live_buffer_does_not(
+    videos_dir: Path,
+) -> None:
+    ours = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    if ours + 3 > 19:
+        pytest.skip(f"this test process already runs at nice {ours}")
+    cfg = SourceConfig(fps=5, read_ahead_nice=3)
+    probe = _PriorityProbe(open_source(str(videos_dir / SINGLE), cfg))
+    ahead = live_feed(probe, cfg, is_file=True)  # type: ignore[arg-type]
+    frames = 0
+    while ahead.read() is not None:
+        frames += 1
+    ahead.close()
+    assert frames > 0 and set(probe.nice) == {ours + 3}
+    # The analysing thread and the process keep their priority.
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == ours
+    assert os.getpriority(os.PRIO_PROCESS, os.getpid()) == ours
+
+    live_cfg = SourceConfig(fps=5, realtime_files=True, read_ahead_nice=3)
+    live = _PriorityProbe(open_source(str(videos_dir / SINGLE), live_cfg))
+    feed = live_feed(live, live_cfg, is_file=True)  # type: ignore[arg-type]
+    assert feed.read() is not None
+    feed.close()
+    assert live.nice and set(live.nice) == {ours}

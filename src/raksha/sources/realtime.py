@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import random
+import sys
 import threading
 import time
 from collections import deque
@@ -200,9 +202,16 @@ class BufferedSource:
     """
 
     def __init__(
-        self, inner: FrameSource, capacity: int = 2, *, name: str = "", lossless: bool = False
+        self,
+        inner: FrameSource,
+        capacity: int = 2,
+        *,
+        name: str = "",
+        lossless: bool = False,
+        nice: int = 0,
     ) -> None:
         self._inner = inner
+        self._nice = nice
         self._buffer = FrameBuffer(capacity, lossless=lossless)
         self._name = name or f"read-{inner.info.source_id}"
         self._thread: threading.Thread | None = None
@@ -265,6 +274,8 @@ class BufferedSource:
             thread.join(timeout=5.0)
 
     def _run(self) -> None:
+        if self._nice:
+            lower_thread_priority(self._nice)
         cpu0 = time.thread_time()
         try:
             while not self._stop.is_set():
@@ -278,6 +289,21 @@ class BufferedSource:
         finally:
             self.read_cpu_s = time.thread_time() - cpu0
             self._buffer.close()
+
+
+def lower_thread_priority(by: int) -> bool:
+    """Make the calling thread `by` nicer (at most 19), on Linux, where a nice value
+    belongs to a thread; elsewhere it belongs to the whole process, which is left alone.
+    Returns whether the priority was lowered."""
+    if sys.platform != "linux" or by <= 0:
+        return False
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + by))
+    except OSError as exc:  # a sandbox may refuse; the thread then keeps its priority
+        log.debug("could not lower the read-ahead thread's priority: %s", exc)
+        return False
+    return True
 
 
 def live_feed(source: FrameSource, cfg: SourceConfig, *, is_file: bool) -> FrameSource:
@@ -301,4 +327,4 @@ def read_ahead(source: FrameSource, cfg: SourceConfig) -> FrameSource:
     (lossless: the reader waits for room); the source itself when that setting is 0."""
     if cfg.read_ahead_frames == 0:
         return source
-    return BufferedSource(source, cfg.read_ahead_frames, lossless=True)
+    return BufferedSource(source, cfg.read_ahead_frames, lossless=True, nice=cfg.read_ahead_nice)
