@@ -87,6 +87,8 @@ class AnnotatedWriter:
         self._stream.width, self._stream.height = self._w, self._h
         self._stream.pix_fmt = "yuv420p"
         self._stream.options = {"crf": "23", "preset": "veryfast"}
+        # One swscale context for the whole video (the encoder would set one up per frame).
+        self._to_yuv = av.video.reformatter.VideoReformatter()
 
     def write(self, image: npt.NDArray[np.uint8]) -> None:
         import av
@@ -94,6 +96,7 @@ class AnnotatedWriter:
         frame = av.VideoFrame.from_ndarray(
             np.ascontiguousarray(image[: self._h, : self._w]), format="bgr24"
         )
+        frame = self._to_yuv.reformat(frame, format="yuv420p")
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
 
