@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from av.video.reformatter import VideoReformatter
 
 U8 = npt.NDArray[np.uint8]
 
@@ -22,8 +23,6 @@ class BgrConverter:
     per stream, used by the thread that decodes it."""
 
     def __init__(self) -> None:
-        from av.video.reformatter import VideoReformatter
-
         self._reformatter = VideoReformatter()
 
     def __call__(self, frame: Any) -> U8:
