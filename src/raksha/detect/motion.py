@@ -55,10 +55,6 @@ class MotionGate:
         self.frames = 0
         self.skipped = 0
 
-    @staticmethod
-    def thumbnail(image: U8) -> U8:
-        return grey_thumbnail(image)
-
     def changed_share(self, thumb: U8) -> float:
         """Share of `thumb` pixels that differ from the reference (1.0 without one)."""
         if self._ref is None or self._ref.shape != thumb.shape:
@@ -69,7 +65,7 @@ class MotionGate:
         """True when `image` (at stream time `t`) should go through the detector; the
         gate then remembers it as the new reference."""
         self.frames += 1
-        thumb = self.thumbnail(image)
+        thumb = grey_thumbnail(image)
         stale = self._ref is None or t - self._ref_t >= self.max_age_s or t < self._ref_t
         if stale or self.changed_share(thumb) >= self.threshold:
             self._ref, self._ref_t = thumb, t
