@@ -67,9 +67,14 @@ def test_analyze_single_face_json_and_annotated(
             probs = face["expression"]
             assert abs(sum(probs.values()) - 1) < 1e-3
             assert 0.0 <= face["distress"] <= 1.0
+            # The person's own baseline (after the first 2 s) and the rise above it.
+            assert (face["distress_relative"] is None) == (face["distress_baseline"] is None)
+    assert frames[0]["faces"][0]["distress_baseline"] is None
+    assert any(face["distress_baseline"] is not None for face in frames[-1]["faces"])
     assert isinstance(doc["events"], list)
     for e in doc["events"]:
         assert {"track_id", "start_s", "end_s", "peak_distress", "expression_at_peak"} <= set(e)
+        assert {"peak_absolute", "peak_relative", "baseline_at_peak"} <= set(e)
 
     import av
 

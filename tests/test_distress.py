@@ -189,6 +189,7 @@ def test_smoothing_gives_the_same_score_at_any_analysis_rate() -> None:
 def configs(draw: st.DrawFn) -> DistressConfig:
     enter = draw(st.floats(0.05, 1.0))
     exit_ = draw(st.floats(0.0, enter, exclude_max=True))
+    down = draw(st.floats(0.05, 20.0))
     return DistressConfig(
         enter_threshold=enter,
         exit_threshold=exit_,
@@ -198,6 +199,11 @@ def configs(draw: st.DrawFn) -> DistressConfig:
         cooldown_s=draw(st.sampled_from([0.0, draw(st.floats(0.0, 20.0))])),
         max_gap_s=draw(st.floats(0.05, 5.0)),
         confirm_frames=draw(st.integers(2, 4)),
+        relative=draw(st.booleans()),
+        relative_gain=draw(st.floats(0.5, 5.0)),
+        baseline_s=draw(st.floats(0.05, 5.0)),
+        baseline_down_half_life_s=down,
+        baseline_up_half_life_s=draw(st.floats(down, 120.0)),
     )
 
 
@@ -226,15 +232,28 @@ def timelines(draw: st.DrawFn) -> list[tuple[float, float | None]]:
 
 
 def check_run(cfg: DistressConfig, frames: list[tuple[float, float | None]]) -> list[StepResult]:
-    """Run one track through `frames` and assert properties (b)-(e) and the smoothing rule."""
+    """Run one track through `frames` and assert properties (b)-(e) and the smoothing rule.
+
+    The state machine runs on each frame's combined evidence: the evidence itself, or the
+    larger of it and the frame's relative evidence once the track has a baseline."""
     state = TrackState(7, cfg)
     results = [state.step(t, e, probs_row(fear=0.5), FER7) for t, e in frames]
     ev_idx = [i for i, (_, e) in enumerate(frames) if e is not None]
+    combined = [
+        None if e is None else max(e, r.relative if r.relative is not None else 0.0)
+        for (_, e), r in zip(frames, results, strict=True)
+    ]
+    for (_, e), r in zip(frames, results, strict=True):
+        if r.relative is not None:
+            assert e is not None and r.baseline is not None
+            want_rel = min(1.0, max(0.0, cfg.relative_gain * (e - r.baseline)))
+            assert r.relative == pytest.approx(want_rel, abs=1e-12)
 
     # (e) scores stay in [0,1]; and the score follows the time-based average exactly.
     prev: int | None = None
     for i in ev_idx:
-        t, e = frames[i]
+        t = frames[i][0]
+        e = combined[i]
         assert e is not None
         s = results[i].score
         assert 0.0 <= s <= 1.0
@@ -266,7 +285,7 @@ def check_run(cfg: DistressConfig, frames: list[tuple[float, float | None]]) -> 
             assert all(results[j].score >= cfg.enter_threshold for j in run)
             streak = best = 0
             for j in run:
-                high = (frames[j][1] or 0.0) >= cfg.enter_threshold
+                high = (combined[j] or 0.0) >= cfg.enter_threshold
                 streak = streak + 1 if high else 0
                 best = max(best, streak)
             assert best >= cfg.confirm_frames
@@ -532,6 +551,10 @@ def test_update_rejects_inconsistent_input() -> None:
         ({"full_face_px": 10.0}, "full_face_px"),
         ({"confirm_frames": 1}, "confirm_frames"),
         ({"half_life_s": float("nan")}, "half_life_s"),
+        ({"baseline_up_half_life_s": 1.0}, "rises slowly"),
+        ({"relative_gain": 0.0}, "relative_gain"),
+        ({"baseline_s": 0.0}, "baseline_s"),
+        ({"relative_weight": 1.0}, "relative_weight"),
     ],
 )
 def test_config_rejects_bad_settings(settings_: dict[str, object], message: str) -> None:

@@ -52,6 +52,9 @@ def _frame_with_event(t: float, track_id: int = 1) -> tuple[Frame, FrameAnalysis
         peak_t=t,
         expression_at_peak=expr,
         source_id="cam-1",
+        peak_absolute=0.3,
+        peak_relative=0.8,
+        baseline_at_peak=0.05,
     )
     return frame, FrameAnalysis(
         t=t, index=frame.index, source_id="cam-1", faces=(face,), opened=(event,)
@@ -97,6 +100,9 @@ def test_incidents_survive_a_store_outage(tmp_path: Path) -> None:
     stored = store.list_incidents()
     assert len(stored) == 1 and stored[0].station_id == "a"
     assert stored[0].id == analysis_id(sink)
+    # The parts of the peak reach the incident with it.
+    assert (stored[0].peak_absolute, stored[0].peak_relative) == (0.3, 0.8)
+    assert stored[0].baseline_at_peak == 0.05
     assert all(Path(e.path).is_file() for e in stored[0].evidence)
     store.close()
 

@@ -7,6 +7,7 @@ skipped on a developer's machine and fail with a clear message in CI (CI=true).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import cast
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, func, inspect, select, text
@@ -49,6 +51,7 @@ from raksha.store import (
     make_engine,
     migrate,
 )
+from raksha.store.migrate import alembic_config
 from raksha.store.tables import alert_deliveries, alerts, incident_evidence, incidents, metadata
 
 SCHEMA_PREFIX = "raksha_store_t_"
@@ -392,6 +395,96 @@ def test_merge_window(store: IncidentStore, tmp_path: Path) -> None:
     store.apply_action(iid, "dismiss", "officer-1")
     assert store.find_mergeable("cam-1", "cam-1:7", T0) is None
     assert store.find_mergeable("cam-1", "cam-1:7", T0, include_closed=True) == iid
+
+
+def test_peak_parts_are_stored_and_merged(store: IncidentStore, tmp_path: Path) -> None:
+    """The absolute and relative parts of the peak and the baseline at it: stored as given,
+    the highest part kept on a merge, the baseline replaced only with the peak."""
+    parts = {"peak_absolute": 0.3, "peak_relative": 0.62, "baseline_at_peak": 0.05}
+    inc = dataclasses.replace(_new(peak=0.6), **parts)
+    iid = store.create_incident(inc, [], {"kind": "distress"}, [])
+    got = store.get_incident(iid)
+    assert got is not None
+    assert (got.peak_absolute, got.peak_relative, got.baseline_at_peak) == (0.3, 0.62, 0.05)
+    doc = json.loads(json.dumps(incident_to_json(got)))
+    assert {k: doc[k] for k in parts} == parts
+
+    # A higher peak driven by the absolute part: its baseline replaces the old one, and each
+    # part keeps its highest value.
+    higher = store.extend_incident(
+        iid,
+        peak_distress=0.8,
+        expression_at_peak={"fear": 0.8, "neutral": 0.2},
+        peak_absolute=0.8,
+        peak_relative=0.4,
+        baseline_at_peak=0.2,
+    )
+    assert (higher.peak_absolute, higher.peak_relative, higher.baseline_at_peak) == (
+        0.8,
+        0.62,
+        0.2,
+    )
+    # A lower peak leaves the baseline at the peak; a merge without parts erases nothing.
+    lower = store.extend_incident(
+        iid,
+        peak_distress=0.6,
+        expression_at_peak={"sadness": 0.9},
+        peak_absolute=0.5,
+        peak_relative=0.7,
+        baseline_at_peak=0.4,
+    )
+    assert (lower.peak_absolute, lower.peak_relative, lower.baseline_at_peak) == (0.8, 0.7, 0.2)
+    plain = store.extend_incident(iid, peak_distress=0.9, expression_at_peak={"fear": 1.0})
+    assert (plain.peak_absolute, plain.peak_relative, plain.baseline_at_peak) == (0.8, 0.7, None)
+
+    with pytest.raises(ValueError, match="peak_relative"):
+        dataclasses.replace(_new(), peak_relative=1.5)
+    with pytest.raises(StoreError, match="peak_absolute"):
+        store.extend_incident(
+            iid, peak_distress=0.9, expression_at_peak={}, peak_absolute=float("nan")
+        )
+
+
+def test_incidents_stored_before_the_peak_parts_read_back_without_them(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Revision 0004 adds the parts as empty columns; 0003's incidents keep everything else,
+    and going back to 0003 drops the columns again."""
+    engine = migrate(db_url, "0003")
+    old = _new()
+    row = {
+        "id": old.id,
+        "camera_id": old.camera_id,
+        "hotspot_id": old.hotspot_id,
+        "station_id": old.station_id,
+        "state": "NEW",
+        "opened_at": T0,
+        "updated_at": T0,
+        "last_seen_at": T0,
+        "source_id": old.source_id,
+        "peak_distress": 0.7,
+        "expression_at_peak": old.expression_at_peak,
+        "model_name": old.model_name,
+        "model_sha256": old.model_sha256,
+        "thresholds": old.thresholds,
+        "route": old.route,
+        "version": 1,
+    }
+    with engine.begin() as conn:
+        conn.execute(incidents.insert().values(**row))
+    migrate(engine)
+    store = IncidentStore(engine)
+    got = store.get_incident(old.id)
+    assert got is not None and got.peak_distress == 0.7 and got.route == old.route
+    assert (got.peak_absolute, got.peak_relative, got.baseline_at_peak) == (None, None, None)
+    assert incident_to_json(got)["peak_relative"] is None
+
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0003")
+    columns = {c["name"] for c in inspect(engine).get_columns("incidents")}
+    assert "peak_relative" not in columns and "peak_distress" in columns
+    assert current_revision(engine) == "0003"
+    engine.dispose()
 
 
 # ---- outbox ---------------------------------------------------------------------------------

@@ -42,6 +42,24 @@ class DistressConfig(BaseModel):
     #: A track unseen (or unreadable) for longer than this has its state reset, and any open
     #: event closed.
     max_gap_s: float = Field(2.0, gt=0)
+    #: Person-relative evidence: each track learns its own usual reading (the evidence before
+    #: face quality), its baseline, and the state machine runs on max(evidence, relative),
+    #: where relative = quality * clip(relative_gain * (reading - baseline), 0, 1).
+    #: Off: the evidence alone, as before.
+    relative: bool = True
+    #: How strongly a rise above the person's own baseline counts: with 2.0, a rise of
+    #: enter_threshold / 2 (0.275) above the baseline reaches the entry level.
+    relative_gain: float = Field(2.0, gt=0)
+    #: The baseline is the mean reading of the readable frames in the track's first
+    #: `baseline_s` seconds (from its first readable frame); no relative signal before that.
+    baseline_s: float = Field(2.0, gt=0)
+    #: Afterwards the baseline follows the person's smoothed reading: down with this
+    #: half-life (a calmer face is learnt quickly) ...
+    baseline_down_half_life_s: float = Field(5.0, gt=0)
+    #: ... and up only with this one, and not at all while an event is pending or open or
+    #: the smoothed relative signal is at or above `exit_threshold`, so that a change held for
+    #: seconds to minutes still stands out, while a slow drift is absorbed.
+    baseline_up_half_life_s: float = Field(60.0, gt=0)
 
     @field_validator("weights")
     @classmethod
@@ -65,4 +83,9 @@ class DistressConfig(BaseModel):
             raise ValueError("full_face_px must be >= min_face_px")
         if self.full_sharpness < self.min_sharpness:
             raise ValueError("full_sharpness must be >= min_sharpness")
+        if self.baseline_up_half_life_s < self.baseline_down_half_life_s:
+            raise ValueError(
+                "baseline_up_half_life_s must be >= baseline_down_half_life_s "
+                "(the baseline rises slowly, falls quickly)"
+            )
         return self

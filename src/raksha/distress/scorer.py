@@ -80,9 +80,16 @@ class DistressScorer:
             state = self._tracks.get(tid)
             if state is None:
                 state = self._tracks[tid] = TrackState(tid, self.cfg, self.source_id)
-            step = state.step(t, e, p[i], labels)
+            step = state.step(t, e, p[i], labels, quality=q)
             samples.append(
-                DistressSample(evidence=e, score=step.score, active=step.active, quality=q)
+                DistressSample(
+                    evidence=e,
+                    score=step.score,
+                    active=step.active,
+                    quality=q,
+                    relative=step.relative,
+                    baseline=step.baseline,
+                )
             )
             if step.opened is not None:
                 opened.append(step.opened)

@@ -143,7 +143,8 @@ class ExpressionScores:
 class DistressSample:
     """The distress scorer's view of one face at one time."""
 
-    #: Per-frame evidence in [0,1] after quality gating, or None when the face was gated out.
+    #: Per-frame (absolute) evidence in [0,1] after quality gating, or None when the face was
+    #: gated out.
     evidence: float | None
     #: Smoothed score in [0,1].
     score: float
@@ -151,6 +152,13 @@ class DistressSample:
     active: bool
     #: Face quality in [0,1] (1 = fully usable).
     quality: float
+    #: Per-frame relative evidence in [0,1]: quality x clip(gain x (reading - baseline)), the
+    #: reading being the evidence before quality. None when gated, untracked, before the
+    #: track has a baseline, or with the relative part off.
+    relative: float | None = None
+    #: The person's own usual reading (evidence before quality) this frame was judged
+    #: against; None as for `relative`.
+    baseline: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +173,13 @@ class DistressEvent:
     peak_t: float
     expression_at_peak: dict[str, float]
     source_id: str = ""
+    #: The highest smoothed absolute evidence during the event (smoothed as the score is).
+    peak_absolute: float | None = None
+    #: The highest smoothed relative evidence during the event; None with relative off.
+    peak_relative: float | None = None
+    #: The person's baseline (usual reading before quality) at `peak_t`; None when it was not
+    #: established yet, or with the relative part off.
+    baseline_at_peak: float | None = None
 
     @property
     def top_expression_at_peak(self) -> str:
@@ -204,12 +219,17 @@ class FrameAnalysis:
                     "score": round(f.score, 4),
                     "expression": {k: round(v, 4) for k, v in f.expression.items()},
                     "distress": round(f.distress.score, 4),
-                    "distress_evidence": (
-                        None if f.distress.evidence is None else round(f.distress.evidence, 4)
-                    ),
+                    "distress_evidence": round_or_none(f.distress.evidence),
+                    "distress_relative": round_or_none(f.distress.relative),
+                    "distress_baseline": round_or_none(f.distress.baseline),
                     "quality": round(f.distress.quality, 4),
                     "in_event": f.distress.active,
                 }
                 for f in self.faces
             ],
         }
+
+
+def round_or_none(x: float | None, digits: int = 4) -> float | None:
+    """`round(x, digits)` for JSON, with None kept as None."""
+    return None if x is None else round(x, digits)

@@ -83,6 +83,9 @@ class NewIncident:
 
     `thresholds` holds the distress settings in force (e.g. `DistressConfig.model_dump()`).
     `person_key` identifies the person for merging re-detections (e.g. "<source>:<track>").
+    `peak_absolute`, `peak_relative` and `baseline_at_peak` split the peak into the model's
+    own reading and its rise above the person's baseline (see `DistressEvent`); None where
+    the event did not have them (relative scoring off, baseline not yet learnt).
     """
 
     camera_id: str
@@ -101,12 +104,19 @@ class NewIncident:
     person_key: str | None = None
     opened_at: datetime = field(default_factory=utcnow)
     id: str = field(default_factory=new_id)
+    peak_absolute: float | None = None
+    peak_relative: float | None = None
+    baseline_at_peak: float | None = None
 
     def __post_init__(self) -> None:
         if self.opened_at.tzinfo is None:
             raise ValueError("opened_at must be timezone-aware")
         if not 0.0 <= self.peak_distress <= 1.0:
             raise ValueError(f"peak_distress must be in [0,1], got {self.peak_distress}")
+        for name in ("peak_absolute", "peak_relative", "baseline_at_peak"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0,1] or None, got {value}")
 
     @property
     def top_expression(self) -> str | None:
@@ -161,6 +171,11 @@ class Incident:
     #: Bumped by every recorded action and every merge; for optimistic checks by clients.
     version: int
     evidence: tuple[EvidenceFile, ...] = ()
+    #: The peak split into the model's own reading and the rise above the person's baseline
+    #: (None on incidents stored before these were recorded, or without relative scoring).
+    peak_absolute: float | None = None
+    peak_relative: float | None = None
+    baseline_at_peak: float | None = None
 
     @property
     def patrol_units(self) -> list[dict[str, Any]]:

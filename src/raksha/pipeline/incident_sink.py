@@ -175,6 +175,9 @@ class IncidentSink:
                 expression_at_peak=event.expression_at_peak,
                 seen_at=seen_at,
                 evidence=extra,
+                peak_absolute=event.peak_absolute,
+                peak_relative=event.peak_relative,
+                baseline_at_peak=event.baseline_at_peak,
             )
             with self._lock:
                 recent.seen, recent.centre, recent.track_id = now, centre, event.track_id
@@ -201,6 +204,9 @@ class IncidentSink:
             event_start_s=event.start_s,
             person_key=f"{camera.id}:{event.track_id}",
             opened_at=seen_at,
+            peak_absolute=event.peak_absolute,
+            peak_relative=event.peak_relative,
+            baseline_at_peak=event.baseline_at_peak,
         )
         files = self._capture(new.id, camera, frame, subject.box, others)
         payload = {
@@ -323,6 +329,9 @@ class IncidentSink:
             expression_at_peak=event.expression_at_peak,
             seen_at=datetime.now(UTC),
             event_end_s=event.end_s,
+            peak_absolute=event.peak_absolute,
+            peak_relative=event.peak_relative,
+            baseline_at_peak=event.baseline_at_peak,
         )
 
     def _notify(self, stored: StoredIncident) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from raksha.config import AnalysisConfig
 from raksha.domain import DistressEvent, Frame, FrameAnalysis, SourceInfo
+from raksha.domain.types import round_or_none
 from raksha.pipeline.analyzer import STAGES, FaceReadings, FrameAnalyzer, Located, Models
 from raksha.sources.base import FrameSource
 
@@ -63,6 +64,9 @@ def event_to_json(e: DistressEvent) -> dict[str, Any]:
         "peak_t": round(e.peak_t, 3),
         "expression_at_peak": {k: round(v, 4) for k, v in e.expression_at_peak.items()},
         "top_expression_at_peak": e.top_expression_at_peak,
+        "peak_absolute": round_or_none(e.peak_absolute),
+        "peak_relative": round_or_none(e.peak_relative),
+        "baseline_at_peak": round_or_none(e.baseline_at_peak),
     }
 
 

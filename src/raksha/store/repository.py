@@ -14,6 +14,7 @@ and is refused if its action no longer applies.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -67,6 +68,8 @@ class _Current:
     state: IncidentState
     version: int
     peak_distress: float
+    peak_absolute: float | None
+    peak_relative: float | None
     event_end_s: float | None
     updated_at: datetime
     last_seen_at: datetime
@@ -133,6 +136,9 @@ class IncidentStore:
             "event_start_s": inc.event_start_s,
             "event_end_s": inc.event_end_s,
             "peak_distress": float(inc.peak_distress),
+            "peak_absolute": _part(inc.peak_absolute, "peak_absolute"),
+            "peak_relative": _part(inc.peak_relative, "peak_relative"),
+            "baseline_at_peak": _part(inc.baseline_at_peak, "baseline_at_peak"),
             "expression_at_peak": expression,
             "top_expression": top_expression(expression),
             "model_name": inc.model_name,
@@ -232,10 +238,19 @@ class IncidentStore:
         seen_at: datetime | None = None,
         event_end_s: float | None = None,
         evidence: Sequence[EvidenceFile] = (),
+        peak_absolute: float | None = None,
+        peak_relative: float | None = None,
+        baseline_at_peak: float | None = None,
     ) -> Incident:
         """Merge a re-detection into an incident: a higher peak replaces the old one (with its
-        expression), the end and last-seen times move forward, extra evidence is appended."""
+        expression and the baseline at it), the highest absolute and relative parts are kept,
+        the end and last-seen times move forward, extra evidence is appended."""
         expression = clean_distribution(expression_at_peak, "expression_at_peak")
+        parts = {
+            "peak_absolute": _part(peak_absolute, "peak_absolute"),
+            "peak_relative": _part(peak_relative, "peak_relative"),
+        }
+        baseline = _part(baseline_at_peak, "baseline_at_peak")
         when = seen_at or utcnow()
         for _ in range(_RETRIES):
             try:
@@ -254,7 +269,12 @@ class IncidentStore:
                             peak_distress=float(peak_distress),
                             expression_at_peak=expression,
                             top_expression=top_expression(expression),
+                            baseline_at_peak=baseline,
                         )
+                    for name, new in parts.items():
+                        old = getattr(cur, name)
+                        if new is not None and (old is None or new > old):
+                            values[name] = new
                     if event_end_s is not None and (
                         cur.event_end_s is None or event_end_s > cur.event_end_s
                     ):
@@ -349,6 +369,8 @@ class IncidentStore:
             T.c.state,
             T.c.version,
             T.c.peak_distress,
+            T.c.peak_absolute,
+            T.c.peak_relative,
             T.c.event_end_s,
             T.c.updated_at,
             T.c.last_seen_at,
@@ -362,6 +384,8 @@ class IncidentStore:
             state=IncidentState(row.state),
             version=int(row.version),
             peak_distress=float(row.peak_distress),
+            peak_absolute=row.peak_absolute,
+            peak_relative=row.peak_relative,
             event_end_s=row.event_end_s,
             updated_at=row.updated_at,
             last_seen_at=row.last_seen_at,
@@ -579,4 +603,17 @@ def _incident(row: Row[Any], evidence: tuple[EvidenceFile, ...]) -> Incident:
         person_key=row.person_key,
         version=int(row.version),
         evidence=evidence,
+        peak_absolute=row.peak_absolute,
+        peak_relative=row.peak_relative,
+        baseline_at_peak=row.baseline_at_peak,
     )
+
+
+def _part(value: float | None, what: str) -> float | None:
+    """A part of the distress peak for storage: None, or a finite number."""
+    if value is None:
+        return None
+    number = float(value)
+    if not math.isfinite(number):
+        raise StoreError(f"{what} is not a finite number")
+    return number

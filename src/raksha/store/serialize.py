@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from raksha.domain.types import round_or_none
 from raksha.incidents.model import ActionRecord, Incident
 
 
@@ -43,6 +44,9 @@ def incident_to_json(
         "closed_at": iso(incident.closed_at),
         "peak_distress": round(incident.peak_distress, 4),
         "expression_at_peak": {k: round(v, 4) for k, v in incident.expression_at_peak.items()},
+        "peak_absolute": round_or_none(incident.peak_absolute),
+        "peak_relative": round_or_none(incident.peak_relative),
+        "baseline_at_peak": round_or_none(incident.baseline_at_peak),
         "top_expression": incident.top_expression,
         "patrol_units": incident.patrol_units,
         "route": incident.route,
