@@ -33,6 +33,7 @@ def _register() -> None:
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(train.train_app, name="train")
     app.add_typer(train.eval_app, name="eval")
+    from raksha.cli import eval_events  # noqa: F401  (adds eval make-clips / events)
 
 
 _register()
