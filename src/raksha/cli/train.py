@@ -134,14 +134,65 @@ def train_expression(
     name: Annotated[str, typer.Option(help="Model name for the exported ONNX and card.")] = (
         "raksha-fer-resnet"
     ),
+    init: Annotated[
+        str | None,
+        typer.Option(
+            "--init",
+            help="Start from this model's weights (registry name or .onnx with card; "
+            "BatchNorm folded and fixed) instead of random weights.",
+        ),
+    ] = None,
+    extra: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--extra",
+            help="Labels-layout face set (repeatable): its train split (by subject) is added "
+            "to training and its tune split to validation; faces are found and cropped by the "
+            "runtime's detector and crop policy. Its test split is never read.",
+        ),
+    ] = None,
+    extra_repeat: Annotated[
+        int, typer.Option("--extra-repeat", min=1, help="Each --extra face appears N times.")
+    ] = 4,
+    observer_share: Annotated[
+        float,
+        typer.Option(
+            "--observer-share",
+            min=0.0,
+            max=1.0,
+            help="Share of observers' votes in an --extra set's targets (where it has them).",
+        ),
+    ] = 0.2,
+    logit_adjust: Annotated[
+        float,
+        typer.Option(
+            "--logit-adjust",
+            min=0.0,
+            help="Logit-adjusted loss (tau; 0 = off, then rare classes are weighted instead).",
+        ),
+    ] = 0.0,
+    models: Annotated[
+        Path | None, typer.Option("--models", help="Model directory (else RAKSHA_MODELS).")
+    ] = None,
 ) -> None:
-    """Train an expression model from scratch on FER+ vote distributions, then export the best
-    checkpoint (by validation accuracy) to ONNX with its model card."""
+    """Train an expression model on FER+ vote distributions (and, with --extra, the train
+    splits of other labelled sets), then export the best checkpoint (by validation accuracy)
+    to ONNX with its model card."""
     _need_torch()
     from raksha.expression.training.finalize import finalize_run
     from raksha.expression.training.loop import TrainConfig, cpu_has_bf16, train
 
     train_data, val_data = _training_data(data, val, limit, out, resume)
+    extras = _extra_sets(extra or [], observer_share, models)
+    if extras:
+        train_data, val_data = _with_extras(train_data, val_data, extras, extra_repeat)
+    start = None
+    if init is not None:
+        from raksha.expression.factory import resolve_expression_model
+        from raksha.expression.training.distill import net_from_onnx
+
+        rebuilt = net_from_onnx(resolve_expression_model(init, models)[1])
+        start = rebuilt
     if not export_only:
         cfg = TrainConfig(
             epochs=epochs,
@@ -151,10 +202,39 @@ def train_expression(
             threads=threads,
             bf16=cpu_has_bf16() if bf16 is None else bf16,
             time_budget_min=time_budget_min,
+            logit_adjust=logit_adjust,
+            # the adjusted loss already balances the classes: no class weights on top of it
+            class_weight_power=0.0 if logit_adjust > 0 else 0.4,
+            widths=start.widths if start is not None else (32, 64, 128, 256),
+            blocks=start.blocks if start is not None else (1, 1, 1),
+            freeze_bn=start is not None,
+            warmup_epochs=min(0.3, epochs / 4) if start is not None else 1.0,
         )
-        train(train_data, val_data, out, cfg, resume=resume)
+        train(
+            train_data,
+            val_data,
+            out,
+            cfg,
+            resume=resume,
+            init=start.net if start is not None else None,
+        )
     elif not (out / "best.pt").is_file():
         raise RakshaError(f"--export-only: no checkpoint at {out / 'best.pt'}")
+    card_data = _data_card(data, val, len(train_data), "soft targets from the crowd votes")
+    if extras:
+        card_data["extra"] = {
+            n: {
+                "train_faces": len(tr),
+                "tune_faces": len(tu),
+                "no_face_found": len(tr.no_face),
+                "split": "by subject (raksha.evaluation.splits); the test split is never read",
+                "repeat": extra_repeat,
+                "observer_share": observer_share,
+            }
+            for n, (tr, tu) in extras.items()
+        }
+    if init is not None:
+        card_data["init"] = init
     done = finalize_run(
         out,
         name,
@@ -162,11 +242,67 @@ def train_expression(
         flip_tta=flip_tta,
         calibrate=calibrate,
         out_dir=ship_to,
-        card_extra={
-            "data": _data_card(data, val, len(train_data), "soft targets from the crowd votes")
-        },
+        card_extra={"data": card_data},
     )
     _echo_finalized(done)
+
+
+def _extra_sets(
+    folders: list[Path], observer_share: float, models: Path | None
+) -> dict[str, tuple[FaceDataset, FaceDataset]]:
+    """The train and tune splits of each --extra set, faces cropped as at run time."""
+    if not folders:
+        return {}
+    import numpy as np
+
+    from raksha.evaluation.datasets import observer_targets, read_dataset
+    from raksha.evaluation.detect_crop import build_detect_cropper
+    from raksha.evaluation.splits import assign_splits, rule_for
+    from raksha.expression.spec import CropSpec
+
+    cropper = build_detect_cropper(CropSpec(), 48, models)
+    out: dict[str, tuple[FaceDataset, FaceDataset]] = {}
+    for folder in folders:
+        data = read_dataset(folder, "labels", cropper=cropper)
+        rule = rule_for(folder.name, data.columns)
+        if rule is None:
+            raise RakshaError(
+                f"--extra {folder}: no subject column (performer, movie, person ...) to split "
+                "by, so its faces cannot be kept out of the test split"
+            )
+        split = assign_splits(data.columns, rule)
+        data = observer_targets(data, observer_share)
+        out[folder.name] = (
+            data.subset(np.asarray(split == "train")),
+            data.subset(np.asarray(split == "tune")),
+        )
+        typer.echo(
+            f"{folder.name}: {int((split == 'train').sum())} train, "
+            f"{int((split == 'tune').sum())} tune, {int((split == 'test').sum())} test faces "
+            f"(split by {rule.subject}); no face found in {len(data.no_face)}"
+        )
+    return out
+
+
+def _with_extras(
+    train_data: FaceDataset,
+    val_data: FaceDataset | None,
+    extras: dict[str, tuple[FaceDataset, FaceDataset]],
+    repeat: int,
+) -> tuple[FaceDataset, FaceDataset | None]:
+    from raksha.evaluation.datasets import concat
+
+    bare = [_bare(train_data)] + [_bare(tr) for tr, _ in extras.values() for _ in range(repeat)]
+    tunes = [_bare(tu) for _, tu in extras.values() if len(tu)]
+    val = concat(([_bare(val_data)] if val_data is not None else []) + tunes) if tunes else None
+    return concat(bare), val if val is not None else val_data
+
+
+def _bare(data: FaceDataset) -> FaceDataset:
+    """The faces without per-image columns (training needs none)."""
+    from raksha.evaluation.datasets import FaceDataset as _FaceDataset
+
+    return _FaceDataset(data.names, data.images, data.labels, data.targets)
 
 
 @train_app.command("distill")
@@ -386,19 +522,63 @@ def train_quantize(
 
 @eval_app.command("expression")
 def eval_expression(
-    dataset: Annotated[Path, typer.Option("--dataset", help="Labelled faces folder.")],
+    dataset: Annotated[
+        list[Path],
+        typer.Option(
+            "--dataset", help="Labelled faces folder (repeatable: measured side by side)."
+        ),
+    ],
     model: Annotated[
         str, typer.Option("--model", help="Registry name or path to an .onnx with its card.")
     ] = "",
     fmt: Annotated[
-        Literal["ferplus", "folders"] | None,
-        typer.Option("--format", help="Dataset layout (default: guessed)."),
+        Literal["ferplus", "folders", "labels"] | None,
+        typer.Option("--format", help="Dataset layout (default: guessed per dataset)."),
     ] = None,
+    detect: Annotated[
+        bool,
+        typer.Option(
+            "--detect",
+            help="Find each face with the runtime detector and crop it as `raksha analyze` "
+            "does (for images that are not already tight face crops).",
+        ),
+    ] = False,
+    group_by: Annotated[
+        str | None,
+        typer.Option(
+            "--group-by", help="Break results down by this labels.csv / metadata.csv column."
+        ),
+    ] = None,
+    subject: Annotated[
+        str | None,
+        typer.Option(
+            "--subject",
+            help="Column naming each face's person or movie, resampled whole for the "
+            "intervals (default: subject, person, performer, identity or movie if present).",
+        ),
+    ] = None,
+    label_column: Annotated[
+        str | None,
+        typer.Option(
+            "--label-column",
+            help="A second label column (e.g. observer_majority_6way) to report recall against.",
+        ),
+    ] = None,
+    split: Annotated[
+        Literal["all", "train", "tune", "test"],
+        typer.Option(
+            "--split", help="Only one split by subject (raksha.evaluation.splits); default all."
+        ),
+    ] = "all",
+    bootstrap: Annotated[
+        int, typer.Option("--bootstrap", min=0, help="Resamples for the 95 % intervals.")
+    ] = 1000,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write metrics JSON here.")
     ] = None,
     report: Annotated[
-        Path | None, typer.Option("--report", help="Folder for confusion/reliability PNGs.")
+        Path | None,
+        typer.Option("--report", help="Folder for an HTML page with every table and plot."),
     ] = None,
     models: Annotated[
         Path | None, typer.Option("--models", help="Model directory (else RAKSHA_MODELS).")
@@ -406,24 +586,49 @@ def eval_expression(
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N faces.")] = None,
 ) -> None:
     """Accuracy, per-class metrics, calibration, small-face robustness and the distress
-    operating point of an expression model on labelled faces."""
+    operating point of an expression model on one or more labelled face sets, with 95 %
+    intervals resampled by subject and an optional breakdown by group."""
     from rich.console import Console
 
-    from raksha.evaluation.report import print_report, write_plots
-    from raksha.evaluation.runner import evaluate_model
+    from raksha.evaluation.html_report import write_html_report
+    from raksha.evaluation.report import print_report, print_side_by_side
+    from raksha.evaluation.runner import EvalOptions, evaluate_many
 
     # Refuse unusable output paths before the (long) evaluation, not after it.
     if json_out is not None and json_out.is_dir():
         raise RakshaError(f"--json {json_out} is a folder; give a file name")
     if report is not None and report.exists() and not report.is_dir():
         raise RakshaError(f"--report {report} is a file; give a folder")
-    result = evaluate_model(model or None, dataset, fmt=fmt, models_dir=models, limit=limit)
-    print_report(result, Console())
+    names = [d.name for d in dataset]
+    if len(set(names)) != len(names):
+        raise RakshaError(f"two --dataset folders have the same name: {names}")
+    opts = EvalOptions(
+        fmt=fmt,
+        detect=detect,
+        split=split,
+        group_by=group_by,
+        subject=subject,
+        label_column=label_column,
+        resamples=bootstrap,
+        limit=limit,
+    )
+    results = evaluate_many(model or None, dataset, opts, models_dir=models)
+    console = Console()
+    if len(results) == 1:
+        print_report(results[0], console)
+    else:
+        print_side_by_side(results, console)
     try:
         if report is not None:
-            write_plots(result, report)
+            page = write_html_report(results, report)
+            console.print(f"report: {page}")
         if json_out is not None:
             json_out.parent.mkdir(parents=True, exist_ok=True)
-            json_out.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+            doc = (
+                results[0].to_json()
+                if len(results) == 1
+                else {"datasets": {n: r.to_json() for n, r in zip(names, results, strict=True)}}
+            )
+            json_out.write_text(json.dumps(doc, indent=2) + "\n")
     except OSError as err:
         raise RakshaError(f"cannot write results: {err.strerror or err}: {err.filename}") from None

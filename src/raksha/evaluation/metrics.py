@@ -72,11 +72,18 @@ class EvalResult:
     model: str = ""
     dataset: str = ""
     model_classes: list[str] = field(default_factory=list)
+    #: Cross-population additions (raksha.evaluation.breakdown and the runner): pooled
+    #: distress recall, intervals, groups, operating curve, detection counts. Merged into
+    #: the JSON document after the keys above.
+    extra: dict[str, Any] = field(default_factory=dict)
+    #: The canonical probabilities and labels of the faces measured (for plots; not in JSON).
+    probs8: F32 | None = None
+    labels: I64 | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` document (the keys the issue names first, then the extras); values
         that are undefined (no faces of that class) are null."""
-        doc: dict[str, Any] = _finite(self._document())
+        doc: dict[str, Any] = _finite({**self._document(), **self.extra})
         return doc
 
     def _document(self) -> dict[str, Any]:
@@ -248,6 +255,8 @@ def evaluate_probs(
         distress_weights=w,
         distress_threshold=thr,
         model_classes=list(model_labels),
+        probs8=p8,
+        labels=lab,
     )
 
 

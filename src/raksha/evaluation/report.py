@@ -13,8 +13,101 @@ from raksha.domain import EXPRESSION_CLASSES
 from raksha.evaluation.metrics import EvalResult
 
 
-def _pct(x: float) -> str:
-    return "-" if math.isnan(x) else f"{100 * x:.1f}%"
+def _pct(x: float | None) -> str:
+    return "-" if x is None or math.isnan(x) else f"{100 * x:.1f}%"
+
+
+def _ci(result: EvalResult, key: str) -> str:
+    """'lo-hi %' of one interval in the result's extras, or '' when there is none."""
+    pair = result.extra.get("intervals", {}).get(key)
+    if not pair:
+        return ""
+    return f" [{100 * pair[0]:.1f}-{100 * pair[1]:.1f}]"
+
+
+def _name(result: EvalResult) -> str:
+    return Path(result.dataset).name or result.dataset
+
+
+def print_side_by_side(results: list[EvalResult], console: Console) -> None:
+    """Several datasets, one column each: the headline figures with their 95 % intervals,
+    then each dataset's groups."""
+    console.print(f"[bold]{results[0].model or 'model'}[/bold] on {len(results)} datasets")
+    table = Table(title="Side by side (95 % intervals in brackets)", show_header=True)
+    table.add_column("metric")
+    for r in results:
+        table.add_column(_name(r), justify="right")
+    rows: list[tuple[str, list[str]]] = [
+        ("faces measured", [str(r.n) for r in results]),
+        (
+            "no face found (--detect)",
+            [str(r.extra.get("no_face", 0)) if r.extra.get("detect") else "-" for r in results],
+        ),
+        ("accuracy (8 classes)", [_pct(r.accuracy) + _ci(r, "accuracy") for r in results]),
+        ("macro F1", [f"{r.macro_f1:.3f}" for r in results]),
+        (
+            "distress recall, fear + sadness",
+            [_pct(r.extra.get("distress_recall_pooled")) + _ci(r, "distress") for r in results],
+        ),
+    ]
+    for c in ("fear", "sadness", "anger"):
+        rows.append(
+            (
+                f"  {c} scored as distress",
+                [_pct(r.distress_recall.get(c)) + _ci(r, f"distress_{c}") for r in results],
+            )
+        )
+    rows += [
+        (
+            "neutral scored as distress",
+            [_pct(r.neutral_as_distress) + _ci(r, "neutral_as_distress") for r in results],
+        ),
+        (
+            "happy scored as distress",
+            [_pct(r.happy_as_distress) + _ci(r, "happy_as_distress") for r in results],
+        ),
+    ]
+    for c in ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear"):
+        rows.append(
+            (
+                f"recall {c}",
+                [_pct(r.per_class[c].recall) if r.per_class[c].n else "-" for r in results],
+            )
+        )
+    for label, values in rows:
+        table.add_row(label, *values)
+    console.print(table)
+    for r in results:
+        _print_groups(r, console)
+
+
+def _print_groups(result: EvalResult, console: Console) -> None:
+    groups = result.extra.get("groups") or {}
+    if not groups:
+        return
+    table = Table(
+        title=f"{_name(result)} by {result.extra.get('group_by')} (95 % intervals)",
+        show_header=True,
+    )
+    for col in ("group", "n", "accuracy", "distress recall", "neutral as distress"):
+        table.add_column(col, justify="left" if col == "group" else "right")
+    for value, g in groups.items():
+        iv = g.get("intervals", {})
+
+        def cell(key: str, g: dict[str, object] = g, iv: dict[str, object] = iv) -> str:
+            x = g.get(key)
+            pair = iv.get(key)
+            ci = f" [{100 * pair[0]:.0f}-{100 * pair[1]:.0f}]" if isinstance(pair, list) else ""
+            return _pct(x if isinstance(x, float) else None) + ci
+
+        table.add_row(
+            str(value),
+            str(g["n"]),
+            cell("accuracy"),
+            cell("distress"),
+            cell("neutral_as_distress"),
+        )
+    console.print(table)
 
 
 def print_report(result: EvalResult, console: Console) -> None:
@@ -54,8 +147,14 @@ def print_report(result: EvalResult, console: Console) -> None:
     op.add_row("neutral (false alarms)", _pct(result.neutral_as_distress))
     op.add_row("happiness (false alarms)", _pct(result.happy_as_distress))
     for name, r in result.distress_recall.items():
-        op.add_row(f"{name} (recall)", _pct(r))
+        op.add_row(f"{name} (recall)", _pct(r) + _ci(result, f"distress_{name}"))
+    if "distress_recall_pooled" in result.extra:
+        op.add_row(
+            "fear + sadness (pooled recall)",
+            _pct(result.extra["distress_recall_pooled"]) + _ci(result, "distress"),
+        )
     console.print(op)
+    _print_groups(result, console)
 
 
 def write_plots(result: EvalResult, folder: Path) -> list[Path]:

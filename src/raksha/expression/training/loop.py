@@ -40,6 +40,10 @@ class TrainConfig:
     #: class weight = (share of the most frequent class / share of this class) ** power, capped
     class_weight_power: float = 0.4
     class_weight_cap: float = 4.0
+    #: Logit adjustment (Menon et al. 2021): during training the logits get
+    #: ``tau * log(class prior)`` added, so that the frequent classes (neutral, happiness) stop
+    #: winning by prior alone; the exported model outputs the plain logits. 0 = off.
+    logit_adjust: float = 0.0
     ema_decay: float = 0.999
     widths: tuple[int, ...] = (32, 64, 128, 256)
     blocks: tuple[int, ...] = (1, 1, 1)
@@ -85,6 +89,12 @@ def class_weights(targets: npt.NDArray[np.float32], power: float, cap: float) ->
     share = np.maximum(share, 1e-6)
     w = np.minimum((share.max() / share) ** power, cap)
     return torch.tensor(w / (w * share).sum(), dtype=torch.float32)  # mean weight 1 over data
+
+
+def log_priors(targets: npt.NDArray[np.float32]) -> torch.Tensor:
+    """log of each class's share of the training targets (floored, so no class is -inf)."""
+    share = targets.sum(axis=0) / max(float(targets.sum()), 1e-9)
+    return torch.tensor(np.log(np.maximum(share, 1e-4)), dtype=torch.float32)
 
 
 def soft_cross_entropy(
@@ -213,6 +223,7 @@ def train(
     if init is not None:
         net.load_state_dict(init.state_dict())
     weights = class_weights(train_data.targets, cfg.class_weight_power, cfg.class_weight_cap)
+    adjust = cfg.logit_adjust * log_priors(train_data.targets) if cfg.logit_adjust else None
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     ema = _Ema(net, cfg.ema_decay)
     steps_per_epoch = max(1, len(train_data) // cfg.batch_size)
@@ -269,6 +280,8 @@ def train(
                 grp["lr"] = lr
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
                 logits = net(x)
+            if adjust is not None:
+                logits = logits.float() + adjust
             loss = soft_cross_entropy(logits, t, weights)
             opt.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
