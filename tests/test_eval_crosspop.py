@@ -185,11 +185,6 @@ def test_unknown_label_is_an_error_naming_the_line(tmp_path: Path) -> None:
         read_labelled(tmp_path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="read_labelled counts lines with enumerate(rows, start=2) over csv.DictReader rows, "
-    "which skips blank lines: an unknown label after a blank line is reported one line early",
-)
 def test_unknown_label_after_a_blank_line_names_the_right_line(tmp_path: Path) -> None:
     cv2.imwrite(str(tmp_path / "a.png"), np.zeros((48, 48), np.uint8))
     _write_labels(tmp_path, ["file,label", "a.png,neutral", "", "a.png,joy"])
@@ -440,11 +435,6 @@ def test_sfew_rule_keeps_every_val_row_in_test() -> None:
     assert sorted(split[:10]) == ["train"] * 8 + ["tune"] * 2  # Train movies: 80 / 20
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="assign_splits puts a subject's held-out rows (sfew_split=Val) in test and its other "
-    "rows in train or tune, so a movie with rows on both sides is in two splits",
-)
 def test_a_subject_with_held_out_rows_stays_in_one_split() -> None:
     cols = {
         "movie": ("a", "b", "c", "shared", "shared"),

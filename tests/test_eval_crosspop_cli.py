@@ -239,11 +239,6 @@ def test_the_split_of_known_rules_matches_the_constant_above() -> None:
     assert dict(zip(SPLIT_OF, got.tolist(), strict=True)) == SPLIT_OF
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="load_eval_set splits after detection, and FaceDataset.subset keeps the whole set's "
-    "no_face: with --split, n_images and no_face count images without a face in every split",
-)
 def test_detect_with_a_split_counts_only_that_splits_images(
     tmp_path: Path, faces_dir: Path, models_dir: Path
 ) -> None:
@@ -258,11 +253,6 @@ def test_detect_with_a_split_counts_only_that_splits_images(
     assert (r.extra["n_images"], r.extra["no_face"]) == (1, 0)  # the blank is p1's, in train
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="load_eval_set splits the faces the detector found, so a subject whose images have "
-    "no face drops out of the ranking and other subjects move split (tune faces become test)",
-)
 def test_detect_never_moves_a_face_into_another_split(
     tmp_path: Path, faces_dir: Path, cropper: DetectCropper
 ) -> None:

@@ -183,6 +183,7 @@ def train_expression(
     from raksha.expression.training.loop import TrainConfig, cpu_has_bf16, train
 
     train_data, val_data = _training_data(data, val, limit, out, resume)
+    n_ferplus = len(train_data)
     extras = _extra_sets(extra or [], observer_share, models)
     if extras:
         train_data, val_data = _with_extras(train_data, val_data, extras, extra_repeat)
@@ -220,8 +221,13 @@ def train_expression(
         )
     elif not (out / "best.pt").is_file():
         raise RakshaError(f"--export-only: no checkpoint at {out / 'best.pt'}")
-    card_data = _data_card(data, val, len(train_data), "soft targets from the crowd votes")
+    card_data = _data_card(data, val, n_ferplus, "soft targets from the crowd votes")
     if extras:
+        card_data["validation"] = (
+            f"{card_data['validation']}, plus the tune split of each --extra set"
+            if card_data["validation"]
+            else "the tune split of each --extra set"
+        )
         card_data["extra"] = {
             n: {
                 "train_faces": len(tr),
@@ -253,33 +259,26 @@ def _extra_sets(
     """The train and tune splits of each --extra set, faces cropped as at run time."""
     if not folders:
         return {}
-    import numpy as np
-
     from raksha.evaluation.datasets import observer_targets, read_dataset
     from raksha.evaluation.detect_crop import build_detect_cropper
-    from raksha.evaluation.splits import assign_splits, rule_for
+    from raksha.evaluation.runner import split_filter
     from raksha.expression.spec import CropSpec
 
     cropper = build_detect_cropper(CropSpec(), 48, models)
     out: dict[str, tuple[FaceDataset, FaceDataset]] = {}
     for folder in folders:
-        data = read_dataset(folder, "labels", cropper=cropper)
-        rule = rule_for(folder.name, data.columns)
-        if rule is None:
-            raise RakshaError(
-                f"--extra {folder}: no subject column (performer, movie, person ...) to split "
-                "by, so its faces cannot be kept out of the test split"
-            )
-        split = assign_splits(data.columns, rule)
-        data = observer_targets(data, observer_share)
-        out[folder.name] = (
-            data.subset(np.asarray(split == "train")),
-            data.subset(np.asarray(split == "tune")),
-        )
+        parts = []
+        for split in ("train", "tune"):
+            # the split is chosen from labels.csv / metadata.csv before any face is searched
+            # for; the test split's images are never read
+            rows = split_filter(folder.name, split)
+            data = read_dataset(folder, "labels", cropper=cropper, rows=rows)
+            parts.append(observer_targets(data, observer_share))
+        train, tune = parts
+        out[folder.name] = (train, tune)
         typer.echo(
-            f"{folder.name}: {int((split == 'train').sum())} train, "
-            f"{int((split == 'tune').sum())} tune, {int((split == 'test').sum())} test faces "
-            f"(split by {rule.subject}); no face found in {len(data.no_face)}"
+            f"{folder.name}: {len(train)} train and {len(tune)} tune faces (split by "
+            f"subject); no face found in {len(train.no_face) + len(tune.no_face)}"
         )
     return out
 

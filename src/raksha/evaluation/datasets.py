@@ -388,7 +388,8 @@ def _labelled(
     )
 
 
-def _read_csv(path: Path, need: tuple[str, ...]) -> list[dict[str, str]]:
+def _read_csv(path: Path, need: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+    """(line number, row) of each data row; the line numbers count blank lines too."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
@@ -400,15 +401,28 @@ def _read_csv(path: Path, need: tuple[str, ...]) -> list[dict[str, str]]:
                     f" (it has {', '.join(header) or 'nothing'})"
                 )
             reader.fieldnames = header
-            return [{k: (v or "").strip() for k, v in row.items() if k} for row in reader]
+            return [
+                (reader.line_num, {k: (v or "").strip() for k, v in row.items() if k})
+                for row in reader
+            ]
     except UnicodeDecodeError as err:
         raise DatasetError(f"{path} is not UTF-8 text: {err.reason}") from None
     except csv.Error as err:
         raise DatasetError(f"{path}: not a CSV file: {err}") from None
 
 
+#: Chooses the rows to read from the per-image columns (a split by subject), before any
+#: image is read or searched for a face.
+RowFilter = Callable[[dict[str, tuple[str, ...]]], "npt.NDArray[np.bool_]"]
+
+
 def read_labelled(
-    root: Path, *, color: bool = False, size: int | None = 48, cropper: Cropper | None = None
+    root: Path,
+    *,
+    color: bool = False,
+    size: int | None = 48,
+    cropper: Cropper | None = None,
+    rows: RowFilter | None = None,
 ) -> FaceDataset:
     """Read the labels layout: ``labels.csv`` (``file,label``) and optional ``metadata.csv``.
 
@@ -419,13 +433,13 @@ def read_labelled(
     label_file = root / "labels.csv"
     if not label_file.is_file():
         raise DatasetError(f"{root} is not a labels-layout folder: labels.csv is missing")
-    rows = _read_csv(label_file, ("file", "label"))
-    if not rows:
+    listed = _read_csv(label_file, ("file", "label"))
+    if not listed:
         raise DatasetError(f"{label_file} lists no images")
     names: list[str] = []
     labels: list[int] = []
     extra: dict[str, dict[str, str]] = {}
-    for lineno, row in enumerate(rows, start=2):
+    for lineno, row in listed:
         cls = FOLDER_ALIASES.get(row["label"].lower())
         if cls is None:
             raise DatasetError(
@@ -437,22 +451,30 @@ def read_labelled(
         extra[row["file"]] = {k: v for k, v in row.items() if k not in ("file", "label")}
     meta_file = root / "metadata.csv"
     if meta_file.is_file():
-        for row in _read_csv(meta_file, ("file",)):
+        for _, row in _read_csv(meta_file, ("file",)):
             if row["file"] in extra:
                 extra[row["file"]].update(
                     {k: v for k, v in row.items() if k not in ("file", "label")}
                 )
     keys = sorted({k for values in extra.values() for k in values})
     columns = {k: [extra[n].get(k, "") for n in names] for k in keys}
+    if rows is not None:
+        pick = np.flatnonzero(rows({k: tuple(v) for k, v in columns.items()})).tolist()
+        names = [names[i] for i in pick]
+        labels = [labels[i] for i in pick]
+        columns = {k: [v[i] for i in pick] for k, v in columns.items()}
+        if not names:
+            raise DatasetError(f"{root}: no images in the rows asked for")
     kept, images, missing = _load_faces([root / n for n in names], color, size, cropper, root)
     return _labelled(names, labels, kept, images, missing, columns)
 
 
 def guess_format(root: Path) -> DatasetFormat:
-    """``labels.csv`` -> labels layout, ``label.csv`` -> FER+, else folder per class."""
-    if (root / "labels.csv").is_file():
-        return "labels"
-    return "ferplus" if (root / "label.csv").is_file() else "folders"
+    """``label.csv`` (FER+'s verbatim votes) -> FER+, ``labels.csv`` -> labels layout, else
+    folder per class. FER+ folders may carry a ``labels.csv`` of their own, hence the order."""
+    if (root / "label.csv").is_file():
+        return "ferplus"
+    return "labels" if (root / "labels.csv").is_file() else "folders"
 
 
 def read_dataset(
@@ -462,18 +484,22 @@ def read_dataset(
     color: bool = False,
     size: int | None = 48,
     cropper: Cropper | None = None,
+    rows: RowFilter | None = None,
 ) -> FaceDataset:
     """Read ``root`` in the given layout, or guess it (see ``guess_format``). With a
     ``cropper`` each whole image is passed through it (face detection and the runtime's crop)
-    and images where it finds no face are listed in ``no_face``."""
+    and images where it finds no face are listed in ``no_face``. ``rows`` picks the rows to
+    read from the per-image columns first (layouts without columns get none)."""
     root = Path(root)
     if not root.is_dir():
         what = "is not a folder" if root.exists() else "does not exist"
         raise DatasetError(f"dataset folder {root} {what}")
     if fmt is None:
         fmt = guess_format(root)
+    if fmt == "labels":
+        return read_labelled(root, color=color, size=size, cropper=cropper, rows=rows)
+    if rows is not None:
+        rows({})  # no per-image columns: the filter says why it cannot choose
     if fmt == "ferplus":
         return read_ferplus(root, color=color, size=size, cropper=cropper)
-    if fmt == "labels":
-        return read_labelled(root, color=color, size=size, cropper=cropper)
     return read_folders(root, color=color, size=size, cropper=cropper)

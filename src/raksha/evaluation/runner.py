@@ -18,6 +18,7 @@ from raksha.evaluation.datasets import (
     DatasetError,
     DatasetFormat,
     FaceDataset,
+    RowFilter,
     read_dataset,
 )
 from raksha.evaluation.degrade import FACE_SIZES, down_up
@@ -80,27 +81,40 @@ def evaluate_dataset(
     return result
 
 
-def select_split(data: FaceDataset, name: str, split: str) -> FaceDataset:
-    """The faces of one split (by subject), or all of them for "all"."""
+def split_filter(name: str, split: str) -> RowFilter | None:
+    """The rows of one split by subject of the dataset folder ``name`` (None for "all"),
+    chosen from the per-image columns before any image is read, so that images without a
+    face never move another subject to another split."""
     if split == "all":
-        return data
+        return None
     if split not in SPLITS:
         raise DatasetError(f"unknown split {split!r}; expected all, {', '.join(SPLITS)}")
-    rule = rule_for(name, data.columns)
-    if rule is None:
-        raise DatasetError(
-            f"cannot take the {split} split of {name}: it names no subject (a performer, "
-            "movie or person column) to split by"
-        )
-    return data.subset(np.asarray(assign_splits(data.columns, rule) == split))
+
+    def pick(columns: dict[str, tuple[str, ...]]) -> npt.NDArray[np.bool_]:
+        rule = rule_for(name, columns)
+        if rule is None:
+            raise DatasetError(
+                f"cannot take the {split} split of {name}: it names no subject (a performer, "
+                "movie or person column) to split by"
+            )
+        return np.asarray(assign_splits(columns, rule) == split)
+
+    return pick
+
+
+def select_split(data: FaceDataset, name: str, split: str) -> FaceDataset:
+    """The faces of one split of an already read dataset (all of them for "all")."""
+    rows = split_filter(name, split)
+    return data if rows is None else data.subset(rows(data.columns))
 
 
 def load_eval_set(
     dataset: Path, opts: EvalOptions, cropper: Cropper | None, size: int = 48
 ) -> FaceDataset:
-    """A dataset as evaluated: read (faces found and cropped with ``cropper``), split, limited."""
-    data = read_dataset(dataset, opts.fmt, size=size, cropper=cropper)
-    data = select_split(data, Path(dataset).name, opts.split)
+    """A dataset as evaluated: the split's rows, read (faces found and cropped with
+    ``cropper``), limited."""
+    rows = split_filter(Path(dataset).name, opts.split)
+    data = read_dataset(dataset, opts.fmt, size=size, cropper=cropper, rows=rows)
     if opts.limit is not None:
         data = data.subset(np.arange(min(opts.limit, len(data))))
     if len(data) == 0:

@@ -80,10 +80,9 @@ def assign_splits(
         if rule.test_column not in columns:
             raise SplitError(f"no column {rule.test_column!r} to take the test split from")
         fixed = columns[rule.test_column]
-    free = sorted(
-        {s for i, s in enumerate(subjects) if fixed is None or fixed[i] != rule.test_value},
-        key=lambda s: _bucket(s, salt),
-    )
+    # A subject with any held-out row is held out whole (a subject is in one split only).
+    held = {s for i, s in enumerate(subjects) if fixed is not None and fixed[i] == rule.test_value}
+    free = sorted({s for s in subjects if s not in held}, key=lambda s: _bucket(s, salt))
     # Subjects in hash order: the first train_share of them train, the next tune_share tune,
     # the rest test; exact shares of subjects, and a subject's place never depends on others'
     # labels or images.
@@ -94,8 +93,7 @@ def assign_splits(
         where[s] = "train" if rank < n_train else "tune" if rank < n_train + n_tune else "test"
     out = np.empty(len(subjects), dtype="<U5")
     for i, s in enumerate(subjects):
-        fixed_test = fixed is not None and fixed[i] == rule.test_value
-        out[i] = "test" if fixed_test else where[s]
+        out[i] = "test" if s in held else where[s]
     return out
 
 
