@@ -47,9 +47,10 @@ class DistressConfig(BaseModel):
     #: where relative = quality * clip(relative_gain * (reading - baseline), 0, 1).
     #: Off: the evidence alone, as before.
     relative: bool = True
-    #: How strongly a rise above the person's own baseline counts: with 2.0, a rise of
-    #: enter_threshold / 2 (0.275) above the baseline reaches the entry level.
-    relative_gain: float = Field(2.0, gt=0)
+    #: How strongly a rise above the person's own baseline counts: with 1.5, a rise of
+    #: enter_threshold / 1.5 (0.37) above the baseline reaches the entry level. Chosen with
+    #: absolute_weight on the tune split's event clips (docs/distress.md).
+    relative_gain: float = Field(1.5, gt=0)
     #: The baseline is the mean reading of the readable frames in the track's first
     #: `baseline_s` seconds (from its first readable frame); no relative signal before that.
     baseline_s: float = Field(2.0, gt=0)
@@ -60,6 +61,14 @@ class DistressConfig(BaseModel):
     #: the smoothed relative signal is at or above `exit_threshold`, so that a change held for
     #: seconds to minutes still stands out, while a slow drift is absorbed.
     baseline_up_half_life_s: float = Field(60.0, gt=0)
+    #: Weight of the absolute evidence in the decision when the relative part is on: the
+    #: state machine runs on max(absolute_weight * evidence, relative). Below 1, a face must
+    #: read as distressed more strongly to open an event on its absolute level alone
+    #: (enter_threshold / absolute_weight), while a change from the person's own baseline
+    #: counts in full: a model that finds more distress on unfamiliar faces also reads more
+    #: calm faces as somewhat distressed, and this keeps those "resting" faces quiet.
+    #: 0.7 (absolute alone: evidence >= 0.79) was chosen on the tune split's event clips.
+    absolute_weight: float = Field(0.7, gt=0, le=1)
 
     @field_validator("weights")
     @classmethod

@@ -6,10 +6,11 @@
     COOLDOWN --cooldown_s elapsed--> IDLE
 
 The score is the smoothed value of each frame's evidence or, when `cfg.relative` is on, of
-max(evidence, relative), where relative = quality * clip(relative_gain * (reading - baseline),
-0, 1): the reading (the evidence before face quality) measured against the person's own
-usual reading (`raksha.distress.baseline`), so that a face the model reads as mostly
-neutral still shows a change from calm to fear.
+max(absolute_weight * evidence, relative), where
+relative = quality * clip(relative_gain * (reading - baseline), 0, 1): the reading (the
+evidence before face quality) measured against the person's own usual reading
+(`raksha.distress.baseline`), so that a face the model reads as mostly neutral still shows
+a change from calm to fear.
 
 Only frames with evidence (a readable face) move the score and the clocks; every duration
 is measured between the timestamps of evidence frames. Gated frames (evidence None) hold
@@ -155,7 +156,9 @@ class TrackState:
         reading = e if quality == 1.0 else clip01(e / quality)
         base = None if self._baseline is None else self._baseline.at(t)
         rel = None if base is None else quality * clip01(cfg.relative_gain * (reading - base))
-        x = e if rel is None else max(e, rel)
+        # With the relative part on, the absolute evidence counts at its weight from the first
+        # frame (also before the baseline is known); off, the evidence alone, as before.
+        x = max(cfg.absolute_weight * e, rel or 0.0) if cfg.relative else e
         if self._score is None or self.last_evidence_t is None:
             alpha = 1.0  # seed the averages with the first reading
             score, self._abs, self._reading, self._rel = x, e, reading, rel or 0.0
