@@ -68,7 +68,7 @@ def test_shipped_int8_model_is_the_float_model_quantized(valid_faces: FaceDatase
     card = json.loads(int8.card.read_text())
     assert card["quantization"]["source_sha256"] == registry.get_entry(FLOAT).sha256
     assert card["metrics"]["accuracy"] >= 0.85
-    assert ExpressionConfig().model == INT8
+    assert ExpressionConfig().model == "raksha-fer-xd-int8"  # the default since 2026-12-06
 
     a = build_expression_classifier(ExpressionConfig(model=FLOAT)).predict_crops(
         list(valid_faces.images)
@@ -83,7 +83,7 @@ def test_shipped_int8_model_is_the_float_model_quantized(valid_faces: FaceDatase
 ONEPASS = "raksha-fer-resnet-onepass-int8"
 
 
-@pytest.mark.parametrize("name", [INT8, ONEPASS])
+@pytest.mark.parametrize("name", [INT8, ONEPASS, "raksha-fer-xd-int8"])
 def test_shipped_int8_models_reach_their_card_accuracy_on_this_cpu(
     data_dir: Path, name: str
 ) -> None:
@@ -98,7 +98,9 @@ def test_shipped_int8_models_reach_their_card_accuracy_on_this_cpu(
     probs = clf.predict_crops(list(faces.images))
     acc = float((probs.argmax(1) == faces.labels).mean())
     assert abs(acc - card["metrics"]["accuracy"]) <= 0.005, (acc, card["metrics"]["accuracy"])
-    assert acc >= 0.85
+    # raksha-fer-xd-int8 gives up 0.8 points on FER+ (84.8 %) for faces unlike FER2013
+    # (docs/expression-model.md); the FER+-only models keep the 85 % floor.
+    assert acc >= (0.84 if name == "raksha-fer-xd-int8" else 0.85)
 
 
 def test_the_stem_is_found_on_both_passes_of_a_mirror_averaging_graph() -> None:

@@ -10,7 +10,7 @@ class ExpressionConfig(BaseModel):
 
     #: Registry name of the expression model (`raksha models list`) or a path to an .onnx
     #: file with a model card JSON beside it.
-    model: str = "raksha-fer-resnet-int8"
+    model: str = "raksha-fer-xd-int8"
     #: Largest batch sent to the model at once.
     batch_size: int = Field(64, ge=1, le=4096)
     #: onnxruntime intra-op threads (0 = library default).
