@@ -169,7 +169,8 @@ def test_face_sharpness_looks_only_inside_the_box(faces_dir: Path) -> None:
 
 # -- smoothing -------------------------------------------------------------------------
 def test_smoothing_gives_the_same_score_at_any_analysis_rate() -> None:
-    cfg = DistressConfig(half_life_s=0.7)
+    # The smoothing of the absolute evidence alone (no baseline, no absolute weight).
+    cfg = DistressConfig(half_life_s=0.7, relative=False)
     finals = []
     for fps in (2.0, 5.0, 25.0):
         state = TrackState(1, cfg)
@@ -185,6 +186,10 @@ def test_smoothing_gives_the_same_score_at_any_analysis_rate() -> None:
 
 
 # -- property tests over random configurations and frame timings ----------------------
+#: The default (0.7), 1.0 (the absolute evidence in full) and anything in (0, 1].
+ABSOLUTE_WEIGHT = st.one_of(st.just(0.7), st.just(1.0), st.floats(0.0, 1.0, exclude_min=True))
+
+
 @st.composite
 def configs(draw: st.DrawFn) -> DistressConfig:
     enter = draw(st.floats(0.05, 1.0))
@@ -201,6 +206,7 @@ def configs(draw: st.DrawFn) -> DistressConfig:
         confirm_frames=draw(st.integers(2, 4)),
         relative=draw(st.booleans()),
         relative_gain=draw(st.floats(0.5, 5.0)),
+        absolute_weight=draw(ABSOLUTE_WEIGHT),
         baseline_s=draw(st.floats(0.05, 5.0)),
         baseline_down_half_life_s=down,
         baseline_up_half_life_s=draw(st.floats(down, 120.0)),
@@ -234,16 +240,22 @@ def timelines(draw: st.DrawFn) -> list[tuple[float, float | None]]:
 def check_run(cfg: DistressConfig, frames: list[tuple[float, float | None]]) -> list[StepResult]:
     """Run one track through `frames` and assert properties (b)-(e) and the smoothing rule.
 
-    The state machine runs on each frame's combined evidence: the evidence itself, or the
-    larger of it and the frame's relative evidence once the track has a baseline."""
+    The state machine runs on each frame's combined evidence: with the relative part off,
+    the evidence itself; on, the larger of absolute_weight * evidence (from the first frame)
+    and the frame's relative evidence (0 until the track has a baseline)."""
     state = TrackState(7, cfg)
     results = [state.step(t, e, probs_row(fear=0.5), FER7) for t, e in frames]
     ev_idx = [i for i, (_, e) in enumerate(frames) if e is not None]
     combined = [
-        None if e is None else max(e, r.relative if r.relative is not None else 0.0)
+        None
+        if e is None
+        else max(cfg.absolute_weight * e, r.relative or 0.0)
+        if cfg.relative
+        else e
         for (_, e), r in zip(frames, results, strict=True)
     ]
     for (_, e), r in zip(frames, results, strict=True):
+        assert cfg.relative or r.relative is None
         if r.relative is not None:
             assert e is not None and r.baseline is not None
             want_rel = min(1.0, max(0.0, cfg.relative_gain * (e - r.baseline)))
@@ -327,6 +339,29 @@ def test_state_machine_properties_hold_for_any_config_and_timing(
     cfg: DistressConfig, frames: list[tuple[float, float | None]]
 ) -> None:
     check_run(cfg, frames)
+
+
+@PROPS
+@given(cfg=configs(), frames=timelines())
+def test_absolute_weight_one_reproduces_the_earlier_scoring(
+    cfg: DistressConfig, frames: list[tuple[float, float | None]]
+) -> None:
+    """With absolute_weight 1.0 the score is, as before the weight existed, the smoothed
+    value of the evidence until the track has a baseline and of max(evidence, relative)
+    after; and every state machine property still holds."""
+    cfg = cfg.model_copy(update={"relative": True, "absolute_weight": 1.0})
+    results = check_run(cfg, frames)
+    prev: tuple[float, float] | None = None  # (time, score) of the last readable frame
+    for (t, e), r in zip(frames, results, strict=True):
+        if e is None:
+            continue
+        x = e if r.relative is None else max(e, r.relative)  # the earlier formula
+        if prev is None or t - prev[0] > cfg.max_gap_s:
+            want = x
+        else:
+            want = prev[1] + ema_alpha(t - prev[0], cfg.half_life_s) * (x - prev[1])
+        assert r.score == pytest.approx(want, abs=1e-9)
+        prev = (t, r.score)
 
 
 @PROPS

@@ -1,8 +1,14 @@
 """Person-relative distress: each track's baseline, and the relative evidence measured from it.
 
 A face the model reads as mostly neutral moves its evidence only a little when the person
-becomes frightened (0.05 -> 0.35). The relative part must catch that change when it lasts,
+becomes frightened (0.05 -> 0.45). The relative part must catch that change when it lasts,
 and must never alert on a face whose reading does not change at all, however high it sits.
+With the relative part on, the absolute evidence counts at `absolute_weight`: a steady face
+opens an event only if absolute_weight * evidence reaches the entry level.
+
+With the defaults (entry 0.55, relative_gain 1.5, absolute_weight 0.7) a rise of
+0.55 / 1.5 = 0.367 above the baseline reaches the entry level, and the absolute evidence
+alone needs 0.55 / 0.7 = 0.786.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from raksha.distress import Baseline, DistressConfig, DistressScorer, StepResult, TrackState
@@ -132,7 +138,7 @@ def test_no_relative_signal_before_the_baseline_and_gated_frames_do_not_count() 
 
 def test_with_relative_off_nothing_is_learnt() -> None:
     state = TrackState(1, DistressConfig(relative=False))
-    results = [state.step(t, 0.05 if t < 3 else 0.35) for t in frames_at(0.0, 10.0, [0.2])]
+    results = [state.step(t, 0.05 if t < 3 else 0.45) for t in frames_at(0.0, 10.0, [0.2])]
     assert all(r.relative is None and r.baseline is None for r in results)
     assert not any(r.opened for r in results) and state.baseline is None
 
@@ -156,12 +162,14 @@ def test_a_resting_sad_face_does_not_alert() -> None:
 
 
 def test_calm_to_fearish_for_five_seconds_opens_an_event_only_the_relative_part_sees() -> None:
-    frames = [(t, 0.05 if t < 3.0 else 0.35 if t < 8.0 else 0.05) for t in frames_at(0, 14, [0.2])]
+    """0.05 -> 0.45: a rise of 0.40 (relative 0.6), the absolute evidence below the entry
+    level even in full."""
+    frames = [(t, 0.05 if t < 3.0 else 0.45 if t < 8.0 else 0.05) for t in frames_at(0, 14, [0.2])]
     opened = [r.opened for *_, r in run_track(DistressConfig(), frames)[1] if r.opened]
     assert len(opened) == 1
     ev = opened[0]
     assert ev.start_s >= 3.0 and ev.peak_t < 8.0
-    assert ev.peak_absolute is not None and ev.peak_absolute < 0.36
+    assert ev.peak_absolute is not None and ev.peak_absolute < 0.46
     assert ev.peak_relative is not None and ev.peak_relative >= 0.55
     assert ev.baseline_at_peak == pytest.approx(0.05, abs=0.005)
     # The same person scored without the relative part: nothing.
@@ -170,13 +178,13 @@ def test_calm_to_fearish_for_five_seconds_opens_an_event_only_the_relative_part_
 
 
 def test_a_change_of_under_a_second_does_not_open_an_event() -> None:
-    frames = [(t, 0.35 if 3.0 <= t < 3.9 else 0.05) for t in frames_at(0, 12, [0.2])]
+    frames = [(t, 0.45 if 3.0 <= t < 3.9 else 0.05) for t in frames_at(0, 12, [0.2])]
     assert not any(r.opened for _, _, r in run_track(DistressConfig(), frames)[1])
 
 
 def test_the_baseline_does_not_creep_up_during_an_event() -> None:
     """A change held for a minute keeps its event open: the baseline waits."""
-    frames = [(t, 0.05 if t < 3.0 else 0.35) for t in frames_at(0, 63, [0.2])]
+    frames = [(t, 0.05 if t < 3.0 else 0.45) for t in frames_at(0, 63, [0.2])]
     state, out = run_track(DistressConfig(), frames)
     assert sum(1 for _, _, r in out if r.opened) == 1
     assert state.active
@@ -184,11 +192,11 @@ def test_the_baseline_does_not_creep_up_during_an_event() -> None:
 
 
 def test_a_slow_drift_is_absorbed() -> None:
-    """From 0.05 to 0.35 over ten minutes: the baseline follows, no event opens."""
-    frames = [(t, 0.05 + 0.3 * min(1.0, t / 600.0)) for t in frames_at(0, 900, [0.2])]
+    """From 0.05 to 0.45 over ten minutes: the baseline follows, no event opens."""
+    frames = [(t, 0.05 + 0.4 * min(1.0, t / 600.0)) for t in frames_at(0, 900, [0.2])]
     state, out = run_track(DistressConfig(), frames)
     assert not any(r.opened for _, _, r in out)
-    assert state.baseline is not None and state.baseline > 0.25
+    assert state.baseline is not None and state.baseline > 0.35
 
 
 # -- properties ---------------------------------------------------------------------------
@@ -203,6 +211,9 @@ def relative_configs(draw: st.DrawFn) -> DistressConfig:
         min_duration_s=draw(st.floats(0.0, 5.0)),
         max_gap_s=draw(st.floats(0.05, 5.0)),
         relative_gain=draw(st.floats(0.1, 20.0)),
+        absolute_weight=draw(
+            st.one_of(st.just(0.7), st.just(1.0), st.floats(0.0, 1.0, exclude_min=True))
+        ),
         baseline_s=draw(st.floats(0.01, 10.0)),
         baseline_down_half_life_s=down,
         baseline_up_half_life_s=draw(st.floats(down, 300.0)),
@@ -225,13 +236,15 @@ def test_an_expression_that_never_changes_never_opens_an_event_through_the_relat
 ) -> None:
     """Constant evidence (with gated frames and any timing): the relative evidence is 0 on
     every readable frame once there is a baseline, the baseline is the level itself, and
-    the track scores exactly as it would without the relative part."""
+    the track scores exactly as it would without the relative part on its absolute
+    evidence at `absolute_weight`."""
     frames = [
         (t, None if gated[k % len(gated)] else level)
         for k, t in enumerate(frames_at(0.0, seconds, steps))
     ]
     _, out = run_track(cfg, frames)
-    _, off = run_track(cfg.model_copy(update={"relative": False}), frames)
+    weighted = [(t, None if e is None else cfg.absolute_weight * e) for t, e in frames]
+    _, off = run_track(cfg.model_copy(update={"relative": False}), weighted)
     for (_, e, r), (*_, r_off) in zip(out, off, strict=True):
         assert r.relative in (None, 0.0)
         assert r.baseline in (None, level)
@@ -240,8 +253,88 @@ def test_an_expression_that_never_changes_never_opens_an_event_through_the_relat
         assert r.score == r_off.score and r.active == r_off.active
         assert (r.opened is None) == (r_off.opened is None)
         assert (r.closed is None) == (r_off.closed is None)
-    if level < cfg.enter_threshold:
+    if cfg.absolute_weight * level < cfg.enter_threshold:
         assert not any(r.opened for *_, r in out)
+
+
+# -- absolute_weight ---------------------------------------------------------------------
+@PROPS
+@given(
+    cfg=relative_configs(),
+    share=st.one_of(st.just(1.0), st.floats(0.0, 1.0)),
+    steps=STEPS,
+    gated=st.lists(st.booleans(), min_size=1, max_size=10),
+    seconds=st.floats(0.0, 120.0),
+)
+def test_a_steady_face_below_enter_over_absolute_weight_never_opens_an_event(
+    cfg: DistressConfig, share: float, steps: list[float], gated: list[bool], seconds: float
+) -> None:
+    """Constant evidence e with absolute_weight * e < enter_threshold (up to e = 1 where the
+    weight allows it; any timing, gated frames, any settings): the score is exactly
+    absolute_weight * e on every readable frame, and no event ever opens."""
+    level = min(1.0, share * cfg.enter_threshold / cfg.absolute_weight)
+    while cfg.absolute_weight * level >= cfg.enter_threshold:  # rounding at share = 1
+        level = float(np.nextafter(level, 0.0))
+    frames = [
+        (t, None if gated[k % len(gated)] else level)
+        for k, t in enumerate(frames_at(0.0, seconds, steps))
+    ]
+    _, out = run_track(cfg, frames)
+    for _, e, r in out:
+        assert r.opened is None and not r.active
+        assert r.score in (0.0, cfg.absolute_weight * level)
+        if e is not None:
+            assert r.score == cfg.absolute_weight * level
+
+
+@PROPS
+@given(
+    cfg=relative_configs(),
+    share=st.one_of(st.just(0.0), st.just(1.0), st.floats(0.0, 1.0)),
+    steps=st.lists(st.floats(0.01, 0.99), min_size=1, max_size=8),
+    extra=st.integers(0, 20),
+)
+def test_a_steady_face_at_or_above_enter_over_absolute_weight_opens_once_held_long_enough(
+    cfg: DistressConfig, share: float, steps: list[float], extra: int
+) -> None:
+    """Constant evidence e with absolute_weight * e >= enter_threshold, read on frames less
+    than max_gap_s apart: the event opens on the first frame at least min_duration_s after
+    the first one (and with confirm_frames frames), on the absolute part alone (the
+    relative evidence stays 0), and stays open."""
+    floor = cfg.enter_threshold / cfg.absolute_weight
+    assume(floor <= 1.0)
+    level = min(1.0, floor + share * (1.0 - floor))
+    while cfg.absolute_weight * level < cfg.enter_threshold:  # rounding at share = 0
+        level = float(np.nextafter(level, 2.0))
+    assume(level <= 1.0)
+    times, k = [0.0], 0
+    while times[-1] < cfg.min_duration_s or len(times) < cfg.confirm_frames:
+        times.append(times[-1] + steps[k % len(steps)] * cfg.max_gap_s)
+        k += 1
+    should_open = len(times) - 1
+    for _ in range(extra):
+        times.append(times[-1] + steps[k % len(steps)] * cfg.max_gap_s)
+        k += 1
+    _, out = run_track(cfg, [(t, level) for t in times])
+    opened = [i for i, (*_, r) in enumerate(out) if r.opened]
+    assert opened == [should_open]
+    assert all(r.active for *_, r in out[should_open:])
+    assert all(r.relative in (None, 0.0) for *_, r in out)
+    ev = out[should_open][2].opened
+    assert ev is not None and ev.start_s == 0.0
+    assert ev.peak_absolute == pytest.approx(level) and ev.peak_relative == 0.0
+
+
+def test_with_the_defaults_a_face_first_seen_distressed_needs_evidence_0_79() -> None:
+    """0.55 / 0.7 = 0.786: read at 0.78 from the first frame, never; at 0.79, after 1 s."""
+    frames = frames_at(0.0, 30.0, [0.2])
+    low = run_track(DistressConfig(), [(t, 0.78) for t in frames])[1]
+    assert not any(r.opened for *_, r in low)
+    high = run_track(DistressConfig(), [(t, 0.79) for t in frames])[1]
+    assert [t for t, _, r in high if r.opened] == [pytest.approx(1.0)]
+    # Without the relative part (and its weight) both open.
+    off = DistressConfig(relative=False)
+    assert any(r.opened for *_, r in run_track(off, [(t, 0.78) for t in frames])[1])
 
 
 #: Irregular frame steps between 0.05 and 0.5 s (2 to 20 frames a second).
@@ -250,8 +343,8 @@ IRREGULAR = st.lists(st.floats(0.05, 0.5), min_size=1, max_size=12)
 
 @PROPS
 @given(
-    calm=st.floats(0.0, 0.15),
-    rise=st.floats(0.32, 0.5),
+    calm=st.floats(0.0, 0.14),
+    rise=st.floats(0.4, 0.5),
     calm_s=st.floats(2.5, 30.0),
     held_s=st.floats(5.0, 20.0),
     steps=IRREGULAR,
@@ -259,10 +352,10 @@ IRREGULAR = st.lists(st.floats(0.05, 0.5), min_size=1, max_size=12)
 def test_a_sustained_shift_opens_an_event_inside_it(
     calm: float, rise: float, calm_s: float, held_s: float, steps: list[float]
 ) -> None:
-    """Calm, then a rise of 0.32-0.5 held 5-20 s below the entry level (default settings):
-    the absolute part alone never opens an event; with the relative part, one opens while
-    the rise lasts."""
-    high = min(calm + rise, 0.5)
+    """Calm (0-0.14), then a rise of 0.4-0.5 (0.367 reaches the entry level), up to at most
+    0.54, held 5-20 s (default settings): the absolute evidence alone, even in full, never
+    opens an event; with the relative part, one opens while the rise lasts."""
+    high = min(calm + rise, 0.54)  # still a rise of at least 0.4
     frames = [
         (t, high if calm_s <= t < calm_s + held_s else calm)
         for t in frames_at(0, calm_s + held_s + 10, steps)
@@ -330,7 +423,7 @@ def test_the_scorer_reports_the_parts_per_face_and_per_event() -> None:
     cfg = DistressConfig(weights=FEAR_ONLY)
     scorer = DistressScorer(cfg, source_id="cam-3")
     faces, sharp = one_face(), np.array([500.0], np.float32)
-    calm, afraid = fear_row(0.05), fear_row(0.35)
+    calm, afraid = fear_row(0.05), fear_row(0.45)
     opened, last = [], None
     for t in frames_at(0.0, 10.0, [0.2]):
         row = afraid if t >= 3.0 else calm
@@ -354,7 +447,7 @@ def test_the_scorer_reports_the_parts_per_face_and_per_event() -> None:
     assert doc["baseline_at_peak"] == pytest.approx(0.05, abs=0.002)
     assert last is not None
     face = last.to_json()["faces"][0]
-    assert face["distress_evidence"] == pytest.approx(0.35, abs=1e-4)
+    assert face["distress_evidence"] == pytest.approx(0.45, abs=1e-4)
     assert face["distress_relative"] == pytest.approx(0.6, abs=0.01)
     assert face["distress_baseline"] == pytest.approx(0.05, abs=0.002)
     assert face["in_event"] is True

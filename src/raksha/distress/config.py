@@ -43,9 +43,10 @@ class DistressConfig(BaseModel):
     #: event closed.
     max_gap_s: float = Field(2.0, gt=0)
     #: Person-relative evidence: each track learns its own usual reading (the evidence before
-    #: face quality), its baseline, and the state machine runs on max(evidence, relative),
-    #: where relative = quality * clip(relative_gain * (reading - baseline), 0, 1).
-    #: Off: the evidence alone, as before.
+    #: face quality), its baseline, and the state machine runs on
+    #: max(absolute_weight * evidence, relative), where
+    #: relative = quality * clip(relative_gain * (reading - baseline), 0, 1) (0 until the
+    #: baseline is established). Off: the evidence alone (absolute_weight unused), as before.
     relative: bool = True
     #: How strongly a rise above the person's own baseline counts: with 1.5, a rise of
     #: enter_threshold / 1.5 (0.37) above the baseline reaches the entry level. Chosen with
