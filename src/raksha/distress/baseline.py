@@ -1,8 +1,8 @@
 """One person's own usual distress evidence (their baseline), learnt as the track goes on.
 
 The expression models read many unfamiliar faces as mostly neutral, so a face that turns
-from calm to frightened may move its evidence from 0.05 to only 0.3. Measured against the
-person's own baseline that is a large change. The baseline is:
+from calm to frightened may move its evidence from 0.05 to only 0.45, below the entry
+level. Measured against the person's own baseline that is a large change. The baseline is:
 
 - established as the mean of the readable frames in the first `window_s` seconds after the
   track's first readable frame (no baseline, so no relative signal, before that);
