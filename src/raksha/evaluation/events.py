@@ -349,15 +349,18 @@ def metrics_json(m: EventMetrics) -> dict[str, Any]:
 
 def recall_json(m: EventMetrics) -> dict[str, Any]:
     """The recall figures only (for groups of distress segments)."""
-    lo, hi = m.recall_interval95()
-    return {
-        "distress_segments": m.distress_segments,
-        "detected": m.detected,
-        "recall": _num(m.recall),
-        "recall_95ci": [_num(lo), _num(hi)],
-        "time_to_alert_p50_s": _num(m.time_to_alert(50), 2),
-        "time_to_alert_p95_s": _num(m.time_to_alert(95), 2),
-    }
+    doc = metrics_json(m)
+    return {k: doc[k] for k in _RECALL_KEYS}
+
+
+_RECALL_KEYS = (
+    "distress_segments",
+    "detected",
+    "recall",
+    "recall_95ci",
+    "time_to_alert_p50_s",
+    "time_to_alert_p95_s",
+)
 
 
 def _clip_json(run: ClipRun, scored: Scored, i: int) -> dict[str, Any]:

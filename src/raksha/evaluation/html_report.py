@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from raksha.evaluation.metrics import EvalResult
-from raksha.evaluation.report import write_plots
+from raksha.evaluation.report import save_figure, write_plots
 
 _STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 1100px;
@@ -81,11 +81,7 @@ def _group_plot(result: EvalResult, folder: Path) -> Path | None:
     ax.set_ylabel("share of faces")
     ax.set_title(f"{result.extra.get('group_by')}: 95 % intervals by subject")
     ax.legend(loc="upper right")
-    fig.tight_layout()
-    path = folder / "groups.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, folder / "groups.png")
 
 
 def _curve_plot(result: EvalResult, folder: Path) -> Path | None:
@@ -121,11 +117,7 @@ def _curve_plot(result: EvalResult, folder: Path) -> Path | None:
     ax.set_ylim(0, 1)
     ax.set_title("Distress operating curve over the enter threshold")
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    path = folder / "operating_curve.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, folder / "operating_curve.png")
 
 
 def _dataset_section(result: EvalResult, folder: Path, own_folder: bool) -> str:

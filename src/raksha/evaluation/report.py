@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rich.console import Console
@@ -157,6 +158,16 @@ def print_report(result: EvalResult, console: Console) -> None:
     _print_groups(result, console)
 
 
+def save_figure(fig: Any, path: Path) -> Path:
+    """Lay out, write as PNG and close a matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def write_plots(result: EvalResult, folder: Path) -> list[Path]:
     """``confusion.png`` (row-normalised, with counts) and ``reliability.png`` in ``folder``."""
     import matplotlib
@@ -189,10 +200,7 @@ def write_plots(result: EvalResult, folder: Path) -> list[Path]:
                 )
     ax.set_title(f"{result.model}: accuracy {100 * result.accuracy:.1f}% (n={result.n})")
     fig.colorbar(im, ax=ax, fraction=0.046, label="share of the row")
-    fig.tight_layout()
-    confusion = folder / "confusion.png"
-    fig.savefig(confusion, dpi=110)
-    plt.close(fig)
+    confusion = save_figure(fig, folder / "confusion.png")
 
     rel = result.reliability
     edges = np.asarray(rel.edges)
@@ -215,8 +223,5 @@ def write_plots(result: EvalResult, folder: Path) -> list[Path]:
     ax.set_ylabel("accuracy")
     ax.set_title(f"{result.model}: ECE {result.ece:.3f}")
     ax.legend(loc="upper left")
-    fig.tight_layout()
-    reliability = folder / "reliability.png"
-    fig.savefig(reliability, dpi=110)
-    plt.close(fig)
+    reliability = save_figure(fig, folder / "reliability.png")
     return [confusion, reliability]

@@ -146,8 +146,8 @@ def _cross_population(
     )
     pooled = np.isin(labels, [EXPRESSION_CLASSES.index(c) for c in POOLED_DISTRESS])
     curve = []
-    for t in CURVE_THRESHOLDS:
-        (point,) = sweep(probs8, labels, result.distress_weights, [t])
+    points = sweep(probs8, labels, result.distress_weights, CURVE_THRESHOLDS)
+    for t, point in zip(CURVE_THRESHOLDS, points, strict=True):
         scored = distress_scored(probs8, result.distress_weights, t)
         curve.append(
             {
