@@ -192,8 +192,7 @@ def train_expression(
         from raksha.expression.factory import resolve_expression_model
         from raksha.expression.training.distill import net_from_onnx
 
-        rebuilt = net_from_onnx(resolve_expression_model(init, models)[1])
-        start = rebuilt
+        start = net_from_onnx(resolve_expression_model(init, models)[1])
     if not export_only:
         cfg = TrainConfig(
             epochs=epochs,
