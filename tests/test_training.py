@@ -166,3 +166,57 @@ def test_resume_without_a_checkpoint_is_an_error(data_dir: Path, tmp_path: Path)
     assert res.exit_code != 0
     assert "no checkpoint to resume from" in str(res.exception)
     assert not (tmp_path / "run").exists()  # nothing trained, nothing written
+
+
+def test_train_with_extra_sets_uses_only_their_train_and_tune_splits(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """`train expression --init --extra`: the extra set's train split is trained on, its tune
+    split joins validation, its test performers are never read, and the card says so."""
+    from typer.testing import CliRunner
+
+    from raksha.cli import app
+    from raksha.evaluation.datasets import read_dataset
+    from raksha.evaluation.runner import split_filter
+
+    extra = data_dir / "taiwan-tcce-performers"
+    res = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "expression",
+            "--data",
+            str(data_dir / "ferplus-valid"),
+            "--out",
+            str(tmp_path / "run"),
+            "--epochs",
+            "1",
+            "--limit",
+            "64",
+            "--batch-size",
+            "64",
+            "--threads",
+            "1",
+            "--init",
+            "raksha-fer-resnet",
+            "--extra",
+            str(extra),
+            "--extra-repeat",
+            "1",
+            "--logit-adjust",
+            "0.5",
+            "--no-flip-tta",
+            "--name",
+            "tiny-xd",
+        ],
+    )
+    assert res.exit_code == 0, (res.output, res.exception)
+    card = json.loads((tmp_path / "run" / "tiny-xd.json").read_text())
+    got = card["data"]["extra"][extra.name]
+    test = read_dataset(extra, "labels", rows=split_filter(extra.name, "test"), size=48)
+    assert got["train_faces"] + got["tune_faces"] + len(test) == 1232
+    assert got["train_faces"] > 0 and got["tune_faces"] > 0
+    assert card["data"]["init"] == "raksha-fer-resnet"
+    assert card["training"]["recipe"]["logit_adjust"] == 0.5
+    assert card["training"]["recipe"]["class_weight_power"] == 0.0
+    assert card["architecture"]["widths"] == [32, 64, 128, 256]  # the init model's
