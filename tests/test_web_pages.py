@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -118,6 +118,8 @@ def web(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) -> Iterator[W
     ids = []
     for station in (STATION_A, STATION_B):
         inc = new_incident(station)
+        if station == STATION_A:  # an incident the person-relative signal opened
+            inc = replace(inc, peak_absolute=0.31, peak_relative=0.72, baseline_at_peak=0.06)
         ids.append(
             store.create_incident(
                 inc, writer.capture(inc.id, image, SUBJECT_BOX), {"kind": "distress"}, ["store"]
@@ -450,3 +452,13 @@ def test_default_registration_reads_the_site_from_the_served_config(tmp_path: Pa
         assert [x["status"] for x in data["cameras"]] == ["unknown"]  # type: ignore[attr-defined]
     finally:
         store.close()
+
+
+def test_incident_page_shows_both_parts_of_the_score_when_recorded(web: Web) -> None:
+    own = web.client("op_a").get(f"/incidents/{web.own}").text
+    parts = re.search(r'<dd id="score-parts">([^<]*)</dd>', own)
+    assert parts is not None, "the page does not show the parts of the score"
+    assert "31%" in parts.group(1) and "72%" in parts.group(1) and "6%" in parts.group(1)
+    # An incident stored without them (before the relative signal) shows no such row.
+    other = web.client("op_b").get(f"/incidents/{web.other}").text
+    assert 'id="score-parts"' not in other
