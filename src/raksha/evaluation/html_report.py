@@ -97,12 +97,8 @@ def _curve_plot(result: EvalResult, folder: Path) -> Path | None:
     rec = [p["distress"] for p in curve]
     fig, ax = plt.subplots(figsize=(5.5, 5.0))
     ax.plot(fa, rec, "o-", ms=3)
-    for p in curve:
-        if (
-            abs(p["threshold"] * 20 - round(p["threshold"] * 20)) < 1e-6
-            and round(p["threshold"] * 20) % 2 == 1
-        ):
-            ax.annotate(f"{p['threshold']:.2f}", (p["neutral_as_distress"], p["distress"]))
+    for p in curve[::2]:  # every other threshold, so the labels do not overlap
+        ax.annotate(f"{p['threshold']:.2f}", (p["neutral_as_distress"], p["distress"]))
     now = result.distress_threshold
     ax.plot(
         [result.neutral_as_distress],
