@@ -23,10 +23,7 @@ def open_source(
     target = parse_target(url)
     if loop and target.kind is not SourceKind.FILE:
         raise SourceError(f"loop applies to video files only, not {target.display}")
-    if target.kind is SourceKind.WEBCAM:
-        from raksha.sources.webcam import open_webcam
-
-        return open_webcam(url, cfg, source_id)
+    # Webcams too: PyAVSource checks the device and opens it with the v4l2 input.
     from raksha.sources.pyav_source import PyAVSource
 
     return PyAVSource(url, cfg, source_id, loop=loop)

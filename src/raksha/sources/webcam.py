@@ -1,17 +1,16 @@
-"""Local cameras (`webcam:N`, `/dev/videoN`), read through FFmpeg's video4linux2 input."""
+"""Local cameras (`webcam:N`, `/dev/videoN`), read through FFmpeg's video4linux2 input.
+
+`PyAVSource` opens them; this module only knows the input format and checks the device, so
+it imports nothing of the reader.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from raksha.errors import SourceError
-from raksha.sources.config import SourceConfig
-
-if TYPE_CHECKING:
-    from raksha.sources.pyav_source import PyAVSource
 
 #: FFmpeg input format for local cameras on Linux.
 WEBCAM_FORMAT = "v4l2"
@@ -31,10 +30,3 @@ def require_device(device: str) -> None:
         raise SourceError(f"webcam {device} is not a camera device")
     if not os.access(path, os.R_OK):
         raise SourceError(f"webcam {device}: permission denied (is the user in the video group?)")
-
-
-def open_webcam(url: str, cfg: SourceConfig, source_id: str = "webcam") -> PyAVSource:
-    """Open `webcam:N` or `/dev/videoN`; raises SourceError when the device does not exist."""
-    from raksha.sources.pyav_source import PyAVSource
-
-    return PyAVSource(url, cfg, source_id)
