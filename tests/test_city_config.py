@@ -13,7 +13,7 @@ import yaml
 from pydantic import ConfigDict, ValidationError
 
 from raksha.city.config import SiteConfig
-from raksha.city.load import load_city, load_site_config, load_site_secrets, read_jurisdiction
+from raksha.city.load import load_city, load_site_secrets, read_jurisdiction
 from raksha.city.secrets import (
     SecretValues,
     camera_secrets,
@@ -24,7 +24,7 @@ from raksha.city.secrets import (
     resolve_camera_url,
     scrub,
 )
-from raksha.config import AnalysisConfig, load_config
+from raksha.config import AnalysisConfig, load_config, load_site_config
 from raksha.demo_site import demo_site_config, demo_site_yaml
 from raksha.errors import ConfigError
 

@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from raksha.city.config import SiteConfig
+from raksha.city.load import load_city
 from raksha.detect.config import DetectorConfig
 from raksha.distress.config import DistressConfig
 from raksha.errors import ConfigError
@@ -139,8 +140,11 @@ def load_analysis_config(path: Path | None) -> AnalysisConfig:
     return load_config(path, AnalysisConfig)
 
 
+def load_site_config(path: Path) -> SiteConfig:
+    """Load, validate and resolve a city config YAML (errors name the field and line)."""
+    return load_city(load_config(path, SiteConfig), path.parent)
+
+
 def load_run_config(path: Path) -> RunConfig:
     """Load a full deployment config; jurisdiction files are read relative to it."""
-    from raksha.city.load import load_city
-
     return load_city(load_config(path, RunConfig), path.parent)

@@ -2,8 +2,10 @@
 
     site = load_city(load_config(path, SiteConfig), base_dir=path.parent)
 
-or simply `load_site_config(path)`. Jurisdiction files and the secrets file are relative to
-the config file's folder. A bad file raises `ConfigError` naming the file and the station.
+or simply `raksha.config.load_site_config(path)` (YAML loading lives in `raksha.config`, which
+imports this module; this module imports nothing of it). Jurisdiction files and the secrets
+file are relative to the config file's folder. A bad file raises `ConfigError` naming the
+file and the station.
 """
 
 from __future__ import annotations
@@ -75,13 +77,6 @@ def load_city(site: S, base_dir: Path) -> S:
                 cam.display_url,
             )
     return site.model_copy(update=update)
-
-
-def load_site_config(path: Path) -> SiteConfig:
-    """Load, validate and resolve a city config YAML (errors name the field and line)."""
-    from raksha.config import load_config
-
-    return load_city(load_config(path, SiteConfig), path.parent)
 
 
 def load_site_secrets(site: SiteConfig) -> SecretValues:
