@@ -55,7 +55,20 @@ def database(kind: str, folder: Path) -> Iterator[str]:
         admin.dispose()
 
 
-def site_config(db_url: str, evidence_dir: Path, *, encrypt: bool = False) -> RunConfig:
+#: The two cameras of the dashboard tests' site.
+CAMERAS: list[dict[str, Any]] = [
+    {"id": "cam-a", "hotspot": "a-crossing", "url": "rtsp://viewer:${CAM_PW}@10.0.0.5/s1"},
+    {"id": "cam-b", "hotspot": "b-gate", "url": "rtsp://10.0.0.6/s1"},
+]
+
+
+def site_config(
+    db_url: str,
+    evidence_dir: Path,
+    *,
+    encrypt: bool = False,
+    cameras: list[dict[str, Any]] | None = None,
+) -> RunConfig:
     return RunConfig.model_validate(
         {
             "storage": {"url": db_url},
@@ -68,14 +81,7 @@ def site_config(db_url: str, evidence_dir: Path, *, encrypt: bool = False) -> Ru
                 {"id": "a-crossing", "lat": 26.851, "lon": 80.941},
                 {"id": "b-gate", "lat": 26.891, "lon": 80.941},
             ],
-            "cameras": [
-                {
-                    "id": "cam-a",
-                    "hotspot": "a-crossing",
-                    "url": "rtsp://viewer:${CAM_PW}@10.0.0.5/s1",
-                },
-                {"id": "cam-b", "hotspot": "b-gate", "url": "rtsp://10.0.0.6/s1"},
-            ],
+            "cameras": CAMERAS if cameras is None else cameras,
             "patrol_units": [
                 {
                     "id": "pink-a",
@@ -185,9 +191,10 @@ def dashboard(
     users: dict[str, tuple[str, str | None]] | None = None,
     encrypt: bool = False,
     settings: ApiSettings | None = None,
+    cameras: list[dict[str, Any]] | None = None,
 ) -> Iterator[Dash]:
     with database(kind, folder) as url:
-        cfg = site_config(url, folder / "evidence", encrypt=encrypt)
+        cfg = site_config(url, folder / "evidence", encrypt=encrypt, cameras=cameras)
         store = IncidentStore.open(url)
         app = create_app(cfg, store=store, settings=settings or fast_settings())
         ctx = app.state.raksha

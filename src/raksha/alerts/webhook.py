@@ -32,7 +32,7 @@ from raksha.alerts.signing import (
     sign,
 )
 from raksha.errors import ConfigError
-from raksha.sources.masking import mask_url, redact
+from raksha.redact import mask_url, redact
 
 #: Statuses that say "try again later" although they are 4xx.
 _RETRYABLE_4XX = frozenset({408, 429})

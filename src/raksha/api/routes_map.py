@@ -15,6 +15,8 @@ from raksha.api.access import Denied, Rule, visible_stations
 from raksha.api.deps import Context, Principal, denied, require
 from raksha.api.schemas import MapOut
 from raksha.api.views import camera_view
+from raksha.city.secrets import display_url
+from raksha.redact import mask_url
 
 router = APIRouter(tags=["cameras"])
 
@@ -50,7 +52,7 @@ def site_map(
             else {
                 "camera_id": cam.id,
                 "station_id": None,
-                "display_url": cam.display_url,
+                "display_url": mask_url(display_url(cam)),
                 "online": False,
                 "enabled": cam.enabled,
             }

@@ -7,7 +7,7 @@ from typing import Any
 
 from raksha.incidents.lifecycle import allowed_actions
 from raksha.incidents.model import ActionRecord, CameraStatus, Incident
-from raksha.sources.masking import mask_url, redact
+from raksha.redact import mask_url, redact
 from raksha.store.serialize import incident_to_json, iso
 
 

@@ -3,7 +3,7 @@
 Validators do no I/O. A station's `jurisdiction` may be inline GeoJSON (checked here) or a path
 to a GeoJSON file, which `raksha.city.load.load_city` reads in a separate, explicit step.
 Camera URLs may carry `${NAME}` placeholders filled from the environment or a secrets file
-(see `raksha.city.secrets`); `repr`/`str` of every model show URLs with passwords masked.
+(see `raksha.city.secrets`); `repr`/`str` of every model show URLs masked by `raksha.redact`.
 
 Cross-references are checked once the whole site is parsed: duplicate ids, a patrol unit at an
 unknown station, a camera at an unknown hotspot. Each error names its field, e.g.
@@ -29,8 +29,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from raksha.city.secrets import display_template
 from raksha.geo.polygons import Area, area_from_geojson, normalize_geojson
+from raksha.redact import mask_url
 
 #: Ids appear in MQTT topics (`raksha/stations/<id>/incidents`) and URLs, so they may not
 #: contain `/`, `\\`, `+`, `#` or control characters, nor start or end with a space.
@@ -160,7 +160,8 @@ class CameraConfig(_Frozen):
     hotspot: Id
     #: `file:///…`, a path, `rtsp://…`, `http(s)://…`; may contain `${NAME}` placeholders.
     url: str = Field(min_length=1)
-    fps: float = Field(5.0, gt=0, le=120)
+    #: Frames analysed per second for this camera; None (unset): the site's `source.fps`.
+    fps: float | None = Field(None, gt=0, le=120)
     #: This camera's `detector.min_face_px` (the smallest face to find, px of its frames), when
     #: it differs from the site's: a close-up camera at a booth can set 60 and be detected at a
     #: fraction of the cost of a wide street camera. None: the site's setting.
@@ -172,7 +173,7 @@ class CameraConfig(_Frozen):
     @property
     def display_url(self) -> str:
         """The URL with every password and secret masked; safe to log, store and show."""
-        return display_template(self.url)
+        return mask_url(self.url)
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         for key, value in super().__repr_args__():
@@ -186,7 +187,7 @@ class StorageConfig(_Frozen):
 
     @property
     def display_url(self) -> str:
-        return display_template(self.url)
+        return mask_url(self.url)
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         yield "url", self.display_url
@@ -213,7 +214,6 @@ class WebhookConfig(_Frozen):
     #: Environment variable holding the HMAC-SHA256 signing secret (None: unsigned).
     secret_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     timeout_s: float = Field(5.0, gt=0, le=300)
-    max_attempts: int = Field(20, ge=1)
 
     @field_validator("url")
     @classmethod
@@ -224,7 +224,7 @@ class WebhookConfig(_Frozen):
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         for key, value in super().__repr_args__():
-            yield key, (display_template(self.url) if key == "url" else value)
+            yield key, (mask_url(self.url) if key == "url" else value)
 
 
 class MqttConfig(_Frozen):
@@ -236,9 +236,6 @@ class MqttConfig(_Frozen):
     #: Environment variables holding broker credentials, if it needs them.
     username_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     password_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-    def topic_for(self, station_id: str) -> str:
-        return f"{self.topic_prefix.rstrip('/')}/stations/{station_id}/incidents"
 
 
 class AlertsConfig(_Frozen):

@@ -17,21 +17,16 @@ import re
 import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
-from urllib.parse import quote, unquote
+from typing import Protocol
+from urllib.parse import quote
 
 from raksha.errors import ConfigError
-
-if TYPE_CHECKING:
-    from raksha.city.config import CameraCredentials
+from raksha.redact import MASK, PLACEHOLDER_RE, mask_url, url_secrets
+from raksha.redact import has_literal_secret as has_literal_secret
 
 log = logging.getLogger(__name__)
 
-MASK = "***"
-PLACEHOLDER_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-#: Query parameter names whose values are masked for display (substring, case-insensitive).
-_SECRET_QUERY_PARTS = ("pass", "pwd", "token", "secret", "auth", "key", "sig", "credential")
 
 
 class SecretValues(Mapping[str, str]):
@@ -156,57 +151,11 @@ def expand(
     return PLACEHOLDER_RE.sub(sub, template)
 
 
-def _mask_query(query: str) -> str:
-    parts = []
-    for item in query.split("&"):
-        key, sep, value = item.partition("=")
-        lowered = unquote(key).lower()
-        if sep and value and any(p in lowered for p in _SECRET_QUERY_PARTS):
-            parts.append(f"{key}={MASK}")
-        else:
-            parts.append(item)
-    return "&".join(parts)
-
-
-def _display_userinfo_span(url: str) -> tuple[int, int] | None:
-    """Like `_userinfo_span` but also catches a literal password holding `/` (which would
-    end the authority); it may over-mask an odd path containing `@`, never under-mask."""
-    return _userinfo_span(url, stops="?#")
-
-
-def has_literal_secret(url: str) -> bool:
-    """Whether `url` holds a password or secret query value written out (not `${NAME}`)."""
-    span = _display_userinfo_span(url)
-    if span is not None:
-        _user, colon, password = url[span[0] : span[1]].partition(":")
-        if colon and password and not PLACEHOLDER_RE.fullmatch(password):
-            return True
-    q = url.find("?")
-    if q >= 0:
-        for item in url[q + 1 :].split("#", 1)[0].split("&"):
-            key, sep, value = item.partition("=")
-            lowered = unquote(key).lower()
-            secret_key = any(p in lowered for p in _SECRET_QUERY_PARTS)
-            if sep and value and secret_key and not PLACEHOLDER_RE.fullmatch(value):
-                return True
-    return False
-
-
-def display_template(url: str) -> str:
-    """A URL (template or real) fit to show: the password and secret-looking query values
-    become `***`; user names and `${NAME}` placeholders outside the password stay."""
-    span = _display_userinfo_span(url)
-    if span is not None:
-        start, at = span
-        user, colon, _password = url[start:at].partition(":")
-        if colon:
-            url = f"{url[:start]}{user}:{MASK}{url[at:]}"
-    q = url.find("?")
-    if q >= 0:
-        frag = url.find("#", q)
-        end = len(url) if frag < 0 else frag
-        url = url[: q + 1] + _mask_query(url[q + 1 : end]) + url[end:]
-    return url
+class _Credentials(Protocol):
+    @property
+    def user_env(self) -> str: ...
+    @property
+    def password_env(self) -> str: ...
 
 
 class _HasUrl(Protocol):
@@ -215,12 +164,12 @@ class _HasUrl(Protocol):
     @property
     def url(self) -> str: ...
     @property
-    def credentials(self) -> CameraCredentials | None: ...
+    def credentials(self) -> _Credentials | None: ...
 
 
 def display_url(camera: _HasUrl) -> str:
     """The camera's URL with the password masked; never contains a secret."""
-    shown = display_template(camera.url)
+    shown = mask_url(camera.url)
     if camera.credentials is not None:
         span = _userinfo_span(shown)
         if span is None and "://" in shown:
@@ -274,17 +223,5 @@ def camera_secrets(
         value = env.get(name, secrets.get(name))
         if value:
             found.update({value, quote(value, safe="")})
-    span = _display_userinfo_span(camera.url)
-    if span is not None:
-        _user, colon, password = camera.url[span[0] : span[1]].partition(":")
-        if colon and password and not PLACEHOLDER_RE.fullmatch(password):
-            found.update({password, unquote(password)})
+    found.update(url_secrets(camera.url))  # secrets written out in the URL itself
     return sorted(found, key=len, reverse=True)
-
-
-def scrub(text: str, secrets: list[str]) -> str:
-    """`text` with each of `secrets` replaced by `***`."""
-    for s in secrets:
-        if s:
-            text = text.replace(s, MASK)
-    return text

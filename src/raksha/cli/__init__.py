@@ -39,13 +39,26 @@ def _register() -> None:
 _register()
 
 
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging(level: int = logging.WARNING) -> None:
+    """Log to stderr through `RedactingFormatter`: no line (message, arguments, traceback)
+    can carry a password, token or query secret."""
+    from raksha.redact import RedactingFormatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(RedactingFormatter(LOG_FORMAT))
+    logging.basicConfig(level=level, handlers=[handler])
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback.
 
     Usage errors (unknown option, missing argument) are reported by typer itself, also with
     exit code 2.
     """
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging()
     try:
         app()
     except RakshaError as err:

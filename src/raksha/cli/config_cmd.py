@@ -15,8 +15,21 @@ ConfigOpt = Annotated[
 ]
 
 
+def redact_tree(value: Any) -> Any:
+    """Every string in a nested structure passed through `redact` (a URL or secret-looking
+    `key=value` anywhere in the settings is masked, not only the fields known to hold URLs)."""
+    from raksha.redact import redact
+
+    if isinstance(value, dict):
+        return {k: redact_tree(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_tree(v) for v in value]
+    return redact(value) if isinstance(value, str) else value
+
+
 def _effective(config: Path | None, analysis_only: bool) -> dict[str, Any]:
     from raksha.config import AnalysisConfig, load_analysis_config, load_run_config
+    from raksha.redact import mask_url
 
     if config is None or analysis_only:
         cfg: AnalysisConfig = load_analysis_config(config)
@@ -31,11 +44,10 @@ def _effective(config: Path | None, analysis_only: bool) -> dict[str, Any]:
         ]
         data["storage"]["url"] = run.storage.display_url
         if run.alerts.webhook is not None:
-            from raksha.city.secrets import display_template
-
-            data["alerts"]["webhook"]["url"] = display_template(run.alerts.webhook.url)
+            data["alerts"]["webhook"]["url"] = mask_url(run.alerts.webhook.url)
     data.pop("models_dir", None)
-    return data
+    shown: dict[str, Any] = redact_tree(data)
+    return shown
 
 
 @app.command("show")

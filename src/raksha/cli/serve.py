@@ -62,10 +62,37 @@ def serve(
         host=host,
         port=port,
         log_level="warning",
+        log_config=UVICORN_LOGGING,
         ssl_certfile=str(certfile) if certfile else None,
         ssl_keyfile=str(keyfile) if keyfile else None,
         proxy_headers=False,
     )
+
+
+#: uvicorn's own loggers, formatted through `RedactingFormatter` (a request line or an error
+#: may echo a URL with a token in its query).
+UVICORN_LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "redacted": {
+            "()": "raksha.redact.RedactingFormatter",
+            "fmt": "%(levelname)s %(name)s: %(message)s",
+        }
+    },
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "redacted",
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "loggers": {
+        "uvicorn": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
+        "uvicorn.error": {"level": "WARNING"},
+        "uvicorn.access": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
+    },
+}
 
 
 def _check_listen(host: str, port: int, certfile: Path | None, keyfile: Path | None) -> None:

@@ -3,10 +3,10 @@
 Heavy imports (PyAV) happen only when a source is opened.
 """
 
+from raksha.redact import mask_url, redact
 from raksha.sources.base import FrameSource
 from raksha.sources.config import SourceConfig
 from raksha.sources.factory import open_live_source, open_source
-from raksha.sources.masking import mask_url, redact
 from raksha.sources.reconnect import ReconnectingSource
 
 __all__ = [

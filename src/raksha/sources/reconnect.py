@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 from raksha.domain import Frame, SourceInfo
 from raksha.errors import SourceError
+from raksha.redact import mask_url, redact
 from raksha.sources.base import FrameSource
 from raksha.sources.config import SourceConfig
-from raksha.sources.masking import mask_url, redact
 
 log = logging.getLogger(__name__)
 

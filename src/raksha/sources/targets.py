@@ -8,7 +8,7 @@ from enum import Enum
 from urllib.parse import unquote, urlsplit
 
 from raksha.errors import SourceError
-from raksha.sources.masking import mask_url
+from raksha.redact import mask_url
 
 #: Schemes read from the network with FFmpeg; rtsp(s) streams are always live.
 NETWORK_SCHEMES = frozenset({"rtsp", "rtsps", "http", "https"})

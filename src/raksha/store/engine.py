@@ -15,7 +15,7 @@ from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError, StatementError
 from sqlalchemy.pool import StaticPool
 
-from raksha.sources.masking import redact
+from raksha.redact import redact
 from raksha.store.errors import StoreError
 
 #: How long a SQLite writer waits for another writer's lock before giving up.

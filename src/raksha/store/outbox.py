@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, select, update
 
 from raksha.alerts.outbox import PendingDelivery
-from raksha.sources.masking import redact
+from raksha.redact import redact
 from raksha.store._db import db_errors
 from raksha.store.engine import is_postgres
 from raksha.store.errors import StoreError

@@ -39,7 +39,7 @@ from raksha.incidents.model import (
     top_expression,
     utcnow,
 )
-from raksha.sources.masking import MASK, mask_url, redact
+from raksha.redact import MASK, mask_url, redact
 from raksha.store._db import clean_distribution, clean_json, db_errors
 from raksha.store.engine import is_postgres, make_engine
 from raksha.store.errors import ConcurrentUpdate, IncidentNotFound, StoreError
