@@ -819,6 +819,24 @@ def test_an_incident_is_stored_even_when_its_evidence_cannot_be_written(
     ), caplog.text
 
 
+def test_the_sites_source_fps_is_honoured_by_cameras_that_do_not_set_one(
+    tmp_path: Path, models_dir: Path, calm_clip: SyntheticClip
+) -> None:
+    """`source.fps: 2` with a camera that sets no fps of its own: the camera is analysed at
+    2 frames per second of video (it used to run at its own default of 5)."""
+    db = f"sqlite:///{tmp_path / 'raksha.db'}"
+    cam = {k: v for k, v in camera("cam-1", calm_clip.path).items() if k != "fps"}
+    cfg = write_config(tmp_path / "raksha.yaml", [cam], db, source={"fps": 2})
+    rt = Runtime(load_run_config(cfg), models_dir=models_dir, exit_at_end=True, env={})
+    rt.start()
+    try:
+        rt.wait()
+    finally:
+        rt.stop()
+    (worker,) = rt.workers
+    assert abs(worker.stats.frames - calm_clip.seconds * 2) <= 2, worker.stats
+
+
 def test_a_dead_stream_is_recorded_offline_while_the_runtime_runs(
     tmp_path: Path, models_dir: Path
 ) -> None:

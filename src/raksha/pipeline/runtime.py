@@ -199,6 +199,7 @@ class CameraWorker(threading.Thread):
             src.close()
 
     def run(self) -> None:
+        from raksha.city.effective import effective_camera_config
         from raksha.city.secrets import camera_secrets, resolve_camera_url
         from raksha.sources.factory import open_live_source
         from raksha.sources.realtime import live_feed
@@ -207,7 +208,7 @@ class CameraWorker(threading.Thread):
         try:
             self._secrets = camera_secrets(cam, self.rt.env, self.rt.secrets)
             url = resolve_camera_url(cam, self.rt.env, self.rt.secrets)
-            src_cfg = self.rt.cfg.source.model_copy(update={"fps": cam.fps})
+            src_cfg = effective_camera_config(self.rt.cfg, cam).source
             self._source = live_feed(
                 open_live_source(url, src_cfg, cam.id, loop=self.is_file and not self.play_once),
                 src_cfg,
@@ -308,6 +309,7 @@ class Runtime:
         env: Mapping[str, str] | None = None,
         on_stored: Callable[[StoredIncident], None] | None = None,
     ) -> None:
+        from raksha.city.effective import effective_camera_config
         from raksha.city.load import load_site_secrets
         from raksha.detect.factory import build_detector
         from raksha.expression.factory import build_expression_classifier
@@ -324,10 +326,8 @@ class Runtime:
         self.secrets = load_site_secrets(cfg)
 
         # Fail fast on everything a camera would otherwise fail on later.
-        def make_detector(min_face_px: float | None = None) -> FaceDetector:
-            det = cfg.detector
-            if min_face_px is not None:
-                det = det.model_copy(update={"min_face_px": min_face_px})
+        def make_detector(cam: CameraConfig | None = None) -> FaceDetector:
+            det = cfg.detector if cam is None else effective_camera_config(cfg, cam).detector
             return build_detector(det, self.models_dir)
 
         self._build_detector = make_detector
@@ -386,7 +386,7 @@ class Runtime:
         # The face detector keeps per-size state (and may have the camera's own smallest face
         # size), so each camera gets its own; the expression model (an onnxruntime session) is
         # shared and thread-safe.
-        det = self._build_detector(None if cam is None else cam.min_face_px)
+        det = self._build_detector(cam)
         return Models(det, self.classifier, self.cfg.expression.model)
 
     def _stored(self, stored: StoredIncident) -> None:
