@@ -151,17 +151,6 @@ class UserStore:
         assert found is not None
         return found
 
-    def set_password(self, username: str, password: str) -> None:
-        digest = hash_password(password)
-        with db_errors(f"cannot update user {username}"), self.engine.begin() as c:
-            res = c.execute(
-                update(users)
-                .where(users.c.username == username)
-                .values(password_hash=digest, updated_at=utcnow())
-            )
-        if res.rowcount != 1:
-            raise AuthError(f"no user named {username!r}")
-
     def authenticate(self, username: str, password: str) -> User | None:
         """The user if the password is right and the account enabled, else None.
 
