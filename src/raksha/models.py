@@ -286,11 +286,8 @@ def file_sha256(path: Path) -> str:
 
 
 def _hash_file(path: Path) -> str:
-    h = hashlib.sha256()
     with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 # --- status and lookup ------------------------------------------------------------------------
