@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from raksha.detect import FaceDetector, YuNetConfig
+from raksha.detect import YuNetConfig
 from raksha.detect.nms import nms
 from raksha.detect.yunet import YuNetDetector, tile_starts
 from raksha.domain import FaceDetections
@@ -48,10 +48,6 @@ def _image(faces_dir: Path, name: str) -> Image:
     image = cv2.imread(str(faces_dir / name))
     assert image is not None, name
     return np.asarray(image, np.uint8)
-
-
-def test_detector_satisfies_the_seam(detector: YuNetDetector) -> None:
-    assert isinstance(detector, FaceDetector)
 
 
 @pytest.mark.parametrize(
