@@ -16,18 +16,19 @@ from raksha.geo.routing import Router
 from raksha.incidents.evidence import EvidenceWriter
 from raksha.pipeline.incident_sink import IncidentSink
 from raksha.store import IncidentStore, StoreError
+from raksha.store.repository import OpenResult
 
 
 class FlakyStore(IncidentStore):
-    """A real SQLite store whose first `failures` create_incident calls find it unreachable."""
+    """A real SQLite store whose first `failures` open_or_extend calls find it unreachable."""
 
     failures = 0
 
-    def create_incident(self, *args: Any, **kwargs: Any) -> str:
+    def open_or_extend(self, *args: Any, **kwargs: Any) -> OpenResult:
         if self.failures > 0:
             self.failures -= 1
             raise StoreError("cannot store incident: database is unreachable")
-        return super().create_incident(*args, **kwargs)
+        return super().open_or_extend(*args, **kwargs)
 
 
 def _frame_with_event(t: float, track_id: int = 1) -> tuple[Frame, FrameAnalysis]:

@@ -32,6 +32,7 @@ from typing import Any
 
 import pytest
 import yaml
+from sqlalchemy import text as sql
 
 from pg_support import admin_engine, pg_schema, skip_or_fail
 from raksha.alerts.signing import (
@@ -785,6 +786,44 @@ def test_the_same_person_distressed_twice_is_one_incident(
     assert (incident.last_seen_at - incident.opened_at).total_seconds() > 0
     for ev in incident.evidence:
         assert hashlib.sha256(Path(ev.path).read_bytes()).hexdigest() == ev.sha256
+
+
+def test_two_runs_on_one_postgresql_make_one_incident_of_one_person(
+    tmp_path: Path, models_dir: Path, pg_url: str, distress_clip: SyntheticClip
+) -> None:
+    """Two `raksha run` processes watch the same camera (a failover pair, or a restart that
+    overlaps) and both see the same person in distress: the store merges the second
+    process's event into the first's incident, so there is one incident and one alert."""
+    cfg = write_config(tmp_path / "raksha.yaml", [camera("cam-1", distress_clip.path)], pg_url)
+    env = dict(os.environ, RAKSHA_MODELS=str(models_dir))
+    env.pop("RAKSHA_TEST_PG_URL", None)
+    cmd = [sys.executable, "-m", "raksha", "run", "--config", str(cfg), "--exit-at-end"]
+    procs = [
+        subprocess.Popen(
+            [*cmd, "--no-table"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=180) for p in procs]
+    for p, (out, err) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, (out, err)
+        assert "Traceback" not in err, err
+    for out, _ in outputs:  # each process opened its own event
+        m = re.search(r"camera cam-1: \d+ frames, \d+ faces, (\d+) events", out)
+        assert m is not None and int(m.group(1)) >= 1, out
+    rows = stored_incidents(pg_url)
+    assert len(rows) == 1, rows
+    store = open_store(pg_url)
+    try:
+        with store.engine.connect() as conn:
+            n_alerts = conn.execute(sql("SELECT count(*) FROM alerts")).scalar_one()
+        (incident,) = store.list_incidents()
+    finally:
+        store.close()
+    assert n_alerts == 1
+    # Both processes saw the fear segment; the incident spans what they saw.
+    window = distress_clip.window(1)
+    assert window[0] <= (incident.event_start_s or -1) <= window[1]
 
 
 def test_an_incident_is_stored_even_when_its_evidence_cannot_be_written(

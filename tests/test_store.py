@@ -40,6 +40,7 @@ from raksha.incidents import (
     InvalidActor,
     NewIncident,
 )
+from raksha.incidents.merge import MergeRule
 from raksha.store import (
     ConcurrentUpdate,
     IncidentNotFound,
@@ -52,6 +53,7 @@ from raksha.store import (
     migrate,
 )
 from raksha.store.migrate import alembic_config
+from raksha.store.repository import OpenResult
 from raksha.store.tables import alert_deliveries, alerts, incident_evidence, incidents, metadata
 
 SCHEMA_PREFIX = "raksha_store_t_"
@@ -354,16 +356,70 @@ def test_stale_version_is_refused(store: IncidentStore, tmp_path: Path) -> None:
     assert len(store.actions(iid)) == 1
 
 
+RULE = MergeRule(window_s=60, distance_faces=1.5)
+#: Centre x, centre y and width of the face, px.
+FACE = (200.0, 150.0, 80.0)
+
+
+def _open(
+    store: IncidentStore,
+    tmp_path: Path,
+    at: datetime,
+    *,
+    person_key: str | None = "cam-1:run1:7",
+    camera: str = "cam-1",
+    face: tuple[float, float, float] | None = FACE,
+    peak: float = 0.7,
+) -> tuple[OpenResult, list[EvidenceFile]]:
+    inc = _new(opened_at=at, person_key=person_key, camera=camera, peak=peak)
+    ev = [_evidence(tmp_path, f"{inc.id}-face.jpg", EvidenceKind.FACE, b"\xff\xd8" + os.urandom(8))]
+    result = store.open_or_extend(
+        inc, ev, {"kind": "distress"}, ["webhook"], rule=RULE, face=face, now=at
+    )
+    return result, ev
+
+
+def test_open_or_extend_merges_the_same_person_in_the_store(
+    store: IncidentStore, tmp_path: Path
+) -> None:
+    first, _ = _open(store, tmp_path, T0)
+    assert not first.merged and first.evidence_used
+    iid = first.incident_id
+    # The same track 30 s later, higher peak: merged, its evidence attached, no new alert.
+    same, ev = _open(store, tmp_path, T0 + timedelta(seconds=30), peak=0.9)
+    assert (same.incident_id, same.merged, same.evidence_used) == (iid, True, True)
+    inc = store.get_incident(iid)
+    assert inc is not None and inc.peak_distress == 0.9
+    assert inc.last_seen_at == T0 + timedelta(seconds=30)
+    assert ev[0].path in [e.path for e in inc.evidence]
+    # Another track (another process, a lost track) whose face is near: merged; a lower
+    # peak attaches no evidence.
+    near = (FACE[0] + 100, FACE[1], FACE[2])  # 1.25 face widths away
+    other, _ = _open(store, tmp_path, T0 + timedelta(seconds=50), person_key="x:9", face=near)
+    assert (other.incident_id, other.merged, other.evidence_used) == (iid, True, False)
+    # Far away, another camera, or no key and no face: a new incident each.
+    far = (FACE[0] + 400, FACE[1], FACE[2])  # 3.75 face widths from the last sighting
+    at = T0 + timedelta(seconds=55)
+    assert not _open(store, tmp_path, at, person_key="x:10", face=far)[0].merged
+    assert not _open(store, tmp_path, at, camera="cam-2")[0].merged
+    assert not _open(store, tmp_path, at, person_key=None, face=None)[0].merged
+    # The window counts from the last sighting (50 s, at the near face): 109 s is inside.
+    late, _ = _open(store, tmp_path, T0 + timedelta(seconds=109), person_key="y:1", face=near)
+    assert late.incident_id == iid and late.merged
+    # 61 s after the last sighting: a new incident that alerts again.
+    again, _ = _open(store, tmp_path, T0 + timedelta(seconds=171))
+    assert not again.merged and again.incident_id != iid
+    # Only new incidents made alerts: one delivery row each, on the webhook channel.
+    assert len(store.deliveries(iid)) == 1
+    assert len(store.deliveries(again.incident_id)) == 1
+    # A closed incident is not merged into: a flare-up alerts again.
+    store.apply_action(again.incident_id, "dismiss", "officer-1")
+    flare, _ = _open(store, tmp_path, T0 + timedelta(seconds=175))
+    assert not flare.merged and flare.incident_id != again.incident_id
+
+
 def test_merge_window(store: IncidentStore, tmp_path: Path) -> None:
     iid = _create(store, tmp_path, opened_at=T0, peak=0.7)
-    window = timedelta(seconds=60)
-    # Same person, same camera, within the window -> merge.
-    assert store.find_mergeable("cam-1", "cam-1:7", T0 + timedelta(seconds=30) - window) == iid
-    # Outside the window, another person or another camera -> a new incident.
-    assert store.find_mergeable("cam-1", "cam-1:7", T0 + timedelta(seconds=61)) is None
-    assert store.find_mergeable("cam-1", "cam-1:8", T0 - window) is None
-    assert store.find_mergeable("cam-2", "cam-1:7", T0 - window) is None
-
     extra = _evidence(tmp_path, "later.jpg", EvidenceKind.FACE, b"later")
     merged = store.extend_incident(
         iid,
@@ -378,8 +434,6 @@ def test_merge_window(store: IncidentStore, tmp_path: Path) -> None:
     assert merged.event_end_s == 40.0 and merged.version == 2
     assert merged.last_seen_at == T0 + timedelta(seconds=50)
     assert [e.path for e in merged.evidence][-1] == extra.path and len(merged.evidence) == 3
-    # The window now counts from the last sighting.
-    assert store.find_mergeable("cam-1", "cam-1:7", T0 + timedelta(seconds=50)) == iid
 
     lower = store.extend_incident(
         iid,
@@ -390,11 +444,6 @@ def test_merge_window(store: IncidentStore, tmp_path: Path) -> None:
     )
     assert lower.peak_distress == 0.9 and lower.top_expression == "fear"
     assert lower.event_end_s == 40.0
-
-    # A closed incident is not merged into: a new flare-up alerts again.
-    store.apply_action(iid, "dismiss", "officer-1")
-    assert store.find_mergeable("cam-1", "cam-1:7", T0) is None
-    assert store.find_mergeable("cam-1", "cam-1:7", T0, include_closed=True) == iid
 
 
 def test_peak_parts_are_stored_and_merged(store: IncidentStore, tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ smoothed, so no identity survives. The subject's own (ungrown) box is never blur
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -291,3 +292,17 @@ class EvidenceWriter:
             self._store(folder, EvidenceKind.FACE, "face", face_jpeg),
             self._store(folder, EvidenceKind.FRAME_BLURRED, "frame_blurred", scene_jpeg),
         ]
+
+    def discard(self, files: Sequence[EvidenceFile]) -> None:
+        """Remove files written for an event that did not need them (a merge into an
+        incident with a higher peak), and their incident folder when it is left empty."""
+        folders = set()
+        for f in files:
+            path = Path(f.path)
+            path.unlink(missing_ok=True)
+            folders.add(path.parent)
+        for folder in folders:
+            if folder.parent == self.directory:
+                # Not empty (other files of that incident) or already gone: leave it.
+                with contextlib.suppress(OSError):
+                    folder.rmdir()

@@ -1,8 +1,12 @@
-"""Turns distress events into stored incidents: route, evidence, merge, alert outbox.
+"""Turns distress events into stored incidents: route, evidence, then the store.
 
 Called from camera workers (one thread per camera); all state here is guarded by a lock.
-Persist first: the incident, its evidence hashes, its alert and one delivery row per alert
-channel are written in one transaction; delivery happens later from the outbox.
+Persist first: the store decides in one transaction whether the event continues an open
+incident (`IncidentStore.open_or_extend`, the rule in `raksha.incidents.merge`) or opens a
+new one with its evidence hashes, its alert and one delivery row per alert channel; the
+merge therefore survives a restart and holds across processes. Delivery happens later from
+the outbox. The only state kept here is which incident each open track's event went into
+(to record the event's end) and the incidents waiting for an unreachable store.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,21 +28,11 @@ from raksha.domain import DistressEvent, Frame, FrameAnalysis
 from raksha.errors import RakshaError
 from raksha.geo.routing import Router
 from raksha.incidents.evidence import EvidenceWriter
+from raksha.incidents.merge import MergeRule
 from raksha.incidents.model import EvidenceFile, NewIncident
 from raksha.store.repository import IncidentStore
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class _Recent:
-    incident_id: str
-    camera_id: str
-    track_id: int
-    centre: tuple[float, float]
-    face_w: float
-    seen: float  # time.monotonic()
-    peak: float
 
 
 @dataclass(eq=False)
@@ -49,9 +44,7 @@ class _Unsaved:
     payload: dict[str, Any]
     camera_id: str
     track_id: int
-    centre: tuple[float, float]
-    face_w: float
-    seen: float
+    face: tuple[float, float, float]
     captured_at: float
     decided: float
 
@@ -96,7 +89,10 @@ class IncidentSink:
         self.on_stored = on_stored
         self._clock = clock
         self._lock = threading.Lock()
-        self._recent: list[_Recent] = []
+        self.merge_rule = MergeRule(policy.merge_window_s, policy.merge_distance_faces)
+        #: Tells this process's tracks apart from another's (and from before a restart) in
+        #: person keys: the same track id elsewhere is not the same person.
+        self._run = uuid.uuid4().hex[:8]
         self._routes: dict[str, dict[str, Any]] = {}
         #: (camera_id, track_id) -> incident id of the event now open.
         self._open: dict[tuple[str, int], str] = {}
@@ -130,22 +126,6 @@ class IncidentSink:
 
     # ---- internals ------------------------------------------------------------------------
 
-    def _match_recent(
-        self, camera_id: str, track_id: int, centre: tuple[float, float], now: float
-    ) -> _Recent | None:
-        window = self.policy.merge_window_s
-        self._recent = [r for r in self._recent if now - r.seen <= window]
-        best: _Recent | None = None
-        for r in self._recent:
-            if r.camera_id != camera_id:
-                continue
-            same_track = r.track_id == track_id
-            dist = ((r.centre[0] - centre[0]) ** 2 + (r.centre[1] - centre[1]) ** 2) ** 0.5
-            near = dist <= self.policy.merge_distance_faces * max(r.face_w, 1.0)
-            if (same_track or near) and (best is None or r.seen > best.seen):
-                best = r
-        return best
-
     def _opened(
         self,
         camera: CameraConfig,
@@ -159,35 +139,9 @@ class IncidentSink:
             log.warning("camera %s: event for track %s without its face", camera.id, event.track_id)
             return
         x1, y1, x2, y2 = subject.box
-        centre = ((x1 + x2) / 2, (y1 + y2) / 2)
+        face = ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1)
         others = [f.box for f in analysis.faces if f is not subject]
-        now = self._clock()
-        with self._lock:
-            recent = self._match_recent(camera.id, event.track_id, centre, now)
         seen_at = datetime.now(UTC)
-        if recent is not None:
-            extra = []
-            if event.peak_distress > recent.peak:
-                extra = self._capture(recent.incident_id, camera, frame, subject.box, others)
-            self.store.extend_incident(
-                recent.incident_id,
-                peak_distress=event.peak_distress,
-                expression_at_peak=event.expression_at_peak,
-                seen_at=seen_at,
-                evidence=extra,
-                peak_absolute=event.peak_absolute,
-                peak_relative=event.peak_relative,
-                baseline_at_peak=event.baseline_at_peak,
-            )
-            with self._lock:
-                recent.seen, recent.centre, recent.track_id = now, centre, event.track_id
-                recent.peak = max(recent.peak, event.peak_distress)
-                self._open[(camera.id, event.track_id)] = recent.incident_id
-            log.info("camera %s: event merged into incident %s", camera.id, recent.incident_id)
-            station = str(self.route_for(camera)["station_id"])  # as the incident was routed
-            self._notify(StoredIncident(recent.incident_id, camera.id, station, merged=True))
-            return
-
         route = self.route_for(camera)
         new = NewIncident(
             camera_id=camera.id,
@@ -202,7 +156,7 @@ class IncidentSink:
             track_id=event.track_id,
             source_id=camera.id,
             event_start_s=event.start_s,
-            person_key=f"{camera.id}:{event.track_id}",
+            person_key=f"{camera.id}:{self._run}:{event.track_id}",
             opened_at=seen_at,
             peak_absolute=event.peak_absolute,
             peak_relative=event.peak_relative,
@@ -221,16 +175,7 @@ class IncidentSink:
         }
         self._persist(
             _Unsaved(
-                new,
-                files,
-                payload,
-                camera.id,
-                event.track_id,
-                centre,
-                x2 - x1,
-                now,
-                frame.captured_at,
-                decided,
+                new, files, payload, camera.id, event.track_id, face, frame.captured_at, decided
             )
         )
 
@@ -239,7 +184,14 @@ class IncidentSink:
         later frames, so an outage of the database loses no incident (its evidence is
         already on disk)."""
         try:
-            self.store.create_incident(item.new, item.files, item.payload, self.channels)
+            result = self.store.open_or_extend(
+                item.new,
+                item.files,
+                item.payload,
+                self.channels,
+                rule=self.merge_rule,
+                face=item.face,
+            )
         except RakshaError as exc:
             with self._lock:
                 if item not in self._unsaved:
@@ -253,25 +205,25 @@ class IncidentSink:
             )
             return False
         stored = self._clock()
-        new = item.new
+        if not result.evidence_used and item.files:
+            try:
+                self.evidence.discard(item.files)
+            except OSError as exc:
+                log.warning("camera %s: cannot remove unused evidence: %s", item.camera_id, exc)
         with self._lock:
             if item in self._unsaved:
                 self._unsaved.remove(item)
-            self._recent.append(
-                _Recent(
-                    new.id,
-                    item.camera_id,
-                    item.track_id,
-                    item.centre,
-                    item.face_w,
-                    item.seen,
-                    new.peak_distress,
-                )
+            self._open[(item.camera_id, item.track_id)] = result.incident_id
+            if not result.merged:
+                self.latencies.append((item.camera_id, item.captured_at, item.decided, stored))
+        station = item.new.station_id
+        if result.merged:
+            log.info("camera %s: event merged into incident %s", item.camera_id, result.incident_id)
+        else:
+            log.info(
+                "camera %s: incident %s for station %s", item.camera_id, result.incident_id, station
             )
-            self._open[(item.camera_id, item.track_id)] = new.id
-            self.latencies.append((item.camera_id, item.captured_at, item.decided, stored))
-        log.info("camera %s: incident %s for station %s", item.camera_id, new.id, new.station_id)
-        self._notify(StoredIncident(new.id, item.camera_id, new.station_id, merged=False))
+        self._notify(StoredIncident(result.incident_id, item.camera_id, station, result.merged))
         return True
 
     @property
@@ -318,9 +270,6 @@ class IncidentSink:
     def _closed(self, camera: CameraConfig, event: DistressEvent) -> None:
         with self._lock:
             incident_id = self._open.pop((camera.id, event.track_id), None)
-            for r in self._recent:
-                if r.incident_id == incident_id:
-                    r.seen = self._clock()
         if incident_id is None:
             return
         self.store.extend_incident(

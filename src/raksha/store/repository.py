@@ -14,17 +14,19 @@ and is refused if its action no longer applies.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import URL, Connection, Engine, Row, func, insert, select, update
+from sqlalchemy import URL, Connection, Engine, Row, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from raksha.alerts.outbox import PendingDelivery
 from raksha.incidents.lifecycle import check_actor, record_action
+from raksha.incidents.merge import MergeRule, OpenIncident, Sighting, pick
 from raksha.incidents.model import (
     Action,
     ActionRecord,
@@ -75,6 +77,16 @@ class _Current:
     last_seen_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class OpenResult:
+    """What `open_or_extend` did: the incident the event went into, whether that was a
+    merge into an open incident, and whether the given evidence was attached to it."""
+
+    incident_id: str
+    merged: bool
+    evidence_used: bool
+
+
 class _Retry(Exception):
     """Internal: the row changed between read and write; roll back and read again."""
 
@@ -114,13 +126,28 @@ class IncidentStore:
         `channels` lists the delivery channels ("webhook", "mqtt", ...); "store" is skipped.
         Returns the incident id.
         """
-        inc = new_incident
         at = now or utcnow()
+        with db_errors(f"cannot store incident {new_incident.id}"), self.engine.begin() as conn:
+            self._insert_incident(conn, new_incident, evidence, alert_payload, channels, at)
+        return new_incident.id
+
+    def _insert_incident(
+        self,
+        conn: Connection,
+        inc: NewIncident,
+        evidence: Sequence[EvidenceFile],
+        alert_payload: Mapping[str, Any],
+        channels: Sequence[str],
+        at: datetime,
+        face: tuple[float, float, float] | None = None,
+    ) -> None:
+        """The incident row, its evidence, its alert and one delivery row per channel."""
         expression = clean_distribution(inc.expression_at_peak, "expression_at_peak")
         alert_id = new_id()
         payload = clean_json(alert_payload, "alert payload")
         payload.update(alert_id=alert_id, incident_id=inc.id, station_id=inc.station_id)
         wanted = [c for c in dict.fromkeys(channels) if c != STORE_CHANNEL]
+        cx, cy, fw = face if face is not None else (None, None, None)
         row = {
             "id": inc.id,
             "camera_id": inc.camera_id,
@@ -147,38 +174,39 @@ class IncidentStore:
             "route": clean_json(inc.route, "route"),
             "person_key": inc.person_key,
             "version": 1,
+            "face_cx": cx,
+            "face_cy": cy,
+            "face_w": fw,
         }
-        with db_errors(f"cannot store incident {inc.id}"), self.engine.begin() as conn:
-            conn.execute(insert(T), row)
-            self._insert_evidence(conn, inc.id, evidence, first_n=1, at=at)
+        conn.execute(insert(T), row)
+        self._insert_evidence(conn, inc.id, evidence, first_n=1, at=at)
+        conn.execute(
+            insert(alerts),
+            {
+                "id": alert_id,
+                "incident_id": inc.id,
+                "station_id": inc.station_id,
+                "created_at": at,
+                "payload": payload,
+            },
+        )
+        if wanted:
             conn.execute(
-                insert(alerts),
-                {
-                    "id": alert_id,
-                    "incident_id": inc.id,
-                    "station_id": inc.station_id,
-                    "created_at": at,
-                    "payload": payload,
-                },
+                insert(alert_deliveries),
+                [
+                    {
+                        "alert_id": alert_id,
+                        "channel": channel,
+                        "state": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": at,
+                        "last_error": None,
+                        "delivered_at": None,
+                        "created_at": at,
+                    }
+                    for channel in wanted
+                ],
             )
-            if wanted:
-                conn.execute(
-                    insert(alert_deliveries),
-                    [
-                        {
-                            "alert_id": alert_id,
-                            "channel": channel,
-                            "state": "pending",
-                            "attempts": 0,
-                            "next_attempt_at": at,
-                            "last_error": None,
-                            "delivered_at": None,
-                            "created_at": at,
-                        }
-                        for channel in wanted
-                    ],
-                )
-        return inc.id
 
     @staticmethod
     def _insert_evidence(
@@ -207,27 +235,113 @@ class IncidentStore:
             ],
         )
 
-    def find_mergeable(
-        self, camera_id: str, person_key: str, since: datetime, *, include_closed: bool = False
-    ) -> str | None:
-        """The newest incident of this person at this camera last seen at or after `since`.
+    def open_or_extend(
+        self,
+        new_incident: NewIncident,
+        evidence: Sequence[EvidenceFile],
+        alert_payload: Mapping[str, Any],
+        channels: Sequence[str],
+        *,
+        rule: MergeRule,
+        face: tuple[float, float, float] | None = None,
+        now: datetime | None = None,
+    ) -> OpenResult:
+        """Store a distress event: merged into the open incident it continues
+        (`raksha.incidents.merge`), or as a new incident with its alert and deliveries.
 
-        Closed (resolved or dismissed) incidents are not merged into unless `include_closed`:
-        a closed case that flares up again is a new incident and alerts again.
+        One transaction, serialised per camera (a PostgreSQL advisory lock; SQLite's write
+        lock), so two processes that see the same person at once make one incident. `face`
+        is (centre x, centre y, width) of the face, px of the camera's frame. On a merge the
+        incident keeps the higher peak, its last sighting moves on, no new alert is made,
+        and `evidence` is attached only when the new peak is higher (`OpenResult.evidence_used`
+        says whether it was; the caller removes files that were not).
         """
-        query = (
-            select(T.c.id)
-            .where(T.c.camera_id == camera_id, T.c.person_key == person_key)
-            .where(T.c.last_seen_at >= since)
-            .order_by(T.c.last_seen_at.desc(), T.c.opened_at.desc())
-            .limit(1)
+        inc = new_incident
+        at = now or utcnow()
+        seen = Sighting(
+            inc.camera_id,
+            inc.person_key,
+            None if face is None else (face[0], face[1]),
+            None if face is None else face[2],
+            inc.opened_at,
         )
-        if not include_closed:
-            closed = [s.value for s in IncidentState if s.is_terminal]
-            query = query.where(T.c.state.not_in(closed))
-        with db_errors("cannot look up incidents to merge"), self.engine.connect() as conn:
-            found = conn.execute(query).scalar_one_or_none()
-        return None if found is None else str(found)
+        for _ in range(_RETRIES):
+            try:
+                with (
+                    db_errors(f"cannot store incident {inc.id}"),
+                    self.engine.begin() as conn,
+                ):
+                    self._lock_camera(conn, inc.camera_id)
+                    target = pick(self._open_at(conn, inc.camera_id, seen.at, rule), seen, rule)
+                    if target is None:
+                        self._insert_incident(
+                            conn, inc, evidence, alert_payload, channels, at, face
+                        )
+                        return OpenResult(inc.id, merged=False, evidence_used=True)
+                    used = self._extend_in(
+                        conn,
+                        target,
+                        peak_distress=inc.peak_distress,
+                        expression_at_peak=inc.expression_at_peak,
+                        when=seen.at,
+                        event_end_s=None,
+                        evidence=evidence,
+                        evidence_if_higher=True,
+                        peak_absolute=inc.peak_absolute,
+                        peak_relative=inc.peak_relative,
+                        baseline_at_peak=inc.baseline_at_peak,
+                        face=face,
+                        person_key=inc.person_key,
+                    )
+                    return OpenResult(target, merged=True, evidence_used=used)
+            except _Retry:
+                continue
+        raise ConcurrentUpdate(f"incident for camera {inc.camera_id} kept changing; try again")
+
+    def _lock_camera(self, conn: Connection, camera_id: str) -> None:
+        """Serialise merge decisions for one camera until the transaction ends."""
+        if is_postgres(self.engine):
+            key = int.from_bytes(
+                hashlib.sha256(camera_id.encode()).digest()[:8], "big", signed=True
+            )
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+        else:  # SQLite: take the database's write lock now, before reading
+            conn.execute(update(T).where(T.c.id.is_(None)).values(version=T.c.version))
+
+    @staticmethod
+    def _open_at(
+        conn: Connection, camera_id: str, at: datetime, rule: MergeRule
+    ) -> list[OpenIncident]:
+        closed = [s.value for s in IncidentState if s.is_terminal]
+        rows = conn.execute(
+            select(
+                T.c.id,
+                T.c.state,
+                T.c.person_key,
+                T.c.last_seen_at,
+                T.c.face_cx,
+                T.c.face_cy,
+                T.c.face_w,
+            ).where(
+                T.c.camera_id == camera_id,
+                T.c.state.not_in(closed),
+                T.c.last_seen_at >= at - timedelta(seconds=rule.window_s),
+            )
+        ).all()
+        return [
+            OpenIncident(
+                id=str(r.id),
+                state=IncidentState(r.state),
+                last_seen=Sighting(
+                    camera_id,
+                    r.person_key,
+                    None if r.face_cx is None else (float(r.face_cx), float(r.face_cy)),
+                    None if r.face_w is None else float(r.face_w),
+                    r.last_seen_at,
+                ),
+            )
+            for r in rows
+        ]
 
     def extend_incident(
         self,
@@ -245,12 +359,6 @@ class IncidentStore:
         """Merge a re-detection into an incident: a higher peak replaces the old one (with its
         expression and the baseline at it), the highest absolute and relative parts are kept,
         the end and last-seen times move forward, extra evidence is appended."""
-        expression = clean_distribution(expression_at_peak, "expression_at_peak")
-        parts = {
-            "peak_absolute": _part(peak_absolute, "peak_absolute"),
-            "peak_relative": _part(peak_relative, "peak_relative"),
-        }
-        baseline = _part(baseline_at_peak, "baseline_at_peak")
         when = seen_at or utcnow()
         for _ in range(_RETRIES):
             try:
@@ -258,43 +366,85 @@ class IncidentStore:
                     db_errors(f"cannot update incident {incident_id}"),
                     self.engine.begin() as conn,
                 ):
-                    cur = self._read_for_update(conn, incident_id)
-                    values: dict[str, Any] = {
-                        "version": cur.version + 1,
-                        "updated_at": max(cur.updated_at, when),
-                        "last_seen_at": max(cur.last_seen_at, when),
-                    }
-                    if peak_distress > cur.peak_distress:
-                        values.update(
-                            peak_distress=float(peak_distress),
-                            expression_at_peak=expression,
-                            top_expression=top_expression(expression),
-                            baseline_at_peak=baseline,
-                        )
-                    for name, new in parts.items():
-                        old = getattr(cur, name)
-                        if new is not None and (old is None or new > old):
-                            values[name] = new
-                    if event_end_s is not None and (
-                        cur.event_end_s is None or event_end_s > cur.event_end_s
-                    ):
-                        values["event_end_s"] = float(event_end_s)
-                    self._write_if_unchanged(conn, incident_id, cur.version, values)
-                    if evidence:
-                        last = conn.execute(
-                            select(func.max(incident_evidence.c.n)).where(
-                                incident_evidence.c.incident_id == incident_id
-                            )
-                        ).scalar_one_or_none()
-                        self._insert_evidence(
-                            conn, incident_id, evidence, first_n=(last or 0) + 1, at=when
-                        )
+                    self._extend_in(
+                        conn,
+                        incident_id,
+                        peak_distress=peak_distress,
+                        expression_at_peak=expression_at_peak,
+                        when=when,
+                        event_end_s=event_end_s,
+                        evidence=evidence,
+                        evidence_if_higher=False,
+                        peak_absolute=peak_absolute,
+                        peak_relative=peak_relative,
+                        baseline_at_peak=baseline_at_peak,
+                    )
             except _Retry:
                 continue
             found = self.get_incident(incident_id)
             assert found is not None
             return found
         raise ConcurrentUpdate(f"incident {incident_id} kept changing; try again")
+
+    def _extend_in(
+        self,
+        conn: Connection,
+        incident_id: str,
+        *,
+        peak_distress: float,
+        expression_at_peak: Mapping[str, float],
+        when: datetime,
+        event_end_s: float | None,
+        evidence: Sequence[EvidenceFile],
+        evidence_if_higher: bool,
+        peak_absolute: float | None,
+        peak_relative: float | None,
+        baseline_at_peak: float | None,
+        face: tuple[float, float, float] | None = None,
+        person_key: str | None = None,
+    ) -> bool:
+        """The update of `extend_incident` inside `conn`; returns whether `evidence` was
+        attached (always, or with `evidence_if_higher` only for a higher peak)."""
+        expression = clean_distribution(expression_at_peak, "expression_at_peak")
+        parts = {
+            "peak_absolute": _part(peak_absolute, "peak_absolute"),
+            "peak_relative": _part(peak_relative, "peak_relative"),
+        }
+        baseline = _part(baseline_at_peak, "baseline_at_peak")
+        cur = self._read_for_update(conn, incident_id)
+        values: dict[str, Any] = {
+            "version": cur.version + 1,
+            "updated_at": max(cur.updated_at, when),
+            "last_seen_at": max(cur.last_seen_at, when),
+        }
+        higher = peak_distress > cur.peak_distress
+        if higher:
+            values.update(
+                peak_distress=float(peak_distress),
+                expression_at_peak=expression,
+                top_expression=top_expression(expression),
+                baseline_at_peak=baseline,
+            )
+        for name, new in parts.items():
+            old = getattr(cur, name)
+            if new is not None and (old is None or new > old):
+                values[name] = new
+        if event_end_s is not None and (cur.event_end_s is None or event_end_s > cur.event_end_s):
+            values["event_end_s"] = float(event_end_s)
+        if face is not None and when >= cur.last_seen_at:
+            values.update(face_cx=face[0], face_cy=face[1], face_w=face[2])
+            if person_key is not None:
+                values["person_key"] = person_key
+        self._write_if_unchanged(conn, incident_id, cur.version, values)
+        attach = bool(evidence) and (higher or not evidence_if_higher)
+        if attach:
+            last = conn.execute(
+                select(func.max(incident_evidence.c.n)).where(
+                    incident_evidence.c.incident_id == incident_id
+                )
+            ).scalar_one_or_none()
+            self._insert_evidence(conn, incident_id, evidence, first_n=(last or 0) + 1, at=when)
+        return attach
 
     def apply_action(
         self,

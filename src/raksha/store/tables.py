@@ -70,9 +70,14 @@ incidents = Table(
     Column("route", json_type(), nullable=False),
     Column("person_key", String(256), nullable=True),
     Column("version", Integer, nullable=False),
+    # Where the face was last seen (px of the camera's frame), for merging re-detections.
+    Column("face_cx", Float, nullable=True),
+    Column("face_cy", Float, nullable=True),
+    Column("face_w", Float, nullable=True),
     CheckConstraint(_in("state", INCIDENT_STATES), name="state"),
     Index(None, "station_id", "state", "opened_at"),
     Index(None, "camera_id", "person_key", "last_seen_at"),
+    Index(None, "camera_id", "last_seen_at"),
     Index(None, "opened_at"),
 )
 
