@@ -1,6 +1,6 @@
 """The access matrix: every API route x every role (and anonymous) x own/other station.
 
-Each route's expected status codes are written out here, independently of raksha.api.access,
+Each route's expected status codes are written out here, independently of raksha.auth.access,
 and a test checks that this table names exactly the routes the app has, so a new route
 without a row fails. Runs on SQLite and on PostgreSQL.
 """
@@ -17,8 +17,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dashboard_support import PASSWORD, STATION_A, STATION_B, Dash, add_incident, dashboard
-from raksha.api.access import POLICIES, Denied, Rule, check, check_station
 from raksha.api.app import api_routes
+from raksha.auth.access import POLICIES, Denied, Rule, check, check_station
 from raksha.auth.roles import Role
 from raksha.auth.users import User
 

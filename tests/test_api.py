@@ -33,11 +33,11 @@ from dashboard_support import (
     add_incident,
     dashboard,
 )
-from raksha.api.access import Rule
 from raksha.api.app import RouteWithoutRule, create_app
 from raksha.api.context import ApiContext
 from raksha.api.deps import Principal, require
 from raksha.audit.tables import audit_log
+from raksha.auth.access import Rule
 
 
 def _jpeg(data: bytes) -> np.ndarray:  # type: ignore[type-arg]
@@ -451,6 +451,7 @@ def _serve_once(config: Path) -> None:
         proc.wait(10)
 
 
+@pytest.mark.slow
 def test_raksha_serve_starts_and_audits_its_config(tmp_path: Path) -> None:
     from raksha.audit import AuditLog
     from raksha.store import IncidentStore

@@ -4,7 +4,7 @@
     app = create_app(cfg, store=store, settings=ApiSettings(events_poll_s=0.2))
 
 Routes: raksha.api.routes_* and raksha.api.sse; every route declares an access rule (see
-raksha.api.access) and `create_app` refuses to build an app with a route that has none.
+raksha.auth.access) and `create_app` refuses to build an app with a route that has none.
 When the `raksha.web` package is importable and `settings.web` is on, its
 `register_web(app, ctx)` adds the web pages to the same app (see docs/dashboard-api.md).
 """
@@ -45,6 +45,7 @@ from raksha.auth.users import UserStore
 from raksha.city.load import storage_url
 from raksha.config import RunConfig
 from raksha.errors import RakshaError
+from raksha.services.incidents import IncidentService
 from raksha.store.errors import StoreError
 from raksha.store.repository import IncidentStore
 
@@ -109,11 +110,18 @@ def build_context(
 ) -> ApiContext:
     st = settings or ApiSettings()
     s = store or IncidentStore.open(storage_url(cfg))
+    audit = AuditLog(s.engine)
     return ApiContext(
         store=s,
         users=UserStore(s.engine),
         sessions=SessionStore(s.engine, idle_s=st.session_idle_s, absolute_s=st.session_absolute_s),
-        audit=AuditLog(s.engine),
+        audit=audit,
+        incidents=IncidentService(
+            s,
+            audit,
+            evidence_key_env=cfg.evidence.key_env,
+            list_audit_every_s=st.list_audit_every_s,
+        ),
         limiter=LoginLimiter(st.login_limits),
         settings=st,
         evidence=cfg.evidence,
@@ -137,6 +145,7 @@ def create_app(
     ctx = build_context(cfg, store, settings)
     hub = sse.EventHub(ctx.store.engine, poll_s=ctx.settings.events_poll_s, metrics=ctx.metrics)
     ctx.hub = hub
+    ctx.incidents.on_change = hub.poke
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -15,6 +15,7 @@ from raksha.auth.sessions import SessionStore
 from raksha.auth.users import UserStore
 from raksha.city.config import EvidenceConfig, StationConfig
 from raksha.config import RunConfig
+from raksha.services.incidents import IncidentService
 from raksha.store.repository import IncidentStore
 
 
@@ -27,6 +28,8 @@ class ApiContext:
     limiter: LoginLimiter
     settings: ApiSettings
     evidence: EvidenceConfig
+    #: What callers may do with incidents (routes and pages go through it).
+    incidents: IncidentService
     stations: tuple[StationConfig, ...] = ()
     #: The whole deployment config (hotspots, patrol units, cameras) for maps; None in tests
     #: that build a context by hand.

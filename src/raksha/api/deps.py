@@ -5,7 +5,7 @@ Every route (API and web) declares its access rule by depending on `require(Rule
     @router.get("/api/incidents")
     def list_incidents(who: Annotated[Principal, Depends(require(Rule.INCIDENTS_READ))]): ...
 
-`require` resolves the session cookie, checks the rule (raksha.api.access), and on
+`require` resolves the session cookie, checks the rule (raksha.auth.access), and on
 state-changing methods (POST, PUT, PATCH, DELETE) the session's CSRF token, sent in the
 `X-CSRF-Token` header or a `csrf_token` form field.
 """
@@ -14,18 +14,21 @@ from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
-from raksha.api.access import POLICIES, Denied, Rule, check
 from raksha.api.context import ApiContext
 from raksha.api.settings import COOKIE_SESSION, FORM_CSRF, HEADER_CSRF
+from raksha.auth.access import POLICIES, Denied, Rule, check
 from raksha.auth.sessions import Session
 from raksha.auth.users import User
+from raksha.services.errors import ServiceError
+from raksha.services.incidents import Caller
 from raksha.store.errors import StoreError
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -47,6 +50,13 @@ class Principal:
     def csrf_token(self) -> str | None:
         return self.session.csrf_token if self.session is not None else None
 
+    @property
+    def caller(self) -> Caller:
+        """The caller as the services know them (a logged-in user)."""
+        if self.user is None:
+            raise HTTPException(401, "log in first")
+        return Caller(self.user, self.address)
+
 
 def get_context(request: Request) -> ApiContext:
     ctx = getattr(request.app.state, "raksha", None)
@@ -65,6 +75,17 @@ def client_address(request: Request) -> str:
 def denied(exc: Denied) -> HTTPException:
     headers = {"WWW-Authenticate": "Cookie"} if exc.status == 401 else None
     return HTTPException(exc.status, exc.detail, headers=headers)
+
+
+@contextmanager
+def service_errors() -> Iterator[None]:
+    """A service's refusal as the HTTP error it stands for (API routes and web pages)."""
+    try:
+        yield
+    except Denied as exc:
+        raise denied(exc) from None
+    except ServiceError as exc:
+        raise HTTPException(exc.status, exc.detail) from None
 
 
 def _session_user(ctx: ApiContext, token: str | None) -> tuple[User, Session] | None:

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from raksha.api.access import Rule
 from raksha.api.deps import Context, Principal, require
 from raksha.api.schemas import AuditList, VerifyOut
+from raksha.auth.access import Rule
 
 router = APIRouter(tags=["audit"])
 

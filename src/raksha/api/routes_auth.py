@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from raksha.api.access import Rule
 from raksha.api.deps import Context, Principal, require
 from raksha.api.login import clear_session_cookie, login, logout, set_session_cookie
 from raksha.api.schemas import LoginIn, LoginOut, MeOut, OkOut, UserOut
+from raksha.auth.access import Rule
 from raksha.auth.users import User
 from raksha.store.serialize import iso
 

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from raksha.api.access import Denied, Rule, visible_stations
 from raksha.api.deps import Context, Principal, denied, require
 from raksha.api.schemas import CameraList
 from raksha.api.views import camera_view
+from raksha.auth.access import Denied, Rule, visible_stations
 
 router = APIRouter(tags=["cameras"])
 

@@ -11,10 +11,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
-from raksha.api.access import Denied, Rule, visible_stations
 from raksha.api.deps import Context, Principal, denied, require
 from raksha.api.schemas import MapOut
 from raksha.api.views import camera_view
+from raksha.auth.access import Denied, Rule, visible_stations
 from raksha.city.secrets import display_url
 from raksha.redact import mask_url
 

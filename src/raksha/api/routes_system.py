@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 from sqlalchemy import text
 
-from raksha.api.access import Rule
 from raksha.api.deps import Context, Principal, require
 from raksha.api.metrics import CONTENT_TYPE
 from raksha.api.schemas import Health
+from raksha.auth.access import Rule
 
 router = APIRouter(tags=["system"])
 

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path
 
-from raksha.api.access import Rule
 from raksha.api.deps import Context, Principal, require
 from raksha.api.routes_auth import user_out
 from raksha.api.schemas import UserIn, UserList, UserOut
+from raksha.auth.access import Rule
 from raksha.auth.errors import AuthError
 
 router = APIRouter(tags=["users"])

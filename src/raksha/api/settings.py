@@ -22,6 +22,9 @@ class ApiSettings:
     events_poll_s: float = 0.5
     #: A comment line is sent this often on an idle event stream (and the session re-checked).
     events_keepalive_s: float = 15.0
+    #: One `incident.list` audit entry per user and filter at most this often (seconds; the
+    #: entry counts the refreshes it covers). 0 audits every list. See raksha.services.
+    list_audit_every_s: float = 300.0
     #: Register the web UI (raksha.web) when that package is installed.
     web: bool = True
     #: Where `config.loaded` audit entries say the configuration came from.

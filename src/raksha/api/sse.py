@@ -26,9 +26,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Engine, func, select
 
-from raksha.api.access import Denied, Rule, visible_stations
 from raksha.api.deps import Context, Principal, denied, require
 from raksha.api.metrics import Metrics
+from raksha.auth.access import Denied, Rule, visible_stations
 from raksha.auth.tables import sessions
 from raksha.incidents.model import utcnow
 from raksha.store.serialize import iso

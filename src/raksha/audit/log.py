@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from raksha.audit.chain import entry_hash
 from raksha.audit.tables import GENESIS, audit_head, audit_log
@@ -142,49 +142,75 @@ class AuditLog:
         details: Mapping[str, Any] | None = None,
         at: datetime | None = None,
     ) -> AuditEntry:
-        """Append one entry. Concurrent appends are serialised on the head row."""
-        when = at or utcnow()
-        clean = clean_json(details or {}, "audit details")
+        """Append one entry in a transaction of its own. Concurrent appends are serialised
+        on the head row."""
         with db_errors(f"cannot append to the audit log ({action})"), self.engine.begin() as c:
-            # The UPDATE takes the write lock first (SQLite) / the row lock (PostgreSQL), so
-            # two appends never read the same head.
-            c.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=audit_head.c.seq))
-            head = c.execute(
-                select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
-            ).one()
-            seq = int(head.seq) + 1
-            prev = str(head.hash)
-            digest = entry_hash(
-                seq=seq,
-                at=when,
-                actor=actor,
-                action=action,
+            return self.append_in(
+                c,
+                actor,
+                action,
                 target=target,
                 station_id=station_id,
                 address=address,
-                details=clean,
-                prev_hash=prev,
+                details=details,
+                at=at,
             )
-            c.execute(
-                insert(audit_log),
-                {
-                    "seq": seq,
-                    "at": when,
-                    "actor": actor,
-                    "action": action,
-                    "target": target,
-                    "station_id": station_id,
-                    "address": address,
-                    "details": clean,
-                    "prev_hash": prev,
-                    "hash": digest,
-                },
-            )
-            c.execute(
-                update(audit_head)
-                .where(audit_head.c.id == 1)
-                .values(seq=seq, hash=digest, updated_at=when)
-            )
+
+    @staticmethod
+    def append_in(
+        c: Connection,
+        actor: str,
+        action: str,
+        *,
+        target: str | None = None,
+        station_id: str | None = None,
+        address: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> AuditEntry:
+        """Append one entry inside the caller's transaction `c`: the entry commits with
+        whatever else `c` writes (an incident action and its audit entry), or not at all."""
+        when = at or utcnow()
+        clean = clean_json(details or {}, "audit details")
+        # The UPDATE takes the write lock first (SQLite) / the row lock (PostgreSQL), so
+        # two appends never read the same head.
+        c.execute(update(audit_head).where(audit_head.c.id == 1).values(seq=audit_head.c.seq))
+        head = c.execute(
+            select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
+        ).one()
+        seq = int(head.seq) + 1
+        prev = str(head.hash)
+        digest = entry_hash(
+            seq=seq,
+            at=when,
+            actor=actor,
+            action=action,
+            target=target,
+            station_id=station_id,
+            address=address,
+            details=clean,
+            prev_hash=prev,
+        )
+        c.execute(
+            insert(audit_log),
+            {
+                "seq": seq,
+                "at": when,
+                "actor": actor,
+                "action": action,
+                "target": target,
+                "station_id": station_id,
+                "address": address,
+                "details": clean,
+                "prev_hash": prev,
+                "hash": digest,
+            },
+        )
+        c.execute(
+            update(audit_head)
+            .where(audit_head.c.id == 1)
+            .values(seq=seq, hash=digest, updated_at=when)
+        )
         return AuditEntry(
             seq, when, actor, action, target, station_id, address, clean, prev, digest
         )

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -456,12 +456,15 @@ class IncidentStore:
         *,
         expected_version: int | None = None,
         at: datetime | None = None,
+        with_it: Callable[[Connection, ActionRecord], object] | None = None,
     ) -> ActionRecord:
         """Apply a lifecycle action by `actor` and record it in the history.
 
         Raises IllegalTransition (nothing changes) when the incident's state does not allow
         it, IncidentNotFound, InvalidActor, and ConcurrentUpdate when `expected_version` is
-        given and the incident has changed since the caller read it.
+        given and the incident has changed since the caller read it. `with_it(conn, record)`
+        runs inside the same transaction after the action is written (the audit entry of the
+        action): if it raises, the action is rolled back and the error propagates.
         """
         check_actor(action, actor)
         for _ in range(_RETRIES):
@@ -506,6 +509,8 @@ class IncidentStore:
                             "at": rec.at,
                         },
                     )
+                    if with_it is not None:
+                        with_it(conn, rec)
                 return rec
             except _Retry:
                 if expected_version is not None:

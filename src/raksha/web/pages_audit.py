@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from raksha.api.access import Rule
 from raksha.api.deps import Context, Principal, require
 from raksha.api.routes_audit import list_audit, verify_audit
+from raksha.auth.access import Rule
 from raksha.web.render import page
 
 router = APIRouter(include_in_schema=False)

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from raksha.api.access import Rule
 from raksha.api.deps import Context, Principal, require
 from raksha.api.login import clear_session_cookie, login, logout, set_session_cookie
+from raksha.auth.access import Rule
 from raksha.web.errors import safe_next
 from raksha.web.render import home_of, page
 

@@ -1,7 +1,8 @@
 """The live incident list and the incident page (with the officers' action buttons).
 
-The pages call the API's own route functions, so scoping, auditing and the lifecycle rules
-are the API's: an incident of another station is a 404 here exactly as there.
+The pages call the same service as the API (`raksha.services.incidents`), so scoping,
+auditing and the lifecycle rules are the same: an incident of another station is a 404 here
+exactly as there, and an action commits with its audit entry or not at all.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Path, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from raksha.api.access import Rule
 from raksha.api.context import ApiContext
-from raksha.api.deps import Context, Principal, require
-from raksha.api.routes_incidents import get_incident, list_incidents, post_action
+from raksha.api.deps import Context, Principal, require, service_errors
 from raksha.api.schemas import ActionIn
+from raksha.api.views import incident_view
+from raksha.auth.access import Rule
 from raksha.auth.roles import Role
 from raksha.incidents.model import IncidentState
 from raksha.web.render import page
@@ -36,8 +37,9 @@ def _states(view: View) -> list[IncidentState] | None:
 
 
 def _rows(ctx: ApiContext, who: Principal, view: View) -> list[dict[str, Any]]:
-    found = list_incidents(ctx, who, state=_states(view), station=None, since=None, until=None)
-    return found.incidents
+    with service_errors():
+        found = ctx.incidents.list_visible(who.caller, states=_states(view))
+    return [incident_view(i) for i in found]
 
 
 @router.get("/incidents")
@@ -103,7 +105,12 @@ def _incident_page(
     error: str | None = None,
     done: str | None = None,
 ) -> Response:
-    incident = get_incident(incident_id, ctx, who)
+    with service_errors():
+        detail = ctx.incidents.view(who.caller, incident_id)
+    incident = incident_view(detail.incident, detail.actions)
+    incident["deliveries"] = [
+        {"channel": d.channel, "state": d.state, "attempts": d.attempts} for d in detail.deliveries
+    ]
     site: Site = request.app.state.raksha_site
     role = who.user.role if who.user is not None else None
     hotspot = site.hotspot(incident.get("hotspot_id"))
@@ -146,7 +153,7 @@ def incident_act(
     unit_id: Annotated[str, Form(max_length=128)] = "",
     expected_version: Annotated[int | None, Form()] = None,
 ) -> Response:
-    """An action button: the API's action route with the form's fields; back to the page."""
+    """An action button: the service's action with the form's fields; back to the page."""
     try:
         body = ActionIn(
             action=action,
@@ -163,7 +170,15 @@ def incident_act(
             request, ctx, who, incident_id, status_code=400, error="Choose a unit to dispatch."
         )
     try:
-        post_action(incident_id, body, ctx, who)
+        with service_errors():
+            ctx.incidents.act(
+                who.caller,
+                incident_id,
+                body.action,
+                note=body.note,
+                unit_id=body.unit_id,
+                expected_version=body.expected_version,
+            )
     except HTTPException as exc:
         if exc.status_code in (400, 409):
             return _incident_page(

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from raksha.api.access import Rule, station_scope
 from raksha.api.deps import Context, Principal, require
 from raksha.api.routes_cameras import list_cameras
+from raksha.auth.access import Rule, station_scope
 from raksha.web.render import page
 from raksha.web.settings import WebSettings
 from raksha.web.site import Site, jurisdiction_json

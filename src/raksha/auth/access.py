@@ -1,8 +1,8 @@
 """THE access rules of the dashboard, in one place.
 
-Every route declares one `Rule` (through `raksha.api.deps.require`); `create_app` refuses to
-start when a route has none. A rule names the roles that may use the route and whether it is
-scoped to stations:
+Every route declares one `Rule` (through `raksha.api.deps.require`) and `raksha.services`
+checks the station of what it returns; `create_app` refuses to start when a route has none.
+A rule names the roles that may use the route and whether it is scoped to stations:
 
 - a role not named by the rule gets 403 (e.g. an auditor asking for incidents);
 - a station-scoped rule gives an operator or supervisor of station A a 404 for anything of
