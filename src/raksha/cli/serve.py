@@ -28,6 +28,15 @@ def serve(
             help="Force the Secure cookie flag (default: on when the request came over https).",
         ),
     ] = None,
+    list_audit_every_s: Annotated[
+        float,
+        typer.Option(
+            "--list-audit-every-s",
+            min=0,
+            help="One incident.list audit entry per user and filter at most this often "
+            "(seconds); 0 audits every list. Views, evidence and actions are always audited.",
+        ),
+    ] = 300.0,
 ) -> None:
     """Serve the dashboard: log in with a user made by `raksha users add`."""
     import uvicorn
@@ -45,6 +54,7 @@ def serve(
         secure_cookies=True if certfile is not None else secure_cookies,
         config_path=str(config),
         config_sha256=digest,
+        list_audit_every_s=list_audit_every_s,
     )
     app = create_app(cfg, settings=settings)
     ctx = app.state.raksha
