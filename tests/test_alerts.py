@@ -645,6 +645,7 @@ def private_broker(tmp_path: Path) -> Iterator[Callable[[], subprocess.Popen[byt
         proc.wait(5)
 
 
+@pytest.mark.slow
 def test_mqtt_reconnects_after_the_broker_was_down(
     private_broker: Callable[[], subprocess.Popen[bytes]],
 ) -> None:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 
 def run_cli(*args: str, models_dir: Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, RAKSHA_MODELS=str(models_dir))

@@ -42,6 +42,7 @@ def _callers(d: Dash) -> list[tuple[str, dict[str, str], dict[str, str]]]:
     return callers
 
 
+@pytest.mark.slow
 def test_no_server_error_for_any_role(fuzz_dash: Dash) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi.json", fuzz_dash.app)
     callers = _callers(fuzz_dash)

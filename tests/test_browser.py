@@ -35,6 +35,8 @@ from raksha.incidents.model import NewIncident
 from raksha.store import IncidentStore
 from raksha.web import web_for
 
+pytestmark = pytest.mark.slow
+
 CHROMIUM = Path(os.environ.get("RAKSHA_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -58,6 +58,7 @@ def busy_port() -> Iterator[int]:
         yield int(sock.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_config_show_masks_the_webhook_password(site: Path, tmp_path: Path) -> None:
     cfg = tmp_path / "hook.yaml"
     cfg.write_text(
@@ -70,6 +71,7 @@ def test_config_show_masks_the_webhook_password(site: Path, tmp_path: Path) -> N
     assert "https://admin:***@127.0.0.1:1/hook" in proc.stdout
 
 
+@pytest.mark.slow
 def test_unreachable_postgres_names_it_without_the_password(tmp_path: Path) -> None:
     cfg = tmp_path / "pg.yaml"
     cfg.write_text(f"storage:\n  url: postgresql+psycopg://u:{SECRET}@127.0.0.1:1/x\n")
@@ -80,21 +82,25 @@ def test_unreachable_postgres_names_it_without_the_password(tmp_path: Path) -> N
     ("content", "needle"),
     [("a: [1,\n", "invalid config"), ("storage: 5\n", "storage"), ("- 1\n", "mapping")],
 )
+@pytest.mark.slow
 def test_broken_config_files(tmp_path: Path, content: str, needle: str) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text(content)
     _assert_clear_error(_raksha("config", "check", "--config", cfg), needle)
 
 
+@pytest.mark.slow
 def test_config_that_is_a_folder(tmp_path: Path) -> None:
     _assert_clear_error(_raksha("config", "check", "--config", tmp_path), "cannot read config")
 
 
+@pytest.mark.slow
 def test_serve_on_a_port_in_use(site: Path, busy_port: int) -> None:
     proc = _raksha("serve", "--config", site, "--host", "127.0.0.1", "--port", str(busy_port))
     _assert_clear_error(proc, f"cannot listen on 127.0.0.1:{busy_port}")
 
 
+@pytest.mark.slow
 def test_serve_with_a_certificate_that_is_not_pem(site: Path, tmp_path: Path) -> None:
     bad = tmp_path / "cert.pem"
     bad.write_text("not a certificate\n")
@@ -104,6 +110,7 @@ def test_serve_with_a_certificate_that_is_not_pem(site: Path, tmp_path: Path) ->
     _assert_clear_error(proc, "cannot load TLS certificate")
 
 
+@pytest.mark.slow
 def test_demo_dir_that_is_a_file(tmp_path: Path, videos_dir: Path) -> None:
     target = tmp_path / "a-file"
     target.write_text("x")
@@ -111,6 +118,7 @@ def test_demo_dir_that_is_a_file(tmp_path: Path, videos_dir: Path) -> None:
     _assert_clear_error(proc, "cannot create demo folder")
 
 
+@pytest.mark.slow
 def test_users_add_unknown_role_and_short_password(site: Path) -> None:
     _assert_clear_error(
         _raksha("users", "add", "--username", "bob", "--role", "wizard", "--config", site),
@@ -131,18 +139,21 @@ def test_users_add_unknown_role_and_short_password(site: Path) -> None:
     assert "short" not in proc.stdout
 
 
+@pytest.mark.slow
 def test_users_disable_unknown_user(site: Path) -> None:
     _assert_clear_error(
         _raksha("users", "disable", "nobody", "--config", site), "no user named 'nobody'"
     )
 
 
+@pytest.mark.slow
 def test_eval_on_a_file_says_it_is_not_a_folder(tmp_path: Path) -> None:
     f = tmp_path / "faces.txt"
     f.write_text("x")
     _assert_clear_error(_raksha("eval", "expression", "--dataset", f), "is not a folder")
 
 
+@pytest.mark.slow
 def test_analyze_jpeg_and_refused_url(tmp_path: Path) -> None:
     jpeg = tmp_path / "x.jpg"
     jpeg.write_bytes(b"\xff\xd8\xff\xe0" + b"0" * 100)
@@ -152,6 +163,7 @@ def test_analyze_jpeg_and_refused_url(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_secrets_file_that_is_a_folder(site: Path, tmp_path: Path) -> None:
     (tmp_path / "secrets").mkdir()
     cfg = tmp_path / "with-secrets.yaml"
@@ -161,6 +173,7 @@ def test_secrets_file_that_is_a_folder(site: Path, tmp_path: Path) -> None:
     _assert_clear_error(proc, "is a folder, not a file")
 
 
+@pytest.mark.slow
 def test_output_paths_that_are_folders_or_files(tmp_path: Path, videos_dir: Path) -> None:
     video = videos_dir / "fer__woman2.mp4"
     _assert_clear_error(
@@ -189,6 +202,7 @@ def test_malformed_login_body_does_not_echo_the_password(site: Path) -> None:
     assert resp.json()["detail"][0]["loc"] == ["body", "username"]
 
 
+@pytest.mark.slow
 def test_incidents_list_unknown_station(site: Path) -> None:
     _assert_clear_error(
         _raksha("incidents", "list", "--config", site, "--station", "bogus"),
@@ -199,6 +213,7 @@ def test_incidents_list_unknown_station(site: Path) -> None:
     assert ok.returncode == 0 and ok.stdout.strip() == "[]", ok.stderr
 
 
+@pytest.mark.slow
 def test_config_check_names_unset_camera_and_database_variables(site: Path, tmp_path: Path) -> None:
     cfg = tmp_path / "vars.yaml"
     cfg.write_text(

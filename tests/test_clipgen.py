@@ -50,6 +50,7 @@ def _pattern(image: npt.NDArray[np.float32], mask: npt.NDArray[np.bool_]) -> npt
     return v / (np.linalg.norm(v) + 1e-9)
 
 
+@pytest.mark.slow
 def test_clips_come_in_the_cycle_and_from_the_test_split(
     clips: list[MadeClip], faces: FaceDataset
 ) -> None:
@@ -79,6 +80,7 @@ def test_clips_come_in_the_cycle_and_from_the_test_split(
     assert "distress" not in kinds[2] and 30 <= clips[2].labels.duration_s <= 70
 
 
+@pytest.mark.slow
 def test_each_clip_decodes_to_its_frame_count_and_duration(clips: list[MadeClip]) -> None:
     for clip in clips:
         labels = read_sidecar(clip.path.with_suffix(".json"))
@@ -90,6 +92,7 @@ def test_each_clip_decodes_to_its_frame_count_and_duration(clips: list[MadeClip]
         assert times == pytest.approx([k / labels.fps for k in range(n)], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_every_frame_shows_the_expression_its_segment_names(
     clips: list[MadeClip], faces: FaceDataset
 ) -> None:

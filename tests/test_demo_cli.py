@@ -16,12 +16,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from raksha.cli.run import DEMO_CLIPS
 from raksha.demo_site import HOTSPOTS, PATROL_UNITS, STATIONS
 from raksha.demo_staged import NAME as STAGED
 from raksha.store import IncidentStore
+
+pytestmark = pytest.mark.slow
 
 
 def run_cli(

@@ -42,6 +42,7 @@ def _export(net: torch.nn.Module, path: Path, temperature: float, flip: bool) ->
     return path
 
 
+@pytest.mark.slow
 def test_the_shipped_teacher_is_rebuilt_exactly(faces: FaceDataset) -> None:
     rebuilt = net_from_onnx(TEACHER)
     assert rebuilt.widths == (32, 64, 128, 256) and rebuilt.blocks == (1, 1, 1)
@@ -59,6 +60,7 @@ def test_the_shipped_teacher_is_rebuilt_exactly(faces: FaceDataset) -> None:
 
 
 @pytest.mark.parametrize("flip", [False, True])
+@pytest.mark.slow
 def test_other_architectures_and_trained_batchnorm_are_rebuilt(
     tmp_path: Path, faces: FaceDataset, flip: bool
 ) -> None:
@@ -79,6 +81,7 @@ def test_other_architectures_and_trained_batchnorm_are_rebuilt(
     )
 
 
+@pytest.mark.slow
 def test_frozen_batchnorm_keeps_the_function_in_training_mode(faces: FaceDataset) -> None:
     rebuilt = net_from_onnx(TEACHER)
     net = rebuilt.net
@@ -129,6 +132,7 @@ def _small_ferplus(src: Path, dst: Path, n: int) -> Path:
     return dst
 
 
+@pytest.mark.slow
 def test_train_distill_writes_a_one_pass_model_the_runtime_loads(
     data_dir: Path, tmp_path: Path
 ) -> None:

@@ -316,6 +316,7 @@ GROUP_KEYS = {
 }
 
 
+@pytest.mark.slow
 def test_eval_two_datasets_with_groups_json_and_report(
     two_sets: tuple[Path, Path], models_dir: Path, tmp_path: Path
 ) -> None:
@@ -376,6 +377,7 @@ def test_eval_two_datasets_with_groups_json_and_report(
     assert "By region" in page
 
 
+@pytest.mark.slow
 def test_eval_refuses_two_datasets_with_the_same_folder_name(
     two_sets: tuple[Path, Path], tmp_path: Path
 ) -> None:

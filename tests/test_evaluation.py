@@ -235,6 +235,7 @@ def valid_500(data_dir: Path) -> FaceDataset:
 
 
 @pytest.mark.parametrize("model", [SHIPPED, SHIPPED_INT8])
+@pytest.mark.slow
 def test_shipped_model_guard_on_500_validation_faces(model: str, valid_500: FaceDataset) -> None:
     from raksha.evaluation.runner import evaluate_dataset
     from raksha.expression import ExpressionConfig, build_expression_classifier
@@ -257,6 +258,7 @@ def _ferplus_copy(src: Path, dst: Path, n: int) -> list[str]:
     return rows
 
 
+@pytest.mark.slow
 def test_eval_command_on_ferplus_and_folder_layouts(data_dir: Path, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 

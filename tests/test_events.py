@@ -108,6 +108,7 @@ def clip_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_replay_at_the_configured_settings_is_the_live_pass(
     clip_dir: Path, models_dir: Path
 ) -> None:
@@ -136,6 +137,7 @@ def test_replay_at_the_configured_settings_is_the_live_pass(
         assert any(b.track_id == a.track_id and b.t <= a.t for b in low.alerts)
 
 
+@pytest.mark.slow
 def test_eval_events_end_to_end(
     clip_dir: Path, videos_dir: Path, models_dir: Path, tmp_path: Path
 ) -> None:
@@ -196,6 +198,7 @@ def _one_line(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
         assert needle in err, (needle, err)
 
 
+@pytest.mark.slow
 def test_bad_clip_folders_are_one_line_errors(tmp_path: Path, models_dir: Path) -> None:
     missing = tmp_path / "nowhere"
     _one_line(

@@ -72,6 +72,7 @@ def test_a_one_pass_model_has_no_passes_to_split() -> None:
     assert not clf.skips_mirror
 
 
+@pytest.mark.slow
 def test_unsure_faces_get_the_exported_answer_and_sure_ones_the_first_pass(
     faces: FaceDataset,
 ) -> None:

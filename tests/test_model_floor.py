@@ -90,6 +90,7 @@ def measure(
 
 
 @pytest.mark.parametrize("dev_set", DEV_SETS)
+@pytest.mark.slow
 def test_default_model_stays_above_its_floor(
     dev_set: str, data_dir: Path, models_dir: Path, tmp_path: Path
 ) -> None:

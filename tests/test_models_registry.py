@@ -309,6 +309,7 @@ def test_cli_fetch(models_dir: Path, served: tuple[str, Path], tmp_path: Path) -
     assert res.exit_code == 2
 
 
+@pytest.mark.slow
 def test_console_script_exit_codes(
     models_dir: Path, isolated: dict[str, Path], tmp_path: Path
 ) -> None:

@@ -30,6 +30,7 @@ def test_calibration_and_check_faces_are_disjoint(valid_faces: FaceDataset) -> N
     assert not any(c.tobytes() in cal_keys for c in check)
 
 
+@pytest.mark.slow
 def test_quantize_writes_a_loadable_model_that_agrees_with_the_source(
     data_dir: Path, tmp_path: Path
 ) -> None:
@@ -62,6 +63,7 @@ def test_quantize_writes_a_loadable_model_that_agrees_with_the_source(
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_shipped_int8_model_is_the_float_model_quantized(valid_faces: FaceDataset) -> None:
     int8 = registry.get_entry(INT8)
     assert int8.card is not None
@@ -84,6 +86,7 @@ ONEPASS = "raksha-fer-resnet-onepass-int8"
 
 
 @pytest.mark.parametrize("name", [INT8, ONEPASS, "raksha-fer-xd-int8"])
+@pytest.mark.slow
 def test_shipped_int8_models_reach_their_card_accuracy_on_this_cpu(
     data_dir: Path, name: str
 ) -> None:
@@ -122,6 +125,7 @@ def test_the_stem_is_found_on_both_passes_of_a_mirror_averaging_graph() -> None:
 LITE = "raksha-fer-lite-int8"
 
 
+@pytest.mark.slow
 def test_the_lite_model_reaches_its_card_accuracy_on_this_cpu(data_dir: Path) -> None:
     """The small option (widths 16-128, one pass): its card's accuracy, measured again here,
     well above the `fer` library's 68 % though under the default's 85 %."""

@@ -358,6 +358,7 @@ def _two_cameras(clip: str, models_dir: Path, tmp_path: Path) -> dict[str, Any]:
     return site
 
 
+@pytest.mark.slow
 def test_runtime_plays_files_in_real_time_and_counts_per_camera(
     models_dir: Path, videos_dir: Path, tmp_path: Path
 ) -> None:
@@ -386,6 +387,7 @@ def test_runtime_plays_files_in_real_time_and_counts_per_camera(
         assert set(s.stage_s) == {"decode", "detect", "track", "expression", "distress"}
 
 
+@pytest.mark.slow
 def test_a_camera_can_set_its_own_smallest_face(
     models_dir: Path, videos_dir: Path, tmp_path: Path
 ) -> None:

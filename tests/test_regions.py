@@ -204,6 +204,7 @@ def test_regions_pay_only_when_cheaper_than_the_whole_frame(detector: YuNetDetec
 # --- the analyzer with track-guided detection --------------------------------------------
 
 
+@pytest.mark.slow
 def test_track_guided_analysis_finds_the_faces_whole_frame_search_finds(
     models_dir: Path, videos_dir: Path
 ) -> None:

@@ -434,6 +434,7 @@ class Subscriber:
 # ---- the whole pipeline -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_distress_clip_gives_one_incident_routed_to_the_nearest_station(
     tmp_path: Path, models_dir: Path, distress_clip: SyntheticClip
 ) -> None:
@@ -477,6 +478,7 @@ def test_distress_clip_gives_one_incident_routed_to_the_nearest_station(
         store.close()
 
 
+@pytest.mark.slow
 def test_calm_clip_gives_no_incident(
     tmp_path: Path, models_dir: Path, calm_clip: SyntheticClip
 ) -> None:
@@ -520,6 +522,7 @@ def silent_server() -> Iterator[int]:
             conn.close()
 
 
+@pytest.mark.slow
 def test_bad_cameras_do_not_stop_the_good_one(
     tmp_path: Path, models_dir: Path, distress_clip: SyntheticClip
 ) -> None:
@@ -576,6 +579,7 @@ def test_bad_cameras_do_not_stop_the_good_one(
         assert not leaks_password(data) and ENV_PASSWORD not in data, f
 
 
+@pytest.mark.slow
 def test_webhook_and_mqtt_each_deliver_once(
     tmp_path: Path,
     models_dir: Path,
@@ -631,6 +635,7 @@ def test_webhook_and_mqtt_each_deliver_once(
     assert states == {"webhook": "delivered", "mqtt": "delivered"}
 
 
+@pytest.mark.slow
 def test_webhook_down_during_the_run_is_delivered_once_by_a_later_run(
     tmp_path: Path,
     models_dir: Path,
@@ -690,6 +695,7 @@ def test_webhook_down_during_the_run_is_delivered_once_by_a_later_run(
     assert done.state == "delivered" and done.delivered_at is not None
 
 
+@pytest.mark.slow
 def test_sigterm_stops_a_run_that_loops_its_file_camera(
     tmp_path: Path, models_dir: Path, distress_clip: SyntheticClip
 ) -> None:
@@ -742,6 +748,7 @@ def test_sigterm_stops_a_run_that_loops_its_file_camera(
 # ---- the runtime, in process ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_same_person_distressed_twice_is_one_incident(
     tmp_path: Path, models_dir: Path, look_away_clip: SyntheticClip
 ) -> None:
@@ -788,6 +795,7 @@ def test_the_same_person_distressed_twice_is_one_incident(
         assert hashlib.sha256(Path(ev.path).read_bytes()).hexdigest() == ev.sha256
 
 
+@pytest.mark.slow
 def test_two_runs_on_one_postgresql_make_one_incident_of_one_person(
     tmp_path: Path, models_dir: Path, pg_url: str, distress_clip: SyntheticClip
 ) -> None:
@@ -826,6 +834,7 @@ def test_two_runs_on_one_postgresql_make_one_incident_of_one_person(
     assert window[0] <= (incident.event_start_s or -1) <= window[1]
 
 
+@pytest.mark.slow
 def test_an_incident_is_stored_even_when_its_evidence_cannot_be_written(
     tmp_path: Path,
     models_dir: Path,
@@ -858,6 +867,7 @@ def test_an_incident_is_stored_even_when_its_evidence_cannot_be_written(
     ), caplog.text
 
 
+@pytest.mark.slow
 def test_the_sites_source_fps_is_honoured_by_cameras_that_do_not_set_one(
     tmp_path: Path, models_dir: Path, calm_clip: SyntheticClip
 ) -> None:

@@ -802,6 +802,7 @@ def _migrate_in_child(url: str) -> None:
     migrate(url)
 
 
+@pytest.mark.slow
 def test_processes_migrating_one_new_sqlite_file_at_once(tmp_path: Path) -> None:
     """`raksha run` and `raksha serve` may start together on a new database."""
     import multiprocessing

@@ -74,6 +74,7 @@ def test_augmentation_keeps_shape_and_range(faces: FaceDataset) -> None:
     assert not np.allclose(x[:4].numpy(), plain.numpy())
 
 
+@pytest.mark.slow
 def test_a_few_steps_make_the_loss_fall_and_resume_continues(
     faces: FaceDataset, tmp_path: Path
 ) -> None:
@@ -168,6 +169,7 @@ def test_resume_without_a_checkpoint_is_an_error(data_dir: Path, tmp_path: Path)
     assert not (tmp_path / "run").exists()  # nothing trained, nothing written
 
 
+@pytest.mark.slow
 def test_train_with_extra_sets_uses_only_their_train_and_tune_splits(
     data_dir: Path, tmp_path: Path
 ) -> None:

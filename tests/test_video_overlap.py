@@ -15,6 +15,8 @@ from raksha.domain import ExpressionScores, FaceDetections
 from raksha.pipeline.analyzer import Models
 from raksha.pipeline.video import analyze_video
 
+pytestmark = pytest.mark.slow
+
 
 def _without_timings(doc: dict[str, Any]) -> dict[str, Any]:
     doc = dict(doc)
