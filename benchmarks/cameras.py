@@ -121,7 +121,7 @@ def build_config(args: argparse.Namespace, tmp: Path) -> Any:
 
 
 def snapshot(runtime: Any) -> dict[str, Any]:
-    workers = runtime.workers
+    workers = runtime.pipelines
     return {
         "wall": time.monotonic(),
         "cpu": tree_cpu_s(),
@@ -137,17 +137,17 @@ def snapshot(runtime: Any) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from raksha.pipeline.runtime import Runtime
+    from raksha.app import build_runtime
 
     with tempfile.TemporaryDirectory(prefix="raksha-cameras-") as tmp_name:
         tmp = Path(tmp_name)
         cfg, urls = build_config(args, tmp)
         rss_before_models = tree_rss_mb()
-        runtime = Runtime(cfg)
+        runtime = build_runtime(cfg)
         runtime.start()
         try:
             time.sleep(args.warmup)
-            for w in runtime.workers:
+            for w in runtime.pipelines:
                 w.stats.frame_latency_s.clear()
             a = snapshot(runtime)
             rss_start = tree_rss_mb()
@@ -162,13 +162,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             b = snapshot(runtime)
             rss_end = tree_rss_mb()
             load_end = os.getloadavg()
-            latencies = [x for w in runtime.workers for x in w.stats.frame_latency_s]
+            latencies = [x for w in runtime.pipelines for x in w.stats.frame_latency_s]
             stored = [
                 (decided, done)
                 for _, _, decided, done in list(runtime.sink.latencies)
                 if a["wall"] <= decided <= b["wall"]
             ]
-            ended = [w.camera.id for w in runtime.workers if not w.is_alive()]
+            ended = [w.camera.id for w in runtime.pipelines if not w.is_alive()]
         finally:
             runtime.stop(drain_s=2.0)
 
@@ -194,7 +194,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "cores": cores,
         "machine_busy_share": round(busy, 3),
         "fps_per_camera": {
-            w.camera.id: round(n / wall, 2) for w, n in zip(runtime.workers, frames, strict=True)
+            w.camera.id: round(n / wall, 2) for w, n in zip(runtime.pipelines, frames, strict=True)
         },
         "fps_per_camera_min": round(min(frames) / wall, 2) if frames else 0.0,
         "frames_analysed": total_frames,

@@ -16,6 +16,7 @@ import pytest
 from raksha.domain import Frame, SourceInfo
 from raksha.errors import SourceError
 from raksha.sources import SourceConfig, open_source
+from raksha.sources.base import SourceHealth
 from raksha.sources.pyav_source import PyAVSource
 from raksha.sources.realtime import (
     RESYNC_AFTER_S,
@@ -71,6 +72,9 @@ class ScriptedSource:
         if isinstance(item, Exception):
             raise item
         return _frame(self.i - 1, item)
+
+    def health(self) -> SourceHealth:
+        return SourceHealth()
 
     def close(self) -> None:
         self.closed = True
@@ -337,7 +341,7 @@ def test_live_feed_buffers_real_time_files_and_reads_plain_files_ahead_losslessl
     stream = ScriptedSource([0.0])
     live = live_feed(stream, cfg, is_file=False)
     assert isinstance(live, BufferedSource) and live.inner is stream
-    assert live.online  # passed through from the stream (ScriptedSource has no flag: True)
+    assert live.health().online  # the stream's own health, passed through
     live.close()
 
 
@@ -362,15 +366,16 @@ def _two_cameras(clip: str, models_dir: Path, tmp_path: Path) -> dict[str, Any]:
 def test_runtime_plays_files_in_real_time_and_counts_per_camera(
     models_dir: Path, videos_dir: Path, tmp_path: Path
 ) -> None:
+    from raksha.app import build_runtime
     from raksha.config import RunConfig
-    from raksha.pipeline.runtime import LATENCY_WINDOW, Runtime
+    from raksha.pipeline.camera import LATENCY_WINDOW
 
     site = _two_cameras(str(videos_dir / SINGLE), models_dir, tmp_path)
     site.update(source={"fps": 5, "realtime_files": True, "decode_threads": 1})
-    runtime = Runtime(RunConfig.model_validate(site))
+    runtime = build_runtime(RunConfig.model_validate(site))
     runtime.start()
     time.sleep(3.0)
-    stats = [w.stats for w in runtime.workers]
+    stats = [w.stats for w in runtime.pipelines]
     runtime.stop(drain_s=1.0)
     # Each camera's health reached the store (the dashboard's camera table shows it).
     for cam in runtime.store.cameras():
@@ -393,17 +398,20 @@ def test_a_camera_can_set_its_own_smallest_face(
 ) -> None:
     # A close-up camera with `min_face_px: 50` gets a detector that shrinks its frames further;
     # the other camera keeps the site's setting. Both still find the one face.
+    from raksha.app import build_runtime
     from raksha.config import RunConfig
     from raksha.detect.yunet import YuNetDetector
-    from raksha.pipeline.runtime import Runtime
 
     clip = str(videos_dir / SINGLE)
     site = _two_cameras(clip, models_dir, tmp_path)
     site["cameras"][1]["min_face_px"] = 50
-    runtime = Runtime(RunConfig.model_validate(site))
-    site_cam, close_up = runtime.cfg.cameras
-    plain = runtime.models_for_camera(site_cam).detector
-    fast = runtime.models_for_camera(close_up).detector
+    runtime = build_runtime(RunConfig.model_validate(site))
+    try:
+        site_pipe, close_up = runtime.pipelines
+        plain = site_pipe.make_analyzer().models.detector
+        fast = close_up.make_analyzer().models.detector
+    finally:
+        runtime.stop(drain_s=0)
     assert isinstance(plain, YuNetDetector) and isinstance(fast, YuNetDetector)
     assert plain.cfg.min_face_px == 0 and fast.cfg.min_face_px == 50
     import av
@@ -433,6 +441,10 @@ class _PriorityProbe:
         self.nice.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
         frame: Frame | None = self._inner.read()
         return frame
+
+    def health(self) -> SourceHealth:
+        health: SourceHealth = self._inner.health()
+        return health
 
     def close(self) -> None:
         self._inner.close()

@@ -10,7 +10,7 @@ import numpy as np
 from raksha.audit.log import AuditLog
 from raksha.incidents.evidence import EvidenceWriter, sha256_file
 from raksha.incidents.model import Action, NewIncident
-from raksha.incidents.retention import purge_expired_evidence
+from raksha.services.retention import purge_expired_evidence
 from raksha.store import IncidentStore
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

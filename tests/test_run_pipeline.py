@@ -41,9 +41,9 @@ from raksha.alerts.signing import (
     TIMESTAMP_HEADER,
     verify_signature,
 )
+from raksha.app import build_runtime
 from raksha.config import load_run_config
 from raksha.pipeline.incident_sink import StoredIncident
-from raksha.pipeline.runtime import Runtime
 from raksha.store import IncidentStore
 from synthetic_video import (
     FaceJudge,
@@ -758,7 +758,7 @@ def test_the_same_person_distressed_twice_is_one_incident(
     db = f"sqlite:///{tmp_path / 'raksha.db'}"
     cfg = write_config(tmp_path / "raksha.yaml", [camera("cam-1", look_away_clip.path)], db)
     stored: list[StoredIncident] = []
-    rt = Runtime(
+    rt = build_runtime(
         load_run_config(cfg),
         models_dir=models_dir,
         exit_at_end=True,
@@ -770,7 +770,7 @@ def test_the_same_person_distressed_twice_is_one_incident(
         rt.wait()
     finally:
         rt.stop()
-    (worker,) = rt.workers
+    (worker,) = rt.pipelines
     assert worker.stats.events == 2, worker.stats
     assert [(s.merged, s.station_id, s.camera_id) for s in stored] == [
         (False, "station-b", "cam-1"),
@@ -850,13 +850,13 @@ def test_an_incident_is_stored_even_when_its_evidence_cannot_be_written(
     blocker.write_text("a file where the evidence folder should be\n")
     doc["evidence"]["dir"] = str(blocker / "evidence")
     cfg.write_text(yaml.safe_dump(doc, sort_keys=False))
-    rt = Runtime(load_run_config(cfg), models_dir=models_dir, exit_at_end=True, env={})
+    rt = build_runtime(load_run_config(cfg), models_dir=models_dir, exit_at_end=True, env={})
     rt.start()
     try:
         rt.wait()
     finally:
         rt.stop()
-    (worker,) = rt.workers
+    (worker,) = rt.pipelines
     assert worker.stats.frames >= distress_clip.seconds * 5 - 2, worker.stats
     rows = stored_incidents(db)
     assert len(rows) == 1, rows
@@ -876,13 +876,13 @@ def test_the_sites_source_fps_is_honoured_by_cameras_that_do_not_set_one(
     db = f"sqlite:///{tmp_path / 'raksha.db'}"
     cam = {k: v for k, v in camera("cam-1", calm_clip.path).items() if k != "fps"}
     cfg = write_config(tmp_path / "raksha.yaml", [cam], db, source={"fps": 2})
-    rt = Runtime(load_run_config(cfg), models_dir=models_dir, exit_at_end=True, env={})
+    rt = build_runtime(load_run_config(cfg), models_dir=models_dir, exit_at_end=True, env={})
     rt.start()
     try:
         rt.wait()
     finally:
         rt.stop()
-    (worker,) = rt.workers
+    (worker,) = rt.pipelines
     assert abs(worker.stats.frames - calm_clip.seconds * 2) <= 2, worker.stats
 
 
@@ -897,7 +897,7 @@ def test_a_dead_stream_is_recorded_offline_while_the_runtime_runs(
         [camera("cam-dead", f"rtsp://user:secret@127.0.0.1:{free_port()}/x")],
         db,
     )
-    rt = Runtime(load_run_config(cfg), models_dir=models_dir, env={})
+    rt = build_runtime(load_run_config(cfg), models_dir=models_dir, env={})
     rt.start()
     waiter = threading.Thread(target=rt.wait, daemon=True)
     waiter.start()
@@ -1048,7 +1048,9 @@ def test_storage_url_placeholders_are_filled_from_the_environment(
     assert (code, json.loads(out)) == (0, []), err
     assert (db_dir / "raksha.db").is_file()
 
-    rt = Runtime(load_run_config(path), models_dir=models_dir, env={"RAKSHA_T_DB_DIR": str(db_dir)})
+    rt = build_runtime(
+        load_run_config(path), models_dir=models_dir, env={"RAKSHA_T_DB_DIR": str(db_dir)}
+    )
     try:
         assert Path(rt.store.engine.url.database or "") == db_dir / "raksha.db"
     finally:

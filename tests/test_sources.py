@@ -27,6 +27,7 @@ from raksha.sources import (
     open_source,
     redact,
 )
+from raksha.sources.base import SourceHealth
 from raksha.sources.pyav_source import PyAVSource
 from raksha.sources.reconnect import backoff_delays
 
@@ -486,6 +487,9 @@ class ScriptedSource:
             source_id="s",
             captured_at=0.0,
         )
+
+    def health(self) -> SourceHealth:
+        return SourceHealth()
 
     def close(self) -> None:
         self.closed = True

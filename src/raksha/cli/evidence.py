@@ -21,7 +21,7 @@ def purge(
     CONFIRMED or DISPATCHED keep theirs). Each deletion is written to the audit log."""
     from raksha.city.load import storage_url
     from raksha.config import load_run_config
-    from raksha.incidents.retention import purge_expired_evidence
+    from raksha.services.retention import purge_expired_evidence
     from raksha.store.repository import IncidentStore
 
     cfg = load_run_config(config)

@@ -58,9 +58,9 @@ def _run(
     from rich.console import Console
     from rich.live import Live
 
+    from raksha.app import build_runtime
     from raksha.config import load_run_config
     from raksha.pipeline.incident_sink import StoredIncident
-    from raksha.pipeline.runtime import Runtime
     from raksha.store.serialize import incident_to_json
 
     cfg = load_run_config(config)
@@ -73,7 +73,7 @@ def _run(
         if not stored.merged:
             opened.append(stored.incident_id)
 
-    runtime = Runtime(cfg, models_dir=models, exit_at_end=exit_at_end, on_stored=on_stored)
+    runtime = build_runtime(cfg, models_dir=models, exit_at_end=exit_at_end, on_stored=on_stored)
 
     def current() -> list[dict[str, Any]]:
         return [incident_to_json(i) for i in runtime.store.list_incidents(limit=50)]
@@ -95,7 +95,7 @@ def _run(
     except KeyboardInterrupt:
         pass
     finally:
-        stats = [w.stats for w in runtime.workers]
+        stats = [w.stats for w in runtime.pipelines]
         runtime.stop()
         signal.signal(signal.SIGTERM, old)
     for s in stats:

@@ -21,9 +21,10 @@ import av.error
 
 from raksha.domain import Frame, SourceInfo
 from raksha.errors import SourceError
+from raksha.redact import redact
+from raksha.sources.base import SourceHealth
 from raksha.sources.colour import BgrConverter
 from raksha.sources.config import SourceConfig
-from raksha.sources.masking import redact
 from raksha.sources.targets import LIVE_SCHEMES, SourceKind, parse_target
 from raksha.sources.webcam import WEBCAM_FORMAT, require_device
 
@@ -113,6 +114,10 @@ class PyAVSource:
     @property
     def info(self) -> SourceInfo:
         return self._info
+
+    def health(self) -> SourceHealth:
+        """A source that is open is up (a live stream's outages are `ReconnectingSource`'s)."""
+        return SourceHealth()
 
     def read(self) -> Frame | None:
         """The next analysed frame, or None at the end of the stream (never for loop=True)."""

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from raksha.domain import Frame, SourceInfo
-from raksha.sources.base import FrameSource
+from raksha.sources.base import FrameSource, SourceHealth
 from raksha.sources.config import SourceConfig
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,12 @@ class RealtimeSource:
             log.warning("source %s fell %.1f s behind real time", self.info.source_id, lag)
         return dataclasses.replace(frame, captured_at=due)
 
+    def health(self) -> SourceHealth:
+        inner = self._inner.health()
+        return dataclasses.replace(
+            inner, dropped=inner.dropped + self.stats.skipped, late=inner.late + self.stats.late
+        )
+
     def close(self) -> None:
         self._stop.set()
         self._inner.close()
@@ -197,8 +203,8 @@ class BufferedSource:
     (`dropped`), or with `lossless=True` the reader waits for room (a file read ahead while
     the previous frame is analysed). The end of the stream, and an error raised by
     `inner.read()`, reach the consumer after the frames read before them. `read_cpu_s` is
-    the CPU time the reader thread has used (decoding and colour conversion). Attributes a
-    live source reports (`online`, `last_error`) are passed through.
+    the CPU time the reader thread has used (decoding and colour conversion); `health()` is
+    the source below's with this buffer's drops and reader CPU added.
     """
 
     def __init__(
@@ -235,20 +241,18 @@ class BufferedSource:
 
     @property
     def dropped(self) -> int:
-        """Frames dropped by the buffer, plus those a real-time reader that fell far behind
-        gave up (`PacingStats.skipped`)."""
-        pacing = getattr(self._inner, "stats", None)
-        skipped = pacing.skipped if isinstance(pacing, PacingStats) else 0
-        return self._buffer.stats.dropped + skipped
+        """Frames dropped by the buffer, plus those the source below gave up (a real-time
+        reader that fell far behind)."""
+        return self.health().dropped
 
-    @property
-    def online(self) -> bool:
-        return bool(getattr(self._inner, "online", True))
-
-    @property
-    def last_error(self) -> str | None:
-        value = getattr(self._inner, "last_error", None)
-        return None if value is None else str(value)
+    def health(self) -> SourceHealth:
+        """The source below's health, with this buffer's drops and reader CPU added."""
+        inner = self._inner.health()
+        return dataclasses.replace(
+            inner,
+            dropped=inner.dropped + self._buffer.stats.dropped,
+            read_cpu_s=inner.read_cpu_s + self.read_cpu_s,
+        )
 
     def start(self) -> None:
         with self._lock:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from raksha.domain import Frame, SourceInfo
 from raksha.errors import SourceError
 from raksha.redact import mask_url, redact
-from raksha.sources.base import FrameSource
+from raksha.sources.base import FrameSource, SourceHealth
 from raksha.sources.config import SourceConfig
 
 log = logging.getLogger(__name__)
@@ -110,6 +110,9 @@ class ReconnectingSource:
     @property
     def source_id(self) -> str:
         return self._source_id
+
+    def health(self) -> SourceHealth:
+        return SourceHealth(online=self.online, last_error=self.last_error)
 
     def read(self) -> Frame | None:
         """The next frame; waits and reconnects as needed. None once closed (or a file ends)."""

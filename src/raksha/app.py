@@ -1,0 +1,196 @@
+"""The composition roots: everything `raksha run` and `raksha serve` are made of, wired in
+one place, readable top to bottom.
+
+    runtime = build_runtime(load_run_config("raksha.yaml"))   # raksha run
+    app = build_dashboard(load_run_config("raksha.yaml"))     # raksha serve
+
+Nothing else builds stores, notifiers, routers or camera pipelines for a deployment; the
+pieces themselves take what they need as arguments and never reach back up.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from raksha.alerts.dispatcher import OutboxDispatcher
+from raksha.alerts.factory import build_notifiers
+from raksha.api.settings import ApiSettings
+from raksha.city.config import CameraConfig
+from raksha.city.effective import effective_camera_config
+from raksha.city.load import load_site_secrets, storage_url
+from raksha.city.secrets import camera_secrets, resolve_camera_url
+from raksha.config import AnalysisConfig, RunConfig
+from raksha.detect.factory import build_detector
+from raksha.expression.base import ExpressionClassifier
+from raksha.expression.factory import build_expression_classifier
+from raksha.geo.routing import Router
+from raksha.incidents.evidence import EvidenceWriter
+from raksha.models import file_sha256
+from raksha.pipeline.analyzer import FrameAnalyzer, Models
+from raksha.pipeline.camera import CameraPipeline
+from raksha.pipeline.incident_sink import IncidentSink, StoredIncident
+from raksha.pipeline.runtime import Runtime
+from raksha.sources.base import FrameSource
+from raksha.sources.factory import open_live_source
+from raksha.sources.realtime import live_feed
+from raksha.sources.targets import SourceKind, parse_target
+from raksha.store.repository import IncidentStore
+
+
+def build_runtime(
+    cfg: RunConfig,
+    *,
+    models_dir: Path | None = None,
+    exit_at_end: bool = False,
+    env: Mapping[str, str] | None = None,
+    on_stored: Callable[[StoredIncident], None] | None = None,
+) -> Runtime:
+    """Every enabled camera's pipeline, the incident sink, the store and the alert
+    dispatcher of `cfg`. Fails fast (a `RakshaError` naming the problem) on anything a
+    camera would otherwise fail on later: models, secrets, alert channels, the database."""
+    env = os.environ if env is None else env
+    models_dir = models_dir if models_dir is not None else cfg.models_dir
+    secrets = load_site_secrets(cfg)
+
+    # Models: the detector is checked here and built per camera (it keeps per-size state);
+    # the expression model (an onnxruntime session, thread-safe) is shared.
+    build_detector(cfg.detector, models_dir)
+    classifier = build_expression_classifier(cfg.expression, models_dir)
+    model_file = getattr(classifier, "model_file", None)
+    model_sha = file_sha256(Path(model_file)) if model_file is not None else ""
+
+    # Where incidents go: routing, the store, the alert channels and their dispatcher.
+    notifiers = build_notifiers(cfg.alerts, env)
+    router = Router.from_site(cfg)
+    store = IncidentStore.open(storage_url(cfg, env, secrets))
+    dispatcher = OutboxDispatcher(store, notifiers)
+
+    def stored(incident: StoredIncident) -> None:
+        dispatcher.wake()  # a new alert is in the outbox
+        if on_stored is not None:
+            on_stored(incident)
+
+    sink = IncidentSink(
+        store,
+        router,
+        EvidenceWriter.from_config(cfg.evidence, env),
+        cfg.hotspots,
+        cfg.incidents,
+        cfg.distress,
+        model_name=cfg.expression.model,
+        model_sha256=model_sha,
+        channels=["store", *notifiers],
+        on_stored=stored,
+    )
+
+    # The cameras: each routed to its station once; disabled ones are listed, never read.
+    stations = {}
+    for cam in cfg.cameras:
+        hotspot = cfg.hotspot(cam.hotspot)
+        stations[cam.id] = router.route(hotspot.lat, hotspot.lon).station_id
+    record_disabled_cameras(store, [c for c in cfg.cameras if not c.enabled], stations)
+    stopping = threading.Event()
+    pipelines = [
+        camera_pipeline(
+            cfg,
+            cam,
+            classifier=classifier,
+            models_dir=models_dir,
+            env=env,
+            secrets=secrets,
+            sink=sink,
+            store=store,
+            station_id=stations[cam.id],
+            stopping=stopping,
+            play_once=exit_at_end,
+        )
+        for cam in cfg.cameras
+        if cam.enabled
+    ]
+    return Runtime(
+        store=store,
+        dispatcher=dispatcher,
+        sink=sink,
+        pipelines=pipelines,
+        stopping=stopping,
+        exit_at_end=exit_at_end,
+        evidence_dir=cfg.evidence.dir,
+    )
+
+
+def camera_pipeline(
+    cfg: RunConfig,
+    camera: CameraConfig,
+    *,
+    classifier: ExpressionClassifier,
+    models_dir: Path | None,
+    env: Mapping[str, str],
+    secrets: Mapping[str, str],
+    sink: IncidentSink,
+    store: IncidentStore,
+    station_id: str,
+    stopping: threading.Event,
+    play_once: bool,
+) -> CameraPipeline:
+    """One camera's pipeline with its own settings (the site's, with the camera's
+    overrides: `effective_camera_config`)."""
+    settings = effective_camera_config(cfg, camera)
+    analysis: AnalysisConfig = cfg.analysis().model_copy(
+        update={"source": settings.source, "detector": settings.detector}
+    )
+    is_file = parse_target(camera.url).kind is SourceKind.FILE
+
+    def open_source() -> FrameSource:
+        url = resolve_camera_url(camera, env, secrets)  # the real URL: never logged
+        loop = is_file and not play_once
+        source = open_live_source(url, settings.source, camera.id, loop=loop)
+        return live_feed(source, settings.source, is_file=is_file)
+
+    def make_analyzer() -> FrameAnalyzer:
+        detector = build_detector(settings.detector, models_dir)
+        models = Models(detector, classifier, cfg.expression.model)
+        return FrameAnalyzer(analysis, models, source_id=camera.id)
+
+    return CameraPipeline(
+        camera,
+        open_source=open_source,
+        make_analyzer=make_analyzer,
+        sink=sink,
+        store=store,
+        station_id=station_id,
+        stopping=stopping,
+        secrets=camera_secrets(camera, env, secrets),
+    )
+
+
+def record_disabled_cameras(
+    store: IncidentStore, cameras: Sequence[CameraConfig], stations: Mapping[str, str]
+) -> None:
+    for cam in cameras:
+        store.set_camera_status(
+            cam.id,
+            False,
+            None,
+            "disabled",
+            hotspot_id=cam.hotspot,
+            station_id=stations[cam.id],
+            display_url=cam.display_url,
+            enabled=False,
+        )
+
+
+def build_dashboard(
+    cfg: RunConfig,
+    *,
+    store: IncidentStore | None = None,
+    settings: ApiSettings | None = None,
+) -> FastAPI:
+    """The dashboard (API and web pages) over `cfg`'s store."""
+    from raksha.api.app import create_app
+
+    return create_app(cfg, store=store, settings=settings)
