@@ -477,9 +477,10 @@ def test_event_hub_announces_late_commits_once_and_not_old_incidents(dash: Dash)
 
     from dashboard_support import new_incident
     from raksha.api.sse import EventHub
+    from raksha.store.changes import IncidentChangeFeed
 
     add_incident(dash.store, dash.writer, dash.image, STATION_A)  # there before the hub
-    hub = EventHub(dash.store.engine, poll_s=0.1)
+    hub = EventHub(IncidentChangeFeed(dash.store.engine), poll_s=0.1)
     hub.prime()  # what start() does before polling
     assert hub.poll_once() == []
     now = datetime.now(UTC)

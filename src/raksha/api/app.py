@@ -46,6 +46,7 @@ from raksha.city.load import storage_url
 from raksha.config import RunConfig
 from raksha.errors import RakshaError
 from raksha.services.incidents import IncidentService
+from raksha.store.changes import IncidentChangeFeed
 from raksha.store.errors import StoreError
 from raksha.store.repository import IncidentStore
 
@@ -143,7 +144,9 @@ def create_app(
     package exists and `settings.web` is true.
     """
     ctx = build_context(cfg, store, settings)
-    hub = sse.EventHub(ctx.store.engine, poll_s=ctx.settings.events_poll_s, metrics=ctx.metrics)
+    hub = sse.EventHub(
+        IncidentChangeFeed(ctx.store.engine), poll_s=ctx.settings.events_poll_s, metrics=ctx.metrics
+    )
     ctx.hub = hub
     ctx.incidents.on_change = hub.poke
 

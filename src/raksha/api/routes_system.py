@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
-from sqlalchemy import text
 
 from raksha.api.deps import Context, Principal, require
 from raksha.api.metrics import CONTENT_TYPE
@@ -18,12 +17,7 @@ router = APIRouter(tags=["system"])
 @router.get("/healthz", response_model=Health)
 def healthz(ctx: Context, _who: Annotated[Principal, Depends(require(Rule.PUBLIC))]) -> Health:
     """Liveness and database reachability; reveals nothing else."""
-    try:
-        with ctx.store.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        db = True
-    except Exception:
-        db = False
+    db = ctx.store.ping()
     return Health(status="ok" if db else "degraded", database=db)
 
 

@@ -1,8 +1,8 @@
 """GET /api/events: server-sent events of new and changed incidents in the caller's scope.
 
-The pipeline may write incidents from another process, so the hub polls the store (every
-`events_poll_s`, at once after an action through this API) for incidents whose `updated_at`
-moved, and hands each change to the open streams whose scope includes its station. Events:
+The pipeline may write incidents from another process, so the hub polls the store's change
+feed (`raksha.store.changes`; every `events_poll_s`, at once after an action through this
+API) and hands each change to the open streams whose scope includes its station. Events:
 
     event: incident.new      data: {"id": ..., "station_id": ..., "state": "NEW", ...}
     event: incident.update   data: {... same fields, a new version ...}
@@ -19,26 +19,19 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy import Engine, func, select
 
 from raksha.api.deps import Context, Principal, denied, require
 from raksha.api.metrics import Metrics
 from raksha.auth.access import Denied, Rule, visible_stations
-from raksha.auth.tables import sessions
-from raksha.incidents.model import utcnow
-from raksha.store.serialize import iso
-from raksha.store.tables import incidents
+from raksha.store.changes import IncidentChangeFeed
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["events"])
 
-#: Rows committed late with an older `updated_at` are still caught within this margin.
-OVERLAP = timedelta(seconds=10)
 QUEUE_SIZE = 256
 
 
@@ -54,29 +47,16 @@ class Subscriber:
         return self.scope is None or station_id in self.scope
 
 
-def _summary(row: Any) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "station_id": row.station_id,
-        "camera_id": row.camera_id,
-        "hotspot_id": row.hotspot_id,
-        "state": row.state,
-        "version": int(row.version),
-        "opened_at": iso(row.opened_at),
-        "updated_at": iso(row.updated_at),
-        "peak_distress": round(float(row.peak_distress), 4),
-        "top_expression": row.top_expression,
-    }
-
-
 class EventHub:
-    def __init__(self, engine: Engine, *, poll_s: float, metrics: Metrics | None = None) -> None:
-        self.engine = engine
+    """Fans the store's change feed out to the open event streams."""
+
+    def __init__(
+        self, feed: IncidentChangeFeed, *, poll_s: float, metrics: Metrics | None = None
+    ) -> None:
+        self.feed = feed
         self.poll_s = poll_s
         self.metrics = metrics
         self.subscribers: set[Subscriber] = set()
-        self._cursor: datetime | None = None
-        self._seen: dict[str, tuple[int, datetime]] = {}
         self._seq = 0
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -109,58 +89,12 @@ class EventHub:
             loop.call_soon_threadsafe(wake.set)
 
     def prime(self) -> None:
-        """Start from now: remember what is already there (within the overlap window) so it
-        is not announced as new."""
-        T = incidents
-        with self.engine.connect() as conn:
-            self._cursor = conn.execute(select(func.max(T.c.updated_at))).scalar()
-            if self._cursor is None:
-                return
-            rows = conn.execute(
-                select(T.c.id, T.c.version, T.c.updated_at).where(
-                    T.c.updated_at > self._cursor - OVERLAP
-                )
-            ).all()
-        for r in rows:
-            self._seen[r.id] = (int(r.version), r.updated_at)
-
-    # ---- polling ------------------------------------------------------------------------
+        """Start from now (what is already stored is not announced)."""
+        self.feed.prime()
 
     def poll_once(self) -> list[tuple[str, dict[str, Any]]]:
         """Changes since the last poll, as (event type, summary)."""
-        T = incidents
-        query = select(
-            T.c.id,
-            T.c.station_id,
-            T.c.camera_id,
-            T.c.hotspot_id,
-            T.c.state,
-            T.c.version,
-            T.c.opened_at,
-            T.c.updated_at,
-            T.c.peak_distress,
-            T.c.top_expression,
-        ).order_by(T.c.updated_at)
-        if self._cursor is not None:
-            query = query.where(T.c.updated_at > self._cursor - OVERLAP)
-        with self.engine.connect() as conn:
-            rows = conn.execute(query.limit(5000)).all()
-        out: list[tuple[str, dict[str, Any]]] = []
-        for r in rows:
-            version = int(r.version)
-            seen = self._seen.get(r.id)
-            if seen is not None and seen[0] >= version:
-                continue
-            kind = "incident.new" if seen is None and version == 1 else "incident.update"
-            self._seen[r.id] = (version, r.updated_at)
-            out.append((kind, _summary(r)))
-            if self._cursor is None or r.updated_at > self._cursor:
-                self._cursor = r.updated_at
-        if self._cursor is not None:
-            floor = self._cursor - OVERLAP * 2
-            for key in [k for k, (_v, at) in self._seen.items() if at < floor]:
-                del self._seen[key]
-        return out
+        return self.feed.poll()
 
     async def _run(self) -> None:
         assert self._wake is not None
@@ -234,11 +168,7 @@ async def events(
     keepalive = ctx.settings.events_keepalive_s
 
     def session_alive() -> bool:
-        with ctx.store.engine.connect() as conn:
-            row = conn.execute(
-                select(sessions.c.expires_at).where(sessions.c.token_hash == session_hash)
-            ).first()
-        return row is not None and bool(row.expires_at > utcnow())
+        return ctx.sessions.alive(session_hash)
 
     async def stream() -> AsyncIterator[str]:
         try:

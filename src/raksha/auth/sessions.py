@@ -109,6 +109,15 @@ class SessionStore:
             return None
         return Session(digest, int(row.user_id), row.csrf_token, row.created_at, row.expires_at)
 
+    def alive(self, token_hash: str, *, now: datetime | None = None) -> bool:
+        """Whether the session with this token hash still exists and has not expired (for
+        long-lived streams re-checking; the expiry does not move)."""
+        with db_errors("cannot read the session"), self.engine.connect() as c:
+            expires = c.execute(
+                select(sessions.c.expires_at).where(sessions.c.token_hash == token_hash)
+            ).scalar_one_or_none()
+        return expires is not None and bool(expires > (now or utcnow()))
+
     def end(self, token_or_hash: str, *, is_hash: bool = False) -> None:
         digest = token_or_hash if is_hash else token_hash(token_or_hash)
         with db_errors("cannot end the session"), self.engine.begin() as c:

@@ -109,6 +109,15 @@ class IncidentStore:
     def close(self) -> None:
         self.engine.dispose()
 
+    def ping(self) -> bool:
+        """Whether the database answers (for health checks); never raises."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
     # ---- incidents --------------------------------------------------------------------------
 
     def create_incident(
