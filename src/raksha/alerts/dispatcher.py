@@ -38,6 +38,7 @@ from typing import Protocol, runtime_checkable
 
 from raksha.alerts.base import DeliveryError, Notifier
 from raksha.alerts.outbox import OutboxStore, PendingDelivery
+from raksha.backoff import Backoff
 
 log = logging.getLogger("raksha.alerts")
 
@@ -58,7 +59,8 @@ class RetryPolicy:
 
     After the n-th failed attempt (n = 1, 2, ...) the next one waits
     `min(max_s, base_s * factor**(n-1))` scaled by a random factor in `[1 - jitter, 1]`,
-    so the delay never exceeds the cap and retries of many alerts spread out.
+    so the delay never exceeds the cap and retries of many alerts spread out
+    (`raksha.backoff.Backoff`, which camera reconnects use too).
     """
 
     base_s: float = 2.0
@@ -79,13 +81,18 @@ class RetryPolicy:
         if self.permanent_s <= 0 or self.max_permanent_attempts < 1:
             raise ValueError("RetryPolicy needs permanent_s > 0 and max_permanent_attempts >= 1")
 
-    def backoff_s(self, failed_attempts: int, rng: random.Random) -> float:
+    @property
+    def backoff(self) -> Backoff:
+        """The transient-failure backoff as a `Backoff` (attempt n: after n failures)."""
+        return Backoff(self.base_s, self.factor, self.max_s, self.jitter)
+
+    def backoff_s(self, failed_attempts: int, rng: random.Random | None = None) -> float:
         """Seconds before the next attempt after `failed_attempts` transient failures (>= 1)."""
-        exponent = max(failed_attempts - 1, 0)
-        raw = self.max_s
-        if exponent < 1024:
-            raw = min(self.max_s, self.base_s * self.factor**exponent)
-        return raw * rng.uniform(1.0 - self.jitter, 1.0)
+        return self.backoff.delay(failed_attempts, rng)
+
+    def permanent_delay_s(self, rng: random.Random | None = None) -> float:
+        """Seconds before the next attempt after a permanent failure (`permanent_s`, jittered)."""
+        return self.backoff.scaled(self.permanent_s, rng)
 
 
 @dataclass(slots=True)
@@ -297,7 +304,7 @@ class OutboxDispatcher:
                     error,
                 )
                 return False
-            delay = policy.permanent_s * self._rng.uniform(1.0 - policy.jitter, 1.0)
+            delay = policy.permanent_delay_s(self._rng)
             self._store.mark_failed(delivery.delivery_id, error, at + timedelta(seconds=delay))
             stats.rejected += 1
             log.error(

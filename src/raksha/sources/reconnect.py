@@ -1,13 +1,16 @@
-"""Keep a live stream going: reopen it with exponential backoff when it fails or stalls."""
+"""Keep a live stream going: reopen it with exponential backoff and jitter when it fails or
+stalls."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
 
+from raksha.backoff import Backoff
 from raksha.domain import Frame, SourceInfo
 from raksha.errors import SourceError
 from raksha.redact import mask_url, redact
@@ -19,20 +22,16 @@ log = logging.getLogger(__name__)
 SourceFactory = Callable[[], FrameSource]
 
 
-def backoff_delays(cfg: SourceConfig) -> Callable[[int], float]:
-    """Wait before reconnect attempt n (1-based): initial * factor**(n-1), capped at max."""
+#: Reconnect waits are drawn from [1 - RECONNECT_JITTER, 1] of their nominal length, so that
+#: cameras that lost their streams together (a switch, a recorder restart) do not all knock
+#: again at the same instant; see `raksha.backoff.Backoff`.
+RECONNECT_JITTER = 0.1
 
-    def delay(attempt: int) -> float:
-        exponent = max(attempt - 1, 0)
-        # Stop growing once past the cap, so large attempt numbers never overflow.
-        value = cfg.reconnect_initial_s
-        for _ in range(exponent):
-            value *= cfg.reconnect_factor
-            if value >= cfg.reconnect_max_s:
-                break
-        return min(value, cfg.reconnect_max_s)
 
-    return delay
+def reconnect_backoff(cfg: SourceConfig, jitter: float = RECONNECT_JITTER) -> Backoff:
+    """Wait before reconnect attempt n (1-based): initial * factor**(n-1), capped at max,
+    less up to `jitter` of it."""
+    return Backoff(cfg.reconnect_initial_s, cfg.reconnect_factor, cfg.reconnect_max_s, jitter)
 
 
 class ReconnectingSource:
@@ -40,14 +39,15 @@ class ReconnectingSource:
 
     `factory()` opens the underlying source (raising SourceError when it cannot). When opening
     fails, or a live stream raises SourceError or ends, the stream is reopened after a wait of
-    `reconnect_initial_s`, growing by `reconnect_factor` up to `reconnect_max_s`; the wait
-    resets once a frame arrives. With `cfg.reconnect_attempts = N`, `read()` gives up (raises
+    `reconnect_initial_s`, growing by `reconnect_factor` up to `reconnect_max_s`, each wait
+    shortened by a random fraction of up to `jitter` (`reconnect_backoff`); the wait resets
+    once a frame arrives. With `cfg.reconnect_attempts = N`, `read()` gives up (raises
     SourceError) when N reconnect attempts in a row have failed; None means retry forever.
     Frames keep increasing `t` and `index` across reconnects; `t` advances by the outage.
 
     A source that is not live (a file) is passed through: its end and its errors are final.
-    `sleep` and `clock` are injectable for tests; by default `close()` from another thread
-    interrupts a backoff wait.
+    `sleep`, `clock` and `rng` (the jitter's draws) are injectable for tests; by default
+    `close()` from another thread interrupts a backoff wait.
     """
 
     def __init__(
@@ -59,6 +59,8 @@ class ReconnectingSource:
         display_url: str = "",
         sleep: Callable[[float], object] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        jitter: float = RECONNECT_JITTER,
+        rng: random.Random | None = None,
     ) -> None:
         self._factory = factory
         self._cfg = cfg
@@ -67,7 +69,10 @@ class ReconnectingSource:
         self._stop = threading.Event()
         self._sleep: Callable[[float], object] = sleep or self._stop.wait
         self._clock = clock
-        self._delay_for = backoff_delays(cfg)
+        self._backoff = reconnect_backoff(cfg, jitter)
+        self._rng = rng
+        #: The wait before the next attempt, drawn when it was scheduled (and logged).
+        self._next_wait = 0.0
         self._inner: FrameSource | None = None
         self._info = SourceInfo(
             source_id=source_id,
@@ -164,7 +169,7 @@ class ReconnectingSource:
         while not self._closed:
             if self._need_wait:
                 self._retries += 1
-                wait = self._delay_for(self._retries)
+                wait = self._next_wait
                 self.waits.append(wait)
                 self._sleep(wait)
                 if self._closed:
@@ -200,13 +205,12 @@ class ReconnectingSource:
         self.online = False
         if had_frames:
             self.last_error = reason
-            self._need_wait = True
             log.warning(
                 "source %s (%s) lost: %s; reconnecting in %.1f s",
                 self._source_id,
                 self._display,
                 reason,
-                self._delay_for(self._retries + 1),
+                self._schedule_wait(),
             )
         else:
             self._failed(reason, "failed before its first frame")
@@ -215,7 +219,6 @@ class ReconnectingSource:
         self.failures += 1
         self.online = False
         self.last_error = reason
-        self._need_wait = True
         limit = self._cfg.reconnect_attempts
         if limit is not None and self._retries >= limit:
             self._closed = True
@@ -229,8 +232,14 @@ class ReconnectingSource:
             self._display,
             what,
             reason,
-            self._delay_for(self._retries + 1),
+            self._schedule_wait(),
         )
+
+    def _schedule_wait(self) -> float:
+        """Draw the wait before the next attempt (`_retries + 1`) and ask `_connect` for it."""
+        self._need_wait = True
+        self._next_wait = self._backoff.delay(self._retries + 1, self._rng)
+        return self._next_wait
 
     def _drop_inner(self) -> None:
         inner, self._inner = self._inner, None
