@@ -276,6 +276,23 @@ def test_openapi_documents_every_route(dash: Dash) -> None:
         "/metrics",
     ):
         assert path in schema["paths"], path
+    # The responses are typed: the schema names each field an officer's client relies on.
+    parts = schema["components"]["schemas"]
+    incident = parts["IncidentOut"]["properties"]
+    for name in ("id", "station_id", "state", "peak_distress", "route", "evidence", "actions"):
+        assert name in incident, name
+    assert set(parts["IncidentOut"]["properties"]["state"]["enum"]) == {
+        "NEW",
+        "ACKNOWLEDGED",
+        "CONFIRMED",
+        "DISPATCHED",
+        "RESOLVED",
+        "DISMISSED",
+    }
+    assert "display_url" in parts["CameraOut"]["properties"]
+    assert "distance_m" in parts["RouteOut"]["properties"]
+    one = schema["paths"]["/api/incidents/{incident_id}"]["get"]["responses"]["200"]
+    assert one["content"]["application/json"]["schema"]["$ref"].endswith("/IncidentOut")
 
 
 # ---- live events over a real server ---------------------------------------------------------

@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
-from raksha.api.deps import Context, Principal, denied, require
+from raksha.api.deps import Context, Principal, require, service_errors
 from raksha.api.schemas import CameraList
 from raksha.api.views import camera_view
-from raksha.auth.access import Denied, Rule, visible_stations
+from raksha.auth.access import Rule
+from raksha.services.cameras import visible_cameras
 
 router = APIRouter(tags=["cameras"])
 
@@ -20,10 +21,6 @@ def list_cameras(
 ) -> CameraList:
     """Status of each camera (online, last frame, last error); an operator or supervisor sees
     only their station's cameras."""
-    assert who.user is not None
-    try:
-        scope = visible_stations(who.user, Rule.CAMERAS_READ)
-    except Denied as exc:
-        raise denied(exc) from None
-    cams = [c for c in ctx.store.cameras() if scope is None or c.station_id in scope]
+    with service_errors():
+        cams = visible_cameras(ctx.store, who.caller)
     return CameraList(cameras=[camera_view(c) for c in cams])

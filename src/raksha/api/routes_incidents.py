@@ -14,11 +14,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 
 from raksha.api.deps import Context, Principal, require, service_errors
-from raksha.api.schemas import ActionIn, ActionOut, IncidentList
-from raksha.api.views import incident_view
+from raksha.api.schemas import ActionIn, ActionOut, IncidentList, IncidentOut
+from raksha.api.views import action_view, incident_view
 from raksha.auth.access import Rule
 from raksha.incidents.model import IncidentState
-from raksha.store.serialize import action_to_json
 
 router = APIRouter(tags=["incidents"])
 
@@ -83,7 +82,7 @@ def export_incidents(
     w.writerow(cols)
     for i in rows:
         v = incident_view(i)
-        w.writerow([v[c] for c in cols])
+        w.writerow([getattr(v, c) for c in cols])
     return Response(
         buf.getvalue(),
         media_type="text/csv",
@@ -94,20 +93,16 @@ def export_incidents(
     )
 
 
-@router.get("/api/incidents/{incident_id}", responses=NOT_FOUND)
+@router.get("/api/incidents/{incident_id}", response_model=IncidentOut, responses=NOT_FOUND)
 def get_incident(
     incident_id: IncidentId,
     ctx: Context,
     who: Annotated[Principal, Depends(require(Rule.INCIDENTS_READ))],
-) -> dict[str, Any]:
+) -> IncidentOut:
     """One incident with its evidence list, history and delivery state."""
     with service_errors():
         detail = ctx.incidents.view(who.caller, incident_id)
-    out = incident_view(detail.incident, detail.actions)
-    out["deliveries"] = [
-        {"channel": d.channel, "state": d.state, "attempts": d.attempts} for d in detail.deliveries
-    ]
-    return out
+    return incident_view(detail.incident, detail.actions, detail.deliveries)
 
 
 @router.get(
@@ -172,6 +167,6 @@ def post_action(
         )
     ctx.metrics.actions.labels(outcome.record.action.value).inc()
     return ActionOut(
-        action=action_to_json(outcome.record),
+        action=action_view(outcome.record),
         incident=incident_view(outcome.incident, outcome.actions),
     )

@@ -7,12 +7,12 @@ masked.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
 from raksha.api.deps import Context, Principal, denied, require
-from raksha.api.schemas import MapOut
+from raksha.api.schemas import CameraOut, MapOut, PatrolUnitOut, PlaceOut
 from raksha.api.views import camera_view
 from raksha.auth.access import Denied, Rule, visible_stations
 from raksha.city.secrets import display_url
@@ -38,7 +38,7 @@ def site_map(
     cfg = ctx.config
     status = {c.camera_id: c for c in ctx.store.cameras()}
     hotspot_pos = {h.id: (h.lat, h.lon) for h in cfg.hotspots} if cfg is not None else {}
-    cameras: list[dict[str, Any]] = []
+    cameras: list[CameraOut] = []
     seen: set[str] = set()
     for cam in cfg.cameras if cfg is not None else ():
         st = status.get(cam.id)
@@ -46,47 +46,40 @@ def site_map(
         if not mine(station):
             continue
         seen.add(cam.id)
-        view: dict[str, Any] = (
+        view = (
             camera_view(st)
             if st is not None
-            else {
-                "camera_id": cam.id,
-                "station_id": None,
-                "display_url": mask_url(display_url(cam)),
-                "online": False,
-                "enabled": cam.enabled,
-            }
+            else CameraOut(
+                camera_id=cam.id,
+                display_url=mask_url(display_url(cam)),
+                online=False,
+                enabled=cam.enabled,
+            )
         )
-        view["hotspot_id"] = cam.hotspot
-        view["name"] = cam.name
-        view["lat"], view["lon"] = hotspot_pos.get(cam.hotspot, (None, None))
-        cameras.append(view)
+        lat, lon = hotspot_pos.get(cam.hotspot, (None, None))
+        cameras.append(
+            view.model_copy(
+                update={"hotspot_id": cam.hotspot, "name": cam.name, "lat": lat, "lon": lon}
+            )
+        )
     for cam_id, st in status.items():  # cameras known only from the store
         if cam_id not in seen and mine(st.station_id):
-            extra: dict[str, Any] = camera_view(st)
-            extra["lat"], extra["lon"] = hotspot_pos.get(st.hotspot_id or "", (None, None))
-            cameras.append(extra)
-    watched = {str(c.get("hotspot_id")) for c in cameras}
+            lat, lon = hotspot_pos.get(st.hotspot_id or "", (None, None))
+            cameras.append(camera_view(st).model_copy(update={"lat": lat, "lon": lon}))
+    watched = {c.hotspot_id for c in cameras}
     return MapOut(
         stations=[
-            {"id": s.id, "name": s.name, "lat": s.lat, "lon": s.lon}
-            for s in ctx.stations
-            if mine(s.id)
+            PlaceOut(id=s.id, name=s.name, lat=s.lat, lon=s.lon) for s in ctx.stations if mine(s.id)
         ],
         hotspots=[
-            {"id": h.id, "name": h.name, "lat": h.lat, "lon": h.lon}
+            PlaceOut(id=h.id, name=h.name, lat=h.lat, lon=h.lon)
             for h in (cfg.hotspots if cfg is not None else ())
             if scope is None or h.id in watched
         ],
         patrol_units=[
-            {
-                "id": u.id,
-                "kind": u.kind,
-                "station": u.station,
-                "name": u.name,
-                "lat": u.lat,
-                "lon": u.lon,
-            }
+            PatrolUnitOut(
+                id=u.id, kind=u.kind, station=u.station, name=u.name, lat=u.lat, lon=u.lon
+            )
             for u in (cfg.patrol_units if cfg is not None else ())
             if mine(u.station)
         ],

@@ -49,25 +49,145 @@ class ActionIn(BaseModel):
     )
 
 
+StateName = Literal["NEW", "ACKNOWLEDGED", "CONFIRMED", "DISPATCHED", "RESOLVED", "DISMISSED"]
+
+
+class UnitOut(BaseModel):
+    """A patrol unit the incident was routed to, nearest first."""
+
+    id: str
+    kind: str | None = None
+    station_id: str | None = None
+    distance_m: float | None = Field(None, description="From the camera's hotspot, metres.")
+
+
+class RouteOut(BaseModel):
+    """Where the incident was sent: the station and how it was chosen."""
+
+    station_id: str
+    station_name: str = ""
+    method: str = Field(description="jurisdiction (inside its polygon) or nearest.")
+    distance_m: float | None = Field(None, description="Hotspot to station, metres.")
+    patrol_units: list[UnitOut] = Field(default_factory=list)
+
+
+class EvidenceOut(BaseModel):
+    n: int = Field(description="1-based; GET `url` for the image (blurred by default).")
+    kind: str = Field(description="face or frame_blurred.")
+    sha256: str = Field(description="Of the stored file; checked on every read.")
+    bytes: int
+    encrypted: bool
+    url: str
+
+
+class ModelOut(BaseModel):
+    name: str
+    sha256: str
+
+
+class ActionRecordOut(BaseModel):
+    action: ActionName
+    from_state: StateName
+    to_state: StateName
+    actor: str
+    at: str | None
+    note: str | None = None
+    unit_id: str | None = None
+
+
+class DeliveryOut(BaseModel):
+    channel: str
+    state: str
+    attempts: int
+
+
+class IncidentOut(BaseModel):
+    """One incident as an officer sees it: no file paths, no secrets."""
+
+    id: str
+    camera_id: str
+    hotspot_id: str
+    station_id: str
+    state: StateName
+    opened_at: str | None
+    updated_at: str | None
+    closed_at: str | None
+    peak_distress: float = Field(description="0..1, the highest distress score of the event.")
+    expression_at_peak: dict[str, float] = Field(description="The model's reading at the peak.")
+    peak_absolute: float | None = Field(None, description="The expression's own evidence.")
+    peak_relative: float | None = Field(None, description="The change from the person's usual.")
+    baseline_at_peak: float | None = Field(None, description="The person's usual level then.")
+    top_expression: str | None
+    patrol_units: list[UnitOut]
+    route: RouteOut | None
+    evidence: list[EvidenceOut]
+    track_id: int | None
+    source_id: str
+    event_start_s: float | None
+    event_end_s: float | None
+    model: ModelOut
+    thresholds: dict[str, Any]
+    version: int
+    allowed_actions: list[ActionName]
+    actions: list[ActionRecordOut] | None = Field(None, description="History (one incident).")
+    deliveries: list[DeliveryOut] | None = Field(None, description="Alert delivery per channel.")
+
+
 class ActionOut(BaseModel):
-    action: dict[str, Any]
-    incident: dict[str, Any]
+    action: ActionRecordOut
+    incident: IncidentOut
 
 
 class IncidentList(BaseModel):
-    incidents: list[dict[str, Any]]
+    incidents: list[IncidentOut]
     count: int
 
 
+class CameraOut(BaseModel):
+    """A camera's status; `display_url` is masked (never a password, token or query secret)."""
+
+    camera_id: str
+    hotspot_id: str | None = None
+    station_id: str | None = None
+    display_url: str | None = None
+    enabled: bool = True
+    online: bool = False
+    last_frame_at: str | None = None
+    last_error: str | None = None
+    updated_at: str | None = None
+    analysed_fps: float | None = None
+    frames_dropped: int | None = None
+    p95_latency_ms: float | None = None
+    name: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+
+
 class CameraList(BaseModel):
-    cameras: list[dict[str, Any]]
+    cameras: list[CameraOut]
+
+
+class PlaceOut(BaseModel):
+    id: str
+    name: str
+    lat: float
+    lon: float
+
+
+class PatrolUnitOut(BaseModel):
+    id: str
+    kind: str
+    station: str
+    name: str
+    lat: float
+    lon: float
 
 
 class MapOut(BaseModel):
-    stations: list[dict[str, Any]]
-    hotspots: list[dict[str, Any]]
-    patrol_units: list[dict[str, Any]]
-    cameras: list[dict[str, Any]]
+    stations: list[PlaceOut]
+    hotspots: list[PlaceOut]
+    patrol_units: list[PatrolUnitOut]
+    cameras: list[CameraOut]
 
 
 class AuditList(BaseModel):

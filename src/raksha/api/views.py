@@ -1,49 +1,78 @@
-"""The JSON the API shows for incidents and cameras: no file paths, no secrets."""
+"""What the API shows for incidents and cameras, as typed response models: no file paths,
+no secrets."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
+from raksha.api.schemas import (
+    ActionRecordOut,
+    CameraOut,
+    DeliveryOut,
+    EvidenceOut,
+    IncidentOut,
+    ModelOut,
+    RouteOut,
+    UnitOut,
+)
 from raksha.incidents.lifecycle import allowed_actions
 from raksha.incidents.model import ActionRecord, CameraStatus, Incident
 from raksha.redact import mask_url, redact
-from raksha.store.serialize import incident_to_json, iso
+from raksha.store.outbox import DeliveryStatus
+from raksha.store.serialize import action_to_json, incident_to_json, iso
 
 
 def incident_view(
-    incident: Incident, actions: Sequence[ActionRecord] | None = None
-) -> dict[str, Any]:
-    out = incident_to_json(incident, actions)
-    out["evidence"] = [
-        {
-            "n": i,
-            "kind": ev.kind.value,
-            "sha256": ev.sha256,
-            "bytes": ev.bytes,
-            "encrypted": ev.path.endswith(".enc"),
-            "url": f"/api/incidents/{incident.id}/evidence/{i}",
-        }
-        for i, ev in enumerate(incident.evidence, start=1)
-    ]
-    out["allowed_actions"] = [a.value for a in allowed_actions(incident.state)]
-    return out
+    incident: Incident,
+    actions: Sequence[ActionRecord] | None = None,
+    deliveries: Sequence[DeliveryStatus] | None = None,
+) -> IncidentOut:
+    out = incident_to_json(incident)
+    route = incident.route
+    return IncidentOut(
+        **{k: out[k] for k in out if k not in ("evidence", "route", "patrol_units", "model")},
+        model=ModelOut(name=incident.model_name, sha256=incident.model_sha256),
+        route=RouteOut.model_validate(route) if route.get("station_id") else None,
+        patrol_units=[UnitOut.model_validate(u) for u in incident.patrol_units if "id" in u],
+        evidence=[
+            EvidenceOut(
+                n=i,
+                kind=ev.kind.value,
+                sha256=ev.sha256,
+                bytes=ev.bytes,
+                encrypted=ev.path.endswith(".enc"),
+                url=f"/api/incidents/{incident.id}/evidence/{i}",
+            )
+            for i, ev in enumerate(incident.evidence, start=1)
+        ],
+        allowed_actions=[a.value for a in allowed_actions(incident.state)],
+        actions=None if actions is None else [action_view(a) for a in actions],
+        deliveries=None
+        if deliveries is None
+        else [
+            DeliveryOut(channel=d.channel, state=d.state, attempts=d.attempts) for d in deliveries
+        ],
+    )
 
 
-def camera_view(cam: CameraStatus) -> dict[str, Any]:
-    return {
-        "camera_id": cam.camera_id,
-        "hotspot_id": cam.hotspot_id,
-        "station_id": cam.station_id,
+def action_view(rec: ActionRecord) -> ActionRecordOut:
+    return ActionRecordOut.model_validate(action_to_json(rec))
+
+
+def camera_view(cam: CameraStatus) -> CameraOut:
+    return CameraOut(
+        camera_id=cam.camera_id,
+        hotspot_id=cam.hotspot_id,
+        station_id=cam.station_id,
         # Stored masked already; masked again so nothing unmasked can ever leave.
-        "display_url": None if cam.display_url is None else mask_url(cam.display_url),
-        "enabled": cam.enabled,
-        "online": cam.online,
-        "last_frame_at": iso(cam.last_frame_at),
-        "last_error": None if cam.last_error is None else redact(cam.last_error),
-        "updated_at": iso(cam.updated_at),
+        display_url=None if cam.display_url is None else mask_url(cam.display_url),
+        enabled=cam.enabled,
+        online=cam.online,
+        last_frame_at=iso(cam.last_frame_at),
+        last_error=None if cam.last_error is None else redact(cam.last_error),
+        updated_at=iso(cam.updated_at),
         # How the analysis keeps up, as the camera's worker last reported (None: not yet).
-        "analysed_fps": None if cam.health is None else cam.health.analysed_fps,
-        "frames_dropped": None if cam.health is None else cam.health.frames_dropped,
-        "p95_latency_ms": None if cam.health is None else cam.health.p95_latency_ms,
-    }
+        analysed_fps=None if cam.health is None else cam.health.analysed_fps,
+        frames_dropped=None if cam.health is None else cam.health.frames_dropped,
+        p95_latency_ms=None if cam.health is None else cam.health.p95_latency_ms,
+    )

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from raksha.api.context import ApiContext
 from raksha.api.deps import Context, Principal, require, service_errors
-from raksha.api.schemas import ActionIn
+from raksha.api.schemas import ActionIn, IncidentOut
 from raksha.api.views import incident_view
 from raksha.auth.access import Rule
 from raksha.auth.roles import Role
@@ -36,7 +36,7 @@ def _states(view: View) -> list[IncidentState] | None:
     return {"open": OPEN_STATES, "closed": CLOSED_STATES, "all": None}[view]
 
 
-def _rows(ctx: ApiContext, who: Principal, view: View) -> list[dict[str, Any]]:
+def _rows(ctx: ApiContext, who: Principal, view: View) -> list[IncidentOut]:
     with service_errors():
         found = ctx.incidents.list_visible(who.caller, states=_states(view))
     return [incident_view(i) for i in found]
@@ -72,26 +72,24 @@ def incident_rows(
     return page(request, "_incident_rows.html", who, view=view, incidents=_rows(ctx, who, view))
 
 
-def dispatch_units(site: Site, incident: dict[str, Any]) -> list[dict[str, Any]]:
+def dispatch_units(site: Site, incident: IncidentOut) -> list[dict[str, Any]]:
     """Units to offer for dispatch: the routed nearest ones first (with distances), then the
     station's other configured units."""
     units: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for u in incident.get("patrol_units") or []:
-        if isinstance(u, dict) and u.get("id") is not None and str(u["id"]) not in seen:
-            seen.add(str(u["id"]))
-            units.append(
-                {"id": str(u["id"]), "kind": u.get("kind"), "distance_m": u.get("distance_m")}
-            )
-    for cfg in site.units_of(str(incident.get("station_id"))):
+    for u in incident.patrol_units:
+        if u.id not in seen:
+            seen.add(u.id)
+            units.append({"id": u.id, "kind": u.kind, "distance_m": u.distance_m})
+    for cfg in site.units_of(incident.station_id):
         if cfg.id not in seen:
             seen.add(cfg.id)
             units.append({"id": cfg.id, "kind": cfg.kind, "distance_m": None})
     return units
 
 
-def expression_bars(incident: dict[str, Any]) -> list[tuple[str, float]]:
-    dist = incident.get("expression_at_peak") or {}
+def expression_bars(incident: IncidentOut) -> list[tuple[str, float]]:
+    dist = incident.expression_at_peak
     return sorted(((str(k), float(v)) for k, v in dist.items()), key=lambda kv: -kv[1])
 
 
@@ -107,13 +105,10 @@ def _incident_page(
 ) -> Response:
     with service_errors():
         detail = ctx.incidents.view(who.caller, incident_id)
-    incident = incident_view(detail.incident, detail.actions)
-    incident["deliveries"] = [
-        {"channel": d.channel, "state": d.state, "attempts": d.attempts} for d in detail.deliveries
-    ]
+    incident = incident_view(detail.incident, detail.actions, detail.deliveries)
     site: Site = request.app.state.raksha_site
     role = who.user.role if who.user is not None else None
-    hotspot = site.hotspot(incident.get("hotspot_id"))
+    hotspot = site.hotspot(incident.hotspot_id)
     return page(
         request,
         "incident.html",

@@ -8,9 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from raksha.api.deps import Context, Principal, require
-from raksha.api.routes_cameras import list_cameras
+from raksha.api.deps import Context, Principal, require, service_errors
+from raksha.api.schemas import CameraOut
+from raksha.api.views import camera_view
 from raksha.auth.access import Rule, station_scope
+from raksha.services.cameras import visible_cameras
 from raksha.web.render import page
 from raksha.web.settings import WebSettings
 from raksha.web.site import Site, jurisdiction_json
@@ -18,13 +20,13 @@ from raksha.web.site import Site, jurisdiction_json
 router = APIRouter(include_in_schema=False)
 
 
-def camera_status(cam: dict[str, Any]) -> str:
-    if not cam.get("enabled", True):
+def camera_status(cam: CameraOut) -> str:
+    if not cam.enabled:
         return "disabled"
-    return "online" if cam.get("online") else "offline"
+    return "online" if cam.online else "offline"
 
 
-def map_data(site: Site, cameras: list[dict[str, Any]], all_stations: bool) -> dict[str, Any]:
+def map_data(site: Site, cameras: list[CameraOut], all_stations: bool) -> dict[str, Any]:
     """What the map script draws. `cameras` are the API's camera views (already scoped);
     configured cameras with no status yet appear as "unknown" for callers who see every
     station (their station is decided by routing, so a station-bound caller does not get
@@ -32,19 +34,19 @@ def map_data(site: Site, cameras: list[dict[str, Any]], all_stations: bool) -> d
     out_cams: list[dict[str, Any]] = []
     known: set[str] = set()
     for cam in cameras:
-        known.add(str(cam["camera_id"]))
-        spot = site.hotspot(cam.get("hotspot_id"))
+        known.add(cam.camera_id)
+        spot = site.hotspot(cam.hotspot_id)
         out_cams.append(
             {
-                "id": cam["camera_id"],
-                "hotspot_id": cam.get("hotspot_id"),
-                "station_id": cam.get("station_id"),
+                "id": cam.camera_id,
+                "hotspot_id": cam.hotspot_id,
+                "station_id": cam.station_id,
                 "status": camera_status(cam),
-                "last_frame_at": cam.get("last_frame_at"),
-                "last_error": cam.get("last_error"),
-                "analysed_fps": cam.get("analysed_fps"),
-                "frames_dropped": cam.get("frames_dropped"),
-                "p95_latency_ms": cam.get("p95_latency_ms"),
+                "last_frame_at": cam.last_frame_at,
+                "last_error": cam.last_error,
+                "analysed_fps": cam.analysed_fps,
+                "frames_dropped": cam.frames_dropped,
+                "p95_latency_ms": cam.p95_latency_ms,
                 "lat": spot.lat if spot else None,
                 "lon": spot.lon if spot else None,
             }
@@ -100,7 +102,8 @@ def map_page(
     assert who.user is not None
     site: Site = request.app.state.raksha_site
     web: WebSettings = request.app.state.raksha_web
-    cameras = list_cameras(ctx, who).cameras
+    with service_errors():
+        cameras = [camera_view(c) for c in visible_cameras(ctx.store, who.caller)]
     data = map_data(site, cameras, all_stations=station_scope(who.user) is None)
     data["tiles"] = (
         {"url": web.tile_url, "attribution": web.tile_attribution} if web.tile_url else None
