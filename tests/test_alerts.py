@@ -43,6 +43,7 @@ from raksha.alerts.signing import (
 )
 from raksha.alerts.webhook import WebhookNotifier
 from raksha.backoff import Backoff
+from raksha.domain.routing import Route
 from raksha.errors import RakshaError
 
 SECRET = b"test-webhook-secret-4f1c"
@@ -91,6 +92,8 @@ class Received:
     headers: dict[str, str]
     body: bytes
     signature_ok: bool
+    #: The client's source port: the same port for two requests means one connection.
+    client_port: int = 0
 
 
 @dataclass
@@ -103,11 +106,15 @@ class Receiver:
     #: Scripted (status, headers) answers, used in order; then 200.
     answers: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     delay_s: float = 0.0
+    #: Answer as HTTP/1.1 and keep connections open (HTTP/1.0 closes after each answer).
+    keep_alive: bool = False
 
     def __post_init__(self) -> None:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if receiver.keep_alive else "HTTP/1.0"
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 ok = verify_signature(
@@ -117,7 +124,9 @@ class Receiver:
                     self.headers.get(SIGNATURE_HEADER, ""),
                     max_skew_s=60,
                 )
-                receiver.requests.append(Received(self.path, dict(self.headers), body, ok))
+                receiver.requests.append(
+                    Received(self.path, dict(self.headers), body, ok, self.client_address[1])
+                )
                 if receiver.delay_s:
                     time.sleep(receiver.delay_s)
                 headers: dict[str, str] = {}
@@ -363,6 +372,37 @@ def test_webhook_timeout_is_transient(receiver: Receiver) -> None:
     assert time.monotonic() - started < 2.5  # gave up long before the answer came
     assert not err.value.permanent
     assert "timed out" in str(err.value)
+
+
+def test_webhook_reuses_its_connection_and_ignores_proxy_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A proxy in the environment must not be used: nothing listens there.
+    proxy = f"http://127.0.0.1:{free_port()}"
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "all_proxy"):
+        monkeypatch.setenv(name, proxy)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    receiver = Receiver(SECRET, keep_alive=True)
+    notifier = WebhookNotifier(receiver.url, SECRET, timeout_s=5)
+    try:
+        for i in range(3):
+            notifier.send(make_delivery(f"alert-{i}"))
+        receiver.answers.append((302, {"Location": f"http://127.0.0.1:{free_port()}/x"}))
+        with pytest.raises(DeliveryError) as err:
+            notifier.send(make_delivery("alert-moved"))
+    finally:
+        notifier.close()
+        receiver.close()
+    assert err.value.permanent and "302" in str(err.value)
+    assert [r.headers[IDEMPOTENCY_HEADER] for r in receiver.requests] == [
+        "alert-0",
+        "alert-1",
+        "alert-2",
+        "alert-moved",  # the redirect was not followed
+    ]
+    assert all(r.signature_ok for r in receiver.requests)
+    assert len({r.client_port for r in receiver.requests}) == 1  # one connection for all
 
 
 def test_webhook_rejects_unusable_settings() -> None:
@@ -706,7 +746,7 @@ def test_dispatcher_on_the_real_sqlite_store(tmp_path: Path) -> None:
                 model_name="test-model",
                 model_sha256="0" * 64,
                 thresholds={"open": 0.6},
-                route={"method": "nearest", "station_id": "hazratganj", "distance_m": 120.0},
+                route=Route("hazratganj", "nearest", 120.0, ()),
                 opened_at=T0,
             ),
             [],

@@ -9,17 +9,24 @@ Outcome of one attempt:
   `raksha.alerts.dispatcher`). Redirects are not followed: configure the final URL.
 
 User and password in the URL are sent as HTTP Basic credentials and are masked in every error.
+
+The transport is one `httpx.Client` per notifier, so consecutive alerts reuse the connection
+(close it with `close()`; the dispatcher does). It talks to the configured URL only: no proxy,
+`.netrc` or CA file from the environment (`trust_env=False`), no redirects, no cookies kept.
+TLS is verified against the system's trust store unless an `ssl_context` is given.
 """
 
 from __future__ import annotations
 
 import base64
-import http.client
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from email.utils import parsedate_to_datetime
-from urllib.parse import unquote, urlsplit
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import httpx
 
 from raksha import __version__
 from raksha.alerts.base import DeliveryError, alert_body
@@ -38,6 +45,9 @@ from raksha.redact import mask_url, redact
 _RETRYABLE_4XX = frozenset({408, 429})
 #: Longest Retry-After the notifier passes on (a receiver cannot park an alert for days).
 _MAX_RETRY_AFTER_S = 3600.0
+#: At most this much of a response body is read (so a kept-alive connection can be reused);
+#: a longer body closes the connection instead.
+_MAX_DRAIN_BYTES = 64 * 1024
 
 
 class WebhookNotifier:
@@ -56,7 +66,7 @@ class WebhookNotifier:
         self._url = url
         try:
             parts = urlsplit(url)
-            port = parts.port
+            _ = parts.port  # ValueError for a port out of range
         except ValueError:
             raise ConfigError(f"webhook url is not a valid URL: {self._display_url}") from None
         if parts.scheme not in {"http", "https"} or not parts.hostname:
@@ -67,10 +77,15 @@ class WebhookNotifier:
             raise ConfigError("webhook secret is empty; set the environment variable it names")
         if timeout_s <= 0:
             raise ConfigError(f"webhook timeout_s must be positive, got {timeout_s}")
-        self._https = parts.scheme == "https"
-        self._host = parts.hostname
-        self._port = port
-        self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        # Credentials travel in the Authorization header below, never in the request URL.
+        host_port = parts.netloc.rpartition("@")[2]
+        self._request_url = urlunsplit(
+            (parts.scheme, host_port, parts.path or "/", parts.query, "")
+        )
+        try:
+            httpx.URL(self._request_url)
+        except httpx.InvalidURL:
+            raise ConfigError(f"webhook url is not a valid URL: {self._display_url}") from None
         self._auth: str | None = None
         if parts.username is not None or parts.password is not None:
             pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
@@ -78,7 +93,14 @@ class WebhookNotifier:
         self._secret = secret
         self._timeout_s = timeout_s
         self._clock = clock
-        self._ssl_context = ssl_context
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(timeout_s),
+            # The system trust store, as the standard library uses (not certifi's bundle).
+            verify=ssl_context or ssl.create_default_context(),
+            trust_env=False,
+            follow_redirects=False,
+            cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
+        )
 
     @property
     def display_url(self) -> str:
@@ -103,35 +125,31 @@ class WebhookNotifier:
             headers["Authorization"] = self._auth
         return headers
 
-    def _connection(self) -> http.client.HTTPConnection:
-        if self._https:
-            context = self._ssl_context or ssl.create_default_context()
-            return http.client.HTTPSConnection(
-                self._host, self._port, timeout=self._timeout_s, context=context
-            )
-        return http.client.HTTPConnection(self._host, self._port, timeout=self._timeout_s)
+    def close(self) -> None:
+        """Close the kept-alive connection (a later `send` is not possible)."""
+        self._client.close()
 
     def send(self, delivery: PendingDelivery) -> None:
         body = alert_body(delivery)
         headers = self.headers(delivery, body)
         where = f"webhook {self._display_url}"
-        conn = self._connection()
         try:
-            conn.request("POST", self._path, body=body, headers=headers)
-            response = conn.getresponse()
-            status, reason = response.status, response.reason
-            retry_after = response.getheader("Retry-After")
-            response.read(64 * 1024)  # drain a little so the server sees a clean close
-        except TimeoutError:
+            with self._client.stream(
+                "POST", self._request_url, content=body, headers=headers
+            ) as response:
+                status, reason = response.status_code, response.reason_phrase
+                retry_after = response.headers.get("Retry-After")
+                _drain(response)
+        except httpx.TimeoutException:
             raise DeliveryError(f"{where} timed out after {self._timeout_s:g} s") from None
-        except ConnectionRefusedError:
-            raise DeliveryError(f"{where} refused the connection") from None
-        except ssl.SSLError as exc:
-            raise DeliveryError(f"{where} TLS failure: {self._clean(exc)}") from None
-        except (OSError, http.client.HTTPException) as exc:
+        except (httpx.HTTPError, httpx.StreamError, OSError) as exc:
+            causes = list(_causes(exc))
+            if any(isinstance(c, ConnectionRefusedError) for c in causes):
+                raise DeliveryError(f"{where} refused the connection") from None
+            tls = next((c for c in causes if isinstance(c, ssl.SSLError)), None)
+            if tls is not None:
+                raise DeliveryError(f"{where} TLS failure: {self._clean(tls)}") from None
             raise DeliveryError(f"{where} unreachable: {self._clean(exc)}") from None
-        finally:
-            conn.close()
         if 200 <= status < 300:
             return
         message = f"{where} answered {status} {reason}".rstrip()
@@ -140,8 +158,28 @@ class WebhookNotifier:
         raise DeliveryError(message, permanent=True)
 
     def _clean(self, exc: BaseException) -> str:
-        text = str(exc) or type(exc).__name__
+        """The error's text on one line with every secret of the URL masked."""
+        text = " ".join(str(exc).split()) or type(exc).__name__
         return redact(text, self._url)
+
+
+def _drain(response: httpx.Response) -> None:
+    """Read up to `_MAX_DRAIN_BYTES` of the body, undecoded (the body itself is not used)."""
+    read = 0
+    for chunk in response.iter_raw():
+        read += len(chunk)
+        if read > _MAX_DRAIN_BYTES:
+            return  # leaving the stream unread closes the connection instead of reusing it
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and what it was raised from (httpx wraps httpcore, which wraps the OSError)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
 
 
 def _parse_retry_after(value: str | None, clock: Callable[[], float]) -> float | None:
