@@ -34,6 +34,7 @@ from sqlalchemy import create_engine, text
 
 from raksha.audit.log import AuditLog
 from raksha.auth.users import UserStore
+from raksha.domain.routing import Route
 from raksha.incidents.model import NewIncident
 from raksha.store import IncidentStore
 
@@ -64,7 +65,7 @@ def prepare(db_url: str, officers: int) -> None:
                 model_name="m",
                 model_sha256="0" * 64,
                 thresholds={},
-                route={"method": "nearest", "station_id": STATION, "patrol_units": []},
+                route=Route(STATION, "nearest", 0.0, ()),
                 opened_at=datetime.now(UTC),
             ),
             [],

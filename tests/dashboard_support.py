@@ -26,6 +26,7 @@ from raksha.api.app import create_app
 from raksha.api.settings import ApiSettings
 from raksha.auth.ratelimit import Limits
 from raksha.config import RunConfig
+from raksha.domain.routing import Route
 from raksha.incidents.evidence import EvidenceWriter
 from raksha.incidents.model import EvidenceFile, NewIncident
 from raksha.store import IncidentStore
@@ -133,7 +134,7 @@ def new_incident(station: str, *, peak: float = 0.8) -> NewIncident:
         model_name="ferplus-8",
         model_sha256="a" * 64,
         thresholds={"enter_threshold": 0.55},
-        route={"method": "nearest", "station_id": station, "patrol_units": []},
+        route=Route(station, "nearest", 400.0, ()),
         track_id=1,
         source_id=f"cam-{station}",
         opened_at=datetime.now(UTC),

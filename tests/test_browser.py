@@ -30,6 +30,7 @@ from raksha.api.app import create_app
 from raksha.api.settings import ApiSettings
 from raksha.auth.ratelimit import Limits
 from raksha.config import RunConfig
+from raksha.domain.routing import Route, UnitRoute
 from raksha.incidents.evidence import EvidenceWriter
 from raksha.incidents.model import NewIncident
 from raksha.store import IncidentStore
@@ -103,15 +104,15 @@ def incident_for(station: str, hotspot: str) -> NewIncident:
         model_name="ferplus-8",
         model_sha256="b" * 64,
         thresholds={"enter_threshold": 0.55},
-        route={
-            "method": "polygon",
-            "station_id": station,
-            "distance_m": 380.0,
-            "patrol_units": [
-                {"id": "hz-bike-1", "kind": "bike", "distance_m": 260.0},
-                {"id": "hz-van-2", "kind": "van", "distance_m": 1240.0},
-            ],
-        },
+        route=Route(
+            station,
+            "jurisdiction",
+            380.0,
+            (
+                UnitRoute("hz-bike-1", "bike", station, 260.0),
+                UnitRoute("hz-van-2", "van", station, 1240.0),
+            ),
+        ),
         track_id=3,
         source_id="cam-hz-1",
         event_start_s=12.4,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy import select
 
 from raksha.city.config import CameraConfig, HotspotConfig, StationConfig
 from raksha.config import IncidentPolicy
@@ -17,6 +18,7 @@ from raksha.incidents.evidence import EvidenceWriter
 from raksha.pipeline.incident_sink import IncidentSink
 from raksha.store import IncidentStore, StoreError
 from raksha.store.repository import OpenResult
+from raksha.store.tables import alerts
 
 
 class FlakyStore(IncidentStore):
@@ -105,6 +107,13 @@ def test_incidents_survive_a_store_outage(tmp_path: Path) -> None:
     assert (stored[0].peak_absolute, stored[0].peak_relative) == (0.3, 0.8)
     assert stored[0].baseline_at_peak == 0.05
     assert all(Path(e.path).is_file() for e in stored[0].evidence)
+    # Its alert tells the station and the patrol unit the same, typed, with the parts.
+    with store.engine.connect() as conn:
+        (payload,) = conn.execute(select(alerts.c.payload)).scalars().all()
+    assert payload["station_id"] == "a" and payload["route"]["station_id"] == "a"
+    assert payload["route"]["method"] in ("jurisdiction", "nearest")
+    assert (payload["peak_absolute"], payload["peak_relative"]) == (0.3, 0.8)
+    assert "a human must look" in payload["note"]
     store.close()
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from raksha.audit.log import AuditLog
+from raksha.domain.routing import Route
 from raksha.incidents.evidence import EvidenceWriter, sha256_file
 from raksha.incidents.model import Action, NewIncident
 from raksha.services.retention import purge_expired_evidence
@@ -26,7 +27,7 @@ def _incident(store: IncidentStore, writer: EvidenceWriter, opened: datetime) ->
         model_name="m",
         model_sha256="0" * 64,
         thresholds={},
-        route={"station_id": "a"},
+        route=Route("a", "nearest", 0.0, ()),
         opened_at=opened,
     )
     image = np.random.default_rng(1).integers(0, 255, (120, 160, 3), dtype=np.uint8)

@@ -29,6 +29,7 @@ from pg_support import admin_engine, pg_schema
 from raksha.alerts.base import DeliveryError, alert_document
 from raksha.alerts.dispatcher import DeadLetterStore, OutboxDispatcher, RetryPolicy
 from raksha.alerts.outbox import OutboxStore, PendingDelivery
+from raksha.domain.routing import Route, UnitRoute
 from raksha.errors import RakshaError
 from raksha.incidents import (
     Action,
@@ -117,15 +118,15 @@ def _new(
         model_name="ferplus-8",
         model_sha256="a" * 64,
         thresholds={"enter_threshold": 0.55, "exit_threshold": 0.35, "min_duration_s": 2.0},
-        route={
-            "method": "nearest",
-            "station_id": station,
-            "distance_m": 420.5,
-            "patrol_units": [
-                {"id": "pink-scooter-07", "kind": "scooter", "distance_m": 310.0},
-                {"id": "pink-scooter-02", "kind": "scooter", "distance_m": 905.2},
-            ],
-        },
+        route=Route(
+            station,
+            "nearest",
+            420.5,
+            (
+                UnitRoute("pink-scooter-07", "scooter", station, 310.0),
+                UnitRoute("pink-scooter-02", "scooter", station, 905.2),
+            ),
+        ),
         track_id=7,
         source_id=camera,
         event_start_s=12.0,
@@ -516,7 +517,7 @@ def test_incidents_stored_before_the_peak_parts_read_back_without_them(
         "model_name": old.model_name,
         "model_sha256": old.model_sha256,
         "thresholds": old.thresholds,
-        "route": old.route,
+        "route": old.route.to_json(),
         "version": 1,
     }
     with engine.begin() as conn:

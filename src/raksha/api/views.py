@@ -28,12 +28,12 @@ def incident_view(
     deliveries: Sequence[DeliveryStatus] | None = None,
 ) -> IncidentOut:
     out = incident_to_json(incident)
-    route = incident.route
+    route = out["route"]
     return IncidentOut(
         **{k: out[k] for k in out if k not in ("evidence", "route", "patrol_units", "model")},
         model=ModelOut(name=incident.model_name, sha256=incident.model_sha256),
-        route=RouteOut.model_validate(route) if route.get("station_id") else None,
-        patrol_units=[UnitOut.model_validate(u) for u in incident.patrol_units if "id" in u],
+        route=None if route is None else RouteOut.model_validate(route),
+        patrol_units=[UnitOut.model_validate(u) for u in out["patrol_units"]],
         evidence=[
             EvidenceOut(
                 n=i,

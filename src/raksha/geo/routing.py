@@ -18,17 +18,19 @@ Build the router once per site; `route()` is then cheap (a tree query and a few 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from raksha.domain.routing import Route, UnitRoute
 from raksha.errors import ConfigError
 from raksha.geo.distance import EARTH_RADIUS_M, haversine_many_m
 from raksha.geo.polygons import Area, area_from_geojson
 
 F64 = npt.NDArray[np.float64]
+
+__all__ = ["Route", "Router", "UnitRoute"]
 
 
 class StationLike(Protocol):
@@ -55,59 +57,6 @@ class PatrolUnitLike(Protocol):
     def lat(self) -> float: ...
     @property
     def lon(self) -> float: ...
-
-
-class UnitRoute(NamedTuple):
-    unit_id: str
-    kind: str
-    station_id: str
-    distance_m: float
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    station_id: str
-    method: Literal["jurisdiction", "nearest"]
-    #: Great-circle distance from the point to the station, metres.
-    distance_m: float
-    #: Nearest patrol units first: (unit_id, kind, station_id, distance_m).
-    patrol_units: tuple[UnitRoute, ...]
-    station_name: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "station_id": self.station_id,
-            "station_name": self.station_name,
-            "method": self.method,
-            "distance_m": round(self.distance_m, 1),
-            "patrol_units": [
-                {
-                    "id": u.unit_id,
-                    "kind": u.kind,
-                    "station_id": u.station_id,
-                    "distance_m": round(u.distance_m, 1),
-                }
-                for u in self.patrol_units
-            ],
-        }
-
-    @staticmethod
-    def from_json(data: dict[str, Any]) -> Route:
-        method = data["method"]
-        if method not in ("jurisdiction", "nearest"):
-            raise ValueError(f"unknown routing method {method!r}")
-        return Route(
-            station_id=str(data["station_id"]),
-            station_name=str(data.get("station_name", "")),
-            method=method,
-            distance_m=float(data["distance_m"]),
-            patrol_units=tuple(
-                UnitRoute(
-                    str(u["id"]), str(u["kind"]), str(u["station_id"]), float(u["distance_m"])
-                )
-                for u in data.get("patrol_units", [])
-            ),
-        )
 
 
 def _tree(lats: Sequence[float] | F64, lons: Sequence[float] | F64) -> Any:

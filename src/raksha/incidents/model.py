@@ -1,7 +1,8 @@
 """Domain types for incidents: what the pipeline hands the store and what the store gives back.
 
 Pure dataclasses, no I/O. Times are timezone-aware UTC `datetime`s; the store refuses naive
-ones. JSON-like fields (`expression_at_peak`, `thresholds`, `route`) are plain dicts so that
+ones. The routing decision is a typed `Route` (`raksha.domain.routing`); the JSON-like fields
+(`expression_at_peak`, `thresholds`) are plain dicts so that
 any stage can fill them without importing another stage's types.
 """
 
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+
+from raksha.domain.routing import Route, UnitRoute
 
 
 class IncidentState(StrEnum):
@@ -76,10 +79,8 @@ class NewIncident:
     `id` may be chosen by the caller (e.g. to name the evidence folder before writing the
     files); by default a fresh UUID4 is used.
 
-    `route` holds the routing decision, by convention::
-
-        {"method": "polygon" | "nearest", "station_id": ..., "distance_m": ...,
-         "patrol_units": [{"id": ..., "kind": ..., "distance_m": ...}, ...]}
+    `route` is the routing decision: the station, how it was chosen, and the nearest
+    patrol units with their distances.
 
     `thresholds` holds the distress settings in force (e.g. `DistressConfig.model_dump()`).
     `person_key` identifies the person for merging re-detections (e.g. "<source>:<track>").
@@ -96,7 +97,7 @@ class NewIncident:
     model_name: str
     model_sha256: str
     thresholds: dict[str, Any]
-    route: dict[str, Any]
+    route: Route
     track_id: int | None = None
     source_id: str = ""
     event_start_s: float | None = None
@@ -127,6 +128,60 @@ def top_expression(distribution: dict[str, float]) -> str | None:
     if not distribution:
         return None
     return max(distribution, key=lambda k: distribution[k])
+
+
+#: What every alert says about itself: it is a prompt for a person, not a verdict.
+ALERT_NOTE = "Automated distress alert: a human must look before anyone is dispatched."
+
+
+@dataclass(frozen=True, slots=True)
+class AlertPayload:
+    """What an alert tells its receivers (a station's screen, a patrol unit's phone) about
+    a new incident; channels wrap it in the document of `raksha.alerts.base`."""
+
+    camera_id: str
+    hotspot_id: str
+    station_id: str
+    opened_at: datetime
+    peak_distress: float
+    top_expression: str | None
+    route: Route
+    #: The expression's own evidence and the change from the person's usual reading (None
+    #: where the event did not have them).
+    peak_absolute: float | None = None
+    peak_relative: float | None = None
+    note: str = ALERT_NOTE
+
+    @staticmethod
+    def of(new: NewIncident) -> AlertPayload:
+        return AlertPayload(
+            camera_id=new.camera_id,
+            hotspot_id=new.hotspot_id,
+            station_id=new.station_id,
+            opened_at=new.opened_at,
+            peak_distress=new.peak_distress,
+            top_expression=new.top_expression,
+            route=new.route,
+            peak_absolute=new.peak_absolute,
+            peak_relative=new.peak_relative,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        def r4(x: float | None) -> float | None:
+            return None if x is None else round(x, 4)
+
+        return {
+            "camera_id": self.camera_id,
+            "hotspot_id": self.hotspot_id,
+            "station_id": self.station_id,
+            "opened_at": self.opened_at.isoformat(),
+            "peak_distress": round(self.peak_distress, 4),
+            "peak_absolute": r4(self.peak_absolute),
+            "peak_relative": r4(self.peak_relative),
+            "top_expression": self.top_expression,
+            "route": self.route.to_json(),
+            "note": self.note,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +217,9 @@ class Incident:
     model_name: str
     model_sha256: str
     thresholds: dict[str, Any]
-    route: dict[str, Any]
+    #: None for a stored route that is not a route document (written by hand or by an old
+    #: version): the incident still shows, without its route.
+    route: Route | None
     track_id: int | None
     source_id: str
     event_start_s: float | None
@@ -178,9 +235,8 @@ class Incident:
     baseline_at_peak: float | None = None
 
     @property
-    def patrol_units(self) -> list[dict[str, Any]]:
-        units = self.route.get("patrol_units", [])
-        return list(units) if isinstance(units, list) else []
+    def patrol_units(self) -> tuple[UnitRoute, ...]:
+        return () if self.route is None else self.route.patrol_units
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,17 +19,16 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from raksha.city.config import CameraConfig, HotspotConfig
 from raksha.config import IncidentPolicy
 from raksha.distress.config import DistressConfig
 from raksha.domain import DistressEvent, Frame, FrameAnalysis
 from raksha.errors import RakshaError
-from raksha.geo.routing import Router
+from raksha.geo.routing import Route, Router
 from raksha.incidents.evidence import EvidenceWriter
 from raksha.incidents.merge import MergeRule
-from raksha.incidents.model import EvidenceFile, NewIncident
+from raksha.incidents.model import AlertPayload, EvidenceFile, NewIncident
 from raksha.store.repository import IncidentStore
 
 log = logging.getLogger(__name__)
@@ -41,7 +40,7 @@ class _Unsaved:
 
     new: NewIncident
     files: list[EvidenceFile]
-    payload: dict[str, Any]
+    payload: AlertPayload
     camera_id: str
     track_id: int
     face: tuple[float, float, float]
@@ -93,7 +92,7 @@ class IncidentSink:
         #: Tells this process's tracks apart from another's (and from before a restart) in
         #: person keys: the same track id elsewhere is not the same person.
         self._run = uuid.uuid4().hex[:8]
-        self._routes: dict[str, dict[str, Any]] = {}
+        self._routes: dict[str, Route] = {}
         #: (camera_id, track_id) -> incident id of the event now open.
         self._open: dict[tuple[str, int], str] = {}
         self._unsaved: list[_Unsaved] = []
@@ -101,12 +100,12 @@ class IncidentSink:
         #: (camera_id, frame capture time, event decided time, stored time) for benchmarks.
         self.latencies: deque[tuple[str, float, float, float]] = deque(maxlen=4096)
 
-    def route_for(self, camera: CameraConfig) -> dict[str, Any]:
+    def route_for(self, camera: CameraConfig) -> Route:
         with self._lock:
             route = self._routes.get(camera.id)
             if route is None:
                 h = self.hotspots[camera.hotspot]
-                route = self.router.route(h.lat, h.lon).to_json()
+                route = self.router.route(h.lat, h.lon)
                 self._routes[camera.id] = route
             return route
 
@@ -146,7 +145,7 @@ class IncidentSink:
         new = NewIncident(
             camera_id=camera.id,
             hotspot_id=camera.hotspot,
-            station_id=str(route["station_id"]),
+            station_id=route.station_id,
             peak_distress=float(min(1.0, max(0.0, event.peak_distress))),
             expression_at_peak=dict(event.expression_at_peak),
             model_name=self.model_name,
@@ -163,16 +162,7 @@ class IncidentSink:
             baseline_at_peak=event.baseline_at_peak,
         )
         files = self._capture(new.id, camera, frame, subject.box, others)
-        payload = {
-            "camera_id": camera.id,
-            "hotspot_id": camera.hotspot,
-            "station_id": new.station_id,
-            "opened_at": seen_at.isoformat(),
-            "peak_distress": round(new.peak_distress, 4),
-            "top_expression": new.top_expression,
-            "route": route,
-            "note": "Automated distress alert: a human must look before anyone is dispatched.",
-        }
+        payload = AlertPayload.of(new)
         self._persist(
             _Unsaved(
                 new, files, payload, camera.id, event.track_id, face, frame.captured_at, decided
@@ -187,7 +177,7 @@ class IncidentSink:
             result = self.store.open_or_extend(
                 item.new,
                 item.files,
-                item.payload,
+                item.payload.to_json(),
                 self.channels,
                 rule=self.merge_rule,
                 face=item.face,

@@ -25,6 +25,7 @@ from sqlalchemy import URL, Connection, Engine, Row, func, insert, select, text,
 from sqlalchemy.dialects import postgresql, sqlite
 
 from raksha.alerts.outbox import PendingDelivery
+from raksha.domain.routing import Route
 from raksha.incidents.lifecycle import check_actor, record_action
 from raksha.incidents.merge import MergeRule, OpenIncident, Sighting, pick
 from raksha.incidents.model import (
@@ -180,7 +181,7 @@ class IncidentStore:
             "model_name": inc.model_name,
             "model_sha256": inc.model_sha256,
             "thresholds": clean_json(inc.thresholds, "thresholds"),
-            "route": clean_json(inc.route, "route"),
+            "route": clean_json(inc.route.to_json(), "route"),
             "person_key": inc.person_key,
             "version": 1,
             "face_cx": cx,
@@ -759,7 +760,7 @@ def _incident(row: Row[Any], evidence: tuple[EvidenceFile, ...]) -> Incident:
         model_name=row.model_name,
         model_sha256=row.model_sha256,
         thresholds=dict(row.thresholds),
-        route=dict(row.route),
+        route=_route(row.route),
         track_id=row.track_id,
         source_id=row.source_id,
         event_start_s=row.event_start_s,
@@ -771,6 +772,13 @@ def _incident(row: Row[Any], evidence: tuple[EvidenceFile, ...]) -> Incident:
         peak_relative=row.peak_relative,
         baseline_at_peak=row.baseline_at_peak,
     )
+
+
+def _route(data: Any) -> Route | None:
+    try:
+        return Route.from_json(dict(data))
+    except (TypeError, ValueError):
+        return None
 
 
 def _part(value: float | None, what: str) -> float | None:

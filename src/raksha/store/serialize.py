@@ -33,6 +33,7 @@ def incident_to_json(
     incident: Incident, actions: Sequence[ActionRecord] | None = None
 ) -> dict[str, Any]:
     """A JSON-serialisable dict of the incident; `actions` adds its history when given."""
+    route = None if incident.route is None else incident.route.to_json()
     out: dict[str, Any] = {
         "id": incident.id,
         "camera_id": incident.camera_id,
@@ -48,8 +49,8 @@ def incident_to_json(
         "peak_relative": round_or_none(incident.peak_relative),
         "baseline_at_peak": round_or_none(incident.baseline_at_peak),
         "top_expression": incident.top_expression,
-        "patrol_units": incident.patrol_units,
-        "route": incident.route,
+        "patrol_units": [] if route is None else route["patrol_units"],
+        "route": route,
         "evidence": [
             {"kind": ev.kind.value, "path": ev.path, "sha256": ev.sha256, "bytes": ev.bytes}
             for ev in incident.evidence
