@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from raksha.city.config import CameraConfig
-from raksha.city.effective import OVERRIDES, effective_camera_config
 from raksha.config import RunConfig, load_run_config
 from raksha.demo_site import demo_site_config
+from raksha.site.config import CameraConfig
+from raksha.site.effective import OVERRIDES, effective_camera_config
 
 SITE_FPS = 2.0
 

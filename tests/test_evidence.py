@@ -12,10 +12,10 @@ import numpy.typing as npt
 import pytest
 from cryptography.fernet import Fernet
 
-from raksha.city.config import EvidenceConfig
 from raksha.errors import ConfigError
 from raksha.incidents.evidence import EvidenceWriter, load_key, read_evidence, sha256_file
 from raksha.incidents.model import EvidenceKind
+from raksha.site.config import EvidenceConfig
 
 Boxes = list[tuple[float, float, float, float]]
 

@@ -9,13 +9,13 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from raksha.city.config import CameraConfig, HotspotConfig, StationConfig
 from raksha.config import IncidentPolicy
 from raksha.distress.config import DistressConfig
 from raksha.domain import DistressEvent, DistressSample, FaceResult, Frame, FrameAnalysis
 from raksha.geo.routing import Router
 from raksha.incidents.evidence import EvidenceWriter
 from raksha.pipeline.incident_sink import IncidentSink
+from raksha.site.config import CameraConfig, HotspotConfig, StationConfig
 from raksha.store import IncidentStore, StoreError
 from raksha.store.repository import OpenResult
 from raksha.store.tables import alerts

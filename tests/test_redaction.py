@@ -14,7 +14,6 @@ import yaml
 from typer.testing import CliRunner
 
 from dashboard_support import STATION_A, Dash, dashboard
-from raksha.city.config import CameraConfig, StorageConfig, WebhookConfig
 from raksha.cli import app as cli_app
 from raksha.redact import (
     MASK,
@@ -24,6 +23,7 @@ from raksha.redact import (
     redact,
     url_secrets,
 )
+from raksha.site.config import CameraConfig, StorageConfig, WebhookConfig
 from raksha.store.engine import make_engine
 from raksha.store.errors import StoreError
 

@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from raksha.city.config import SiteConfig
 from raksha.demo_site import demo_site_config
 from raksha.errors import ConfigError
 from raksha.geo.distance import EARTH_RADIUS_M, haversine_m, haversine_many_m
 from raksha.geo.polygons import area_from_geojson
 from raksha.geo.routing import Route, Router, UnitRoute
+from raksha.site.config import SiteConfig
 
 
 def site(stations: list[dict[str, Any]], units: list[dict[str, Any]] | None = None) -> SiteConfig:

@@ -20,10 +20,6 @@ from fastapi import FastAPI
 from raksha.alerts.dispatcher import OutboxDispatcher
 from raksha.alerts.factory import build_notifiers
 from raksha.api.settings import ApiSettings
-from raksha.city.config import CameraConfig
-from raksha.city.effective import effective_camera_config
-from raksha.city.load import load_site_secrets, storage_url
-from raksha.city.secrets import camera_secrets, resolve_camera_url
 from raksha.config import AnalysisConfig, RunConfig
 from raksha.detect.factory import build_detector
 from raksha.expression.base import ExpressionClassifier
@@ -35,6 +31,10 @@ from raksha.pipeline.analyzer import FrameAnalyzer, Models
 from raksha.pipeline.camera import CameraPipeline
 from raksha.pipeline.incident_sink import IncidentSink, StoredIncident
 from raksha.pipeline.runtime import Runtime
+from raksha.site.config import CameraConfig
+from raksha.site.effective import effective_camera_config
+from raksha.site.load import load_site_secrets, storage_url
+from raksha.site.secrets import camera_secrets, resolve_camera_url
 from raksha.sources.base import FrameSource
 from raksha.sources.factory import open_live_source
 from raksha.sources.realtime import live_feed

@@ -8,12 +8,12 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from raksha.city.config import SiteConfig
-from raksha.city.load import load_city
 from raksha.detect.config import DetectorConfig
 from raksha.distress.config import DistressConfig
 from raksha.errors import ConfigError
 from raksha.expression.config import ExpressionConfig
+from raksha.site.config import SiteConfig
+from raksha.site.load import load_site
 from raksha.sources.config import SourceConfig
 from raksha.track.config import TrackerConfig
 
@@ -142,9 +142,9 @@ def load_analysis_config(path: Path | None) -> AnalysisConfig:
 
 def load_site_config(path: Path) -> SiteConfig:
     """Load, validate and resolve a city config YAML (errors name the field and line)."""
-    return load_city(load_config(path, SiteConfig), path.parent)
+    return load_site(load_config(path, SiteConfig), path.parent)
 
 
 def load_run_config(path: Path) -> RunConfig:
     """Load a full deployment config; jurisdiction files are read relative to it."""
-    return load_city(load_config(path, RunConfig), path.parent)
+    return load_site(load_config(path, RunConfig), path.parent)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from raksha.alerts.base import Notifier
-from raksha.city.config import AlertsConfig
 from raksha.errors import ConfigError
+from raksha.site.config import AlertsConfig
 
 
 def build_notifiers(alerts: AlertsConfig, env: Mapping[str, str]) -> dict[str, Notifier]:

@@ -42,10 +42,10 @@ from raksha.audit.log import AuditLog
 from raksha.auth.ratelimit import LoginLimiter
 from raksha.auth.sessions import SessionStore
 from raksha.auth.users import UserStore
-from raksha.city.load import storage_url
 from raksha.config import RunConfig
 from raksha.errors import RakshaError
 from raksha.services.incidents import IncidentService
+from raksha.site.load import storage_url
 from raksha.store.changes import IncidentChangeFeed
 from raksha.store.errors import StoreError
 from raksha.store.repository import IncidentStore

@@ -13,9 +13,9 @@ from raksha.audit.log import AuditLog
 from raksha.auth.ratelimit import LoginLimiter
 from raksha.auth.sessions import SessionStore
 from raksha.auth.users import UserStore
-from raksha.city.config import EvidenceConfig, StationConfig
 from raksha.config import RunConfig
 from raksha.services.incidents import IncidentService
+from raksha.site.config import EvidenceConfig, StationConfig
 from raksha.store.repository import IncidentStore
 
 

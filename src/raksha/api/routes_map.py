@@ -15,8 +15,8 @@ from raksha.api.deps import Context, Principal, denied, require
 from raksha.api.schemas import CameraOut, MapOut, PatrolUnitOut, PlaceOut
 from raksha.api.views import camera_view
 from raksha.auth.access import Denied, Rule, visible_stations
-from raksha.city.secrets import display_url
 from raksha.redact import mask_url
+from raksha.site.secrets import display_url
 
 router = APIRouter(tags=["cameras"])
 

@@ -18,8 +18,8 @@ def verify(
 ) -> None:
     """Walk the chain; name every entry where it breaks. Exit 1 when broken."""
     from raksha.audit.log import AuditLog
-    from raksha.city.load import storage_url
     from raksha.config import load_run_config
+    from raksha.site.load import storage_url
     from raksha.store.repository import IncidentStore
 
     cfg = load_run_config(config)

@@ -77,9 +77,9 @@ def check(
 ) -> None:
     """Validate a deployment config (fields, references, polygons, and by default the secrets
     it needs) without running it. Secret values are never printed."""
-    from raksha.city.load import unresolved_secrets
     from raksha.config import load_run_config
     from raksha.errors import ConfigError
+    from raksha.site.load import unresolved_secrets
 
     cfg = load_run_config(config)
     if secrets:

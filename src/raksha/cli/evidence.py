@@ -19,9 +19,9 @@ def purge(
 ) -> None:
     """Delete the evidence of incidents older than evidence.retention_days (cases still
     CONFIRMED or DISPATCHED keep theirs). Each deletion is written to the audit log."""
-    from raksha.city.load import storage_url
     from raksha.config import load_run_config
     from raksha.services.retention import purge_expired_evidence
+    from raksha.site.load import storage_url
     from raksha.store.repository import IncidentStore
 
     cfg = load_run_config(config)

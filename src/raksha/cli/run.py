@@ -138,9 +138,9 @@ def incidents_list(
     """List stored incidents, newest first."""
     from rich.console import Console
 
-    from raksha.city.load import storage_url
     from raksha.config import load_run_config
     from raksha.incidents.model import IncidentState
+    from raksha.site.load import storage_url
     from raksha.store.repository import IncidentStore
     from raksha.store.serialize import incident_to_json
 

@@ -10,8 +10,8 @@ from typing import Annotated
 
 import typer
 
-from raksha.city.load import storage_url
 from raksha.errors import RakshaError
+from raksha.site.load import storage_url
 
 app = typer.Typer(help="Dashboard users and roles.", no_args_is_help=True)
 

@@ -77,7 +77,7 @@ def _area_of(station: StationLike) -> Area | None:
     if isinstance(j, str) or hasattr(j, "is_absolute"):
         raise ConfigError(
             f"station {station.id}: jurisdiction file {j} was not loaded "
-            "(call raksha.city.load.load_city first)"
+            "(call raksha.site.load.load_site first)"
         )
     try:
         return area_from_geojson(j)
@@ -119,7 +119,7 @@ class Router:
 
     @classmethod
     def from_site(cls, site: Any, **kwargs: Any) -> Router:
-        """From a `SiteConfig` (after `load_city`)."""
+        """From a `SiteConfig` (after `load_site`)."""
         return cls(site.stations, site.patrol_units, **kwargs)
 
     @property

@@ -36,7 +36,7 @@ from raksha.errors import ConfigError
 from raksha.incidents.model import EvidenceFile, EvidenceKind
 
 if TYPE_CHECKING:
-    from raksha.city.config import EvidenceConfig
+    from raksha.site.config import EvidenceConfig
 
 U8 = npt.NDArray[np.uint8]
 Box = Sequence[float] | npt.NDArray[np.floating]

@@ -20,11 +20,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from raksha.city.config import CameraConfig
 from raksha.errors import RakshaError
 from raksha.incidents.model import CameraHealth
 from raksha.pipeline.analyzer import FrameAnalyzer
 from raksha.pipeline.incident_sink import IncidentSink
+from raksha.site.config import CameraConfig
 from raksha.sources.base import FrameSource
 from raksha.sources.targets import SourceKind, parse_target
 from raksha.store.repository import IncidentStore

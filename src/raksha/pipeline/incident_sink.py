@@ -20,7 +20,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from raksha.city.config import CameraConfig, HotspotConfig
 from raksha.config import IncidentPolicy
 from raksha.distress.config import DistressConfig
 from raksha.domain import DistressEvent, Frame, FrameAnalysis
@@ -29,6 +28,7 @@ from raksha.geo.routing import Route, Router
 from raksha.incidents.evidence import EvidenceWriter
 from raksha.incidents.merge import MergeRule
 from raksha.incidents.model import AlertPayload, EvidenceFile, NewIncident
+from raksha.site.config import CameraConfig, HotspotConfig
 from raksha.store.repository import IncidentStore
 
 log = logging.getLogger(__name__)

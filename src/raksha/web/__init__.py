@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from raksha.api.context import ApiContext
-from raksha.city.config import SiteConfig
+from raksha.site.config import SiteConfig
 from raksha.web import errors, pages_audit, pages_auth, pages_incidents, pages_map
 from raksha.web.settings import WebSettings
 from raksha.web.site import Site, site_for

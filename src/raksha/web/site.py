@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from raksha.api.context import ApiContext
-from raksha.city.config import (
+from raksha.errors import RakshaError
+from raksha.site.config import (
     CameraConfig,
     HotspotConfig,
     Jurisdiction,
@@ -21,7 +22,6 @@ from raksha.city.config import (
     SiteConfig,
     StationConfig,
 )
-from raksha.errors import RakshaError
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +50,12 @@ def site_for(ctx: ApiContext) -> Site:
         return Site.of(attached)
     path = ctx.settings.config_path
     if path:
-        from raksha.city.load import load_city
         from raksha.config import load_run_config
+        from raksha.site.load import load_site
 
         try:
             cfg = load_run_config(Path(path))
-            return Site.of(load_city(cfg, Path(path).resolve().parent))
+            return Site.of(load_site(cfg, Path(path).resolve().parent))
         except (RakshaError, OSError) as exc:
             log.warning("web: map without hotspots and cameras: %s", exc)
     return Site(stations=tuple(ctx.stations))
