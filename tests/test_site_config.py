@@ -12,9 +12,13 @@ import pytest
 import yaml
 from pydantic import ConfigDict, ValidationError
 
-from raksha.city.config import SiteConfig
-from raksha.city.load import load_city, load_site_secrets, read_jurisdiction
-from raksha.city.secrets import (
+from raksha.config import AnalysisConfig, load_config, load_site_config
+from raksha.demo_site import demo_site_config, demo_site_yaml
+from raksha.errors import ConfigError
+from raksha.redact import has_literal_secret, scrub
+from raksha.site.config import SiteConfig
+from raksha.site.load import load_site, load_site_secrets, read_jurisdiction
+from raksha.site.secrets import (
     SecretValues,
     camera_secrets,
     display_url,
@@ -22,10 +26,6 @@ from raksha.city.secrets import (
     parse_secrets,
     resolve_camera_url,
 )
-from raksha.config import AnalysisConfig, load_config, load_site_config
-from raksha.demo_site import demo_site_config, demo_site_yaml
-from raksha.errors import ConfigError
-from raksha.redact import has_literal_secret, scrub
 
 SQUARE = {
     "type": "Polygon",
@@ -289,7 +289,7 @@ def test_jurisdiction_file_is_read_by_load_city_relative_to_config(tmp_path: Pat
     path = write_yaml(tmp_path, data)
     raw = load_config(path, SiteConfig)  # validation alone reads no file
     assert raw.stations[0].jurisdiction == Path("geo/hz.geojson")
-    site = load_city(raw, path.parent)
+    site = load_site(raw, path.parent)
     j = site.stations[0].jurisdiction
     assert j is not None and not isinstance(j, Path)
     assert j.type == "MultiPolygon" and j.area().contains(26.85, 80.95)
@@ -455,7 +455,7 @@ def test_literal_password_is_masked_everywhere(
         assert "hunter2" not in text and "abc123" not in text
     assert resolve_camera_url(cam, {}) == "rtsp://admin:hunter2@10.1.1.1/s?token=abc123&channel=1"
     with caplog.at_level(logging.WARNING):
-        load_city(site, tmp_path)
+        load_site(site, tmp_path)
     assert any("cam-9" in r.getMessage() for r in caplog.records)
     assert all("hunter2" not in r.getMessage() for r in caplog.records)
 

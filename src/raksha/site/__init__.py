@@ -1,1 +1,1 @@
-"""The city: police stations, patrol units, hotspots, cameras, storage, evidence and alerts."""
+"""The site: police stations, patrol units, hotspots, cameras, storage, evidence and alerts."""

@@ -1,9 +1,9 @@
-"""Typed, frozen settings for the city part of `raksha run` (the YAML keys of issue 4).
+"""Typed, frozen settings for the site part of `raksha run` (the YAML keys of issue 4).
 
 Validators do no I/O. A station's `jurisdiction` may be inline GeoJSON (checked here) or a path
-to a GeoJSON file, which `raksha.city.load.load_city` reads in a separate, explicit step.
+to a GeoJSON file, which `raksha.site.load.load_site` reads in a separate, explicit step.
 Camera URLs may carry `${NAME}` placeholders filled from the environment or a secrets file
-(see `raksha.city.secrets`); `repr`/`str` of every model show URLs masked by `raksha.redact`.
+(see `raksha.site.secrets`); `repr`/`str` of every model show URLs masked by `raksha.redact`.
 
 Cross-references are checked once the whole site is parsed: duplicate ids, a patrol unit at an
 unknown station, a camera at an unknown hotspot. Each error names its field, e.g.
@@ -120,7 +120,7 @@ class StationConfig(_Frozen):
     name: str = ""
     lat: Lat
     lon: Lon
-    #: Inline GeoJSON, or a GeoJSON file (relative to the config file) until `load_city`.
+    #: Inline GeoJSON, or a GeoJSON file (relative to the config file) until `load_site`.
     jurisdiction: Annotated[Jurisdiction | Path | None, BeforeValidator(_coerce_jurisdiction)] = (
         None
     )
@@ -271,7 +271,7 @@ def _dup_error(loc: tuple[str | int, ...], what: str, value: str, first: int) ->
 
 
 class SiteConfig(_Frozen):
-    """The city part of the run config (embed its fields at the top level of the YAML)."""
+    """The site part of the run config (embed its fields at the top level of the YAML)."""
 
     stations: tuple[StationConfig, ...] = ()
     patrol_units: tuple[PatrolUnitConfig, ...] = ()
@@ -280,7 +280,7 @@ class SiteConfig(_Frozen):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
-    #: KEY=VALUE file with camera credentials (relative to the config file until `load_city`).
+    #: KEY=VALUE file with camera credentials (relative to the config file until `load_site`).
     secrets_file: Path | None = None
 
     @model_validator(mode="after")

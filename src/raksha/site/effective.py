@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from raksha.city.config import CameraConfig
 from raksha.detect.config import DetectorConfig
+from raksha.site.config import CameraConfig
 from raksha.sources.config import SourceConfig
 
 #: camera field -> (stage section, field in that section).

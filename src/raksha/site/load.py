@@ -1,6 +1,6 @@
 """The explicit I/O step after validation: read jurisdiction files, resolve relative paths.
 
-    site = load_city(load_config(path, SiteConfig), base_dir=path.parent)
+    site = load_site(load_config(path, SiteConfig), base_dir=path.parent)
 
 or simply `raksha.config.load_site_config(path)` (YAML loading lives in `raksha.config`, which
 imports this module; this module imports nothing of it). Jurisdiction files and the secrets
@@ -18,10 +18,10 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from raksha.city.config import Jurisdiction, SiteConfig, StationConfig
-from raksha.city.secrets import SecretValues, has_literal_secret, load_secrets
 from raksha.errors import ConfigError
 from raksha.geo.polygons import area_from_geojson, normalize_geojson
+from raksha.site.config import Jurisdiction, SiteConfig, StationConfig
+from raksha.site.secrets import SecretValues, has_literal_secret, load_secrets
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def read_jurisdiction(path: Path, station_id: str = "") -> Jurisdiction:
         raise ConfigError(f"{who}jurisdiction file {path}: {msg}") from None
 
 
-def load_city(site: S, base_dir: Path) -> S:
+def load_site(site: S, base_dir: Path) -> S:
     """`site` with every jurisdiction file read (relative to `base_dir`) and `secrets_file`
     made absolute. Warns when a camera URL holds a literal password."""
     stations: list[StationConfig] = []
@@ -80,7 +80,7 @@ def load_city(site: S, base_dir: Path) -> S:
 
 
 def load_site_secrets(site: SiteConfig) -> SecretValues:
-    """The values of `site.secrets_file` (after `load_city`), or none when it has none."""
+    """The values of `site.secrets_file` (after `load_site`), or none when it has none."""
     if site.secrets_file is None:
         return SecretValues({})
     return load_secrets(site.secrets_file)
@@ -91,7 +91,7 @@ def storage_url(
 ) -> str:
     """`storage.url` with its `${NAME}` placeholders (e.g. the database password) filled from
     the environment, then the site's secrets file. Only for connecting: never log it."""
-    from raksha.city.secrets import expand
+    from raksha.site.secrets import expand
 
     if secrets is None:
         secrets = load_site_secrets(site)
@@ -103,7 +103,7 @@ def unresolved_secrets(site: SiteConfig, env: Mapping[str, str] | None = None) -
     value): an unreadable secrets file, and every enabled camera or storage URL whose
     `${NAME}` placeholders or credentials name a variable set neither in `env` (default: the
     environment) nor in the secrets file."""
-    from raksha.city.secrets import resolve_camera_url
+    from raksha.site.secrets import resolve_camera_url
 
     try:
         secrets = load_site_secrets(site)
