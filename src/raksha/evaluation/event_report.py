@@ -10,6 +10,7 @@ from rich.table import Table
 
 from raksha.evaluation.event_metrics import EventMetrics
 from raksha.evaluation.events import EventBenchmark
+from raksha.evaluation.report import pyplot
 
 #: What the product aims for (docs/events.md).
 TARGET_RECALL = 0.90
@@ -128,11 +129,7 @@ def _recall_cells(m: EventMetrics) -> tuple[str, str, str]:
 
 def write_curve(bench: EventBenchmark, path: Path) -> Path:
     """Recall against false alarms per hour, one point per entry threshold, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     xs = [s.metrics.false_alarms_per_hour for s in bench.curve]
     ys = [100 * s.metrics.recall for s in bench.curve]
     fig, ax = plt.subplots(figsize=(7, 5))

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from raksha.evaluation.metrics import EvalResult
-from raksha.evaluation.report import save_figure, write_plots
+from raksha.evaluation.report import pyplot, save_figure, write_plots
 
 _STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 1100px;
@@ -53,11 +53,9 @@ def _group_plot(result: EvalResult, folder: Path) -> Path | None:
     groups: dict[str, dict[str, Any]] = result.extra.get("groups") or {}
     if not groups:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
+
+    plt = pyplot()
 
     names = list(groups)
     x = np.arange(len(names))
@@ -88,11 +86,7 @@ def _curve_plot(result: EvalResult, folder: Path) -> Path | None:
     curve: list[dict[str, Any]] = result.extra.get("operating_curve") or []
     if not curve:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fa = [p["neutral_as_distress"] for p in curve]
     rec = [p["distress"] for p in curve]
     fig, ax = plt.subplots(figsize=(5.5, 5.0))

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from raksha.domain import EXPRESSION_CLASSES
+from raksha.errors import RakshaError
 from raksha.evaluation.metrics import EvalResult
 
 
@@ -158,10 +159,28 @@ def print_report(result: EvalResult, console: Console) -> None:
     _print_groups(result, console)
 
 
-def save_figure(fig: Any, path: Path) -> Path:
-    """Lay out, write as PNG and close a matplotlib figure."""
+def pyplot() -> Any:
+    """`matplotlib.pyplot` on the file-only Agg backend, imported on first use.
+
+    matplotlib is an optional dependency (the `report` extra); without it this raises a
+    one-line RakshaError that says how to install it.
+    """
+    try:
+        import matplotlib
+    except ImportError:
+        raise RakshaError(
+            "matplotlib is not installed; the plots need the report extra: "
+            "pip install 'raksha[report]'"
+        ) from None
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def save_figure(fig: Any, path: Path) -> Path:
+    """Lay out, write as PNG and close a matplotlib figure."""
+    plt = pyplot()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -170,10 +189,7 @@ def save_figure(fig: Any, path: Path) -> Path:
 
 def write_plots(result: EvalResult, folder: Path) -> list[Path]:
     """``confusion.png`` (row-normalised, with counts) and ``reliability.png`` in ``folder``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     folder.mkdir(parents=True, exist_ok=True)
     cm = np.asarray(result.confusion, dtype=np.float64)
