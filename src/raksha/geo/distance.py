@@ -1,6 +1,6 @@
 """Great-circle (haversine) distances on a spherical Earth.
 
-The same Earth radius is used here and by the BallTree router, so distances from both agree.
+The router (raksha.geo.routing) measures every distance with these functions.
 """
 
 from __future__ import annotations

@@ -5,14 +5,15 @@ Station choice:
      point-in-polygon, holes and MultiPolygons respected). Where polygons overlap, the
      nearest of the containing stations wins.
   2. "nearest": otherwise (no polygons configured, or the point lies in none of them), the
-     nearest station of all by great-circle distance (scikit-learn BallTree, haversine
-     metric, on radians).
+     nearest station of all by great-circle distance (haversine, one numpy pass over every
+     station: a city has tens of stations and hundreds of units, microseconds of work, and a
+     route is computed once per camera).
 
 Patrol units: the `k` (3) nearest units overall by great-circle distance, whatever their
 station (the fastest help is the closest unit; each carries its own station id). With
 `units="station_first"` the routed station's own units come first, then the nearest others.
 
-Build the router once per site; `route()` is then cheap (a tree query and a few polygons).
+Build the router once per site; `route()` is then cheap (one distance pass and a few polygons).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy.typing as npt
 
 from raksha.domain.routing import Route, UnitRoute
 from raksha.errors import ConfigError
-from raksha.geo.distance import EARTH_RADIUS_M, haversine_many_m
+from raksha.geo.distance import haversine_many_m
 from raksha.geo.polygons import Area, area_from_geojson
 
 F64 = npt.NDArray[np.float64]
@@ -57,13 +58,6 @@ class PatrolUnitLike(Protocol):
     def lat(self) -> float: ...
     @property
     def lon(self) -> float: ...
-
-
-def _tree(lats: Sequence[float] | F64, lons: Sequence[float] | F64) -> Any:
-    from sklearn.neighbors import BallTree
-
-    pts = np.radians(np.column_stack([np.asarray(lats, np.float64), np.asarray(lons, np.float64)]))
-    return BallTree(pts, metric="haversine")
 
 
 def _area_of(station: StationLike) -> Area | None:
@@ -107,13 +101,9 @@ class Router:
             area = _area_of(s)
             if area is not None:
                 self._areas.append((i, area))
-        self._station_tree = _tree(self._lats, self._lons)
         self._units = list(patrol_units)
-        self._unit_tree = (
-            _tree([u.lat for u in self._units], [u.lon for u in self._units])
-            if self._units
-            else None
-        )
+        self._unit_lats = np.array([u.lat for u in self._units], np.float64)
+        self._unit_lons = np.array([u.lon for u in self._units], np.float64)
         self.k_units = k_units
         self.units_policy = units
 
@@ -128,26 +118,19 @@ class Router:
 
     def nearest_station(self, lat: float, lon: float) -> tuple[int, float]:
         """(index, distance in metres) of the nearest station by great-circle distance."""
-        dist, idx = self._station_tree.query(np.radians([[lat, lon]]), k=1)
-        return int(idx[0][0]), float(dist[0][0]) * EARTH_RADIUS_M
+        dists = haversine_many_m(lat, lon, self._lats, self._lons)
+        best = int(np.argmin(dists))
+        return best, float(dists[best])
 
     def _units_near(self, lat: float, lon: float, station_id: str) -> tuple[UnitRoute, ...]:
-        if self._unit_tree is None or self.k_units <= 0:
+        if not self._units or self.k_units <= 0:
             return ()
         n = len(self._units)
+        dists = haversine_many_m(lat, lon, self._unit_lats, self._unit_lons)
         if self.units_policy == "nearest":
-            k = min(self.k_units, n)
-            dist, idx = self._unit_tree.query(np.radians([[lat, lon]]), k=k)
-            order = [
-                (int(i), float(d) * EARTH_RADIUS_M) for d, i in zip(dist[0], idx[0], strict=True)
-            ]
+            nearest = np.argsort(dists, kind="stable")[: self.k_units]
+            order = [(int(i), float(dists[i])) for i in nearest]
         else:
-            dists = haversine_many_m(
-                lat,
-                lon,
-                np.array([u.lat for u in self._units]),
-                np.array([u.lon for u in self._units]),
-            )
             ranked = sorted(
                 range(n), key=lambda i: (self._units[i].station != station_id, dists[i])
             )
