@@ -329,3 +329,16 @@ def test_eval_command_names_a_missing_dataset(tmp_path: Path) -> None:
     assert res.exit_code != 0
     assert isinstance(res.exception, DatasetError)
     assert "does not exist" in str(res.exception)
+
+
+def test_plots_without_matplotlib_say_which_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    from raksha.errors import RakshaError
+    from raksha.evaluation.report import pyplot
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    with pytest.raises(RakshaError, match=r"raksha\[report\]"):
+        pyplot()

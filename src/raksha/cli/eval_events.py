@@ -137,6 +137,10 @@ def eval_events(
     for path, option in ((json_out, "--json"), (curve, "--curve")):
         if path is not None and path.is_dir():
             raise RakshaError(f"{option} {path} is a folder; give a file name")
+    if curve is not None:
+        from raksha.evaluation.report import pyplot
+
+        pyplot()  # a missing plotting extra is said now, not after the benchmark
     steps = _thresholds(thresholds)
     cfg = load_analysis_config(config)
     if expression_model is not None:

@@ -589,7 +589,7 @@ def eval_expression(
     from rich.console import Console
 
     from raksha.evaluation.html_report import write_html_report
-    from raksha.evaluation.report import print_report, print_side_by_side
+    from raksha.evaluation.report import print_report, print_side_by_side, pyplot
     from raksha.evaluation.runner import EvalOptions, evaluate_many
 
     # Refuse unusable output paths before the (long) evaluation, not after it.
@@ -597,6 +597,8 @@ def eval_expression(
         raise RakshaError(f"--json {json_out} is a folder; give a file name")
     if report is not None and report.exists() and not report.is_dir():
         raise RakshaError(f"--report {report} is a file; give a folder")
+    if report is not None:
+        pyplot()  # a missing plotting extra is said now, not after the evaluation
     names = [d.name for d in dataset]
     if len(set(names)) != len(names):
         raise RakshaError(f"two --dataset folders have the same name: {names}")
