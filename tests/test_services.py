@@ -15,6 +15,7 @@ from dashboard_support import PASSWORD, STATION_A, STATION_B, database, new_inci
 from raksha.audit.log import AuditLog
 from raksha.auth.access import Denied
 from raksha.auth.users import UserStore
+from raksha.incidents.evidence import EvidenceWriter
 from raksha.incidents.model import IncidentState
 from raksha.services.errors import Conflict, NotFound
 from raksha.services.incidents import Caller, IncidentService
@@ -64,7 +65,7 @@ def test_an_action_whose_audit_entry_fails_leaves_no_action(
 ) -> None:
     kind, store = db
     audit = AuditLog(store.engine)
-    service = IncidentService(store, audit)
+    service = IncidentService(store, audit, EvidenceWriter(Path("evidence")))
     who = callers(store)["op_a"]
     iid = store.create_incident(new_incident(STATION_A), [], {"kind": "distress"}, [])
     entries_before = audit.count()
@@ -95,7 +96,7 @@ def test_refused_actions_are_audited_and_another_station_is_not_found(
 ) -> None:
     _kind, store = db
     audit = AuditLog(store.engine)
-    service = IncidentService(store, audit)
+    service = IncidentService(store, audit, EvidenceWriter(Path("evidence")))
     who = callers(store)
     iid = store.create_incident(new_incident(STATION_A), [], {"kind": "distress"}, [])
     with pytest.raises(NotFound):
@@ -122,7 +123,9 @@ def test_list_views_are_audited_once_per_interval_with_the_refreshes_counted(
     _kind, store = db
     audit = AuditLog(store.engine)
     clock = Clock()
-    service = IncidentService(store, audit, list_audit_every_s=300, clock=clock)
+    service = IncidentService(
+        store, audit, EvidenceWriter(Path("evidence")), list_audit_every_s=300, clock=clock
+    )
     who = callers(store)
     store.create_incident(new_incident(STATION_A), [], {"kind": "distress"}, [])
     store.create_incident(new_incident(STATION_B), [], {"kind": "distress"}, [])
@@ -143,7 +146,9 @@ def test_list_views_are_audited_once_per_interval_with_the_refreshes_counted(
     last = audit.entries(action="incident.list", newest_first=True, limit=1)[0]
     assert last.actor == "op_a" and last.details["refreshes_since_last_entry"] == 4
     # With the interval at 0 every list is an entry.
-    every = IncidentService(store, audit, list_audit_every_s=0, clock=clock)
+    every = IncidentService(
+        store, audit, EvidenceWriter(Path("evidence")), list_audit_every_s=0, clock=clock
+    )
     n = audit.count()
     every.list_visible(who["op_b"])
     every.list_visible(who["op_b"])

@@ -44,6 +44,7 @@ from raksha.auth.sessions import SessionStore
 from raksha.auth.users import UserStore
 from raksha.config import RunConfig
 from raksha.errors import RakshaError
+from raksha.incidents.evidence import EvidenceWriter
 from raksha.services.incidents import IncidentService
 from raksha.site.load import storage_url
 from raksha.store.changes import IncidentChangeFeed
@@ -120,7 +121,8 @@ def build_context(
         incidents=IncidentService(
             s,
             audit,
-            evidence_key_env=cfg.evidence.key_env,
+            # Reads only: the key is looked up per encrypted file (missing: that read is 503).
+            EvidenceWriter(cfg.evidence.dir, key_env=cfg.evidence.key_env),
             list_audit_every_s=st.list_audit_every_s,
         ),
         limiter=LoginLimiter(st.login_limits),

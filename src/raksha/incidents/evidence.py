@@ -22,17 +22,18 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import os
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from raksha.errors import ConfigError
+from raksha.errors import ConfigError, RakshaError
 from raksha.incidents.model import EvidenceFile, EvidenceKind
 
 if TYPE_CHECKING:
@@ -209,20 +210,43 @@ def _free_name(folder: Path, stem: str, suffix: str) -> Path:
     return candidate
 
 
+class EvidenceStore(Protocol):
+    """Where evidence lives: written by the incident sink, read (checked) by the services,
+    removed when unused or expired."""
+
+    def capture(
+        self,
+        incident_id: str,
+        image: U8,
+        subject_box: Box,
+        other_boxes: Sequence[Box] | npt.NDArray[np.floating] = (),
+    ) -> list[EvidenceFile]: ...
+
+    def read(self, ev: EvidenceFile) -> bytes: ...
+
+    def discard(self, files: Sequence[EvidenceFile]) -> None: ...
+
+
 class EvidenceWriter:
-    """Writes an incident's evidence files and records their hashes."""
+    """Evidence files on a local disk: writes an incident's files and records their hashes,
+    reads them back after checking the hash (decrypting with the key), removes unused ones.
+    The one `EvidenceStore` so far."""
 
     def __init__(
         self,
         directory: Path,
         *,
         key: bytes | None = None,
+        key_env: str = "RAKSHA_EVIDENCE_KEY",
         face_margin: float = 0.3,
         blur_expand: float = 0.2,
         jpeg_quality: int = 92,
     ) -> None:
         self.directory = Path(directory)
         self._key = key
+        #: Where `read` finds the key when none was given (the dashboard reads it per file,
+        #: so a key set after start, or a missing one, shows as a 503, not a dead server).
+        self.key_env = key_env
         self.face_margin = face_margin
         self.blur_expand = blur_expand
         self.jpeg_quality = jpeg_quality
@@ -244,6 +268,7 @@ class EvidenceWriter:
         return cls(
             cfg.dir,
             key=key,
+            key_env=cfg.key_env,
             face_margin=cfg.face_margin,
             blur_expand=cfg.blur_expand,
             jpeg_quality=cfg.jpeg_quality,
@@ -293,6 +318,11 @@ class EvidenceWriter:
             self._store(folder, EvidenceKind.FRAME_BLURRED, "frame_blurred", scene_jpeg),
         ]
 
+    def read(self, ev: EvidenceFile) -> bytes:
+        """The plain JPEG bytes of `ev` after checking its recorded SHA-256 (raises
+        EvidenceMissing, EvidenceIntegrityError, EvidenceKeyError)."""
+        return read_checked(ev, self.key_env, key=self._key)
+
     def discard(self, files: Sequence[EvidenceFile]) -> None:
         """Remove files written for an event that did not need them (a merge into an
         incident with a higher peak), and their incident folder when it is left empty."""
@@ -306,3 +336,41 @@ class EvidenceWriter:
                 # Not empty (other files of that incident) or already gone: leave it.
                 with contextlib.suppress(OSError):
                     folder.rmdir()
+
+
+class EvidenceMissing(RakshaError):
+    """The evidence file recorded for an incident is not on disk."""
+
+
+class EvidenceIntegrityError(RakshaError):
+    """The evidence file's SHA-256 differs from the one recorded when it was captured."""
+
+
+class EvidenceKeyError(RakshaError):
+    """The evidence is encrypted and the key is missing or wrong."""
+
+
+def read_checked(ev: EvidenceFile, key_env: str, *, key: bytes | None = None) -> bytes:
+    """The plain JPEG bytes of `ev` after checking its recorded SHA-256."""
+    path = Path(ev.path)
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        raise EvidenceMissing(f"evidence file {path.name} is missing") from None
+    digest = hashlib.sha256(raw).hexdigest()
+    if not hmac.compare_digest(digest, ev.sha256):
+        raise EvidenceIntegrityError(
+            f"evidence file {path.name} fails its integrity check: SHA-256 {digest[:12]}… "
+            f"differs from the recorded {ev.sha256[:12]}…"
+        )
+    if path.suffix != ".enc":
+        return raw
+    if key is None:
+        try:
+            key = load_key(key_env)
+        except RakshaError as exc:
+            raise EvidenceKeyError(str(exc)) from None
+    try:
+        return decrypt_bytes(raw, key)
+    except ValueError as exc:
+        raise EvidenceKeyError(f"evidence file {path.name}: {exc}") from None

@@ -16,58 +16,16 @@ the key from the environment variable named in the evidence config.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from pathlib import Path
-
 import numpy as np
 import numpy.typing as npt
 
-from raksha.errors import RakshaError
-from raksha.incidents.evidence import anonymize, decrypt_bytes, load_key
-from raksha.incidents.model import EvidenceFile, EvidenceKind
+from raksha.incidents.evidence import EvidenceIntegrityError, anonymize
+from raksha.incidents.model import EvidenceKind
 
 #: Pixelation of the blurred views: about this many cells across a face.
 FACE_CELLS = 6
 #: A crop located with a normalised correlation at least this high counts as found.
 MATCH_MIN = 0.8
-
-
-class EvidenceMissing(RakshaError):
-    """The evidence file recorded for an incident is not on disk."""
-
-
-class EvidenceIntegrityError(RakshaError):
-    """The evidence file's SHA-256 differs from the one recorded when it was captured."""
-
-
-class EvidenceKeyError(RakshaError):
-    """The evidence is encrypted and the key is missing or wrong."""
-
-
-def read_checked(ev: EvidenceFile, key_env: str) -> bytes:
-    """The plain JPEG bytes of `ev` after checking its recorded SHA-256."""
-    path = Path(ev.path)
-    try:
-        raw = path.read_bytes()
-    except OSError:
-        raise EvidenceMissing(f"evidence file {path.name} is missing") from None
-    digest = hashlib.sha256(raw).hexdigest()
-    if not hmac.compare_digest(digest, ev.sha256):
-        raise EvidenceIntegrityError(
-            f"evidence file {path.name} fails its integrity check: SHA-256 {digest[:12]}… "
-            f"differs from the recorded {ev.sha256[:12]}…"
-        )
-    if path.suffix != ".enc":
-        return raw
-    try:
-        key = load_key(key_env)
-    except RakshaError as exc:
-        raise EvidenceKeyError(str(exc)) from None
-    try:
-        return decrypt_bytes(raw, key)
-    except ValueError as exc:
-        raise EvidenceKeyError(f"evidence file {path.name}: {exc}") from None
 
 
 def _decode(jpeg: bytes) -> npt.NDArray[np.uint8]:

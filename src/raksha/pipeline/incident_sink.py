@@ -25,7 +25,7 @@ from raksha.distress.config import DistressConfig
 from raksha.domain import DistressEvent, Frame, FrameAnalysis
 from raksha.errors import RakshaError
 from raksha.geo.routing import Route, Router
-from raksha.incidents.evidence import EvidenceWriter
+from raksha.incidents.evidence import EvidenceStore
 from raksha.incidents.merge import MergeRule
 from raksha.incidents.model import AlertPayload, EvidenceFile, NewIncident
 from raksha.site.config import CameraConfig, HotspotConfig
@@ -65,7 +65,7 @@ class IncidentSink:
         self,
         store: IncidentStore,
         router: Router,
-        evidence: EvidenceWriter,
+        evidence: EvidenceStore,
         hotspots: Sequence[HotspotConfig],
         policy: IncidentPolicy,
         distress: DistressConfig,

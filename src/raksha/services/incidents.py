@@ -1,6 +1,6 @@
 """Incidents for a caller: list what they may see, view one, act on one, read its evidence.
 
-    service = IncidentService(store, audit, evidence_key_env="RAKSHA_EVIDENCE_KEY")
+    service = IncidentService(store, audit, EvidenceWriter(cfg.evidence.dir, key_env=...))
     rows = service.list_visible(caller, states=[IncidentState.NEW])
     detail = service.view(caller, incident_id)
     outcome = service.act(caller, incident_id, "acknowledge", note="on my way")
@@ -33,13 +33,13 @@ from sqlalchemy import Connection
 from raksha.audit.log import AuditLog
 from raksha.auth.access import Denied, Rule, check_station, visible_stations
 from raksha.auth.users import User
-from raksha.incidents.evidence_view import (
+from raksha.incidents.evidence import (
     EvidenceIntegrityError,
     EvidenceKeyError,
     EvidenceMissing,
-    blurred_view,
-    read_checked,
+    EvidenceStore,
 )
+from raksha.incidents.evidence_view import blurred_view
 from raksha.incidents.lifecycle import IllegalTransition, InvalidActor
 from raksha.incidents.model import (
     Action,
@@ -96,15 +96,15 @@ class IncidentService:
         self,
         store: IncidentStore,
         audit: AuditLog,
+        evidence: EvidenceStore,
         *,
-        evidence_key_env: str = "RAKSHA_EVIDENCE_KEY",
         list_audit_every_s: float = LIST_AUDIT_EVERY_S,
         clock: Callable[[], float] = time.monotonic,
         on_change: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.audit = audit
-        self.evidence_key_env = evidence_key_env
+        self.evidence_store = evidence
         self.list_audit_every_s = list_audit_every_s
         self._clock = clock
         #: Called after an action commits (the live-event hub's poke).
@@ -302,7 +302,7 @@ class IncidentService:
                 raise Invalid("unblurring needs a reason (at least 3 characters)")
         view = "original" if unblur else "blurred"
         try:
-            data = read_checked(ev, self.evidence_key_env)
+            data = self.evidence_store.read(ev)
             if not unblur:
                 data = blurred_view(data, ev.kind, self._face_crop(incident, ev.kind))
         except EvidenceMissing as exc:
@@ -327,6 +327,6 @@ class IncidentService:
         if face is None:
             return None
         try:
-            return read_checked(face, self.evidence_key_env)
+            return self.evidence_store.read(face)
         except (EvidenceMissing, EvidenceIntegrityError, EvidenceKeyError):
             return None
