@@ -10,10 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-# The dashboard's table definitions join the store's metadata when imported; importing them
-# here keeps `compare_metadata(...)` checks of a migrated database complete.
-import raksha.audit.tables
-import raksha.auth.tables  # noqa: F401
 from raksha.store.columns import UtcDateTime, json_type
 
 revision = "0002"
