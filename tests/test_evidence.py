@@ -93,6 +93,39 @@ def test_face_crop_and_blurred_frame(
     )
 
 
+def test_a_neighbour_inside_the_face_crop_is_blurred_there_too(
+    tmp_path: Path, photo: tuple[npt.NDArray[np.uint8], Boxes]
+) -> None:
+    """The face crop is cut from the blurred frame: a bystander whose face falls inside the
+    subject's margin is as anonymous in face.jpg as in the frame."""
+    image, boxes = photo
+    subject, others = boxes[1], boxes[:1] + boxes[2:]
+    margin = 2.0  # wide enough to take in a neighbour
+    files = EvidenceWriter(tmp_path / "ev", face_margin=margin).capture(
+        "inc-1", image, subject, others
+    )
+    face = cv2.imread(files[0].path)
+    bw, bh = subject[2] - subject[0], subject[3] - subject[1]
+    left = max(0, round(subject[0] - margin * bw))
+    top = max(0, round(subject[1] - margin * bh))
+    checked = 0
+    for box in others:
+        x1, y1 = max(box[0], left), max(box[1], top)
+        x2 = min(box[2], left + face.shape[1])
+        y2 = min(box[3], top + face.shape[0])
+        if x2 - x1 < 0.6 * (box[2] - box[0]) or y2 - y1 < 0.6 * (box[3] - box[1]):
+            continue  # this neighbour is not (mostly) inside the crop
+        inside = (x1 - left, y1 - top, x2 - left, y2 - top)
+        assert _sharpness(_region(face, inside)) < 0.05 * _sharpness(
+            _region(image, (x1, y1, x2, y2))
+        )
+        checked += 1
+    assert checked >= 1, "no neighbour fell inside the crop; widen the margin"
+    # The subject itself stays sharp.
+    own = (subject[0] - left, subject[1] - top, subject[2] - left, subject[3] - top)
+    assert _sharpness(_region(face, own)) > 0.8 * _sharpness(_region(image, subject))
+
+
 ARCFACE_5PT = np.float32(
     [
         [38.2946, 51.6963],

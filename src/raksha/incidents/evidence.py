@@ -304,8 +304,9 @@ class EvidenceWriter:
         """
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"evidence needs an HxWx3 uint8 BGR frame, got {image.shape}")
-        face = face_crop(image, subject_box, self.face_margin)
         scene = blur_other_faces(image, subject_box, other_boxes, self.blur_expand)
+        # Cut from the blurred frame: a neighbour inside the margin stays anonymous here too.
+        face = face_crop(scene, subject_box, self.face_margin)
         face_jpeg = _encode_jpeg(face, self.jpeg_quality)
         scene_jpeg = _encode_jpeg(scene, self.jpeg_quality)
         folder = self.incident_dir(incident_id)
