@@ -107,6 +107,11 @@ def _disable_nobody(w: World, _own: bool) -> tuple[str, Any]:
 
 MATRIX: dict[tuple[str, str], tuple[Builder, Expect]] = {
     ("GET", "/healthz"): (lambda w, o: ("/healthz", None), lambda who, o: 200),
+    # The schema maps the whole API: any logged-in user, nobody else.
+    ("GET", "/openapi.json"): (
+        lambda w, o: ("/openapi.json", None),
+        lambda who, o: 401 if who == "anon" else 200,
+    ),
     ("POST", "/api/login"): (
         lambda w, o: ("/api/login", {"username": "op_a", "password": PASSWORD}),
         lambda who, o: 200,

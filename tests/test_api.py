@@ -260,7 +260,8 @@ def test_cameras_masked_metrics_and_health(dash: Dash, monkeypatch: pytest.Monke
 
 
 def test_openapi_documents_every_route(dash: Dash) -> None:
-    schema = TestClient(dash.app).get("/openapi.json").json()
+    assert TestClient(dash.app).get("/openapi.json").status_code == 401  # behind login
+    schema = dash.client("op_a").get("/openapi.json").json()
     for path in (
         "/api/login",
         "/api/logout",

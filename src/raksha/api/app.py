@@ -78,7 +78,7 @@ def _flat_routes(routes: list[Any]) -> list[Any]:
     return out
 
 
-DOC_PATHS = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
+DOC_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
 
 
 def check_rules(app: FastAPI) -> None:
@@ -172,6 +172,7 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        openapi_url=None,  # served behind login by routes_system.openapi_schema
     )
     app.state.raksha = ctx
 
@@ -206,6 +207,11 @@ def create_app(
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
+        if not request.url.path.startswith("/static/"):
+            # Incidents, evidence and pages are personal data: never kept by a browser or proxy.
+            response.headers.setdefault("Cache-Control", "no-store")
+        if request.url.scheme == "https":
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         return response
 
     for module in (

@@ -23,7 +23,7 @@ from fastapi import Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
 from raksha.api.context import ApiContext
-from raksha.api.settings import COOKIE_SESSION, FORM_CSRF, HEADER_CSRF
+from raksha.api.settings import COOKIE_SESSION, COOKIE_SESSION_SECURE, FORM_CSRF, HEADER_CSRF
 from raksha.auth.access import POLICIES, Denied, Rule, check
 from raksha.auth.sessions import Session
 from raksha.auth.users import User
@@ -101,13 +101,26 @@ def _session_user(ctx: ApiContext, token: str | None) -> tuple[User, Session] | 
     return user, session
 
 
+def cookies_secure(request: Request, ctx: ApiContext) -> bool:
+    """Whether cookies are Secure: as configured, else when the request came over https."""
+    if ctx.settings.secure_cookies is not None:
+        return ctx.settings.secure_cookies
+    return request.url.scheme == "https"
+
+
+def session_cookie_name(request: Request, ctx: ApiContext) -> str:
+    """`__Host-raksha_session` when cookies are Secure, `raksha_session` on plain http (a
+    browser refuses a `__Host-` cookie that is not Secure)."""
+    return COOKIE_SESSION_SECURE if cookies_secure(request, ctx) else COOKIE_SESSION
+
+
 async def current_principal(request: Request) -> Principal | None:
     """The logged-in user of this request, or None (no cookie, expired, disabled)."""
     if getattr(request.state, "raksha_principal_known", False):
         cached: Principal | None = request.state.raksha_principal
         return cached
     ctx = get_context(request)
-    token = request.cookies.get(COOKIE_SESSION)
+    token = request.cookies.get(session_cookie_name(request, ctx))
     found = await run_in_threadpool(_session_user, ctx, token)
     who = None if found is None else Principal(found[0], found[1], client_address(request))
     request.state.raksha_principal = who

@@ -10,33 +10,30 @@ from __future__ import annotations
 from fastapi import HTTPException, Request, Response
 
 from raksha.api.context import ApiContext
-from raksha.api.deps import Principal, client_address
-from raksha.api.settings import COOKIE_SESSION
+from raksha.api.deps import Principal, client_address, cookies_secure, session_cookie_name
 from raksha.auth.sessions import NewSession
 from raksha.auth.users import User
 
 
-def _secure(request: Request, ctx: ApiContext) -> bool:
-    if ctx.settings.secure_cookies is not None:
-        return ctx.settings.secure_cookies
-    return request.url.scheme == "https"
-
-
 def set_session_cookie(response: Response, request: Request, token: str, ctx: ApiContext) -> None:
     response.set_cookie(
-        COOKIE_SESSION,
+        session_cookie_name(request, ctx),
         token,
         max_age=int(ctx.settings.session_absolute_s),
         path="/",
         httponly=True,
         samesite="strict",
-        secure=_secure(request, ctx),
+        secure=cookies_secure(request, ctx),
     )
 
 
 def clear_session_cookie(response: Response, request: Request, ctx: ApiContext) -> None:
     response.delete_cookie(
-        COOKIE_SESSION, path="/", httponly=True, samesite="strict", secure=_secure(request, ctx)
+        session_cookie_name(request, ctx),
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=cookies_secure(request, ctx),
     )
 
 

@@ -33,5 +33,8 @@ class ApiSettings:
 
 
 COOKIE_SESSION = "raksha_session"
+#: The session cookie's name over https: the `__Host-` prefix makes browsers refuse it unless
+#: it is Secure, host-only and for path `/` (no subdomain or plain-http page can plant one).
+COOKIE_SESSION_SECURE = "__Host-raksha_session"
 HEADER_CSRF = "X-CSRF-Token"
 FORM_CSRF = "csrf_token"

@@ -65,6 +65,9 @@ def serve(
             "no users yet: add one with `raksha users add --config FILE --username U --role R`",
             err=True,
         )
+    warning = plain_http_warning(host, certfile is not None)
+    if warning:
+        typer.echo(warning, err=True)
     scheme = "https" if certfile else "http"
     typer.echo(f"Raksha dashboard on {scheme}://{host}:{port}/ (store {cfg.storage.display_url})")
     uvicorn.run(
@@ -103,6 +106,26 @@ UVICORN_LOGGING = {
         "uvicorn.access": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
     },
 }
+
+
+def plain_http_warning(host: str, tls: bool) -> str | None:
+    """A warning when the dashboard would serve plain http beyond this machine (sessions,
+    incidents and evidence would cross the network readable); None otherwise."""
+    import ipaddress
+
+    if tls:
+        return None
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name
+        loopback = False
+    if loopback:
+        return None
+    return (
+        f"warning: serving plain http on {host}: logins, incidents and evidence cross the "
+        "network unencrypted; give --ssl-certfile and --ssl-keyfile, or listen on 127.0.0.1 "
+        "behind a TLS proxy"
+    )
 
 
 def _check_listen(host: str, port: int, certfile: Path | None, keyfile: Path | None) -> None:
