@@ -35,6 +35,7 @@ from raksha.api import (
     routes_users,
     sse,
 )
+from raksha.api.bodylimit import BodyLimit
 from raksha.api.context import ApiContext
 from raksha.api.deps import rule_of
 from raksha.api.settings import ApiSettings
@@ -175,6 +176,7 @@ def create_app(
         openapi_url=None,  # served behind login by routes_system.openapi_schema
     )
     app.state.raksha = ctx
+    app.add_middleware(BodyLimit, max_bytes=ctx.settings.max_body_bytes)
 
     @app.exception_handler(StoreError)
     async def _store_error(_request: Request, exc: StoreError) -> Response:

@@ -11,6 +11,7 @@ from fastapi import HTTPException, Request, Response
 
 from raksha.api.context import ApiContext
 from raksha.api.deps import Principal, client_address, cookies_secure, session_cookie_name
+from raksha.auth.passwords import HashingBusy
 from raksha.auth.sessions import NewSession
 from raksha.auth.users import User
 
@@ -47,9 +48,9 @@ def login(
     """
     address = client_address(request)
     name = username.strip()[:64]
-    blocked = ctx.limiter.blocked(name, address)
-    if blocked is not None:
-        kind, wait = blocked
+    attempt = ctx.limiter.begin(name, address)  # counted now, before the slow hash
+    if isinstance(attempt, tuple):
+        kind, wait = attempt
         ctx.metrics.logins.labels("throttled").inc()
         ctx.audit.append(
             name or "-",
@@ -62,13 +63,15 @@ def login(
             f"too many failed logins for this {kind}; try again in {wait} s",
             headers={"Retry-After": str(wait)},
         )
-    user = ctx.users.authenticate(name, password)
+    try:
+        user = ctx.users.authenticate(name, password)
+    except HashingBusy as exc:
+        raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from None
     if user is None:
-        ctx.limiter.failed(name, address)
         ctx.metrics.logins.labels("failure").inc()
         ctx.audit.append(name or "-", "login.failure", address=address)
         raise HTTPException(401, "wrong user name or password")
-    ctx.limiter.succeeded(name)
+    ctx.limiter.succeeded(name, address, attempt)
     new = ctx.sessions.create(user.id, address=address)
     ctx.metrics.logins.labels("success").inc()
     ctx.audit.append(

@@ -25,6 +25,8 @@ class ApiSettings:
     #: One `incident.list` audit entry per user and filter at most this often (seconds; the
     #: entry counts the refreshes it covers). 0 audits every list. See raksha.services.
     list_audit_every_s: float = 300.0
+    #: Request bodies larger than this are refused (413) before they are read.
+    max_body_bytes: int = 256 * 1024
     #: Register the web UI (raksha.web) when that package is installed.
     web: bool = True
     #: Where `config.loaded` audit entries say the configuration came from.

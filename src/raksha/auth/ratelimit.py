@@ -1,11 +1,16 @@
-"""Login throttling: failed attempts counted per account and per address in a sliding window.
+"""Login throttling: attempts counted per account and per address in a sliding window.
 
-In memory, per server process (one `raksha serve` process per deployment). A success clears
-the account's count, not the address's, so one valid login cannot reset a guessing run.
+An attempt is counted *before* its password is checked (`begin`, atomic under one lock), so
+a burst of parallel guesses cannot slip past the limit while the slow hashes run; a success
+takes its own attempt back (`succeeded`) and clears the account's count, not the
+address's, so one valid login cannot reset a guessing run.
+
+In memory, per server process (one `raksha serve` process per deployment).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -55,6 +60,29 @@ class LoginLimiter:
                     return kind, max(1, math.ceil(wait))
         return None
 
+    def begin(self, account: str, address: str) -> tuple[str, int] | float:
+        """Refuse (as `blocked` does) or count this attempt now, before its password is
+        checked; returns the attempt's time, to hand to `succeeded`."""
+        now = self._clock()
+        with self._lock:
+            for kind, key, limit in (
+                ("account", "u:" + account.lower(), self.limits.per_account),
+                ("address", "a:" + address, self.limits.per_address),
+            ):
+                q = self._prune(key, now)
+                if len(q) >= limit:
+                    wait = q[len(q) - limit] + self.limits.window_s - now
+                    return kind, max(1, math.ceil(wait))
+            self._prune("u:" + account.lower(), now).append(now)
+            self._prune("a:" + address, now).append(now)
+            self._bound()
+        return now
+
+    def _bound(self) -> None:
+        if len(self._fails) > 100_000:  # bound memory under a spray of names
+            for k in [k for k, q in self._fails.items() if not q]:
+                del self._fails[k]
+
     def failed(self, account: str, address: str) -> None:
         now = self._clock()
         with self._lock:
@@ -64,6 +92,12 @@ class LoginLimiter:
                 for k in [k for k, q in self._fails.items() if not q]:
                     del self._fails[k]
 
-    def succeeded(self, account: str) -> None:
+    def succeeded(self, account: str, address: str | None = None, at: float | None = None) -> None:
+        """A right password: the account's count is cleared, and the address's attempt made
+        at `at` (from `begin`) is taken back."""
         with self._lock:
             self._fails.pop("u:" + account.lower(), None)
+            q = self._fails.get("a:" + address) if address is not None else None
+            if q is not None and at is not None:
+                with contextlib.suppress(ValueError):
+                    q.remove(at)
