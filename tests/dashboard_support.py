@@ -217,3 +217,16 @@ def dashboard(
         finally:
             keeper.__exit__(None, None, None)
             store.close()
+
+
+def allow_tampering(engine: Engine) -> None:
+    """Drop the audit log's append-only triggers, as an intruder with schema rights could:
+    the tamper tests then show what the hash chain and the checkpoints still catch."""
+    from sqlalchemy import text
+
+    from raksha.store.migrations.versions import v0006_audit_append_only as m
+
+    down = m.POSTGRES_DOWN if engine.dialect.name == "postgresql" else m.SQLITE_DOWN
+    with engine.begin() as conn:
+        for statement in down:
+            conn.execute(text(statement))

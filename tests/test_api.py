@@ -31,6 +31,7 @@ from dashboard_support import (
     SUBJECT_BOX,
     Dash,
     add_incident,
+    allow_tampering,
     dashboard,
 )
 from raksha.api.app import RouteWithoutRule, create_app
@@ -112,6 +113,7 @@ def test_incident_flow_is_scoped_audited_and_verifiable(dash: Dash) -> None:
 
     # An audit row edited directly in the database: the API names the broken entry.
     target = entries[1]["seq"]
+    allow_tampering(dash.store.engine)  # an intruder with schema rights
     with dash.store.engine.begin() as c:
         c.execute(update(audit_log).where(audit_log.c.seq == target).values(actor="someone"))
     broken = aud.get("/api/audit/verify").json()

@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 import yaml
 from sqlalchemy import Engine, insert, select, text, update
+from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
-from dashboard_support import database, site_config
+from dashboard_support import allow_tampering, database, site_config
 from raksha.audit import AuditLog
 from raksha.audit.chain import entry_hash
-from raksha.audit.tables import audit_log
+from raksha.audit.tables import audit_head, audit_log
 from raksha.cli import app as cli_app
 from raksha.store import IncidentStore
 
@@ -90,6 +91,7 @@ def test_edited_entry_is_named(db: tuple[str, Engine]) -> None:
     _, engine = db
     log = AuditLog(engine)
     _fill(log)
+    allow_tampering(engine)
     with engine.begin() as c:
         c.execute(update(audit_log).where(audit_log.c.seq == 3).values(actor="mallory"))
     result = log.verify()
@@ -103,6 +105,7 @@ def test_edited_details_are_detected(db: tuple[str, Engine]) -> None:
     _, engine = db
     log = AuditLog(engine)
     _fill(log)
+    allow_tampering(engine)
     with engine.begin() as c:
         c.execute(update(audit_log).where(audit_log.c.seq == 5).values(details={"n": 5, "x": 1}))
     first = log.verify().first_problem
@@ -113,6 +116,7 @@ def test_deleted_entry_is_named(db: tuple[str, Engine]) -> None:
     _, engine = db
     log = AuditLog(engine)
     _fill(log)
+    allow_tampering(engine)
     with engine.begin() as c:
         c.execute(text("DELETE FROM audit_log WHERE seq = 3"))
     result = log.verify()
@@ -126,6 +130,7 @@ def test_deleted_newest_entries_are_detected(db: tuple[str, Engine]) -> None:
     _, engine = db
     log = AuditLog(engine)
     _fill(log)
+    allow_tampering(engine)
     with engine.begin() as c:
         c.execute(text("DELETE FROM audit_log WHERE seq >= 5"))
     first = log.verify().first_problem
@@ -139,6 +144,7 @@ def test_inserted_entry_is_detected(db: tuple[str, Engine]) -> None:
     log = AuditLog(engine)
     _fill(log)
     third = _row(engine, 3)
+    allow_tampering(engine)
     with engine.begin() as c:
         for seq in (6, 5, 4):
             c.execute(update(audit_log).where(audit_log.c.seq == seq).values(seq=seq + 1))
@@ -179,6 +185,7 @@ def test_appended_outside_the_log_is_detected(db: tuple[str, Engine]) -> None:
         "prev_hash": last["hash"],
     }
     forged["hash"] = entry_hash(**forged)  # type: ignore[arg-type]
+    allow_tampering(engine)
     with engine.begin() as c:
         c.execute(insert(audit_log), forged)
     first = log.verify().first_problem
@@ -189,6 +196,7 @@ def test_reordered_entries_are_named(db: tuple[str, Engine]) -> None:
     _, engine = db
     log = AuditLog(engine)
     _fill(log)
+    allow_tampering(engine)
     with engine.begin() as c:
         c.execute(update(audit_log).where(audit_log.c.seq == 2).values(seq=-2))
         c.execute(update(audit_log).where(audit_log.c.seq == 3).values(seq=2))
@@ -211,8 +219,33 @@ def test_cli_audit_verify(db: tuple[str, Engine], tmp_path: Path) -> None:
     ok = runner.invoke(cli_app, ["audit", "verify", "--config", str(config)])
     assert ok.exit_code == 0, ok.output
     assert "audit log ok: 6 entries" in ok.output
+    allow_tampering(engine)
     with engine.begin() as c:
         c.execute(update(audit_log).where(audit_log.c.seq == 4).values(action="logout"))
     broken = runner.invoke(cli_app, ["audit", "verify", "--config", str(config)])
     assert broken.exit_code == 1
     assert "entry 4" in broken.output and "edited" in broken.output
+
+
+def test_the_database_refuses_to_rewrite_the_log(db: tuple[str, Engine]) -> None:
+    """Append-only at the database: editing, deleting or truncating entries and moving the
+    head back are refused, whoever connects; the chain still verifies afterwards."""
+    kind, engine = db
+    log = AuditLog(engine)
+    _fill(log)
+    attempts = [
+        update(audit_log).where(audit_log.c.seq == 3).values(actor="mallory"),
+        audit_log.delete().where(audit_log.c.seq >= 5),
+        update(audit_head).values(seq=2),
+        audit_head.delete(),
+    ]
+    if kind == "postgresql":
+        attempts.append(text("TRUNCATE audit_log"))
+    for statement in attempts:
+        with pytest.raises(DBAPIError) as err, engine.begin() as c:
+            c.execute(statement)
+        assert "append-only" in str(err.value) or "move forward" in str(err.value)
+    result = log.verify()
+    assert result.ok and result.entries == 6 and result.head_seq == 6
+    log.append("user7", "incident.view")  # appending still works
+    assert log.verify().ok

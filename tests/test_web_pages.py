@@ -16,7 +16,15 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from dashboard_support import PASSWORD, STATION_A, STATION_B, SUBJECT_BOX, face_image, new_incident
+from dashboard_support import (
+    PASSWORD,
+    STATION_A,
+    STATION_B,
+    SUBJECT_BOX,
+    allow_tampering,
+    face_image,
+    new_incident,
+)
 from raksha.api.app import api_routes, create_app
 from raksha.api.settings import ApiSettings
 from raksha.audit.tables import audit_log
@@ -416,6 +424,7 @@ def test_audit_view_and_chain_check(web: Web) -> None:
         action="login.success", limit=1, newest_first=False
     )
     seq, actor = entries[0].seq, entries[0].actor
+    allow_tampering(web.store.engine)  # an intruder with schema rights
     with web.store.engine.begin() as conn:
         conn.execute(update(audit_log).where(audit_log.c.seq == seq).values(actor="someone-else"))
     try:
