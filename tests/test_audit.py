@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from dashboard_support import allow_tampering, database, site_config
 from raksha.audit import AuditLog
 from raksha.audit.chain import entry_hash
+from raksha.audit.checkpoint import check_checkpoints, new_private_key, write_checkpoint
 from raksha.audit.tables import audit_head, audit_log
 from raksha.cli import app as cli_app
 from raksha.store import IncidentStore
@@ -249,3 +250,110 @@ def test_the_database_refuses_to_rewrite_the_log(db: tuple[str, Engine]) -> None
     assert result.ok and result.entries == 6 and result.head_seq == 6
     log.append("user7", "incident.view")  # appending still works
     assert log.verify().ok
+
+
+def _recompute_from(engine: Engine, first: int) -> None:
+    """Rewrite the chain from entry `first` on as a careful intruder would: every later hash
+    recomputed, the head moved to match, so the chain itself verifies."""
+    with engine.begin() as c:
+        rows = c.execute(select(audit_log).order_by(audit_log.c.seq)).all()
+        prev = "0" * 64
+        for r in rows:
+            if r.seq >= first:
+                digest = entry_hash(
+                    seq=r.seq,
+                    at=r.at,
+                    actor=r.actor,
+                    action=r.action,
+                    target=r.target,
+                    station_id=r.station_id,
+                    address=r.address,
+                    details=r.details,
+                    prev_hash=prev,
+                )
+                c.execute(
+                    update(audit_log)
+                    .where(audit_log.c.seq == r.seq)
+                    .values(prev_hash=prev, hash=digest)
+                )
+                prev = digest
+            else:
+                prev = r.hash
+        last = max(r.seq for r in rows)
+        c.execute(update(audit_head).values(seq=last, hash=prev))
+
+
+def test_signed_checkpoints_catch_a_truncated_or_recomputed_chain(
+    db: tuple[str, Engine], tmp_path: Path
+) -> None:
+    _, engine = db
+    log = AuditLog(engine)
+    key = new_private_key()
+    public = key.public_key()
+    path = tmp_path / "checkpoints.jsonl"
+    write_checkpoint(log, key, path)  # signed while empty: fine
+    _fill(log)
+    write_checkpoint(log, key, path)  # head 6
+    assert check_checkpoints(log, path, public) == [] and log.verify().ok
+
+    # Truncated: entries 5 and 6 deleted and the head moved back. The chain verifies...
+    allow_tampering(engine)
+    with engine.begin() as c:
+        c.execute(audit_log.delete().where(audit_log.c.seq >= 5))
+        h4 = c.execute(select(audit_log.c.hash).where(audit_log.c.seq == 4)).scalar_one()
+        c.execute(update(audit_head).values(seq=4, hash=h4))
+    assert log.verify().ok
+    # ...the checkpoint does not.
+    (problem,) = check_checkpoints(log, path, public)
+    assert problem.seq == 6 and "truncated" in problem.problem
+
+    # Recomputed: entry 2 edited and every later hash redone; appended up to 6 again.
+    with engine.begin() as c:
+        c.execute(update(audit_log).where(audit_log.c.seq == 2).values(actor="mallory"))
+    _recompute_from(engine, 2)
+    log.append("user5", "incident.view")
+    log.append("user6", "incident.view")
+    assert log.verify().ok
+    (problem,) = check_checkpoints(log, path, public)
+    assert problem.seq == 6 and "recomputed" in problem.problem
+
+    # A forged checkpoint line (signed with another key) is named too.
+    other = new_private_key()
+    forged = tmp_path / "forged.jsonl"
+    write_checkpoint(log, other, forged)
+    (bad,) = check_checkpoints(log, forged, public)
+    assert "bad signature" in bad.problem
+
+
+def test_cli_keygen_checkpoint_and_verify_with_checkpoints(
+    db: tuple[str, Engine], tmp_path: Path
+) -> None:
+    url, engine = db
+    config = tmp_path / "raksha.yaml"
+    config.write_text(yaml.safe_dump({"storage": {"url": url}}), encoding="utf-8")
+    _fill(AuditLog(engine))
+    runner = CliRunner()
+    key = tmp_path / "audit-key.pem"
+    made = runner.invoke(cli_app, ["audit", "keygen", "--out", str(key)])
+    assert made.exit_code == 0 and "BEGIN PUBLIC KEY" in made.output, made.output
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    pub = tmp_path / "audit-key.pub"
+    pub.write_text(made.output)
+    again = runner.invoke(cli_app, ["audit", "keygen", "--out", str(key)])
+    assert again.exit_code != 0  # never overwrites a key
+    cps = tmp_path / "cps.jsonl"
+    args = ["--config", str(config)]
+    done = runner.invoke(
+        cli_app, ["audit", "checkpoint", *args, "--file", str(cps), "--key", str(key)]
+    )
+    assert done.exit_code == 0 and "head 6" in done.output, done.output
+    check = ["audit", "verify", *args, "--checkpoints", str(cps), "--public-key", str(pub)]
+    ok = runner.invoke(cli_app, check)
+    assert ok.exit_code == 0, ok.output
+    allow_tampering(engine)
+    with engine.begin() as c:
+        c.execute(audit_log.delete().where(audit_log.c.seq == 6))
+        h5 = c.execute(select(audit_log.c.hash).where(audit_log.c.seq == 5)).scalar_one()
+        c.execute(update(audit_head).values(seq=5, hash=h5))
+    broken = runner.invoke(cli_app, check)
+    assert broken.exit_code == 1 and "truncated" in broken.output, broken.output
