@@ -103,3 +103,28 @@ def test_a_chunked_oversized_body_is_refused_too(dash: Dash) -> None:
         "/api/login", content=chunks(), headers={"content-type": "application/json"}
     )
     assert r.status_code == 413
+
+
+def test_throttled_logins_are_summarised_not_chained_one_by_one(dash: Dash) -> None:
+    c = TestClient(dash.app)
+    for i in range(5):
+        c.post("/api/login", json={"username": "op_a", "password": f"wrong guess {i}"})
+    for _ in range(40):  # hammering a throttled account
+        r = c.post("/api/login", json={"username": "op_a", "password": "still guessing"})
+        assert r.status_code == 429
+    entries = AuditLog(dash.store.engine).entries(action="login.throttled", limit=100)
+    assert len(entries) == 1  # one entry a minute, not forty
+    assert entries[0].details["by"] == "account"
+    assert entries[0].details["refused_since_last_entry"] == 0
+
+
+def test_refusal_summaries_count_what_they_cover() -> None:
+    now = [0.0]
+    lim = LoginLimiter(clock=lambda: now[0])
+    assert lim.should_audit_refusal("account", "ann") == 0
+    for _ in range(7):
+        now[0] += 5
+        assert lim.should_audit_refusal("account", "ann") is None
+    assert lim.should_audit_refusal("address", "1.2.3.4") == 0  # its own key
+    now[0] += 30  # 65 s after the first entry
+    assert lim.should_audit_refusal("account", "ann") == 7

@@ -105,6 +105,13 @@ def test_refused_actions_are_audited_and_another_station_is_not_found(
         service.view(who["op_b"], iid)
     with pytest.raises(NotFound):
         service.view(who["op_b"], "no-such-incident")
+    # The attempts are audited (the caller learns nothing from them).
+    denied = audit.entries(action="incident.denied")
+    assert [(e.actor, e.target, e.details["why"]) for e in denied] == [
+        ("op_b", f"incident:{iid}", "another station"),
+        ("op_b", f"incident:{iid}", "another station"),
+        ("op_b", "incident:no-such-incident", "no such incident"),
+    ]
     with pytest.raises(Denied) as err:  # a role that may not read incidents at all
         service.list_visible(Caller(UserStore(store.engine).add("aud", "auditor", PASSWORD)))
     assert err.value.status == 403

@@ -52,12 +52,15 @@ def login(
     if isinstance(attempt, tuple):
         kind, wait = attempt
         ctx.metrics.logins.labels("throttled").inc()
-        ctx.audit.append(
-            name or "-",
-            "login.throttled",
-            address=address,
-            details={"by": kind, "retry_after_s": wait},
-        )
+        key = name.lower() if kind == "account" else address
+        earlier = ctx.limiter.should_audit_refusal(kind, key)
+        if earlier is not None:  # one entry a minute per account or address, with a count
+            ctx.audit.append(
+                name or "-",
+                "login.throttled",
+                address=address,
+                details={"by": kind, "retry_after_s": wait, "refused_since_last_entry": earlier},
+            )
         raise HTTPException(
             429,
             f"too many failed logins for this {kind}; try again in {wait} s",

@@ -36,6 +36,8 @@ class LoginLimiter:
         self._clock = clock
         self._lock = threading.Lock()
         self._fails: dict[str, deque[float]] = {}
+        #: (kind, key) -> (time of the last audited refusal, refusals counted since).
+        self._refusals: dict[tuple[str, str], tuple[float, int]] = {}
 
     def _prune(self, key: str, now: float) -> deque[float]:
         q = self._fails.get(key)
@@ -77,6 +79,23 @@ class LoginLimiter:
             self._prune("a:" + address, now).append(now)
             self._bound()
         return now
+
+    def should_audit_refusal(self, kind: str, key: str, every_s: float = 60.0) -> int | None:
+        """Whether to write an audit entry for this refused attempt: at most one per
+        (kind, key) every `every_s`, so a client hammering the login cannot flood the chained
+        log. Returns the refusals since the last entry (None: this one is only counted)."""
+        now = self._clock()
+        with self._lock:
+            last, skipped = self._refusals.get((kind, key), (float("-inf"), 0))
+            if now - last < every_s:
+                self._refusals[(kind, key)] = (last, skipped + 1)
+                return None
+            self._refusals[(kind, key)] = (now, 0)
+            if len(self._refusals) > 100_000:
+                cutoff = now - every_s
+                for k in [k for k, (t, _n) in self._refusals.items() if t < cutoff]:
+                    del self._refusals[k]
+            return skipped
 
     def _bound(self) -> None:
         if len(self._fails) > 100_000:  # bound memory under a spray of names

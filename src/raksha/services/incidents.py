@@ -121,6 +121,19 @@ class IncidentService:
             check_station(caller.user, rule, incident.station_id if incident is not None else None)
         except Denied as exc:
             if exc.status == 404:  # another station's: the same reply as a missing one
+                # The caller learns nothing; the log records the attempt.
+                self.audit.append(
+                    caller.name,
+                    "incident.denied",
+                    target=f"incident:{incident_id}",
+                    station_id=caller.user.station_id,
+                    address=caller.address,
+                    details={
+                        "rule": rule.value,
+                        "why": "no such incident" if incident is None else "another station",
+                        "incident_station": None if incident is None else incident.station_id,
+                    },
+                )
                 raise NotFound("not found") from None
             raise
         if incident is None:
