@@ -32,8 +32,10 @@ from typing import Any
 
 import pytest
 import yaml
+from sqlalchemy import make_url
 from sqlalchemy import text as sql
 
+from outage_proxy import OutageProxy
 from pg_support import admin_engine, pg_schema, skip_or_fail
 from raksha.alerts.signing import (
     IDEMPOTENCY_HEADER,
@@ -835,6 +837,56 @@ def test_two_runs_on_one_postgresql_make_one_incident_of_one_person(
 
 
 @pytest.mark.slow
+def test_a_database_outage_does_not_end_a_run_with_its_live_table(
+    tmp_path: Path, models_dir: Path, pg_url: str, distress_clip: SyntheticClip
+) -> None:
+    """`raksha run` in its default mode (the live table on) while PostgreSQL goes away for
+    8 s during the fear segment and comes back: the run goes on, stores the incident once
+    the database is back, and ends normally."""
+    with OutageProxy(("127.0.0.1", 5432)) as proxy:
+        proxied = (
+            make_url(pg_url)
+            .set(host="127.0.0.1", port=proxy.port)
+            .render_as_string(hide_password=False)
+        )
+        cfg = write_config(
+            tmp_path / "raksha.yaml",
+            [camera("cam-1", distress_clip.path)],
+            proxied,
+            source={"realtime_files": True},
+        )
+        env = dict(os.environ, RAKSHA_MODELS=str(models_dir))
+        env.pop("RAKSHA_TEST_PG_URL", None)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "raksha", "run", "--config", str(cfg), "--exit-at-end"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        # Wait until the run is up (its camera row is in the store), then cut the database.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                store = open_store(pg_url)
+                try:
+                    if store.cameras():
+                        break
+                finally:
+                    store.close()
+            except Exception:  # the schema is not there yet
+                pass
+            time.sleep(0.2)
+        proxy.cut()
+        time.sleep(8.0)
+        proxy.restore()
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, (out, err)
+    assert "Traceback" not in err, err
+    assert "1 new incident(s) stored" in out, out
+    assert len(stored_incidents(pg_url)) == 1
+
+
 def test_an_incident_is_stored_even_when_its_evidence_cannot_be_written(
     tmp_path: Path,
     models_dir: Path,

@@ -75,8 +75,29 @@ def _run(
 
     runtime = build_runtime(cfg, models_dir=models, exit_at_end=exit_at_end, on_stored=on_stored)
 
+    shown: list[dict[str, Any]] = []
+    outage: list[str] = []
+
     def current() -> list[dict[str, Any]]:
-        return [incident_to_json(i) for i in runtime.store.list_incidents(limit=50)]
+        """The newest incidents; during a database outage the last ones read (the table
+        says so) while the cameras go on and incidents wait for the store."""
+        try:
+            rows = [incident_to_json(i) for i in runtime.store.list_incidents(limit=50)]
+        except RakshaError as exc:
+            outage[:] = [str(exc)]
+            return shown
+        shown[:] = rows
+        outage.clear()
+        return shown
+
+    def heading() -> str:
+        if not outage:
+            return title
+        waiting = runtime.sink.unsaved
+        return (
+            f"{title} — DATABASE UNREACHABLE, analysis goes on; {waiting} incident(s) "
+            f"waiting to be stored ({outage[0][:120]})"
+        )
 
     def handle_signal(_sig: int, _frame: object) -> None:
         runtime.stopping.set()
@@ -86,8 +107,8 @@ def _run(
     try:
         if live_table:
             with Live(_incident_table([], title), console=console, refresh_per_second=2) as live:
-                runtime.wait(tick=lambda: live.update(_incident_table(current(), title)))
-                live.update(_incident_table(current(), title))
+                runtime.wait(tick=lambda: live.update(_incident_table(current(), heading())))
+                live.update(_incident_table(current(), heading()))
             if not console.is_terminal:  # rich leaves the last table line unterminated there
                 console.line()
         else:

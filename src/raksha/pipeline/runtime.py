@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from raksha.alerts.dispatcher import OutboxDispatcher
+from raksha.errors import RakshaError
 from raksha.pipeline.camera import CameraPipeline
 from raksha.pipeline.incident_sink import IncidentSink
 from raksha.pipeline.memory import fix_mmap_threshold
@@ -108,7 +109,11 @@ class Runtime:
             )
         deadline = time.monotonic() + drain_s
         while time.monotonic() < deadline:
-            stats = self.dispatcher.run_once()
+            try:
+                stats = self.dispatcher.run_once()
+            except RakshaError as exc:  # the store is down: the outbox keeps them for later
+                log.warning("alerts not drained at shutdown: %s", exc)
+                break
             if stats.attempted == 0:
                 break
             if stats.failed:
