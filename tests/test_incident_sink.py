@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from sqlalchemy import select
 
 from raksha.config import IncidentPolicy
@@ -14,7 +15,9 @@ from raksha.distress.config import DistressConfig
 from raksha.domain import DistressEvent, DistressSample, FaceResult, Frame, FrameAnalysis
 from raksha.geo.routing import Router
 from raksha.incidents.evidence import EvidenceWriter
+from raksha.incidents.model import AlertPayload, NewIncident
 from raksha.pipeline.incident_sink import IncidentSink
+from raksha.pipeline.spool import Spool, SpoolFull
 from raksha.site.config import CameraConfig, HotspotConfig, StationConfig
 from raksha.store import IncidentStore, StoreError
 from raksha.store.repository import OpenResult
@@ -120,3 +123,99 @@ def test_incidents_survive_a_store_outage(tmp_path: Path) -> None:
 def analysis_id(sink: IncidentSink) -> str:
     (incident_id,) = set(sink._open.values())
     return incident_id
+
+
+def _sink(store: IncidentStore, tmp_path: Path, spool: Spool) -> IncidentSink:
+    return IncidentSink(
+        store,
+        Router([StationConfig(id="a", lat=26.85, lon=80.94)]),
+        EvidenceWriter(tmp_path / "ev"),
+        [HotspotConfig(id="h", lat=26.851, lon=80.941)],
+        IncidentPolicy(),
+        DistressConfig(),
+        model_name="m",
+        model_sha256="0" * 64,
+        channels=["store", "webhook"],
+        spool=spool,
+    )
+
+
+def test_a_crash_during_an_outage_loses_no_incident_and_stores_none_twice(
+    tmp_path: Path,
+) -> None:
+    """The store is down when the incident is decided: it is written to the spool on disk.
+    The process dies (nothing of it survives but files); the next run, with the store back,
+    stores it once, with its alert; replaying again stores nothing more."""
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    spool_path = tmp_path / "spool.db"
+    camera = CameraConfig(id="cam-1", hotspot="h", url="file:///x.mp4")
+    down = FlakyStore.open(db)
+    down.failures = 10**6
+    first = _sink(down, tmp_path, Spool(spool_path))
+    frame, analysis = _frame_with_event(5.0)
+    first.handle(camera, frame, analysis)
+    assert first.unsaved == 1 and down.list_incidents() == []
+    assert len(Spool(spool_path)) == 1  # on disk, readable by another process
+    del first  # "kill -9": only the files remain
+    down.close()
+
+    store = IncidentStore.open(db)
+    second = _sink(store, tmp_path, Spool(spool_path))
+    assert second.load_spooled() == 1
+    assert second.retry_unsaved(force=True) == 0
+    (stored,) = store.list_incidents()
+    assert stored.station_id == "a" and all(Path(e.path).is_file() for e in stored.evidence)
+    assert len(store.deliveries(stored.id)) == 1  # its webhook alert, once
+    assert len(Spool(spool_path)) == 0
+    assert second._open == {}  # an earlier run's track id means nothing to this run
+
+    # A crash between the store's commit and the spool's delete: the replay finds it stored.
+    again = Spool(spool_path)
+    again.put(stored.id, _spooled_doc(second, stored.id, tmp_path, frame, analysis))
+    third = _sink(store, tmp_path, Spool(spool_path))
+    assert third.load_spooled() == 1 and third.retry_unsaved(force=True) == 0
+    assert [i.id for i in store.list_incidents()] == [stored.id]
+    assert len(store.deliveries(stored.id)) == 1
+    store.close()
+
+
+def _spooled_doc(
+    sink: IncidentSink, incident_id: str, tmp_path: Path, frame: Frame, analysis: FrameAnalysis
+) -> dict[str, Any]:
+    """The spool row of an incident as the sink wrote it, for `incident_id`."""
+    import dataclasses
+
+    from raksha.pipeline.incident_sink import _Unsaved
+
+    stored = sink.store.get_incident(incident_id)
+    assert stored is not None
+    event = analysis.opened[0]
+    route = sink.route_for(CameraConfig(id="cam-1", hotspot="h", url="file:///x.mp4"))
+    new = NewIncident(
+        camera_id="cam-1",
+        hotspot_id="h",
+        station_id="a",
+        peak_distress=event.peak_distress,
+        expression_at_peak=dict(event.expression_at_peak),
+        model_name="m",
+        model_sha256="0" * 64,
+        thresholds={},
+        route=route,
+        opened_at=stored.opened_at,
+        id=incident_id,
+    )
+    item = _Unsaved(new, [], AlertPayload.of(new), "cam-1", 1, (140.0, 110.0, 80.0), 0.0, 0.0)
+    return dataclasses.replace(item).to_json()
+
+
+def test_the_spool_keeps_order_and_bounds() -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        spool = Spool(Path(tmp) / "s.db", max_items=3)
+        ids = [spool.put(f"i{n}", {"n": n}) for n in range(3)]
+        with pytest.raises(SpoolFull):
+            spool.put("i3", {"n": 3})
+        assert [doc["n"] for _, doc in spool.pending()] == [0, 1, 2]
+        spool.done(ids[1])
+        assert [doc["n"] for _, doc in Spool(Path(tmp) / "s.db").pending()] == [0, 2]

@@ -887,6 +887,82 @@ def test_a_database_outage_does_not_end_a_run_with_its_live_table(
     assert len(stored_incidents(pg_url)) == 1
 
 
+def _wait_for_camera_row(pg_url: str, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            store = open_store(pg_url)
+            try:
+                if store.cameras():
+                    return
+            finally:
+                store.close()
+        except Exception:  # the schema is not there yet
+            pass
+        time.sleep(0.2)
+
+
+def test_kill_9_during_a_database_outage_loses_no_incident(
+    tmp_path: Path,
+    models_dir: Path,
+    pg_url: str,
+    distress_clip: SyntheticClip,
+    calm_clip: SyntheticClip,
+) -> None:
+    """The database goes away, the run decides an incident (it waits in the spool on disk)
+    and is killed with SIGKILL; the database comes back and the next run stores the incident
+    first, once, with its alert."""
+    with OutageProxy(("127.0.0.1", 5432)) as proxy:
+        proxied = (
+            make_url(pg_url)
+            .set(host="127.0.0.1", port=proxy.port)
+            .render_as_string(hide_password=False)
+        )
+        config = tmp_path / "raksha.yaml"
+        write_config(
+            config, [camera("cam-1", distress_clip.path)], proxied, source={"realtime_files": True}
+        )
+        env = dict(os.environ, RAKSHA_MODELS=str(models_dir))
+        env.pop("RAKSHA_TEST_PG_URL", None)
+        cmd = [sys.executable, "-m", "raksha", "run", "--config", str(config), "--exit-at-end"]
+        proc = subprocess.Popen(
+            [*cmd, "--no-table"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        _wait_for_camera_row(pg_url, proc)
+        proxy.cut()
+        spool = tmp_path / "evidence" / ".incident-spool.db"
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and proc.poll() is None:
+            if spool.exists() and sqlite_count(spool, "spool") >= 1:
+                break
+            time.sleep(0.2)
+        assert sqlite_count(spool, "spool") == 1, proc.communicate(timeout=5)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+        proxy.restore()
+        assert stored_incidents(pg_url) == []  # nothing reached the database before the kill
+
+        # The next run (a calm clip on the same camera) takes up the spool first.
+        write_config(
+            config, [camera("cam-1", calm_clip.path)], proxied, source={"realtime_files": False}
+        )
+        again = subprocess.run(
+            [*cmd, "--no-table"], capture_output=True, text=True, env=env, timeout=120, check=False
+        )
+    assert again.returncode == 0, (again.stdout, again.stderr)
+    rows = stored_incidents(pg_url)
+    assert len(rows) == 1, rows
+    assert sqlite_count(spool, "spool") == 0
+    store = open_store(pg_url)
+    try:
+        with store.engine.connect() as conn:
+            assert conn.execute(sql("SELECT count(*) FROM alerts")).scalar_one() == 1
+    finally:
+        store.close()
+    window = distress_clip.window(1)
+    assert window[0] <= rows[0]["event_start_s"] <= window[1]
+
+
 def test_an_incident_is_stored_even_when_its_evidence_cannot_be_written(
     tmp_path: Path,
     models_dir: Path,

@@ -31,6 +31,7 @@ from raksha.pipeline.analyzer import FrameAnalyzer, Models
 from raksha.pipeline.camera import CameraPipeline
 from raksha.pipeline.incident_sink import IncidentSink, StoredIncident
 from raksha.pipeline.runtime import Runtime
+from raksha.pipeline.spool import Spool
 from raksha.site.config import CameraConfig
 from raksha.site.effective import effective_camera_config
 from raksha.site.load import load_site_secrets, storage_url
@@ -75,6 +76,10 @@ def build_runtime(
         if on_stored is not None:
             on_stored(incident)
 
+    spool = Spool(
+        cfg.incidents.spool or cfg.evidence.dir / ".incident-spool.db",
+        max_items=cfg.incidents.spool_max,
+    )
     sink = IncidentSink(
         store,
         router,
@@ -86,6 +91,7 @@ def build_runtime(
         model_sha256=model_sha,
         channels=["store", *notifiers],
         on_stored=stored,
+        spool=spool,
     )
 
     # The cameras: each routed to its station once; disabled ones are listed, never read.

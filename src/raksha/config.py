@@ -43,6 +43,12 @@ class IncidentPolicy(BaseModel):
     #: Events whose faces are this close (centre distance in face widths) at the same camera
     #: within the merge window count as the same person even if the tracker lost them.
     merge_distance_faces: float = Field(1.5, ge=0)
+    #: Where incidents wait, on disk, while the database is unreachable (replayed in order
+    #: when it is back and on the next start). None: `.incident-spool.db` in `evidence.dir`.
+    spool: Path | None = None
+    #: Incidents the spool holds at most; past that they wait in memory and a CRITICAL line
+    #: is logged for each.
+    spool_max: int = Field(10_000, ge=1)
 
 
 class RunConfig(AnalysisConfig, SiteConfig):

@@ -123,6 +123,54 @@ class NewIncident:
     def top_expression(self) -> str | None:
         return top_expression(self.expression_at_peak)
 
+    def to_json(self) -> dict[str, Any]:
+        """Every field as JSON (for the spool that keeps it through a database outage)."""
+        return {
+            "id": self.id,
+            "camera_id": self.camera_id,
+            "hotspot_id": self.hotspot_id,
+            "station_id": self.station_id,
+            "peak_distress": self.peak_distress,
+            "expression_at_peak": dict(self.expression_at_peak),
+            "model_name": self.model_name,
+            "model_sha256": self.model_sha256,
+            "thresholds": self.thresholds,
+            "route": self.route.to_json(),
+            "track_id": self.track_id,
+            "source_id": self.source_id,
+            "event_start_s": self.event_start_s,
+            "event_end_s": self.event_end_s,
+            "person_key": self.person_key,
+            "opened_at": self.opened_at.isoformat(),
+            "peak_absolute": self.peak_absolute,
+            "peak_relative": self.peak_relative,
+            "baseline_at_peak": self.baseline_at_peak,
+        }
+
+    @staticmethod
+    def from_json(d: dict[str, Any]) -> NewIncident:
+        return NewIncident(
+            id=str(d["id"]),
+            camera_id=str(d["camera_id"]),
+            hotspot_id=str(d["hotspot_id"]),
+            station_id=str(d["station_id"]),
+            peak_distress=float(d["peak_distress"]),
+            expression_at_peak={str(k): float(v) for k, v in d["expression_at_peak"].items()},
+            model_name=str(d["model_name"]),
+            model_sha256=str(d["model_sha256"]),
+            thresholds=dict(d["thresholds"]),
+            route=Route.from_json(d["route"]),
+            track_id=d.get("track_id"),
+            source_id=str(d.get("source_id", "")),
+            event_start_s=d.get("event_start_s"),
+            event_end_s=d.get("event_end_s"),
+            person_key=d.get("person_key"),
+            opened_at=datetime.fromisoformat(d["opened_at"]),
+            peak_absolute=d.get("peak_absolute"),
+            peak_relative=d.get("peak_relative"),
+            baseline_at_peak=d.get("baseline_at_peak"),
+        )
+
 
 def top_expression(distribution: dict[str, float]) -> str | None:
     if not distribution:

@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from raksha.config import IncidentPolicy
 from raksha.distress.config import DistressConfig
@@ -27,7 +28,8 @@ from raksha.errors import RakshaError
 from raksha.geo.routing import Route, Router
 from raksha.incidents.evidence import EvidenceStore
 from raksha.incidents.merge import MergeRule
-from raksha.incidents.model import AlertPayload, EvidenceFile, NewIncident
+from raksha.incidents.model import AlertPayload, EvidenceFile, EvidenceKind, NewIncident
+from raksha.pipeline.spool import Spool
 from raksha.site.config import CameraConfig, HotspotConfig
 from raksha.store.repository import IncidentStore
 
@@ -46,6 +48,44 @@ class _Unsaved:
     face: tuple[float, float, float]
     captured_at: float
     decided: float
+    #: Its row in the spool once written there.
+    spool_id: int | None = None
+    #: Decided by an earlier run (replayed from the spool after a restart): its track id
+    #: means nothing to this run's tracker.
+    earlier_run: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "new": self.new.to_json(),
+            "files": [
+                {"kind": f.kind.value, "path": f.path, "sha256": f.sha256, "bytes": f.bytes}
+                for f in self.files
+            ],
+            "camera_id": self.camera_id,
+            "track_id": self.track_id,
+            "face": list(self.face),
+        }
+
+    @staticmethod
+    def from_json(d: dict[str, Any], spool_id: int) -> _Unsaved:
+        new = NewIncident.from_json(d["new"])
+        files = [
+            EvidenceFile(EvidenceKind(f["kind"]), str(f["path"]), str(f["sha256"]), int(f["bytes"]))
+            for f in d["files"]
+        ]
+        cx, cy, w = (float(v) for v in d["face"])
+        return _Unsaved(
+            new,
+            files,
+            AlertPayload.of(new),
+            str(d["camera_id"]),
+            int(d["track_id"]),
+            (cx, cy, w),
+            float("nan"),
+            float("nan"),
+            spool_id=spool_id,
+            earlier_run=True,
+        )
 
 
 #: Seconds between attempts to store incidents kept in memory while the store is down.
@@ -75,6 +115,7 @@ class IncidentSink:
         *,
         on_stored: Callable[[StoredIncident], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        spool: Spool | None = None,
     ) -> None:
         self.store = store
         self.router = router
@@ -96,6 +137,8 @@ class IncidentSink:
         #: (camera_id, track_id) -> incident id of the event now open.
         self._open: dict[tuple[str, int], str] = {}
         self._unsaved: list[_Unsaved] = []
+        #: Where refused incidents are kept durably (None: in memory only, lost on a crash).
+        self.spool = spool
         self._last_retry = float("-inf")
         #: (camera_id, frame capture time, event decided time, stored time) for benchmarks.
         self.latencies: deque[tuple[str, float, float, float]] = deque(maxlen=4096)
@@ -183,10 +226,7 @@ class IncidentSink:
                 face=item.face,
             )
         except RakshaError as exc:
-            with self._lock:
-                if item not in self._unsaved:
-                    self._unsaved.append(item)
-                    self._last_retry = self._clock()
+            self._keep(item)
             log.error(
                 "camera %s: incident %s not stored yet (%s); will retry",
                 item.camera_id,
@@ -200,10 +240,16 @@ class IncidentSink:
                 self.evidence.discard(item.files)
             except OSError as exc:
                 log.warning("camera %s: cannot remove unused evidence: %s", item.camera_id, exc)
+        if item.spool_id is not None and self.spool is not None:
+            try:
+                self.spool.done(item.spool_id)  # (a replay of it would store nothing twice)
+            except RakshaError as exc:
+                log.error("incident spool: %s", exc)
         with self._lock:
             if item in self._unsaved:
                 self._unsaved.remove(item)
-            self._open[(item.camera_id, item.track_id)] = result.incident_id
+            if not item.earlier_run:
+                self._open[(item.camera_id, item.track_id)] = result.incident_id
             if not result.merged:
                 self.latencies.append((item.camera_id, item.captured_at, item.decided, stored))
         station = item.new.station_id
@@ -215,6 +261,39 @@ class IncidentSink:
             )
         self._notify(StoredIncident(result.incident_id, item.camera_id, station, result.merged))
         return True
+
+    def _keep(self, item: _Unsaved) -> None:
+        """Keep a refused incident until the store takes it: in the spool on disk when there
+        is one (it survives a crash), and in order in memory."""
+        if self.spool is not None and item.spool_id is None:
+            try:
+                item.spool_id = self.spool.put(item.new.id, item.to_json())
+            except RakshaError as exc:
+                log.critical(
+                    "camera %s: incident %s kept in memory only: %s",
+                    item.camera_id,
+                    item.new.id,
+                    exc,
+                )
+        with self._lock:
+            if item not in self._unsaved:
+                self._unsaved.append(item)
+                self._last_retry = self._clock()
+
+    def load_spooled(self) -> int:
+        """Take up the incidents an earlier run left in the spool (it crashed or stopped
+        while the store was down); they are stored, in order, by the next retry."""
+        if self.spool is None:
+            return 0
+        items = [_Unsaved.from_json(doc, row_id) for row_id, doc in self.spool.pending()]
+        with self._lock:
+            known = {u.spool_id for u in self._unsaved}
+            fresh = [i for i in items if i.spool_id not in known]
+            self._unsaved[:0] = fresh
+            self._last_retry = float("-inf")
+        if fresh:
+            log.warning("%d incident(s) from an earlier run waiting in the spool", len(fresh))
+        return len(fresh)
 
     @property
     def unsaved(self) -> int:

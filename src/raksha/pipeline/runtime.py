@@ -48,6 +48,9 @@ class Runtime:
     def start(self) -> None:
         # Frame-sized buffers back to the OS when freed: resident memory stays flat.
         fix_mmap_threshold()
+        # Incidents an earlier run left in the spool go first, in order.
+        if self.sink.load_spooled():
+            self.sink.retry_unsaved(force=True)
         self._dispatch_thread = threading.Thread(
             target=self.dispatcher.run_forever,
             args=(self.stopping, 1.0),
@@ -101,11 +104,13 @@ class Runtime:
         while self.sink.retry_unsaved(force=True) and time.monotonic() < deadline:
             time.sleep(1.0)
         if self.sink.unsaved:
+            spool = self.sink.spool
             log.error(
-                "%d incident(s) could not be stored (store unreachable); their evidence is "
-                "on disk under %s",
+                "%d incident(s) could not be stored (store unreachable); %s",
                 self.sink.unsaved,
-                self.evidence_dir,
+                f"they wait in the spool {spool.path} and are stored on the next start"
+                if spool is not None
+                else f"their evidence is on disk under {self.evidence_dir}",
             )
         deadline = time.monotonic() + drain_s
         while time.monotonic() < deadline:
@@ -119,4 +124,6 @@ class Runtime:
             if stats.failed:
                 time.sleep(0.5)
         self.dispatcher.close()
+        if self.sink.spool is not None:
+            self.sink.spool.close()
         self.store.close()

@@ -282,6 +282,9 @@ class IncidentStore:
                     self.engine.begin() as conn,
                 ):
                     self._lock_camera(conn, inc.camera_id)
+                    stored = conn.execute(select(T.c.id).where(T.c.id == inc.id)).first()
+                    if stored is not None:  # a replay (the spool): already here, once
+                        return OpenResult(inc.id, merged=False, evidence_used=True)
                     target = pick(self._open_at(conn, inc.camera_id, seen.at, rule), seen, rule)
                     if target is None:
                         self._insert_incident(

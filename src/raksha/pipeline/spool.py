@@ -1,0 +1,97 @@
+"""A durable local spool for incidents the store refused (a database outage).
+
+An incident decided while the database is unreachable is written here first: one row in a
+small SQLite file of its own (WAL, synchronous=FULL, so a row survives `kill -9` and a power
+cut once `put` returns). The incident sink replays the rows in order when the store is back,
+and on the next start after a crash, and deletes each once the store has it; the store
+recognises an incident it already has (the same id), so a replay interrupted between the
+store's commit and the spool's delete stores nothing twice.
+
+Bounded: past `max_items` rows `put` raises SpoolFull and the sink keeps the incident in
+memory and raises the alarm (a log line at CRITICAL on every refused put).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+from raksha.errors import RakshaError
+
+#: Rows the spool holds at most (about 2 KB each: 10,000 is a day of a city's incidents).
+MAX_ITEMS = 10_000
+
+
+class SpoolFull(RakshaError):
+    """The spool holds `max_items` incidents already."""
+
+
+class SpoolError(RakshaError):
+    """The spool file cannot be opened or written (a full or read-only disk)."""
+
+
+class Spool:
+    def __init__(self, path: Path, *, max_items: int = MAX_ITEMS) -> None:
+        self.path = Path(path)
+        self.max_items = max_items
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                str(self.path), isolation_level=None, check_same_thread=False, timeout=30
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+                "incident_id TEXT NOT NULL, doc TEXT NOT NULL)"
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise SpoolError(f"cannot open the incident spool {self.path}: {exc}") from None
+
+    def put(self, incident_id: str, doc: dict[str, Any]) -> int:
+        """Append one incident; durable once this returns. Returns its row id."""
+        text = json.dumps(doc, separators=(",", ":"), allow_nan=False)
+        with self._lock:
+            try:
+                (count,) = self._db.execute("SELECT count(*) FROM spool").fetchone()
+                if count >= self.max_items:
+                    raise SpoolFull(
+                        f"the incident spool {self.path} is full ({count} incidents waiting)"
+                    )
+                cur = self._db.execute(
+                    "INSERT INTO spool (incident_id, doc) VALUES (?, ?)", (incident_id, text)
+                )
+            except sqlite3.Error as exc:
+                raise SpoolError(f"cannot write the incident spool {self.path}: {exc}") from None
+            row_id = cur.lastrowid
+        assert row_id is not None
+        return int(row_id)
+
+    def pending(self) -> list[tuple[int, dict[str, Any]]]:
+        """Every spooled incident, oldest first."""
+        with self._lock:
+            try:
+                rows = self._db.execute("SELECT id, doc FROM spool ORDER BY id").fetchall()
+            except sqlite3.Error as exc:
+                raise SpoolError(f"cannot read the incident spool {self.path}: {exc}") from None
+        return [(int(i), json.loads(d)) for i, d in rows]
+
+    def done(self, row_id: int) -> None:
+        with self._lock:
+            try:
+                self._db.execute("DELETE FROM spool WHERE id = ?", (row_id,))
+            except sqlite3.Error as exc:
+                raise SpoolError(f"cannot update the incident spool {self.path}: {exc}") from None
+
+    def __len__(self) -> int:
+        with self._lock:
+            (count,) = self._db.execute("SELECT count(*) FROM spool").fetchone()
+        return int(count)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
