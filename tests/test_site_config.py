@@ -12,7 +12,7 @@ import pytest
 import yaml
 from pydantic import ConfigDict, ValidationError
 
-from raksha.config import AnalysisConfig, load_config, load_site_config
+from raksha.config import AnalysisConfig, load_config, load_run_config, load_site_config
 from raksha.demo_site import demo_site_config, demo_site_yaml
 from raksha.errors import ConfigError
 from raksha.redact import has_literal_secret, scrub
@@ -499,3 +499,31 @@ def test_ids_may_be_words_but_not_topic_characters() -> None:
         data["stations"][0]["id"] = bad
         with pytest.raises(ValidationError):
             SiteConfig.model_validate(data)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "stations: []\nhotspots: []\nstations: []\n",
+            r":3: duplicate key 'stations' \(first at line 1\)",
+        ),
+        (
+            "detector:\n  score_threshold: 0.5\n  score_threshold: 0.9\n",
+            r":3: duplicate key 'score_threshold'",
+        ),
+        ("x: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+        (
+            "a:\n" + "".join("  " * (i + 1) + f"k{i}:\n" for i in range(100)),
+            "nested more than 64 levels",
+        ),
+    ],
+)
+def test_duplicate_keys_and_absurd_nesting_are_one_line_errors(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "raksha.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message) as err:
+        load_run_config(path)
+    assert "\n" not in str(err.value)

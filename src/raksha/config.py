@@ -106,15 +106,51 @@ def format_validation_error(err: ValidationError, source: str, root: yaml.Node |
     return "invalid config: " + "; ".join(parts)
 
 
+#: Deeper than this is not a settings file (the deepest real setting is about 8 levels).
+MAX_DEPTH = 64
+
+
+def _check_tree(root: yaml.Node | None, source: str) -> None:
+    """Refuse a duplicate key (YAML keeps the last one silently) and absurd nesting, naming
+    the line."""
+    stack: list[tuple[yaml.Node, int]] = [] if root is None else [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            line = node.start_mark.line + 1
+            raise ConfigError(
+                f"invalid config: {source}:{line}: nested more than {MAX_DEPTH} levels deep"
+            )
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    line = key.start_mark.line + 1
+                    if key.value in seen:
+                        raise ConfigError(
+                            f"invalid config: {source}:{line}: duplicate key {key.value!r} "
+                            f"(first at line {seen[key.value]})"
+                        )
+                    seen[key.value] = line
+                stack.append((value, depth + 1))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, depth + 1) for item in node.value)
+
+
 def parse_yaml(text: str, source: str) -> tuple[dict[str, Any], yaml.Node | None]:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+        _check_tree(root, source)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
         problem = getattr(exc, "problem", None) or "not valid YAML"
         raise ConfigError(f"invalid config: {where}: {problem}") from None
+    except RecursionError:
+        raise ConfigError(
+            f"invalid config: {source}: nested too deeply to be a settings file"
+        ) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
