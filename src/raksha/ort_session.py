@@ -14,6 +14,8 @@ def cpu_session(model: Path | bytes, threads: int, what: str) -> Any:
     `what` names the model in the error raised when it cannot be loaded."""
     import onnxruntime as ort
 
+    # Nothing leaves the premises: onnxruntime's own telemetry is off before any session.
+    ort.disable_telemetry_events()
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
