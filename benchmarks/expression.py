@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from raksha.evaluation.datasets import read_ferplus
 from raksha.expression.config import ExpressionConfig
 from raksha.expression.factory import build_expression_classifier
 from raksha.expression.preprocess import to_input
+from raksha.ml.evaluation.datasets import read_ferplus
 from raksha.ort_session import cpu_session
 
 SHARED = Path(os.environ.get("RAKSHA_SHARED", Path(__file__).resolve().parents[2] / "shared"))

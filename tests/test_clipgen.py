@@ -12,9 +12,9 @@ import pytest
 
 from raksha.domain import EXPRESSION_CLASSES
 from raksha.errors import RakshaError
-from raksha.evaluation.clip_labels import ClipLabels, SidecarError, read_sidecar
-from raksha.evaluation.clipgen import CYCLE, MadeClip, make_clips, resolve_background
-from raksha.evaluation.datasets import FaceDataset, read_dataset
+from raksha.ml.evaluation.clip_labels import ClipLabels, SidecarError, read_sidecar
+from raksha.ml.evaluation.clipgen import CYCLE, MadeClip, make_clips, resolve_background
+from raksha.ml.evaluation.datasets import FaceDataset, read_dataset
 
 SET = "taiwan-tcce-performers"
 
@@ -54,7 +54,7 @@ def _pattern(image: npt.NDArray[np.float32], mask: npt.NDArray[np.bool_]) -> npt
 def test_clips_come_in_the_cycle_and_from_the_test_split(
     clips: list[MadeClip], faces: FaceDataset
 ) -> None:
-    from raksha.evaluation.splits import KNOWN_RULES, assign_splits
+    from raksha.ml.evaluation.splits import KNOWN_RULES, assign_splits
 
     split = assign_splits(faces.columns, KNOWN_RULES[SET])
     test_performers = {
@@ -102,7 +102,7 @@ def test_every_frame_shows_the_expression_its_segment_names(
     segment boundary to within the fade."""
     import cv2
 
-    from raksha.evaluation.clip_render import elliptical_mask, motion_blurred
+    from raksha.ml.evaluation.clip_render import elliptical_mask, motion_blurred
 
     for clip in clips:
         labels = clip.labels

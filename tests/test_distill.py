@@ -14,10 +14,10 @@ torch = pytest.importorskip("torch")
 
 from raksha.domain import EXPRESSION_CLASSES  # noqa: E402
 from raksha.errors import ModelError  # noqa: E402
-from raksha.evaluation.datasets import FaceDataset, read_ferplus  # noqa: E402
-from raksha.expression.training.distill import net_from_onnx, teacher_targets  # noqa: E402
-from raksha.expression.training.export import export_onnx, write_card  # noqa: E402
-from raksha.expression.training.loop import (  # noqa: E402
+from raksha.ml.evaluation.datasets import FaceDataset, read_ferplus  # noqa: E402
+from raksha.ml.training.distill import net_from_onnx, teacher_targets  # noqa: E402
+from raksha.ml.training.export import export_onnx, write_card  # noqa: E402
+from raksha.ml.training.loop import (  # noqa: E402
     TrainConfig,
     build_model,
     freeze_batchnorm,

@@ -14,9 +14,9 @@ import pytest
 from PIL import Image
 
 from raksha.domain import EXPRESSION_CLASSES
-from raksha.evaluation.bootstrap import cluster_ids, share_interval
-from raksha.evaluation.breakdown import breakdown, labels_from_column
-from raksha.evaluation.datasets import (
+from raksha.ml.evaluation.bootstrap import cluster_ids, share_interval
+from raksha.ml.evaluation.breakdown import breakdown, labels_from_column
+from raksha.ml.evaluation.datasets import (
     DatasetError,
     FaceDataset,
     concat,
@@ -25,8 +25,8 @@ from raksha.evaluation.datasets import (
     read_dataset,
     read_labelled,
 )
-from raksha.evaluation.runner import select_split
-from raksha.evaluation.splits import (
+from raksha.ml.evaluation.runner import select_split
+from raksha.ml.evaluation.splits import (
     KNOWN_RULES,
     SplitError,
     SplitRule,

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 from raksha.domain import EXPRESSION_CLASSES, FaceDetections
-from raksha.evaluation.datasets import DatasetError, read_dataset
-from raksha.evaluation.detect_crop import DetectCropper, build_detect_cropper
-from raksha.evaluation.runner import EvalOptions, load_eval_set
 from raksha.expression.preprocess import crop_faces
 from raksha.expression.spec import ExpressionSpec
+from raksha.ml.evaluation.datasets import DatasetError, read_dataset
+from raksha.ml.evaluation.detect_crop import DetectCropper, build_detect_cropper
+from raksha.ml.evaluation.runner import EvalOptions, load_eval_set
 
 #: Pinned rather than the default, so that these tests do not move with the default model.
 MODEL = "raksha-fer-resnet-int8"
@@ -159,7 +159,7 @@ def test_detect_finds_faces_in_tight_48_px_crops(
     """FER+ stores 48 px crops that the face fills: the cropper enlarges and pads them
     before detection (measured on the 91 majority-labelled faces of the first 100 rows: 86
     found; 55 by the detector on the crops as they are)."""
-    from raksha.evaluation.datasets import read_ferplus
+    from raksha.ml.evaluation.datasets import read_ferplus
 
     src = data_dir / "ferplus-valid"
     rows = (src / "label.csv").read_text().splitlines()[:100]
@@ -233,7 +233,7 @@ def _performer_set(root: Path, faces_dir: Path, rows: list[tuple[str, str]]) -> 
 
 
 def test_the_split_of_known_rules_matches_the_constant_above() -> None:
-    from raksha.evaluation.splits import SplitRule, assign_splits
+    from raksha.ml.evaluation.splits import SplitRule, assign_splits
 
     got = assign_splits({"performer": tuple(SPLIT_OF)}, SplitRule("performer"))
     assert dict(zip(SPLIT_OF, got.tolist(), strict=True)) == SPLIT_OF
@@ -242,7 +242,7 @@ def test_the_split_of_known_rules_matches_the_constant_above() -> None:
 def test_detect_with_a_split_counts_only_that_splits_images(
     tmp_path: Path, faces_dir: Path, models_dir: Path
 ) -> None:
-    from raksha.evaluation.runner import evaluate_many
+    from raksha.ml.evaluation.runner import evaluate_many
 
     rows = [("f0.jpg", "p0"), ("f1.jpg", "p1"), ("blank1.png", "p1")]
     rows += [(f"f{i}.jpg", f"p{i}") for i in (2, 3, 4)]

@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 
 from raksha.domain import EXPRESSION_CLASSES
-from raksha.evaluation.datasets import (
+from raksha.ml.evaluation.datasets import (
     DatasetError,
     FaceDataset,
     majority_labels,
@@ -22,9 +22,9 @@ from raksha.evaluation.datasets import (
     read_folders,
     soft_targets,
 )
-from raksha.evaluation.degrade import down_up
-from raksha.evaluation.metrics import evaluate_probs, to_canonical
-from raksha.evaluation.report import print_report, write_plots
+from raksha.ml.evaluation.degrade import down_up
+from raksha.ml.evaluation.metrics import evaluate_probs, to_canonical
+from raksha.ml.evaluation.report import print_report, write_plots
 
 C = {name: i for i, name in enumerate(EXPRESSION_CLASSES)}
 SHIPPED = "raksha-fer-resnet"
@@ -196,7 +196,7 @@ def test_down_up_keeps_size_and_loses_detail() -> None:
 
 
 def test_temperature_scaling_softens_an_overconfident_model() -> None:
-    from raksha.evaluation.calibration import apply_temperature, fit_temperature
+    from raksha.ml.evaluation.calibration import apply_temperature, fit_temperature
 
     p = np.array([[0.2, 0.8]], dtype=np.float32)
     np.testing.assert_allclose(apply_temperature(p, 1.0), p, rtol=1e-6)
@@ -212,7 +212,7 @@ def test_temperature_scaling_softens_an_overconfident_model() -> None:
 
 
 def test_operating_point_sweep_moves_false_alarms_with_the_threshold() -> None:
-    from raksha.evaluation.operating_point import sweep
+    from raksha.ml.evaluation.operating_point import sweep
 
     probs, labels = _hand_made()
     points = sweep(probs, labels, WEIGHTS, [0.5, 0.58])
@@ -237,8 +237,8 @@ def valid_500(data_dir: Path) -> FaceDataset:
 @pytest.mark.parametrize("model", [SHIPPED, SHIPPED_INT8])
 @pytest.mark.slow
 def test_shipped_model_guard_on_500_validation_faces(model: str, valid_500: FaceDataset) -> None:
-    from raksha.evaluation.runner import evaluate_dataset
     from raksha.expression import ExpressionConfig, build_expression_classifier
+    from raksha.ml.evaluation.runner import evaluate_dataset
 
     clf = build_expression_classifier(ExpressionConfig(model=model))
     assert clf.labels == EXPRESSION_CLASSES
@@ -337,7 +337,7 @@ def test_plots_without_matplotlib_say_which_extra_to_install(
     import sys
 
     from raksha.errors import RakshaError
-    from raksha.evaluation.report import pyplot
+    from raksha.ml.evaluation.report import pyplot
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
     with pytest.raises(RakshaError, match=r"raksha\[report\]"):

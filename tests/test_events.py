@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from raksha.config import AnalysisConfig
-from raksha.evaluation.event_metrics import AlertAt, ClipMatch, Window, match_clip, summarize
+from raksha.ml.evaluation.event_metrics import AlertAt, ClipMatch, Window, match_clip, summarize
 
 SET = "taiwan-tcce-performers"
 
@@ -112,8 +112,8 @@ def clip_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_replay_at_the_configured_settings_is_the_live_pass(
     clip_dir: Path, models_dir: Path
 ) -> None:
-    from raksha.evaluation.events import analyse_clips, find_clips
-    from raksha.evaluation.replay import replay, same_as_live, with_enter_threshold
+    from raksha.ml.evaluation.events import analyse_clips, find_clips
+    from raksha.ml.evaluation.replay import replay, same_as_live, with_enter_threshold
 
     inputs, skipped = find_clips(clip_dir)
     assert skipped == [] and len(inputs) == 2

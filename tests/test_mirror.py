@@ -12,11 +12,11 @@ import pytest
 from pydantic import ValidationError
 
 from raksha import models as registry
-from raksha.evaluation.datasets import FaceDataset, read_ferplus
 from raksha.expression import ExpressionConfig, build_expression_classifier
 from raksha.expression.mirror import split_mirror_passes
 from raksha.expression.preprocess import to_input
 from raksha.expression.spec import ExpressionSpec
+from raksha.ml.evaluation.datasets import FaceDataset, read_ferplus
 from raksha.ort_session import cpu_session
 
 FLOAT = "raksha-fer-resnet"

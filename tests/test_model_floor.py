@@ -1,5 +1,5 @@
 """Regression floor for the default expression model on the two cross-population dev sets:
-every image of each set's test split (by subject, raksha.evaluation.splits), faces found and
+every image of each set's test split (by subject, raksha.ml.evaluation.splits), faces found and
 cropped as `raksha eval expression --detect --split test` does. A guard against regressions,
 not a target. Floors are kept per model, because the default model changes."""
 
@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from raksha.domain import EXPRESSION_CLASSES
-from raksha.evaluation.breakdown import breakdown
-from raksha.evaluation.datasets import read_dataset
-from raksha.evaluation.runner import EvalOptions, evaluate_dataset, select_split
 from raksha.expression import ExpressionConfig, build_expression_classifier
+from raksha.ml.evaluation.breakdown import breakdown
+from raksha.ml.evaluation.datasets import read_dataset
+from raksha.ml.evaluation.runner import EvalOptions, evaluate_dataset, select_split
 
 DEV_SETS = ("taiwan-tcce-performers", "sfew2-aligned")
 
@@ -76,7 +76,7 @@ def measure(
 ) -> tuple[float, float, int, int]:
     """Accuracy, pooled distress recall, faces found and images of ``model`` (None: the
     default) on the test split of the dev set at ``root``."""
-    from raksha.evaluation.detect_crop import build_detect_cropper
+    from raksha.ml.evaluation.detect_crop import build_detect_cropper
 
     cfg = ExpressionConfig() if model is None else ExpressionConfig(model=model)
     clf = build_expression_classifier(cfg, models_dir)

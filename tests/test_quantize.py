@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from raksha import models as registry
-from raksha.evaluation.datasets import FaceDataset, read_ferplus
 from raksha.expression import ExpressionConfig, build_expression_classifier
-from raksha.expression.training.quantize import quantize_expression_model, split_faces
+from raksha.ml.evaluation.datasets import FaceDataset, read_ferplus
+from raksha.ml.training.quantize import quantize_expression_model, split_faces
 
 FLOAT = "raksha-fer-resnet"
 INT8 = "raksha-fer-resnet-int8"
@@ -107,7 +107,7 @@ def test_shipped_int8_models_reach_their_card_accuracy_on_this_cpu(
 
 
 def test_the_stem_is_found_on_both_passes_of_a_mirror_averaging_graph() -> None:
-    from raksha.expression.training.quantize import _stem_convs
+    from raksha.ml.training.quantize import _stem_convs
 
     two_pass = _stem_convs(registry.model_path(FLOAT))
     assert len(two_pass) == 2  # the face and its mirror image

@@ -13,13 +13,13 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from raksha.domain import EXPRESSION_CLASSES  # noqa: E402
-from raksha.evaluation.datasets import FaceDataset, read_ferplus  # noqa: E402
 from raksha.expression.config import ExpressionConfig  # noqa: E402
 from raksha.expression.onnx_classifier import OnnxExpressionClassifier  # noqa: E402
 from raksha.expression.spec import ExpressionSpec  # noqa: E402
-from raksha.expression.training.augment import AugmentConfig, augment_batch  # noqa: E402
-from raksha.expression.training.export import export_onnx, write_card  # noqa: E402
-from raksha.expression.training.loop import (  # noqa: E402
+from raksha.ml.evaluation.datasets import FaceDataset, read_ferplus  # noqa: E402
+from raksha.ml.training.augment import AugmentConfig, augment_batch  # noqa: E402
+from raksha.ml.training.export import export_onnx, write_card  # noqa: E402
+from raksha.ml.training.loop import (  # noqa: E402
     TrainConfig,
     build_model,
     class_weights,
@@ -178,8 +178,8 @@ def test_train_with_extra_sets_uses_only_their_train_and_tune_splits(
     from typer.testing import CliRunner
 
     from raksha.cli import app
-    from raksha.evaluation.datasets import read_dataset
-    from raksha.evaluation.runner import split_filter
+    from raksha.ml.evaluation.datasets import read_dataset
+    from raksha.ml.evaluation.runner import split_filter
 
     extra = data_dir / "taiwan-tcce-performers"
     res = CliRunner().invoke(

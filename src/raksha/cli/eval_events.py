@@ -39,7 +39,7 @@ def make_clips_cmd(
     """Make labelled clips (one performer each: neutral -> distress -> neutral, calm peaks,
     long calm stretches) with a sidecar JSON per clip. Research data: write them outside
     the repository or under an ignored folder."""
-    from raksha.evaluation.clipgen import CYCLE, MadeClip, make_clips, resolve_background
+    from raksha.ml.evaluation.clipgen import CYCLE, MadeClip, make_clips, resolve_background
 
     def done(clip: MadeClip) -> None:
         segs = ", ".join(
@@ -71,7 +71,7 @@ def make_clips_cmd(
 
 
 def _thresholds(text: str | None) -> tuple[float, ...]:
-    from raksha.evaluation.events import DEFAULT_THRESHOLDS
+    from raksha.ml.evaluation.events import DEFAULT_THRESHOLDS
 
     if text is None:
         return DEFAULT_THRESHOLDS
@@ -131,14 +131,14 @@ def eval_events(
     from rich.console import Console
 
     from raksha.config import load_analysis_config
-    from raksha.evaluation.event_report import print_event_report, write_curve
-    from raksha.evaluation.events import ClipRun, find_clips, run_benchmark
+    from raksha.ml.evaluation.event_report import print_event_report, write_curve
+    from raksha.ml.evaluation.events import ClipRun, find_clips, run_benchmark
 
     for path, option in ((json_out, "--json"), (curve, "--curve")):
         if path is not None and path.is_dir():
             raise RakshaError(f"{option} {path} is a folder; give a file name")
     if curve is not None:
-        from raksha.evaluation.report import pyplot
+        from raksha.ml.evaluation.report import pyplot
 
         pyplot()  # a missing plotting extra is said now, not after the benchmark
     steps = _thresholds(thresholds)

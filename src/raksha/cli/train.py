@@ -12,8 +12,8 @@ import typer
 from raksha.errors import RakshaError
 
 if TYPE_CHECKING:
-    from raksha.evaluation.datasets import FaceDataset
-    from raksha.expression.training.finalize import Finalized
+    from raksha.ml.evaluation.datasets import FaceDataset
+    from raksha.ml.training.finalize import Finalized
 
 train_app = typer.Typer(
     help="Train models (needs the `train` extra: PyTorch).", no_args_is_help=True
@@ -49,7 +49,7 @@ def _training_data(
     --resume without a checkpoint before anything is read."""
     import numpy as np
 
-    from raksha.evaluation.datasets import read_ferplus
+    from raksha.ml.evaluation.datasets import read_ferplus
 
     if resume and not (out / "last.pt").is_file():
         raise RakshaError(f"--resume: no checkpoint to resume from at {out / 'last.pt'}")
@@ -179,8 +179,8 @@ def train_expression(
     splits of other labelled sets), then export the best checkpoint (by validation accuracy)
     to ONNX with its model card."""
     _need_torch()
-    from raksha.expression.training.finalize import finalize_run
-    from raksha.expression.training.loop import TrainConfig, cpu_has_bf16, train
+    from raksha.ml.training.finalize import finalize_run
+    from raksha.ml.training.loop import TrainConfig, cpu_has_bf16, train
 
     train_data, val_data = _training_data(data, val, limit, out, resume)
     n_ferplus = len(train_data)
@@ -190,7 +190,7 @@ def train_expression(
     start = None
     if init is not None:
         from raksha.expression.factory import resolve_expression_model
-        from raksha.expression.training.distill import net_from_onnx
+        from raksha.ml.training.distill import net_from_onnx
 
         start = net_from_onnx(resolve_expression_model(init, models)[1])
     if not export_only:
@@ -232,7 +232,7 @@ def train_expression(
                 "train_faces": len(tr),
                 "tune_faces": len(tu),
                 "no_face_found": len(tr.no_face),
-                "split": "by subject (raksha.evaluation.splits); the test split is never read",
+                "split": "by subject (raksha.ml.evaluation.splits); the test split is never read",
                 "repeat": extra_repeat,
                 "observer_share": observer_share,
             }
@@ -258,10 +258,10 @@ def _extra_sets(
     """The train and tune splits of each --extra set, faces cropped as at run time."""
     if not folders:
         return {}
-    from raksha.evaluation.datasets import observer_targets, read_dataset
-    from raksha.evaluation.detect_crop import build_detect_cropper
-    from raksha.evaluation.runner import split_filter
     from raksha.expression.spec import CropSpec
+    from raksha.ml.evaluation.datasets import observer_targets, read_dataset
+    from raksha.ml.evaluation.detect_crop import build_detect_cropper
+    from raksha.ml.evaluation.runner import split_filter
 
     cropper = build_detect_cropper(CropSpec(), 48, models)
     out: dict[str, tuple[FaceDataset, FaceDataset]] = {}
@@ -288,7 +288,7 @@ def _with_extras(
     extras: dict[str, tuple[FaceDataset, FaceDataset]],
     repeat: int,
 ) -> tuple[FaceDataset, FaceDataset | None]:
-    from raksha.evaluation.datasets import concat
+    from raksha.ml.evaluation.datasets import concat
 
     bare = [_bare(train_data)] + [_bare(tr) for tr, _ in extras.values() for _ in range(repeat)]
     tunes = [_bare(tu) for _, tu in extras.values() if len(tu)]
@@ -298,7 +298,7 @@ def _with_extras(
 
 def _bare(data: FaceDataset) -> FaceDataset:
     """The faces without per-image columns (training needs none)."""
-    from raksha.evaluation.datasets import FaceDataset as _FaceDataset
+    from raksha.ml.evaluation.datasets import FaceDataset as _FaceDataset
 
     return _FaceDataset(data.names, data.images, data.labels, data.targets)
 
@@ -372,10 +372,10 @@ def train_distill(
     student_widths = _int_list(widths, "--widths", 2) if widths is not None else None
     student_blocks = _int_list(blocks, "--blocks", 1) if blocks is not None else None
     from raksha.expression.factory import resolve_expression_model
-    from raksha.expression.training.distill import net_from_onnx, teacher_targets
-    from raksha.expression.training.export import sha256_of
-    from raksha.expression.training.finalize import finalize_run
-    from raksha.expression.training.loop import TrainConfig, cpu_has_bf16, train
+    from raksha.ml.training.distill import net_from_onnx, teacher_targets
+    from raksha.ml.training.export import sha256_of
+    from raksha.ml.training.finalize import finalize_run
+    from raksha.ml.training.loop import TrainConfig, cpu_has_bf16, train
 
     spec, source = resolve_expression_model(teacher, models)
     rebuilt = net_from_onnx(source)
@@ -473,9 +473,9 @@ def train_quantize(
 ) -> None:
     """Quantize an expression model to int8 (weights per channel, activations calibrated on
     real faces), check it against the source, and with --val measure it and write its card."""
-    from raksha.evaluation.datasets import read_ferplus
     from raksha.expression.factory import resolve_expression_model
-    from raksha.expression.training.quantize import quantize_expression_model
+    from raksha.ml.evaluation.datasets import read_ferplus
+    from raksha.ml.training.quantize import quantize_expression_model
 
     spec, source = resolve_expression_model(model, models)
     card = source.with_suffix(".json")
@@ -504,7 +504,7 @@ def train_quantize(
         f"{done.top1_agreement:.4f}, max probability difference {done.max_abs_diff:.3f}"
     )
     if val is not None:
-        from raksha.evaluation.runner import evaluate_model
+        from raksha.ml.evaluation.runner import evaluate_model
 
         result = evaluate_model(str(done.onnx), val, fmt="ferplus", models_dir=models)
         metrics = result.to_json()
@@ -565,7 +565,7 @@ def eval_expression(
     split: Annotated[
         Literal["all", "train", "tune", "test"],
         typer.Option(
-            "--split", help="Only one split by subject (raksha.evaluation.splits); default all."
+            "--split", help="Only one split by subject (raksha.ml.evaluation.splits); default all."
         ),
     ] = "all",
     bootstrap: Annotated[
@@ -588,9 +588,9 @@ def eval_expression(
     intervals resampled by subject and an optional breakdown by group."""
     from rich.console import Console
 
-    from raksha.evaluation.html_report import write_html_report
-    from raksha.evaluation.report import print_report, print_side_by_side, pyplot
-    from raksha.evaluation.runner import EvalOptions, evaluate_many
+    from raksha.ml.evaluation.html_report import write_html_report
+    from raksha.ml.evaluation.report import print_report, print_side_by_side, pyplot
+    from raksha.ml.evaluation.runner import EvalOptions, evaluate_many
 
     # Refuse unusable output paths before the (long) evaluation, not after it.
     if json_out is not None and json_out.is_dir():

@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from raksha.evaluation.calibration import fit_temperature
-from raksha.evaluation.datasets import FaceDataset
-from raksha.expression.training.export import export_onnx, hardware_description, write_card
-from raksha.expression.training.loop import load_checkpoint_model, predict_probs
-from raksha.expression.training.model import count_parameters
+from raksha.ml.evaluation.calibration import fit_temperature
+from raksha.ml.evaluation.datasets import FaceDataset
+from raksha.ml.training.export import export_onnx, hardware_description, write_card
+from raksha.ml.training.loop import load_checkpoint_model, predict_probs
+from raksha.ml.training.model import count_parameters
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from raksha.domain import EXPRESSION_CLASSES
-from raksha.evaluation.metrics import DISTRESS_CLASSES, distress_scored
+from raksha.ml.evaluation.metrics import DISTRESS_CLASSES, distress_scored
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from raksha.evaluation.metrics import EvalResult
-from raksha.evaluation.report import pyplot, save_figure, write_plots
+from raksha.ml.evaluation.metrics import EvalResult
+from raksha.ml.evaluation.report import pyplot, save_figure, write_plots
 
 _STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 1100px;

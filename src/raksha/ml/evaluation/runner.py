@@ -11,9 +11,10 @@ import numpy as np
 import numpy.typing as npt
 
 from raksha.domain import EXPRESSION_CLASSES
-from raksha.evaluation.bootstrap import DEFAULT_RESAMPLES
-from raksha.evaluation.breakdown import POOLED_DISTRESS, breakdown
-from raksha.evaluation.datasets import (
+from raksha.expression.config import ExpressionConfig
+from raksha.ml.evaluation.bootstrap import DEFAULT_RESAMPLES
+from raksha.ml.evaluation.breakdown import POOLED_DISTRESS, breakdown
+from raksha.ml.evaluation.datasets import (
     Cropper,
     DatasetError,
     DatasetFormat,
@@ -21,11 +22,10 @@ from raksha.evaluation.datasets import (
     RowFilter,
     read_dataset,
 )
-from raksha.evaluation.degrade import FACE_SIZES, down_up
-from raksha.evaluation.metrics import EvalResult, accuracy_of, distress_scored, evaluate_probs
-from raksha.evaluation.operating_point import sweep
-from raksha.evaluation.splits import SPLITS, assign_splits, rule_for, subject_column
-from raksha.expression.config import ExpressionConfig
+from raksha.ml.evaluation.degrade import FACE_SIZES, down_up
+from raksha.ml.evaluation.metrics import EvalResult, accuracy_of, distress_scored, evaluate_probs
+from raksha.ml.evaluation.operating_point import sweep
+from raksha.ml.evaluation.splits import SPLITS, assign_splits, rule_for, subject_column
 
 #: Enter thresholds of the per-face operating curve in the report.
 CURVE_THRESHOLDS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 20))
@@ -47,7 +47,7 @@ class EvalOptions:
     fmt: DatasetFormat | None = None
     #: Find each face with the runtime detector and crop it as `raksha analyze` does.
     detect: bool = False
-    #: "all", or one split by subject (raksha.evaluation.splits).
+    #: "all", or one split by subject (raksha.ml.evaluation.splits).
     split: str = "all"
     group_by: str | None = None
     #: Column resampled as a unit for intervals (None: guessed from the set's columns).
@@ -185,7 +185,7 @@ def evaluate_many(
     classifier = build_expression_classifier(cfg, models_dir)
     cropper: Cropper | None = None
     if opts.detect:
-        from raksha.evaluation.detect_crop import build_detect_cropper
+        from raksha.ml.evaluation.detect_crop import build_detect_cropper
 
         cropper = build_detect_cropper(classifier.spec.crop, classifier.spec.input.size, models_dir)
     results: list[EvalResult] = []

@@ -22,9 +22,9 @@ import numpy as np
 import numpy.typing as npt
 
 from raksha.errors import ModelError
-from raksha.evaluation.datasets import FaceDataset
 from raksha.expression.preprocess import to_input
 from raksha.expression.spec import ExpressionSpec
+from raksha.ml.evaluation.datasets import FaceDataset
 from raksha.models import file_sha256
 from raksha.ort_session import cpu_session
 

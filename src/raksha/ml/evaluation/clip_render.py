@@ -1,7 +1,7 @@
 """Pixels of a generated benchmark clip: background, a face blended in through a soft
 elliptical mask, camera degradations, and the H.264 file.
 
-Nothing here decides what a clip shows (that is `raksha.evaluation.clipgen`); this module is
+Nothing here decides what a clip shows (that is `raksha.ml.evaluation.clipgen`); this module is
 told, frame by frame, which face image(s) to show where, and how the camera spoils them.
 """
 

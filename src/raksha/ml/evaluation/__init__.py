@@ -7,8 +7,8 @@
 * ``report``: the terminal table and the PNG plots.
 """
 
-from raksha.evaluation.datasets import FaceDataset, read_dataset, read_ferplus, read_folders
-from raksha.evaluation.metrics import EvalResult, evaluate_probs
+from raksha.ml.evaluation.datasets import FaceDataset, read_dataset, read_ferplus, read_folders
+from raksha.ml.evaluation.metrics import EvalResult, evaluate_probs
 
 __all__ = [
     "EvalResult",

@@ -72,7 +72,7 @@ class EvalResult:
     model: str = ""
     dataset: str = ""
     model_classes: list[str] = field(default_factory=list)
-    #: Cross-population additions (raksha.evaluation.breakdown and the runner): pooled
+    #: Cross-population additions (raksha.ml.evaluation.breakdown and the runner): pooled
     #: distress recall, intervals, groups, operating curve, detection counts. Merged into
     #: the JSON document after the keys above.
     extra: dict[str, Any] = field(default_factory=dict)

@@ -21,9 +21,9 @@ import numpy as np
 import numpy.typing as npt
 
 from raksha.domain import EXPRESSION_CLASSES
-from raksha.evaluation.bootstrap import DEFAULT_RESAMPLES, cluster_ids, share_interval
-from raksha.evaluation.datasets import FOLDER_ALIASES
-from raksha.evaluation.metrics import DISTRESS_CLASSES, distress_scored
+from raksha.ml.evaluation.bootstrap import DEFAULT_RESAMPLES, cluster_ids, share_interval
+from raksha.ml.evaluation.datasets import FOLDER_ALIASES
+from raksha.ml.evaluation.metrics import DISTRESS_CLASSES, distress_scored
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]

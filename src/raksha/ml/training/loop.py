@@ -21,9 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from raksha.domain import EXPRESSION_CLASSES
-from raksha.evaluation.datasets import FaceDataset
-from raksha.expression.training.augment import AugmentConfig, augment_batch
-from raksha.expression.training.model import ExpressionNet
+from raksha.ml.evaluation.datasets import FaceDataset
+from raksha.ml.training.augment import AugmentConfig, augment_batch
+from raksha.ml.training.model import ExpressionNet
 
 #: The network sees pixel * INPUT_SCALE + INPUT_OFFSET (pixels 0..255 -> -1..1).
 INPUT_SCALE = 1.0 / 127.5

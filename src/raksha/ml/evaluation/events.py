@@ -4,10 +4,10 @@ threshold.
 
 Each video is analysed once, by `raksha.pipeline.video.analyze_video` (what `raksha analyze`
 runs) with the expression classifier wrapped so that the distress scorer's inputs are
-recorded (`raksha.evaluation.replay`). The figures at the configured settings come from the
+recorded (`raksha.ml.evaluation.replay`). The figures at the configured settings come from the
 live pass; every other point of the curve replays the recorded inputs through a fresh
 `DistressScorer`, which is checked to reproduce the live pass exactly at the configured
-settings. Definitions: `raksha.evaluation.event_metrics` and docs/events.md.
+settings. Definitions: `raksha.ml.evaluation.event_metrics` and docs/events.md.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from typing import Any
 from raksha.config import AnalysisConfig
 from raksha.distress.config import DistressConfig
 from raksha.errors import RakshaError
-from raksha.evaluation.clip_labels import ClipLabels, read_sidecar
-from raksha.evaluation.event_metrics import (
+from raksha.ml.evaluation.clip_labels import ClipLabels, read_sidecar
+from raksha.ml.evaluation.event_metrics import (
     AlertAt,
     ClipMatch,
     EventMetrics,
@@ -33,7 +33,7 @@ from raksha.evaluation.event_metrics import (
     match_clip,
     summarize,
 )
-from raksha.evaluation.replay import (
+from raksha.ml.evaluation.replay import (
     Alert,
     Recorder,
     Recording,

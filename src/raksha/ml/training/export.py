@@ -15,8 +15,8 @@ from torch import nn
 
 from raksha.domain import EXPRESSION_CLASSES
 from raksha.errors import ModelError
-from raksha.expression.training.loop import INPUT_OFFSET, INPUT_SCALE
-from raksha.expression.training.model import WithSoftmax
+from raksha.ml.training.loop import INPUT_OFFSET, INPUT_SCALE
+from raksha.ml.training.model import WithSoftmax
 
 PARITY_TOLERANCE = 1e-4
 

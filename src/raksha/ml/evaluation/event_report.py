@@ -8,9 +8,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from raksha.evaluation.event_metrics import EventMetrics
-from raksha.evaluation.events import EventBenchmark
-from raksha.evaluation.report import pyplot
+from raksha.ml.evaluation.event_metrics import EventMetrics
+from raksha.ml.evaluation.events import EventBenchmark
+from raksha.ml.evaluation.report import pyplot
 
 #: What the product aims for (docs/events.md).
 TARGET_RECALL = 0.90

@@ -10,7 +10,7 @@ with 0.3 s crossfades between photos and a camera's degradations. Three kinds, i
 * ``calm_peak``: neutral, then happiness or surprise, then neutral;
 * ``calm_long``: 30-60 s of mostly neutral with brief happiness and surprise.
 
-Every clip gets a sidecar (`raksha.evaluation.clip_labels`) whose segments say which
+Every clip gets a sidecar (`raksha.ml.evaluation.clip_labels`) whose segments say which
 expression is on screen when. A segment starts on the first frame of the crossfade into
 it: from that frame on, the new expression is (partly) visible.
 
@@ -32,8 +32,8 @@ import numpy.typing as npt
 
 from raksha.domain import EXPRESSION_CLASSES
 from raksha.errors import RakshaError
-from raksha.evaluation.clip_labels import KIND_OF, ClipLabels, Segment, write_sidecar
-from raksha.evaluation.clip_render import (
+from raksha.ml.evaluation.clip_labels import KIND_OF, ClipLabels, Segment, write_sidecar
+from raksha.ml.evaluation.clip_render import (
     HEIGHT,
     WIDTH,
     Background,
@@ -415,8 +415,8 @@ def make_clips(
 ) -> list[MadeClip]:
     """Write ``count`` clips and their sidecars into ``out`` (a new or empty folder), from
     the performers of ``split`` in the labels-layout set ``data``."""
-    from raksha.evaluation.datasets import read_dataset
-    from raksha.evaluation.splits import SPLITS, assign_splits, rule_for
+    from raksha.ml.evaluation.datasets import read_dataset
+    from raksha.ml.evaluation.splits import SPLITS, assign_splits, rule_for
 
     if split not in SPLITS:
         raise RakshaError(f"--split must be one of {', '.join(SPLITS)}, not {split!r}")

@@ -26,9 +26,9 @@ from torch import nn
 
 from raksha.domain import EXPRESSION_CLASSES
 from raksha.errors import ModelError
-from raksha.evaluation.datasets import FaceDataset
-from raksha.expression.training.loop import INPUT_OFFSET, INPUT_SCALE
-from raksha.expression.training.model import ExpressionNet, WithSoftmax
+from raksha.ml.evaluation.datasets import FaceDataset
+from raksha.ml.training.loop import INPUT_OFFSET, INPUT_SCALE
+from raksha.ml.training.model import ExpressionNet, WithSoftmax
 from raksha.ort_session import cpu_session
 
 #: Largest |rebuilt PyTorch - ONNX| probability difference accepted by `net_from_onnx`.

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from raksha.domain import EXPRESSION_CLASSES
 from raksha.errors import RakshaError
-from raksha.evaluation.metrics import EvalResult
+from raksha.ml.evaluation.metrics import EvalResult
 
 
 def _pct(x: float | None) -> str:
