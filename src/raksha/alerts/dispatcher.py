@@ -1,7 +1,10 @@
 """Deliver the outbox: claim due deliveries per channel, send, record the outcome.
 
-One `OutboxDispatcher` (one thread) per store: `due_deliveries` does not lease rows, so two
-dispatchers on the same store would send the same alert twice.
+One `OutboxDispatcher` (one thread) per process. The store leases the rows it hands out
+(`raksha.store.outbox`: `FOR UPDATE SKIP LOCKED` on PostgreSQL, a conditional claim on
+SQLite), so several dispatchers on one store (two `raksha run` processes) never claim the
+same delivery at once; a dispatcher that dies mid-send leaves its rows to be claimed again
+when their lease ends, and receivers drop the repeat by its `Idempotency-Key`.
 
 Outcomes of one attempt:
 - delivered: `mark_delivered`.

@@ -29,9 +29,9 @@ class ApiSettings:
     max_body_bytes: int = 256 * 1024
     #: Register the web UI (raksha.web) when that package is installed.
     web: bool = True
-    #: Where `config.loaded` audit entries say the configuration came from.
+    #: Where the configuration came from (shown on the pages; `config.loaded` entries record
+    #: its path and SHA-256 when `raksha serve` starts).
     config_path: str | None = None
-    config_sha256: str | None = None
 
 
 COOKIE_SESSION = "raksha_session"

@@ -53,7 +53,6 @@ def serve(
     settings = ApiSettings(
         secure_cookies=True if certfile is not None else secure_cookies,
         config_path=str(config),
-        config_sha256=digest,
         list_audit_every_s=list_audit_every_s,
     )
     app = create_app(cfg, settings=settings)
