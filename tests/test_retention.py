@@ -75,3 +75,44 @@ def test_purge_deletes_old_evidence_keeps_active_cases_and_audits(tmp_path: Path
     again = purge_expired_evidence(store, tmp_path / "evidence", 30, now=NOW)
     assert again.incidents == []
     store.close()
+
+
+def test_evidence_no_incident_refers_to_is_swept_audited_and_young_or_spooled_files_kept(
+    tmp_path: Path,
+) -> None:
+    """A crash between writing an incident's files and storing its row leaves files nothing
+    refers to: the sweep deletes them (one audit entry), but not the files of stored
+    incidents, nor ones still waiting in the spool, nor ones young enough to be mid-write."""
+    import os
+    import time
+
+    from raksha.services.retention import sweep_orphaned_evidence
+
+    store = IncidentStore.open(f"sqlite:///{tmp_path / 'r.db'}")
+    writer = EvidenceWriter(tmp_path / "ev")
+    kept = _incident(store, writer, NOW)
+    image = np.random.default_rng(2).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    orphan = writer.capture("crashed-incident", image, (40, 20, 100, 90))
+    spooled = writer.capture("spooled-incident", image, (40, 20, 100, 90))
+    young = writer.capture("being-written", image, (40, 20, 100, 90))
+    old = time.time() - 3600
+    for f in orphan + spooled:
+        os.utime(f.path, (old, old))
+    (tmp_path / "ev" / ".incident-spool.db").write_bytes(b"not evidence")
+
+    report = sweep_orphaned_evidence(
+        store, tmp_path / "ev", keep={f.path for f in spooled}, grace_s=600
+    )
+    assert report.files_deleted == 2 and report.folders == ["crashed-incident"]
+    assert not (tmp_path / "ev" / "crashed-incident").exists()
+    assert all(Path(f.path).is_file() for f in spooled + young)
+    inc = store.get_incident(kept)
+    assert inc is not None and all(Path(e.path).is_file() for e in inc.evidence)
+    assert (tmp_path / "ev" / ".incident-spool.db").exists()
+    (entry,) = AuditLog(store.engine).entries(action="evidence.orphans_removed")
+    assert entry.details["files"] == 2 and entry.actor == "system:orphan-sweep"
+    # Nothing left to sweep: no second entry.
+    again = sweep_orphaned_evidence(store, tmp_path / "ev", keep={f.path for f in spooled})
+    assert again.files_deleted == 0
+    assert len(AuditLog(store.engine).entries(action="evidence.orphans_removed")) == 1
+    store.close()

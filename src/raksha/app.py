@@ -32,6 +32,7 @@ from raksha.pipeline.camera import CameraPipeline
 from raksha.pipeline.incident_sink import IncidentSink, StoredIncident
 from raksha.pipeline.runtime import Runtime
 from raksha.pipeline.spool import Spool
+from raksha.services.retention import sweep_orphaned_evidence
 from raksha.site.config import CameraConfig
 from raksha.site.effective import effective_camera_config
 from raksha.site.load import load_site_secrets, storage_url
@@ -80,6 +81,9 @@ def build_runtime(
         cfg.incidents.spool or cfg.evidence.dir / ".incident-spool.db",
         max_items=cfg.incidents.spool_max,
     )
+    # Evidence a crash left without its incident row goes (audited); the spool's stays.
+    waiting = {f["path"] for _, doc in spool.pending() for f in doc.get("files", [])}
+    sweep_orphaned_evidence(store, cfg.evidence.dir, keep=waiting)
     sink = IncidentSink(
         store,
         router,

@@ -1,4 +1,5 @@
-"""Evidence is deleted on schedule: pictures are kept only as long as the policy says.
+"""Evidence is deleted on schedule: pictures are kept only as long as the policy says; and
+no picture is kept that no incident refers to.
 
 Policy (documented in docs/privacy.md):
 - evidence of an incident older than `retention_days` is deleted from disk, unless the case is
@@ -82,4 +83,72 @@ def purge_expired_evidence(
             },
         )
         log.info("evidence of incident %s deleted (retention %d days)", incident.id, retention_days)
+    return report
+
+
+#: Files younger than this are never swept: a process may be between writing an incident's
+#: evidence and committing its row.
+ORPHAN_GRACE_S = 600.0
+
+
+@dataclass
+class OrphanReport:
+    files_deleted: int = 0
+    bytes_deleted: int = 0
+    folders: list[str] = field(default_factory=list)
+
+
+def sweep_orphaned_evidence(
+    store: IncidentStore,
+    evidence_dir: Path,
+    *,
+    keep: set[str] | None = None,
+    grace_s: float = ORPHAN_GRACE_S,
+    now: float | None = None,
+    dry_run: bool = False,
+) -> OrphanReport:
+    """Delete evidence files no incident row refers to (a crash between writing the files
+    and storing the row left them), older than `grace_s`; `keep` names files still waiting
+    in the spool. One `evidence.orphans_removed` audit entry says what went."""
+    import time
+
+    report = OrphanReport()
+    root = evidence_dir.resolve()
+    if not root.is_dir():
+        return report
+    referenced = {str(Path(p).resolve()) for p in store.evidence_paths()}
+    referenced |= {str(Path(p).resolve()) for p in keep or ()}
+    limit = (now if now is not None else time.time()) - grace_s
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        gone = 0
+        for f in sorted(folder.iterdir()):
+            if not f.is_file() or str(f.resolve()) in referenced:
+                continue
+            st = f.stat()
+            if st.st_mtime > limit:
+                continue
+            report.files_deleted += 1
+            report.bytes_deleted += st.st_size
+            gone += 1
+            if not dry_run:
+                f.unlink(missing_ok=True)
+        if gone:
+            report.folders.append(folder.name)
+            if not dry_run and not any(folder.iterdir()):
+                folder.rmdir()
+    if report.files_deleted and not dry_run:
+        AuditLog(store.engine).append(
+            "system:orphan-sweep",
+            "evidence.orphans_removed",
+            details={
+                "files": report.files_deleted,
+                "bytes": report.bytes_deleted,
+                "folders": report.folders[:100],
+            },
+        )
+        log.warning(
+            "removed %d evidence file(s) no incident refers to (%s)",
+            report.files_deleted,
+            ", ".join(report.folders[:5]),
+        )
     return report

@@ -110,6 +110,11 @@ class IncidentStore:
     def close(self) -> None:
         self.engine.dispose()
 
+    def evidence_paths(self) -> set[str]:
+        """Every evidence file path an incident row refers to (for the orphan sweep)."""
+        with db_errors("cannot read evidence rows"), self.engine.connect() as conn:
+            return {str(p) for p in conn.execute(select(incident_evidence.c.path)).scalars()}
+
     def ping(self) -> bool:
         """Whether the database answers (for health checks); never raises."""
         try:
