@@ -64,6 +64,7 @@ def test_config_show_masks_the_webhook_password(site: Path, tmp_path: Path) -> N
     cfg.write_text(
         site.read_text()
         + f"alerts:\n  webhook:\n    url: https://admin:{SECRET}@127.0.0.1:1/hook\n"
+        + "    secret_env: RAKSHA_T_HOOK_SECRET\n"
     )
     proc = _raksha("config", "show", "--config", cfg)
     assert proc.returncode == 0, proc.stderr

@@ -85,7 +85,7 @@ def test_config_reprs_hide_every_form(url: str, secret: str) -> None:
     for text in (repr(cam), str(cam), cam.display_url, repr([cam])):
         assert_hidden(text, secret)
     if url.startswith(("http://", "https://")):
-        hook = WebhookConfig(url=url)
+        hook = WebhookConfig(url=url, secret_env="T_HOOK")
         assert_hidden(repr(hook), secret)
         assert_hidden(str(hook), secret)
 
@@ -140,7 +140,9 @@ def write_site(tmp_path: Path) -> Path:
         "hotspots": [{"id": "h1", "lat": 26.851, "lon": 80.941}],
         "cameras": cameras,
         "storage": {"url": f"sqlite:///{tmp_path / 'r.db'}"},
-        "alerts": {"webhook": {"url": f"https://hooks.example/in?token={PLAIN}"}},
+        "alerts": {
+            "webhook": {"url": f"https://hooks.example/in?token={PLAIN}", "secret_env": "T_HOOK"}
+        },
     }
     path = tmp_path / "raksha.yaml"
     path.write_text(yaml.safe_dump(doc), encoding="utf-8")

@@ -22,6 +22,7 @@ from raksha.alerts.factory import build_notifiers
 from raksha.api.settings import ApiSettings
 from raksha.config import AnalysisConfig, RunConfig
 from raksha.detect.factory import build_detector
+from raksha.errors import ConfigError, RakshaError
 from raksha.expression.base import ExpressionClassifier
 from raksha.expression.factory import build_expression_classifier
 from raksha.geo.routing import Router
@@ -44,6 +45,54 @@ from raksha.sources.targets import SourceKind, parse_target
 from raksha.store.repository import IncidentStore
 
 
+def preflight(
+    cfg: RunConfig, *, models_dir: Path | None = None, env: Mapping[str, str] | None = None
+) -> list[str]:
+    """Everything `raksha run` would refuse about `cfg` on this machine, one message each,
+    without starting anything: secrets not set, the store's URL, the alert channels' secrets,
+    the evidence key, the models. `raksha config check` and `build_runtime` both ask this."""
+    from raksha.models import verify
+    from raksha.site.load import unresolved_secrets
+    from raksha.store.engine import parse_url
+
+    env = os.environ if env is None else env
+    models_dir = models_dir if models_dir is not None else cfg.models_dir
+    problems = unresolved_secrets(cfg, env)
+    checks: list[tuple[str, Callable[[], object]]] = [
+        ("storage.url", lambda: parse_url(storage_url(cfg, env, load_site_secrets(cfg)))),
+        ("alerts", lambda: _close_all(build_notifiers(cfg.alerts, env))),
+        ("evidence", lambda: EvidenceWriter.from_config(cfg.evidence, env)),
+    ]
+    for where, check in checks:
+        try:
+            check()
+        except RakshaError as exc:
+            message = str(exc)
+            if message not in problems:
+                problems.append(message if message.startswith(where) else f"{where}: {message}")
+    for what, name in (
+        ("detector.model", cfg.detector.model),
+        ("expression.model", cfg.expression.model),
+    ):
+        try:
+            status = verify(name, models_dir)
+        except RakshaError as exc:
+            problems.append(f"{what}: {exc}")
+            continue
+        if not status.ok:
+            problems.append(f"{what}: {status.problem}")
+    if not any(c.enabled for c in cfg.cameras):
+        problems.append("cameras: no enabled camera")
+    return problems
+
+
+def _close_all(notifiers: Mapping[str, object]) -> None:
+    for n in notifiers.values():
+        close = getattr(n, "close", None)
+        if callable(close):
+            close()
+
+
 def build_runtime(
     cfg: RunConfig,
     *,
@@ -57,6 +106,9 @@ def build_runtime(
     camera would otherwise fail on later: models, secrets, alert channels, the database."""
     env = os.environ if env is None else env
     models_dir = models_dir if models_dir is not None else cfg.models_dir
+    problems = preflight(cfg, models_dir=models_dir, env=env)
+    if problems:
+        raise ConfigError("; ".join(problems))
     secrets = load_site_secrets(cfg)
 
     # Models: the detector is checked here and built per camera (it keeps per-size state);

@@ -74,18 +74,28 @@ def check(
             "and the store need is set (in the environment or the secrets file).",
         ),
     ] = True,
+    models: Annotated[
+        Path | None, typer.Option("--models", envvar="RAKSHA_MODELS", help="Model directory.")
+    ] = None,
 ) -> None:
-    """Validate a deployment config (fields, references, polygons, and by default the secrets
-    it needs) without running it. Secret values are never printed."""
+    """Validate a deployment config without running it: fields, references, polygons, and
+    by default everything `raksha run` would refuse on this machine (secrets not set, the
+    store's URL, alert secrets, the evidence key, missing models), through the same checks
+    `raksha run` makes first. Secret values are never printed."""
+    from raksha.app import preflight
     from raksha.config import load_run_config
     from raksha.errors import ConfigError
     from raksha.site.load import unresolved_secrets
 
     cfg = load_run_config(config)
     if secrets:
-        problems = unresolved_secrets(cfg)
-        if problems:
-            raise ConfigError(f"{config}: " + "; ".join(problems))
+        problems = preflight(cfg, models_dir=models)
+    else:
+        problems = [
+            p for p in preflight(cfg, models_dir=models) if p not in unresolved_secrets(cfg)
+        ]
+    if problems:
+        raise ConfigError(f"{config}: " + "; ".join(problems))
     typer.echo(
         f"{config}: ok ({len(cfg.stations)} stations, {len(cfg.patrol_units)} patrol units, "
         f"{len(cfg.hotspots)} hotspots, {len(cfg.cameras)} cameras)"

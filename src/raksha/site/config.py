@@ -185,6 +185,23 @@ class StorageConfig(_Frozen):
     #: `postgresql+psycopg://user@host/db`; `${NAME}` placeholders are allowed for a password.
     url: str = "sqlite:///raksha.db"
 
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, v: str) -> str:
+        scheme = v.split(":", 1)[0].lower()
+        if scheme not in (
+            "sqlite",
+            "sqlite+pysqlite",
+            "postgresql",
+            "postgres",
+            "postgresql+psycopg",
+        ):
+            raise ValueError(
+                f"unsupported database {scheme!r}; use sqlite:///PATH or "
+                "postgresql+psycopg://user@host/dbname"
+            )
+        return v
+
     @property
     def display_url(self) -> str:
         return mask_url(self.url)
@@ -211,8 +228,9 @@ class EvidenceConfig(_Frozen):
 
 class WebhookConfig(_Frozen):
     url: str = Field(min_length=1)
-    #: Environment variable holding the HMAC-SHA256 signing secret (None: unsigned).
-    secret_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    #: Environment variable holding the HMAC-SHA256 signing secret (required: receivers must
+    #: be able to tell Raksha's alerts from anyone else's).
+    secret_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     timeout_s: float = Field(5.0, gt=0, le=300)
 
     @field_validator("url")
@@ -231,7 +249,8 @@ class MqttConfig(_Frozen):
     host: str = "127.0.0.1"
     port: int = Field(1883, ge=1, le=65535)
     topic_prefix: str = Field("raksha", pattern=r"^[^#+\s]+$")
-    qos: Literal[0, 1, 2] = 1
+    #: 1 or 2: QoS 0 cannot confirm that an alert arrived.
+    qos: Literal[1, 2] = 1
     client_id: str | None = None
     #: Environment variables holding broker credentials, if it needs them.
     username_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
