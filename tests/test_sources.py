@@ -670,3 +670,71 @@ def test_close_from_another_thread_during_a_blocked_read(stream_server: _StreamS
     assert not reader.is_alive()
     assert len(outcome) == 1 and isinstance(outcome[0], int) and outcome[0] >= 13
     assert source.read() is None
+
+
+def test_a_camera_is_back_within_seconds_of_its_stream_after_a_long_outage() -> None:
+    """A 40 s outage with the default settings: while the camera does not answer, a cheap
+    TCP probe says so and the expensive open is not tried; once it answers again, frames
+    flow within 5 s (the backoff cap is 4 s)."""
+    cfg = SourceConfig()
+    clock = FakeClock()
+    back_at = clock.now + 40.0
+    opens: list[float] = []
+
+    def probe() -> bool:
+        return clock.now >= back_at
+
+    def factory() -> FrameSource:
+        opens.append(clock.now)
+        if clock.now < back_at:
+            raise SourceError("cannot connect to stream rtsp://u:***@h/x: connection refused")
+        return ScriptedSource([0.0])
+
+    first = ScriptedSource([0.0, SourceError("stream rtsp://u:***@h/x stalled")])
+    plan: list[Callable[[], FrameSource]] = [lambda: first]
+    source = ReconnectingSource(
+        lambda: plan.pop(0)() if plan else factory(),
+        cfg,
+        "cam",
+        sleep=clock.sleep,
+        clock=clock,
+        probe=probe,
+        rng=random.Random(5),
+    )
+    assert source.read() is not None  # up
+    assert source.read() is not None  # lost at t=0, back after the outage
+    assert back_at <= clock.now <= back_at + 5.0, clock.now
+    assert opens == [opens[-1]] and opens[-1] >= back_at  # no full open while unreachable
+    assert not any(w > cfg.reconnect_max_s for w in clock.waits)
+    source.close()
+
+
+def test_the_tcp_probe_knows_up_from_down() -> None:
+    from raksha.sources.reconnect import tcp_probe
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        probe = tcp_probe(f"rtsp://u:p@127.0.0.1:{port}/stream1", timeout_s=1)
+        assert probe is not None and probe()
+    assert probe() is False  # nobody listens any more
+    assert tcp_probe("webcam:0") is None
+    assert tcp_probe("/dev/video0") is None
+    default = tcp_probe("rtsp://10.0.0.7/stream1")
+    assert default is not None
+
+
+@pytest.mark.slow
+def test_a_half_open_stall_is_noticed_within_10_s_with_the_defaults(
+    stream_server: _StreamServer,
+) -> None:
+    stream_server.mode = "stall"  # the camera stops sending but keeps the connection open
+    source = open_source(stream_server.url(), SourceConfig(), "cam")
+    last = time.monotonic()
+    with pytest.raises(SourceError, match="stalled"):
+        while source.read() is not None:
+            last = time.monotonic()
+    noticed = time.monotonic() - last
+    source.close()
+    assert noticed <= 10.0, noticed

@@ -13,11 +13,13 @@ class SourceConfig(BaseModel):
     #: Seconds to wait when opening a network stream before giving up.
     open_timeout_s: float = Field(10.0, gt=0)
     #: Seconds without a packet from a network stream before it counts as stalled.
-    read_timeout_s: float = Field(10.0, gt=0)
+    read_timeout_s: float = Field(5.0, gt=0)
     #: Reconnect backoff for live streams: first wait, growth factor, longest wait.
     reconnect_initial_s: float = Field(1.0, gt=0)
     reconnect_factor: float = Field(2.0, ge=1)
-    reconnect_max_s: float = Field(30.0, gt=0)
+    #: The cap is low because each attempt is cheap (a TCP probe first): a camera whose
+    #: stream returns is analysed again within about this many seconds.
+    reconnect_max_s: float = Field(4.0, gt=0)
     #: For live streams: reconnect forever (None) or give up after this many failed reconnect
     #: attempts in a row (0: give up at the first failure).
     reconnect_attempts: int | None = Field(None, ge=0)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from raksha.errors import SourceError
 from raksha.sources.base import FrameSource
 from raksha.sources.config import SourceConfig
-from raksha.sources.reconnect import ReconnectingSource
+from raksha.sources.reconnect import ReconnectingSource, tcp_probe
 from raksha.sources.targets import SourceKind, parse_target
 
 
@@ -53,4 +53,5 @@ def open_live_source(
         display_url=target.display,
         sleep=sleep,
         clock=clock,
+        probe=tcp_probe(url),
     )

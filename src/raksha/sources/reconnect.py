@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -61,8 +62,11 @@ class ReconnectingSource:
         clock: Callable[[], float] = time.monotonic,
         jitter: float = RECONNECT_JITTER,
         rng: random.Random | None = None,
+        probe: Callable[[], bool] | None = None,
     ) -> None:
         self._factory = factory
+        #: A cheap "is the camera there at all" check tried before each reopening.
+        self._probe = probe
         self._cfg = cfg
         self._source_id = source_id
         self._display = mask_url(display_url) if display_url else source_id
@@ -174,6 +178,11 @@ class ReconnectingSource:
                 self._sleep(wait)
                 if self._closed:
                     return None
+            if self._probe is not None and self._retries > 0 and not self._probe():
+                # Still unreachable: a cheap connect said so, not a full open's timeout, so
+                # attempts can come often and a camera is back within seconds of its stream.
+                self._failed("the camera does not answer (no TCP connection)", "unreachable")
+                continue
             try:
                 inner = self._factory()
             except SourceError as exc:
@@ -273,3 +282,33 @@ class ReconnectingSource:
         self._last_t = frame.t
         self._last_index = frame.index
         return frame
+
+
+def tcp_probe(url: str, timeout_s: float = 1.0) -> Callable[[], bool] | None:
+    """A check that a TCP connection to the URL's host and port opens within `timeout_s`
+    (None for a URL without a network host, such as a webcam)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if not host:
+        return None
+    port = port or _DEFAULT_PORTS.get(parts.scheme.lower())
+    if port is None:
+        return None
+    address = (host, port)
+
+    def probe() -> bool:
+        try:
+            socket.create_connection(address, timeout=timeout_s).close()
+        except OSError:
+            return False
+        return True
+
+    return probe
+
+
+_DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443, "rtmp": 1935}
