@@ -930,7 +930,7 @@ def test_kill_9_during_a_database_outage_loses_no_incident(
         )
         _wait_for_camera_row(pg_url, proc)
         proxy.cut()
-        spool = tmp_path / "evidence" / ".incident-spool.db"
+        spool = tmp_path / "raksha-incident-spool.db"
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline and proc.poll() is None:
             if spool.exists() and sqlite_count(spool, "spool") >= 1:

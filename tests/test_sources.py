@@ -681,8 +681,8 @@ def test_a_camera_is_back_within_seconds_of_its_stream_after_a_long_outage() -> 
     back_at = clock.now + 40.0
     opens: list[float] = []
 
-    def probe() -> bool:
-        return clock.now >= back_at
+    def probe() -> str | None:
+        return None if clock.now >= back_at else "connection refused"
 
     def factory() -> FrameSource:
         opens.append(clock.now)
@@ -717,8 +717,8 @@ def test_the_tcp_probe_knows_up_from_down() -> None:
         s.listen()
         port = s.getsockname()[1]
         probe = tcp_probe(f"rtsp://u:p@127.0.0.1:{port}/stream1", timeout_s=1)
-        assert probe is not None and probe()
-    assert probe() is False  # nobody listens any more
+        assert probe is not None and probe() is None
+    assert probe() == "connection refused"  # nobody listens any more
     assert tcp_probe("webcam:0") is None
     assert tcp_probe("/dev/video0") is None
     default = tcp_probe("rtsp://10.0.0.7/stream1")

@@ -130,7 +130,7 @@ def build_runtime(
             on_stored(incident)
 
     spool = Spool(
-        cfg.incidents.spool or cfg.evidence.dir / ".incident-spool.db",
+        cfg.incidents.spool or cfg.evidence.dir.parent / "raksha-incident-spool.db",
         max_items=cfg.incidents.spool_max,
     )
     # Evidence a crash left without its incident row goes (audited); the spool's stays.

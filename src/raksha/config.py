@@ -44,7 +44,8 @@ class IncidentPolicy(BaseModel):
     #: within the merge window count as the same person even if the tracker lost them.
     merge_distance_faces: float = Field(1.5, ge=0)
     #: Where incidents wait, on disk, while the database is unreachable (replayed in order
-    #: when it is back and on the next start). None: `.incident-spool.db` in `evidence.dir`.
+    #: when it is back and on the next start). None: `raksha-incident-spool.db` beside
+    #: `evidence.dir` (created on the first outage only).
     spool: Path | None = None
     #: Incidents the spool holds at most; past that they wait in memory and a CRITICAL line
     #: is logged for each.

@@ -1,7 +1,8 @@
 """A durable local spool for incidents the store refused (a database outage).
 
 An incident decided while the database is unreachable is written here first: one row in a
-small SQLite file of its own (WAL, synchronous=FULL, so a row survives `kill -9` and a power
+small SQLite file of its own (created on the first outage; beside the evidence folder by
+default) (WAL, synchronous=FULL, so a row survives `kill -9` and a power
 cut once `put` returns). The incident sink replays the rows in order when the store is back,
 and on the next start after a crash, and deletes each once the store has it; the store
 recognises an incident it already has (the same id), so a replay interrupted between the
@@ -38,31 +39,40 @@ class Spool:
         self.path = Path(path)
         self.max_items = max_items
         self._lock = threading.Lock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(
-                str(self.path), isolation_level=None, check_same_thread=False, timeout=30
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-                "incident_id TEXT NOT NULL, doc TEXT NOT NULL)"
-            )
-        except (OSError, sqlite3.Error) as exc:
-            raise SpoolError(f"cannot open the incident spool {self.path}: {exc}") from None
+        self._conn: sqlite3.Connection | None = None
+
+    def _db(self) -> sqlite3.Connection:
+        """The spool's connection, opened (and the file created) on first use: a run that
+        never saw an outage leaves no spool file."""
+        if self._conn is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(
+                    str(self.path), isolation_level=None, check_same_thread=False, timeout=30
+                )
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+                    "incident_id TEXT NOT NULL, doc TEXT NOT NULL)"
+                )
+            except (OSError, sqlite3.Error) as exc:
+                raise SpoolError(f"cannot open the incident spool {self.path}: {exc}") from None
+            self._conn = conn
+        return self._conn
 
     def put(self, incident_id: str, doc: dict[str, Any]) -> int:
         """Append one incident; durable once this returns. Returns its row id."""
         text = json.dumps(doc, separators=(",", ":"), allow_nan=False)
         with self._lock:
             try:
-                (count,) = self._db.execute("SELECT count(*) FROM spool").fetchone()
+                db = self._db()
+                (count,) = db.execute("SELECT count(*) FROM spool").fetchone()
                 if count >= self.max_items:
                     raise SpoolFull(
                         f"the incident spool {self.path} is full ({count} incidents waiting)"
                     )
-                cur = self._db.execute(
+                cur = db.execute(
                     "INSERT INTO spool (incident_id, doc) VALUES (?, ?)", (incident_id, text)
                 )
             except sqlite3.Error as exc:
@@ -74,8 +84,10 @@ class Spool:
     def pending(self) -> list[tuple[int, dict[str, Any]]]:
         """Every spooled incident, oldest first."""
         with self._lock:
+            if self._conn is None and not self.path.exists():
+                return []
             try:
-                rows = self._db.execute("SELECT id, doc FROM spool ORDER BY id").fetchall()
+                rows = self._db().execute("SELECT id, doc FROM spool ORDER BY id").fetchall()
             except sqlite3.Error as exc:
                 raise SpoolError(f"cannot read the incident spool {self.path}: {exc}") from None
         return [(int(i), json.loads(d)) for i, d in rows]
@@ -83,15 +95,19 @@ class Spool:
     def done(self, row_id: int) -> None:
         with self._lock:
             try:
-                self._db.execute("DELETE FROM spool WHERE id = ?", (row_id,))
+                self._db().execute("DELETE FROM spool WHERE id = ?", (row_id,))
             except sqlite3.Error as exc:
                 raise SpoolError(f"cannot update the incident spool {self.path}: {exc}") from None
 
     def __len__(self) -> int:
         with self._lock:
-            (count,) = self._db.execute("SELECT count(*) FROM spool").fetchone()
+            if self._conn is None and not self.path.exists():
+                return 0
+            (count,) = self._db().execute("SELECT count(*) FROM spool").fetchone()
         return int(count)
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

@@ -62,10 +62,11 @@ class ReconnectingSource:
         clock: Callable[[], float] = time.monotonic,
         jitter: float = RECONNECT_JITTER,
         rng: random.Random | None = None,
-        probe: Callable[[], bool] | None = None,
+        probe: Callable[[], str | None] | None = None,
     ) -> None:
         self._factory = factory
-        #: A cheap "is the camera there at all" check tried before each reopening.
+        #: A cheap "is the camera there at all" check tried before each reopening: None when
+        #: it answers, else why not.
         self._probe = probe
         self._cfg = cfg
         self._source_id = source_id
@@ -178,10 +179,11 @@ class ReconnectingSource:
                 self._sleep(wait)
                 if self._closed:
                     return None
-            if self._probe is not None and self._retries > 0 and not self._probe():
+            unreachable = self._probe() if self._probe is not None and self._retries > 0 else None
+            if unreachable is not None:
                 # Still unreachable: a cheap connect said so, not a full open's timeout, so
                 # attempts can come often and a camera is back within seconds of its stream.
-                self._failed("the camera does not answer (no TCP connection)", "unreachable")
+                self._failed(f"cannot reach {self._display}: {unreachable}", "unreachable")
                 continue
             try:
                 inner = self._factory()
@@ -284,9 +286,10 @@ class ReconnectingSource:
         return frame
 
 
-def tcp_probe(url: str, timeout_s: float = 1.0) -> Callable[[], bool] | None:
-    """A check that a TCP connection to the URL's host and port opens within `timeout_s`
-    (None for a URL without a network host, such as a webcam)."""
+def tcp_probe(url: str, timeout_s: float = 1.0) -> Callable[[], str | None] | None:
+    """A check that a TCP connection to the URL's host and port opens within `timeout_s`:
+    it returns None when it does, else the reason ("connection refused", "timed out"). None
+    for a URL without a network host (a webcam)."""
     from urllib.parse import urlsplit
 
     try:
@@ -301,12 +304,16 @@ def tcp_probe(url: str, timeout_s: float = 1.0) -> Callable[[], bool] | None:
         return None
     address = (host, port)
 
-    def probe() -> bool:
+    def probe() -> str | None:
         try:
             socket.create_connection(address, timeout=timeout_s).close()
-        except OSError:
-            return False
-        return True
+        except TimeoutError:
+            return f"no TCP connection within {timeout_s:g} s"
+        except ConnectionRefusedError:
+            return "connection refused"
+        except OSError as exc:
+            return exc.strerror or type(exc).__name__
+        return None
 
     return probe
 
