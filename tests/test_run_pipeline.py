@@ -844,11 +844,7 @@ def test_a_database_outage_does_not_end_a_run_with_its_live_table(
     8 s during the fear segment and comes back: the run goes on, stores the incident once
     the database is back, and ends normally."""
     with OutageProxy(("127.0.0.1", 5432)) as proxy:
-        proxied = (
-            make_url(pg_url)
-            .set(host="127.0.0.1", port=proxy.port)
-            .render_as_string(hide_password=False)
-        )
+        proxied = _through(proxy, pg_url)
         cfg = write_config(
             tmp_path / "raksha.yaml",
             [camera("cam-1", distress_clip.path)],
@@ -864,19 +860,7 @@ def test_a_database_outage_does_not_end_a_run_with_its_live_table(
             text=True,
             env=env,
         )
-        # Wait until the run is up (its camera row is in the store), then cut the database.
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                store = open_store(pg_url)
-                try:
-                    if store.cameras():
-                        break
-                finally:
-                    store.close()
-            except Exception:  # the schema is not there yet
-                pass
-            time.sleep(0.2)
+        _wait_for_camera_row(pg_url, proc)  # the run is up: now cut the database
         proxy.cut()
         time.sleep(8.0)
         proxy.restore()
@@ -885,6 +869,15 @@ def test_a_database_outage_does_not_end_a_run_with_its_live_table(
     assert "Traceback" not in err, err
     assert "1 new incident(s) stored" in out, out
     assert len(stored_incidents(pg_url)) == 1
+
+
+def _through(proxy: OutageProxy, pg_url: str) -> str:
+    """`pg_url` with its host and port replaced by the proxy's."""
+    return (
+        make_url(pg_url)
+        .set(host="127.0.0.1", port=proxy.port)
+        .render_as_string(hide_password=False)
+    )
 
 
 def _wait_for_camera_row(pg_url: str, proc: subprocess.Popen[str], timeout: float = 60) -> None:
@@ -913,11 +906,7 @@ def test_kill_9_during_a_database_outage_loses_no_incident(
     and is killed with SIGKILL; the database comes back and the next run stores the incident
     first, once, with its alert."""
     with OutageProxy(("127.0.0.1", 5432)) as proxy:
-        proxied = (
-            make_url(pg_url)
-            .set(host="127.0.0.1", port=proxy.port)
-            .render_as_string(hide_password=False)
-        )
+        proxied = _through(proxy, pg_url)
         config = tmp_path / "raksha.yaml"
         write_config(
             config, [camera("cam-1", distress_clip.path)], proxied, source={"realtime_files": True}

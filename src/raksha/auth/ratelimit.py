@@ -52,14 +52,17 @@ class LoginLimiter:
         """(`"account"` or `"address"`, seconds to wait) when a login must be refused now."""
         now = self._clock()
         with self._lock:
-            for kind, key, limit in (
-                ("account", "u:" + account.lower(), self.limits.per_account),
-                ("address", "a:" + address, self.limits.per_address),
-            ):
-                q = self._prune(key, now)
-                if len(q) >= limit:
-                    wait = q[len(q) - limit] + self.limits.window_s - now
-                    return kind, max(1, math.ceil(wait))
+            return self._refusal(account, address, now)
+
+    def _refusal(self, account: str, address: str, now: float) -> tuple[str, int] | None:
+        for kind, key, limit in (
+            ("account", "u:" + account.lower(), self.limits.per_account),
+            ("address", "a:" + address, self.limits.per_address),
+        ):
+            q = self._prune(key, now)
+            if len(q) >= limit:
+                wait = q[len(q) - limit] + self.limits.window_s - now
+                return kind, max(1, math.ceil(wait))
         return None
 
     def begin(self, account: str, address: str) -> tuple[str, int] | float:
@@ -67,14 +70,9 @@ class LoginLimiter:
         checked; returns the attempt's time, to hand to `succeeded`."""
         now = self._clock()
         with self._lock:
-            for kind, key, limit in (
-                ("account", "u:" + account.lower(), self.limits.per_account),
-                ("address", "a:" + address, self.limits.per_address),
-            ):
-                q = self._prune(key, now)
-                if len(q) >= limit:
-                    wait = q[len(q) - limit] + self.limits.window_s - now
-                    return kind, max(1, math.ceil(wait))
+            refused = self._refusal(account, address, now)
+            if refused is not None:
+                return refused
             self._prune("u:" + account.lower(), now).append(now)
             self._prune("a:" + address, now).append(now)
             self._bound()
@@ -101,15 +99,6 @@ class LoginLimiter:
         if len(self._fails) > 100_000:  # bound memory under a spray of names
             for k in [k for k, q in self._fails.items() if not q]:
                 del self._fails[k]
-
-    def failed(self, account: str, address: str) -> None:
-        now = self._clock()
-        with self._lock:
-            self._prune("u:" + account.lower(), now).append(now)
-            self._prune("a:" + address, now).append(now)
-            if len(self._fails) > 100_000:  # bound memory under a spray of names
-                for k in [k for k, q in self._fails.items() if not q]:
-                    del self._fails[k]
 
     def succeeded(self, account: str, address: str | None = None, at: float | None = None) -> None:
         """A right password: the account's count is cleared, and the address's attempt made
