@@ -224,9 +224,16 @@ def allow_tampering(engine: Engine) -> None:
     the tamper tests then show what the hash chain and the checkpoints still catch."""
     from sqlalchemy import text
 
-    from raksha.store.migrations.versions import v0006_audit_append_only as m
+    from raksha.store.migrations.versions import v0006_audit_append_only as m6
+    from raksha.store.migrations.versions import v0007_audit_no_replace as m7
 
-    down = m.POSTGRES_DOWN if engine.dialect.name == "postgresql" else m.SQLITE_DOWN
+    postgres = engine.dialect.name == "postgresql"
+    sqlite_extra = (
+        "DROP TRIGGER IF EXISTS audit_log_no_replace",
+        "DROP TRIGGER IF EXISTS audit_head_no_replace",
+    )
+    down = m6.POSTGRES_DOWN if postgres else (*sqlite_extra, *m6.SQLITE_DOWN)
     with engine.begin() as conn:
         for statement in down:
             conn.execute(text(statement))
+    del m7  # (its triggers and functions are among those dropped above)

@@ -231,7 +231,7 @@ def test_cli_audit_verify(db: tuple[str, Engine], tmp_path: Path) -> None:
 def test_the_database_refuses_to_rewrite_the_log(db: tuple[str, Engine]) -> None:
     """Append-only at the database: editing, deleting or truncating entries and moving the
     head back are refused, whoever connects; the chain still verifies afterwards."""
-    kind, engine = db
+    _, engine = db
     log = AuditLog(engine)
     _fill(log)
     attempts = [
@@ -240,8 +240,16 @@ def test_the_database_refuses_to_rewrite_the_log(db: tuple[str, Engine]) -> None
         update(audit_head).values(seq=2),
         audit_head.delete(),
     ]
-    if kind == "postgresql":
+    if engine.dialect.name == "postgresql":
         attempts.append(text("TRUNCATE audit_log"))
+    else:  # REPLACE deletes without firing DELETE triggers: refused as an insert over a row
+        attempts.append(
+            text("INSERT OR REPLACE INTO audit_log SELECT * FROM audit_log WHERE seq = 2")
+        )
+        attempts.append(
+            text("INSERT OR REPLACE INTO audit_head (id, seq, hash) VALUES (1, 0, 'x')")
+        )
+    attempts.append(update(audit_head).values(hash="0" * 64))  # a new hash at the same number
     for statement in attempts:
         with pytest.raises(DBAPIError) as err, engine.begin() as c:
             c.execute(statement)

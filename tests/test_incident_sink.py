@@ -219,3 +219,13 @@ def test_the_spool_keeps_order_and_bounds() -> None:
         assert [doc["n"] for _, doc in spool.pending()] == [0, 1, 2]
         spool.done(ids[1])
         assert [doc["n"] for _, doc in Spool(Path(tmp) / "s.db").pending()] == [0, 2]
+
+
+def test_an_unreadable_spool_row_is_set_aside_not_a_failed_start(tmp_path: Path) -> None:
+    store = IncidentStore.open(f"sqlite:///{tmp_path / 'r.db'}")
+    spool = Spool(tmp_path / "spool.db")
+    spool.put("from-an-old-version", {"new": {"id": "x"}})  # missing every other field
+    sink = _sink(store, tmp_path, Spool(tmp_path / "spool.db"))
+    assert sink.load_spooled() == 0 and sink.unsaved == 0
+    assert len(Spool(tmp_path / "spool.db")) == 0  # out of the queue, kept aside
+    store.close()

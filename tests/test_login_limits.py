@@ -128,3 +128,14 @@ def test_refusal_summaries_count_what_they_cover() -> None:
     assert lim.should_audit_refusal("address", "1.2.3.4") == 0  # its own key
     now[0] += 30  # 65 s after the first entry
     assert lim.should_audit_refusal("account", "ann") == 7
+
+
+def test_an_attempt_never_checked_is_taken_back() -> None:
+    now = [0.0]
+    lim = LoginLimiter(Limits(per_account=2, per_address=10, window_s=60), clock=lambda: now[0])
+    for _ in range(5):  # the server was busy each time: nobody guessed anything
+        at = lim.begin("ann", "1.2.3.4")
+        assert isinstance(at, float)
+        lim.cancel("ann", "1.2.3.4", at)
+        now[0] += 1
+    assert lim.blocked("ann", "1.2.3.4") is None

@@ -76,3 +76,11 @@ def test_a_face_merges_exactly_when_near_and_recent(
     assume(abs(dist - 1.5 * w) > 1e-6 and abs(age - 120) > 1e-6)  # not on a boundary
     near = dist <= 1.5 * w
     assert continues(inc, event, RULE) == (near and age <= 120)
+
+
+def test_an_old_replayed_event_does_not_join_an_incident_seen_long_after_it() -> None:
+    """After an outage the spool replays events older than incidents stored meanwhile: one
+    from long before an incident's sighting is its own incident, not a silent merge."""
+    inc = incident(seen(600))
+    assert not continues(inc, seen(0, key="other", centre=(100.0, 100.0)), RULE)
+    assert continues(inc, seen(500, key="other", centre=(100.0, 100.0)), RULE)  # 100 s before

@@ -70,6 +70,23 @@ def test_mask_url_and_redact_hide_every_form(url: str, secret: str) -> None:
     assert_hidden(redact(f"auth failed for {secret!s} at host", url), secret)
 
 
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("password: hunter2", "password: ***"),
+        ("Authorization: Bearer abc123", "Authorization: Bearer ***"),
+        ('{"password": "hunter2"}', '{"password": "***"}'),
+        ("{'token': 'abc123'}", "{'token': '***'}"),
+        ("Cookie: raksha_session=abc", "Cookie: ***"),
+        ("token=xyz&a=1", "token=***&a=1"),
+        ("the signal: fear", "the signal: fear"),  # not a secret
+        ("sessions: 3 open", "sessions: 3 open"),
+    ],
+)
+def test_secrets_in_key_value_text_of_every_form(text: str, shown: str) -> None:
+    assert redact(text) == shown
+
+
 def test_placeholders_and_plain_urls_stay_readable() -> None:
     assert mask_url("rtsp://${CAM_USER}:${CAM_PASS}@10.0.0.7/s") == (
         "rtsp://${CAM_USER}:***@10.0.0.7/s"

@@ -821,3 +821,23 @@ def test_processes_migrating_one_new_sqlite_file_at_once(tmp_path: Path) -> None
         p.join(60)
     assert [p.exitcode for p in procs] == [0, 0, 0, 0]
     assert current_revision(make_engine(url)) == head_revision()
+
+
+def test_a_replayed_merge_stores_nothing_twice_and_keeps_its_evidence(
+    store: IncidentStore, tmp_path: Path
+) -> None:
+    """The spool replays an event that had merged (a crash between the commit and the
+    spool's delete): the incident is not extended again and its evidence stays attached."""
+    first, _ = _open(store, tmp_path, T0, peak=0.6)
+    inc = _new(opened_at=T0 + timedelta(seconds=10), person_key="x:2", peak=0.9)
+    ev = [_evidence(tmp_path, f"{inc.id}-face.jpg", EvidenceKind.FACE, b"\xff\xd8" + os.urandom(8))]
+    args = (inc, ev, {"kind": "distress"}, ["webhook"])
+    merged = store.open_or_extend(*args, rule=RULE, face=FACE, now=inc.opened_at)
+    assert merged.merged and merged.evidence_used
+    before = store.get_incident(first.incident_id)
+    assert before is not None
+    again = store.open_or_extend(*args, rule=RULE, face=FACE, now=inc.opened_at)
+    assert (again.incident_id, again.merged, again.evidence_used) == (first.incident_id, True, True)
+    after = store.get_incident(first.incident_id)
+    assert after is not None and after.version == before.version
+    assert [e.path for e in after.evidence] == [e.path for e in before.evidence]

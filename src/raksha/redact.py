@@ -62,6 +62,16 @@ _TEXT_SECRET_RE = re.compile(
     re.IGNORECASE,
 )
 
+#: `key: value` (a header, YAML, a JSON member) for the names that are secrets by themselves;
+#: narrower than `key=value`, since "signal: fear" is not a secret. An HTTP authorization
+#: keeps its scheme word (Bearer, Basic) and loses its credential.
+_COLON_SECRET_RE = re.compile(
+    r"(?P<key>\b(?:password|passwd|pwd|token|secret|api[_-]?key|authorization|cookie|"
+    r"credentials?)[\"']?\s*:\s*[\"']?(?:(?:Bearer|Basic|Token|Digest)\s+)?)"
+    r"(?P<value>[^\s\"',;}]+)",
+    re.IGNORECASE,
+)
+
 
 def is_secret_key(key: str) -> bool:
     """Whether a parameter name looks like it carries a secret."""
@@ -168,9 +178,8 @@ def redact(text: str, *urls: str) -> str:
     """`text` fit to show: URLs in it masked, secret-looking `key=value` masked, and every
     spelling of the secrets of `urls` replaced."""
     text = _URL_IN_TEXT_RE.sub(lambda m: mask_url(m.group(0)), text)
-    text = _TEXT_SECRET_RE.sub(
-        lambda m: m.group("key") + (MASK if m.group("value") != MASK else m.group("value")), text
-    )
+    for pattern in (_TEXT_SECRET_RE, _COLON_SECRET_RE):
+        text = pattern.sub(lambda m: m.group("key") + MASK, text)
     secrets: list[str] = []
     for url in urls:
         secrets.extend(url_secrets(url))

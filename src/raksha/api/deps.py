@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from raksha.api.context import ApiContext
 from raksha.api.settings import COOKIE_SESSION, COOKIE_SESSION_SECURE, FORM_CSRF, HEADER_CSRF
@@ -134,7 +135,10 @@ async def _presented_csrf(request: Request) -> str | None:
         return header
     ctype = request.headers.get("content-type", "")
     if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-        form = await request.form()
+        try:
+            form = await request.form()
+        except ClientDisconnect:  # the body was refused (too large) or the client left
+            return None
         value = form.get(FORM_CSRF)
         return value if isinstance(value, str) else None
     return None

@@ -14,6 +14,7 @@ from raksha.api.deps import Principal, client_address, cookies_secure, session_c
 from raksha.auth.passwords import HashingBusy
 from raksha.auth.sessions import NewSession
 from raksha.auth.users import User
+from raksha.errors import RakshaError
 
 
 def set_session_cookie(response: Response, request: Request, token: str, ctx: ApiContext) -> None:
@@ -69,7 +70,11 @@ def login(
     try:
         user = ctx.users.authenticate(name, password)
     except HashingBusy as exc:
+        ctx.limiter.cancel(name, address, attempt)  # never checked: not a failed guess
         raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from None
+    except RakshaError:
+        ctx.limiter.cancel(name, address, attempt)
+        raise
     if user is None:
         ctx.metrics.logins.labels("failure").inc()
         ctx.audit.append(name or "-", "login.failure", address=address)

@@ -103,12 +103,15 @@ def write_checkpoint(log: AuditLog, key: Ed25519PrivateKey, path: Path) -> Check
     sig = base64.b64encode(key.sign(unsigned.message())).decode()
     cp = Checkpoint(unsigned.seq, unsigned.hash, at, sig)
     line = json.dumps({"seq": cp.seq, "hash": cp.hash, "at": at.isoformat(), "sig": sig})
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
-        os.write(fd, (line + "\n").encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, (line + "\n").encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the checkpoint file {path}: {exc.strerror}") from None
     return cp
 
 
@@ -126,7 +129,9 @@ def read_checkpoints(path: Path) -> list[Checkpoint | str]:
         try:
             d = json.loads(raw)
             out.append(
-                Checkpoint(int(d["seq"]), str(d["hash"]), datetime.fromisoformat(d["at"]), d["sig"])
+                Checkpoint(
+                    int(d["seq"]), str(d["hash"]), datetime.fromisoformat(d["at"]), str(d["sig"])
+                )
             )
         except (ValueError, KeyError, TypeError):
             out.append(f"line {n} is not a checkpoint")
@@ -151,7 +156,7 @@ def check_checkpoints(log: AuditLog, path: Path, public: Ed25519PublicKey) -> li
             continue
         try:
             public.verify(base64.b64decode(cp.sig), cp.message())
-        except (InvalidSignature, ValueError):
+        except (InvalidSignature, ValueError, TypeError):
             problems.append(
                 AuditProblem(cp.seq, f"the checkpoint of {cp.at.isoformat()} has a bad signature")
             )

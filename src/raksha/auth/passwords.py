@@ -35,8 +35,9 @@ def hash_password(password: str) -> str:
 #: Argon2id checks running at once, at most (each holds its memory cost, 64 MiB with the
 #: recommended parameters): a burst of logins queues here instead of filling the memory.
 MAX_CONCURRENT_HASHES = 2
-#: How long a check waits for its turn before the login is refused as busy.
-HASH_WAIT_S = 10.0
+#: How long a check waits for its turn before the login is refused as busy (short: a waiting
+#: login holds one of the server's worker threads).
+HASH_WAIT_S = 2.0
 _hash_slots = threading.BoundedSemaphore(MAX_CONCURRENT_HASHES)
 
 

@@ -78,6 +78,16 @@ class LoginLimiter:
             self._bound()
         return now
 
+    def cancel(self, account: str, address: str, at: float) -> None:
+        """Take back an attempt whose password was never checked (the server was busy or
+        the database down): it does not count against the account or the address."""
+        with self._lock:
+            for key in ("u:" + account.lower(), "a:" + address):
+                q = self._fails.get(key)
+                if q is not None:
+                    with contextlib.suppress(ValueError):
+                        q.remove(at)
+
     def should_audit_refusal(self, kind: str, key: str, every_s: float = 60.0) -> int | None:
         """Whether to write an audit entry for this refused attempt: at most one per
         (kind, key) every `every_s`, so a client hammering the login cannot flood the chained

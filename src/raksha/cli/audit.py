@@ -61,11 +61,14 @@ def checkpoint(
 
 
 def _store(config: Path) -> IncidentStore:
+    """The store as it is: no migration (an auditor's read-only role must do, and checking
+    changes nothing)."""
     from raksha.config import load_run_config
     from raksha.site.load import storage_url
+    from raksha.store.engine import make_engine
     from raksha.store.repository import IncidentStore
 
-    return IncidentStore.open(storage_url(load_run_config(config)))
+    return IncidentStore(make_engine(storage_url(load_run_config(config))))
 
 
 @app.command("verify")

@@ -50,8 +50,9 @@ def continues(incident: OpenIncident, event: Sighting, rule: MergeRule) -> bool:
     seen = incident.last_seen
     if incident.state.is_terminal or seen.camera_id != event.camera_id:
         return False
+    # Either way round: a replayed old event must not join an incident seen long after it.
     age = (event.at - seen.at).total_seconds()
-    if age > rule.window_s:
+    if abs(age) > rule.window_s:
         return False
     if event.person_key is not None and event.person_key == seen.person_key:
         return True

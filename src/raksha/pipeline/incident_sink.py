@@ -137,6 +137,8 @@ class IncidentSink:
         #: (camera_id, track_id) -> incident id of the event now open.
         self._open: dict[tuple[str, int], str] = {}
         self._unsaved: list[_Unsaved] = []
+        #: One replay of the backlog at a time (camera threads all call `retry_unsaved`).
+        self._retrying = threading.Lock()
         #: Where refused incidents are kept durably (None: in memory only, lost on a crash).
         self.spool = spool
         self._last_retry = float("-inf")
@@ -213,9 +215,20 @@ class IncidentSink:
         )
 
     def _persist(self, item: _Unsaved) -> bool:
-        """Store one incident; when the store is unreachable keep it in memory and retry on
-        later frames, so an outage of the database loses no incident (its evidence is
-        already on disk)."""
+        """Store one new event's incident; while older ones wait (an outage), it joins the
+        end of the queue, so events are stored in the order they happened."""
+        with self._lock:
+            behind = bool(self._unsaved)
+        if behind:
+            self._keep(item)
+            self.retry_unsaved(force=True)
+            return False
+        return self._store(item)
+
+    def _store(self, item: _Unsaved) -> bool:
+        """Store one incident; when the store is unreachable keep it (spool and memory) and
+        retry on later frames, so an outage of the database loses no incident (its evidence
+        is already on disk)."""
         try:
             result = self.store.open_or_extend(
                 item.new,
@@ -285,7 +298,20 @@ class IncidentSink:
         while the store was down); they are stored, in order, by the next retry."""
         if self.spool is None:
             return 0
-        items = [_Unsaved.from_json(doc, row_id) for row_id, doc in self.spool.pending()]
+        items = []
+        for row_id, doc in self.spool.pending():
+            try:
+                items.append(_Unsaved.from_json(doc, row_id))
+            except (KeyError, TypeError, ValueError) as exc:
+                # Written by another version or damaged: kept aside, never a failed start.
+                self.spool.set_aside(row_id)
+                log.critical(
+                    "incident spool row %d cannot be read (%s: %s); set aside in %s",
+                    row_id,
+                    type(exc).__name__,
+                    exc,
+                    self.spool.path,
+                )
         with self._lock:
             known = {u.spool_id for u in self._unsaved}
             fresh = [i for i in items if i.spool_id not in known]
@@ -296,23 +322,35 @@ class IncidentSink:
         return len(fresh)
 
     @property
+    def unsaved_in_memory_only(self) -> int:
+        """Waiting incidents the spool does not hold (it was full or failed)."""
+        with self._lock:
+            return sum(1 for u in self._unsaved if u.spool_id is None)
+
+    @property
     def unsaved(self) -> int:
         """Incidents waiting for the store to come back."""
         with self._lock:
             return len(self._unsaved)
 
     def retry_unsaved(self, *, force: bool = False) -> int:
-        """Try again to store incidents kept in memory; returns how many are still waiting."""
-        now = self._clock()
-        with self._lock:
-            if not self._unsaved or (not force and now - self._last_retry < RETRY_EVERY_S):
-                return len(self._unsaved)
-            self._last_retry = now
-            waiting = list(self._unsaved)
-        for item in waiting:
-            if not self._persist(item):
-                break  # still down: try the rest later
-        return self.unsaved
+        """Try again to store incidents kept waiting, oldest first; returns how many are still
+        waiting. One replay at a time: another thread's call returns at once."""
+        if not self._retrying.acquire(blocking=False):
+            return self.unsaved
+        try:
+            now = self._clock()
+            with self._lock:
+                if not self._unsaved or (not force and now - self._last_retry < RETRY_EVERY_S):
+                    return len(self._unsaved)
+                self._last_retry = now
+                waiting = list(self._unsaved)
+            for item in waiting:
+                if not self._store(item):
+                    break  # still down: try the rest later
+            return self.unsaved
+        finally:
+            self._retrying.release()
 
     def _capture(
         self,
@@ -341,6 +379,17 @@ class IncidentSink:
             incident_id = self._open.pop((camera.id, event.track_id), None)
         if incident_id is None:
             return
+        try:
+            self._extend_closed(incident_id, event)
+        except RakshaError as exc:  # the store is down: the incident stands, its end is lost
+            log.error(
+                "camera %s: end of the event of incident %s not recorded: %s",
+                camera.id,
+                incident_id,
+                exc,
+            )
+
+    def _extend_closed(self, incident_id: str, event: DistressEvent) -> None:
         self.store.extend_incident(
             incident_id,
             peak_distress=event.peak_distress,

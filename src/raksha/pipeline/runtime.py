@@ -103,14 +103,20 @@ class Runtime:
         deadline = time.monotonic() + store_wait_s
         while self.sink.retry_unsaved(force=True) and time.monotonic() < deadline:
             time.sleep(1.0)
-        if self.sink.unsaved:
-            spool = self.sink.spool
+        waiting, in_memory = self.sink.unsaved, self.sink.unsaved_in_memory_only
+        if waiting - in_memory:
             log.error(
-                "%d incident(s) could not be stored (store unreachable); %s",
-                self.sink.unsaved,
-                f"they wait in the spool {spool.path} and are stored on the next start"
-                if spool is not None
-                else f"their evidence is on disk under {self.evidence_dir}",
+                "%d incident(s) not stored yet (store unreachable); they wait in the spool %s "
+                "and are stored on the next start",
+                waiting - in_memory,
+                self.sink.spool.path if self.sink.spool is not None else "-",
+            )
+        if in_memory:
+            log.critical(
+                "%d incident(s) could not be stored nor spooled and are lost with this process; "
+                "their evidence is on disk under %s",
+                in_memory,
+                self.evidence_dir,
             )
         deadline = time.monotonic() + drain_s
         while time.monotonic() < deadline:

@@ -56,6 +56,10 @@ class Spool:
                     "CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY AUTOINCREMENT, "
                     "incident_id TEXT NOT NULL, doc TEXT NOT NULL)"
                 )
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS set_aside (id INTEGER PRIMARY KEY, "
+                    "incident_id TEXT NOT NULL, doc TEXT NOT NULL)"
+                )
             except (OSError, sqlite3.Error) as exc:
                 raise SpoolError(f"cannot open the incident spool {self.path}: {exc}") from None
             self._conn = conn
@@ -63,7 +67,10 @@ class Spool:
 
     def put(self, incident_id: str, doc: dict[str, Any]) -> int:
         """Append one incident; durable once this returns. Returns its row id."""
-        text = json.dumps(doc, separators=(",", ":"), allow_nan=False)
+        try:
+            text = json.dumps(doc, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise SpoolError(f"incident {incident_id} cannot be spooled: {exc}") from None
         with self._lock:
             try:
                 db = self._db()
@@ -90,7 +97,30 @@ class Spool:
                 rows = self._db().execute("SELECT id, doc FROM spool ORDER BY id").fetchall()
             except sqlite3.Error as exc:
                 raise SpoolError(f"cannot read the incident spool {self.path}: {exc}") from None
-        return [(int(i), json.loads(d)) for i, d in rows]
+        out: list[tuple[int, dict[str, Any]]] = []
+        for i, d in rows:
+            try:
+                doc = json.loads(d)
+            except ValueError:
+                doc = {"unreadable": True}  # the caller sets it aside
+            out.append((int(i), doc if isinstance(doc, dict) else {"unreadable": True}))
+        return out
+
+    def set_aside(self, row_id: int) -> None:
+        """Move a row nobody can read out of the queue (kept for a person to look at)."""
+        with self._lock:
+            try:
+                db = self._db()
+                db.execute("BEGIN IMMEDIATE")
+                db.execute(
+                    "INSERT OR IGNORE INTO set_aside SELECT id, incident_id, doc FROM spool "
+                    "WHERE id = ?",
+                    (row_id,),
+                )
+                db.execute("DELETE FROM spool WHERE id = ?", (row_id,))
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise SpoolError(f"cannot update the incident spool {self.path}: {exc}") from None
 
     def done(self, row_id: int) -> None:
         with self._lock:

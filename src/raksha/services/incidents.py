@@ -167,6 +167,8 @@ class IncidentService:
             "count": len(rows),
             "states": [s.value for s in states] if states else None,
             "station": station,
+            "since": since.isoformat() if since else None,
+            "until": until.isoformat() if until else None,
         }
         if audit_action != "incident.list":  # an export is audited every time
             self.audit.append(
@@ -190,7 +192,11 @@ class IncidentService:
 
     def _due_list_audit(self, caller: Caller, details: dict[str, Any]) -> int | None:
         """None when this list is covered by a recent entry; else the refreshes it covers."""
-        key = (caller.name, f"{details['states']}|{details['station']}")
+        # A list of another period is another entry: only refreshes of the same view coalesce.
+        key = (
+            caller.name,
+            f"{details['states']}|{details['station']}|{details['since']}|{details['until']}",
+        )
         now = self._clock()
         with self._lock:
             last, skipped = self._listed.get(key, (float("-inf"), 0))

@@ -296,6 +296,9 @@ class IncidentStore:
                             conn, inc, evidence, alert_payload, channels, at, face
                         )
                         return OpenResult(inc.id, merged=False, evidence_used=True)
+                    if evidence and self._has_evidence(conn, target, evidence):
+                        # A replay of a merge already stored (the spool after a crash).
+                        return OpenResult(target, merged=True, evidence_used=True)
                     used = self._extend_in(
                         conn,
                         target,
@@ -315,6 +318,17 @@ class IncidentStore:
             except _Retry:
                 continue
         raise ConcurrentUpdate(f"incident for camera {inc.camera_id} kept changing; try again")
+
+    @staticmethod
+    def _has_evidence(conn: Connection, incident_id: str, evidence: Sequence[EvidenceFile]) -> bool:
+        paths = [ev.path for ev in evidence]
+        found = conn.execute(
+            select(incident_evidence.c.path).where(
+                incident_evidence.c.incident_id == incident_id,
+                incident_evidence.c.path.in_(paths),
+            )
+        ).first()
+        return found is not None
 
     def _lock_camera(self, conn: Connection, camera_id: str) -> None:
         """Serialise merge decisions for one camera until the transaction ends."""
