@@ -107,6 +107,11 @@ def _disable_nobody(w: World, _own: bool) -> tuple[str, Any]:
 
 MATRIX: dict[tuple[str, str], tuple[Builder, Expect]] = {
     ("GET", "/healthz"): (lambda w, o: ("/healthz", None), lambda who, o: 200),
+    # Changing one's password: any logged-in user (a wrong current password here: 401).
+    ("POST", "/api/me/password"): (
+        lambda w, o: ("/api/me/password", {"current_password": "not it", "new_password": "x"}),
+        lambda who, o: 401,
+    ),
     # The schema maps the whole API: any logged-in user, nobody else.
     ("GET", "/openapi.json"): (
         lambda w, o: ("/openapi.json", None),

@@ -67,7 +67,7 @@ def test_argon2id_hashes_and_policy() -> None:
     assert verify_password(PASSWORD, h)
     assert not verify_password(PASSWORD + "x", h)
     assert not verify_password(PASSWORD, "not-a-hash")
-    with pytest.raises(AuthError, match="at least 10"):
+    with pytest.raises(AuthError, match="at least 12"):
         hash_password("short")
 
 

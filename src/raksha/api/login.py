@@ -11,6 +11,7 @@ from fastapi import HTTPException, Request, Response
 
 from raksha.api.context import ApiContext
 from raksha.api.deps import Principal, client_address, cookies_secure, session_cookie_name
+from raksha.auth.errors import AuthError
 from raksha.auth.passwords import HashingBusy
 from raksha.auth.sessions import NewSession
 from raksha.auth.users import User
@@ -90,6 +91,49 @@ def login(
         details={"role": user.role.value},
     )
     return user, new
+
+
+def change_password(
+    ctx: ApiContext, request: Request, who: Principal, current: str, new: str
+) -> NewSession:
+    """Change the caller's own password: the current one is checked (throttled like a
+    login), the new one must pass the policy (HTTPException 400 naming the rule), every
+    session of the user ends and a new one starts for this browser. Audited."""
+    if who.user is None:
+        raise HTTPException(401, "log in first")
+    name, address = who.user.username, client_address(request)
+    attempt = ctx.limiter.begin(name, address)
+    if isinstance(attempt, tuple):
+        kind, wait = attempt
+        raise HTTPException(
+            429,
+            f"too many failed attempts for this {kind}; try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+    try:
+        ok = ctx.users.authenticate(name, current) is not None
+    except HashingBusy as exc:
+        ctx.limiter.cancel(name, address, attempt)
+        raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from None
+    if not ok:
+        ctx.audit.append(name, "user.password_change_refused", address=address)
+        raise HTTPException(401, "the current password is wrong")
+    ctx.limiter.succeeded(name, address, attempt)
+    try:
+        ctx.users.set_password(name, new)
+    except AuthError as exc:
+        raise HTTPException(400, str(exc)) from None
+    ended = ctx.sessions.end_all_for(who.user.id)
+    session = ctx.sessions.create(who.user.id, address=address)
+    ctx.audit.append(
+        name,
+        "user.password_changed",
+        target=f"user:{name}",
+        station_id=who.user.station_id,
+        address=address,
+        details={"sessions_ended": ended},
+    )
+    return session
 
 
 def logout(ctx: ApiContext, who: Principal) -> None:

@@ -8,8 +8,14 @@ from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from raksha.api.deps import Context, Principal, require
-from raksha.api.login import clear_session_cookie, login, logout, set_session_cookie
-from raksha.api.schemas import LoginIn, LoginOut, MeOut, OkOut, UserOut
+from raksha.api.login import (
+    change_password,
+    clear_session_cookie,
+    login,
+    logout,
+    set_session_cookie,
+)
+from raksha.api.schemas import LoginIn, LoginOut, MeOut, OkOut, PasswordIn, UserOut
 from raksha.auth.access import Rule
 from raksha.auth.users import User
 from raksha.store.serialize import iso
@@ -54,6 +60,36 @@ async def api_logout(
     await run_in_threadpool(logout, ctx, who)
     clear_session_cookie(response, request, ctx)
     return OkOut()
+
+
+@router.post(
+    "/api/me/password",
+    response_model=LoginOut,
+    responses={
+        400: {"description": "The new password breaks the policy (the reply says which rule)"},
+        401: {"description": "The current password is wrong"},
+        429: {"description": "Throttled"},
+    },
+)
+async def api_change_password(
+    body: PasswordIn,
+    request: Request,
+    response: Response,
+    ctx: Context,
+    who: Annotated[Principal, Depends(require(Rule.LOGGED_IN))],
+) -> LoginOut:
+    """Change your own password: every session of yours ends and this one is renewed (a new
+    cookie and CSRF token in the reply)."""
+    new = await run_in_threadpool(
+        change_password, ctx, request, who, body.current_password, body.new_password
+    )
+    set_session_cookie(response, request, new.token, ctx)
+    assert who.user is not None
+    return LoginOut(
+        user=user_out(who.user),
+        csrf_token=new.session.csrf_token,
+        expires_at=iso(new.session.expires_at) or "",
+    )
 
 
 @router.get("/api/me", response_model=MeOut)

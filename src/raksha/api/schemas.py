@@ -30,6 +30,12 @@ class LoginOut(BaseModel):
     expires_at: str
 
 
+class PasswordIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
 class MeOut(BaseModel):
     user: UserOut
     csrf_token: str | None

@@ -9,7 +9,7 @@ from pwdlib import PasswordHash
 
 from raksha.auth.errors import AuthError
 
-MIN_LENGTH = 10
+MIN_LENGTH = 12
 MAX_LENGTH = 1024
 
 
@@ -18,17 +18,121 @@ def _hasher() -> PasswordHash:
     return PasswordHash.recommended()
 
 
-def check_password_policy(password: str) -> None:
+#: Words a guesser tries first, whatever digits and symbols are added to them (our own short
+#: list of the usual suspects; the length rule does most of the work).
+COMMON_WORDS = frozenset(
+    [
+        "password",
+        "passwort",
+        "passw0rd",
+        "qwerty",
+        "qwertyuiop",
+        "asdfgh",
+        "asdfghjkl",
+        "zxcvbn",
+        "letmein",
+        "welcome",
+        "admin",
+        "administrator",
+        "root",
+        "login",
+        "master",
+        "secret",
+        "iloveyou",
+        "monkey",
+        "dragon",
+        "football",
+        "cricket",
+        "baseball",
+        "sunshine",
+        "princess",
+        "shadow",
+        "superman",
+        "batman",
+        "trustno1",
+        "freedom",
+        "whatever",
+        "abc",
+        "abcdef",
+        "abcdefgh",
+        "changeme",
+        "default",
+        "guest",
+        "test",
+        "testing",
+        "hello",
+        "hello123",
+        "india",
+        "bharat",
+        "lucknow",
+        "police",
+        "station",
+        "officer",
+        "raksha",
+        "operator",
+        "supervisor",
+        "control",
+        "auditor",
+    ]
+)
+_SEQUENCES = ("0123456789", "abcdefghijklmnopqrstuvwxyz", "qwertyuiopasdfghjklzxcvbnm")
+
+
+def _core(password: str) -> str:
+    """The word inside a password: lower case, without the digits and symbols around it, with
+    the usual digit-for-letter swaps inside it undone ("P@ssw0rd2026!" -> "password")."""
+    inner = password.lower().strip("0123456789!@#$%^&*()_+-=.,;:?/~` ")
+    swapped = inner.translate(str.maketrans("013457@$", "oieastas"))
+    return "".join(c for c in swapped if c.isalpha())
+
+
+def _is_common(core: str) -> bool:
+    """A common word, or one repeated ("adminadmin")."""
+    if core in COMMON_WORDS:
+        return True
+    return any(len(core) % len(w) == 0 and core == w * (len(core) // len(w)) for w in COMMON_WORDS)
+
+
+def _has_run(text: str, run: int = 8) -> bool:
+    """Whether `text` holds `run` characters of a keyboard row or the alphabet or digits, in
+    either direction."""
+    for i in range(len(text) - run + 1):
+        piece = text[i : i + run]
+        if any(piece in seq or piece in seq[::-1] for seq in _SEQUENCES):
+            return True
+    return False
+
+
+def password_problem(password: str, username: str = "") -> str | None:
+    """Why `password` is refused, or None: at least MIN_LENGTH characters, not a common
+    word (or the user's own name) with digits and symbols around it, at least five
+    different characters, no long run along a keyboard row or the alphabet."""
     if len(password) < MIN_LENGTH:
-        raise AuthError(f"the password must have at least {MIN_LENGTH} characters")
+        return f"the password must have at least {MIN_LENGTH} characters"
     if len(password) > MAX_LENGTH:
-        raise AuthError(f"the password may have at most {MAX_LENGTH} characters")
+        return f"the password may have at most {MAX_LENGTH} characters"
     if not password.strip():
-        raise AuthError("the password may not be blank")
+        return "the password may not be blank"
+    lowered = password.lower()
+    if _is_common(_core(password)):
+        return "the password is a common word with digits or symbols around it"
+    if len(username) >= 3 and username.lower() in lowered:
+        return "the password may not contain the user name"
+    if len(set(lowered)) < 5:
+        return "the password has too few different characters"
+    if _has_run(lowered):
+        return "the password is a run along the keyboard or the alphabet"
+    return None
 
 
-def hash_password(password: str) -> str:
-    check_password_policy(password)
+def check_password_policy(password: str, username: str = "") -> None:
+    problem = password_problem(password, username)
+    if problem is not None:
+        raise AuthError(problem)
+
+
+def hash_password(password: str, username: str = "") -> str:
+    check_password_policy(password, username)
     return _hasher().hash(password)
 
 

@@ -95,7 +95,7 @@ class UserStore:
         if station_id and known_stations is not None and station_id not in known_stations:
             shown = ", ".join(known_stations) or "none configured"
             raise AuthError(f"unknown station {station_id!r}; known stations: {shown}")
-        digest = hash_password(password)
+        digest = hash_password(password, username)
         now = utcnow()
         if self.get(username) is not None:
             raise AuthError(f"user {username!r} already exists")
@@ -144,6 +144,21 @@ class UserStore:
                 update(users)
                 .where(users.c.username == username)
                 .values(disabled=disabled, updated_at=utcnow())
+            )
+        if res.rowcount != 1:
+            raise AuthError(f"no user named {username!r}")
+        found = self.get(username)
+        assert found is not None
+        return found
+
+    def set_password(self, username: str, password: str) -> User:
+        """Give `username` a new password (the policy applies; AuthError names the rule)."""
+        digest = hash_password(password, username)
+        with db_errors(f"cannot update user {username}"), self.engine.begin() as c:
+            res = c.execute(
+                update(users)
+                .where(users.c.username == username)
+                .values(password_hash=digest, updated_at=utcnow())
             )
         if res.rowcount != 1:
             raise AuthError(f"no user named {username!r}")

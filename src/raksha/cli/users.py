@@ -1,4 +1,5 @@
-"""`raksha users add|list|disable|enable`: dashboard accounts (there are no built-in ones)."""
+"""`raksha users add|list|disable|enable|passwd`: dashboard accounts (there are no built-in
+ones)."""
 
 from __future__ import annotations
 
@@ -154,3 +155,31 @@ def enable(
 ) -> None:
     """Enable a disabled user again."""
     _set_disabled(config, username, False)
+
+
+@app.command("passwd")
+def passwd(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    config: ConfigOpt = Path("raksha.yaml"),
+) -> None:
+    """Set a user's password (from RAKSHA_PASSWORD or a prompt) and end their sessions: for
+    an officer who forgot theirs, or one that may be known to someone else."""
+    from raksha.audit.log import AuditLog
+    from raksha.auth.sessions import SessionStore
+    from raksha.auth.users import UserStore
+    from raksha.store.repository import IncidentStore
+
+    store, _ = _open(config)
+    assert isinstance(store, IncidentStore)
+    try:
+        user = UserStore(store.engine).set_password(username, _password())
+        ended = SessionStore(store.engine).end_all_for(user.id)
+        AuditLog(store.engine).append(
+            cli_actor(),
+            "user.password_set",
+            target=f"user:{user.username}",
+            details={"sessions_ended": ended},
+        )
+    finally:
+        store.close()
+    typer.echo(f"new password set for {username}; {ended} session(s) ended")
