@@ -109,6 +109,9 @@ def fast_settings(**kw: Any) -> ApiSettings:
         "events_keepalive_s": 1.0,
         "web": False,
         "login_limits": Limits(per_account=5, per_address=1000, window_s=900),
+        # The second factor has tests of its own (test_second_factor.py); here every role
+        # logs in with a password.
+        "totp_roles": (),
     }
     base.update(kw)
     return ApiSettings(**base)

@@ -170,6 +170,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) -> Iterator
         events_poll_s=0.25,
         events_keepalive_s=2.0,
         login_limits=Limits(per_account=20, per_address=1000, window_s=900),
+        totp_roles=(),  # (tested in test_second_factor.py)
     )
     app = create_app(cfg, store=store, settings=settings, web=web_for(cfg))
     users = app.state.raksha.users

@@ -117,6 +117,7 @@ def web(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) -> Iterator[W
     settings = ApiSettings(
         events_poll_s=0.2,
         login_limits=Limits(per_account=50, per_address=1000, window_s=900),
+        totp_roles=(),  # (tested in test_second_factor.py)
     )
     app = create_app(cfg, store=store, settings=settings, web=web_for(cfg, WebSettings()))
     for name, (role, station) in USERS.items():
@@ -365,7 +366,9 @@ def test_map_tiles_only_when_configured(web: Web, tmp_path: Path) -> None:
     cfg = site(f"sqlite:///{tmp_path / 'tiles.db'}", tmp_path / "ev")
     store = IncidentStore.open(cfg.storage.url)
     try:
-        app = create_app(cfg, store=store, settings=ApiSettings(), web=web_for(cfg, tiles))
+        app = create_app(
+            cfg, store=store, settings=ApiSettings(totp_roles=()), web=web_for(cfg, tiles)
+        )
         app.state.raksha.users.add("cr2", "control_room", PASSWORD)
         c = TestClient(app)
         c.post("/login", data={"username": "cr2", "password": PASSWORD})
@@ -452,7 +455,9 @@ def test_default_registration_reads_the_site_from_the_served_config(tmp_path: Pa
     )
     store = IncidentStore.open(cfg.storage.url)
     try:
-        app = create_app(cfg, store=store, settings=ApiSettings(config_path=str(config)))
+        app = create_app(
+            cfg, store=store, settings=ApiSettings(config_path=str(config), totp_roles=())
+        )
         app.state.raksha.users.add("adm2", "admin", PASSWORD)
         c = TestClient(app)
         c.post("/login", data={"username": "adm2", "password": PASSWORD})

@@ -41,7 +41,7 @@ def clear_session_cookie(response: Response, request: Request, ctx: ApiContext) 
 
 
 def login(
-    ctx: ApiContext, request: Request, username: str, password: str
+    ctx: ApiContext, request: Request, username: str, password: str, otp: str | None = None
 ) -> tuple[User, NewSession]:
     """Check the credentials (rate-limited, audited) and start a session.
 
@@ -80,6 +80,8 @@ def login(
         ctx.metrics.logins.labels("failure").inc()
         ctx.audit.append(name or "-", "login.failure", address=address)
         raise HTTPException(401, "wrong user name or password")
+    if user.role.value in ctx.settings.totp_roles:
+        _second_factor(ctx, user, address, otp)  # raises; the attempt stays counted
     ctx.limiter.succeeded(name, address, attempt)
     new = ctx.sessions.create(user.id, address=address)
     ctx.metrics.logins.labels("success").inc()
@@ -91,6 +93,27 @@ def login(
         details={"role": user.role.value},
     )
     return user, new
+
+
+def _second_factor(ctx: ApiContext, user: User, address: str, otp: str | None) -> None:
+    """A role that needs a second factor: refuse without a fresh, right code."""
+    if not user.totp_enrolled:
+        ctx.audit.append(
+            user.username, "login.refused", address=address, details={"why": "no second factor"}
+        )
+        raise HTTPException(
+            403,
+            f"a {user.role.value} account needs a second factor; ask an admin to run "
+            f"`raksha users totp {user.username}` and add it to your authenticator app",
+        )
+    if not otp:
+        raise HTTPException(401, "enter the 6-digit code from your authenticator app")
+    if not ctx.users.check_totp(user.id, otp.strip()):
+        ctx.metrics.logins.labels("failure").inc()
+        ctx.audit.append(
+            user.username, "login.failure", address=address, details={"factor": "code"}
+        )
+        raise HTTPException(401, "wrong or already used code")
 
 
 def change_password(

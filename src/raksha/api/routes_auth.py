@@ -40,7 +40,7 @@ async def api_login(
     _who: Annotated[Principal, Depends(require(Rule.PUBLIC))],
 ) -> LoginOut:
     """Start a session: sets an HttpOnly, SameSite=Strict cookie and returns the CSRF token."""
-    user, new = await run_in_threadpool(login, ctx, request, body.username, body.password)
+    user, new = await run_in_threadpool(login, ctx, request, body.username, body.password, body.otp)
     set_session_cookie(response, request, new.token, ctx)
     return LoginOut(
         user=user_out(user),

@@ -13,6 +13,9 @@ class LoginIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=1024)
+    otp: str | None = Field(
+        None, max_length=16, description="The 6-digit code (admin, supervisor, control room)."
+    )
 
 
 class UserOut(BaseModel):

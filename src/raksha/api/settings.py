@@ -25,6 +25,10 @@ class ApiSettings:
     #: One `incident.list` audit entry per user and filter at most this often (seconds; the
     #: entry counts the refreshes it covers). 0 audits every list. See raksha.services.
     list_audit_every_s: float = 300.0
+    #: Roles that must give a second factor (a TOTP code) at login: those who see every
+    #: station or may unblur evidence. An account of these roles without one set up cannot
+    #: log in until an admin runs `raksha users totp NAME`.
+    totp_roles: tuple[str, ...] = ("admin", "supervisor", "control_room")
     #: Request bodies larger than this are refused (413) before they are read.
     max_body_bytes: int = 256 * 1024
     #: Register the web UI (raksha.web) when that package is installed.

@@ -5,7 +5,17 @@ They live on the store's `metadata`, so the schema check of the store covers the
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, CheckConstraint, Column, ForeignKey, Index, Integer, String, Table
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+)
 
 from raksha.store.columns import UtcDateTime
 from raksha.store.tables import metadata
@@ -24,6 +34,10 @@ users = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("last_login_at", UtcDateTime(), nullable=True),
+    # A second factor (TOTP, RFC 6238): the shared secret, and the last time step used, so a
+    # code is accepted once (migration 0008).
+    Column("totp_secret", String(64), nullable=True),
+    Column("totp_last_step", BigInteger, nullable=True),
     CheckConstraint(f"role IN ({', '.join(repr(r) for r in ROLES)})", name="role"),
 )
 

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from raksha.auth.errors import AuthError
 from raksha.auth.passwords import dummy_hash, hash_password, verify_password
 from raksha.auth.roles import Role
 from raksha.auth.tables import users
+from raksha.auth.totp import matching_step, new_secret
 from raksha.incidents.model import utcnow
 from raksha.store._db import db_errors
 
@@ -32,6 +33,8 @@ class User:
     disabled: bool
     created_at: datetime
     last_login_at: datetime | None
+    #: A second factor is set up (raksha users totp).
+    totp_enrolled: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -57,6 +60,7 @@ def _user(row: Any) -> User:
         disabled=bool(row.disabled),
         created_at=row.created_at,
         last_login_at=row.last_login_at,
+        totp_enrolled=getattr(row, "totp_secret", None) is not None,
     )
 
 
@@ -165,6 +169,43 @@ class UserStore:
         found = self.get(username)
         assert found is not None
         return found
+
+    def enroll_totp(self, username: str) -> str:
+        """Give `username` a new TOTP secret (replacing any earlier one); returns it, to show
+        once to the officer setting up their authenticator app."""
+        secret = new_secret()
+        with db_errors(f"cannot update user {username}"), self.engine.begin() as c:
+            res = c.execute(
+                update(users)
+                .where(users.c.username == username)
+                .values(totp_secret=secret, totp_last_step=None, updated_at=utcnow())
+            )
+        if res.rowcount != 1:
+            raise AuthError(f"no user named {username!r}")
+        return secret
+
+    def check_totp(self, user_id: int, code: str, *, now: float | None = None) -> bool:
+        """Whether `code` is a current code of the user's second factor not used before
+        (its step is recorded in the same statement that checks it was not)."""
+        with db_errors("cannot check the code"), self.engine.connect() as c:
+            secret = c.execute(
+                select(users.c.totp_secret).where(users.c.id == user_id)
+            ).scalar_one_or_none()
+        if secret is None:
+            return False
+        step = matching_step(str(secret), code, now=now)
+        if step is None:
+            return False
+        with db_errors("cannot record the code"), self.engine.begin() as c:
+            res = c.execute(
+                update(users)
+                .where(
+                    users.c.id == user_id,
+                    or_(users.c.totp_last_step.is_(None), users.c.totp_last_step < step),
+                )
+                .values(totp_last_step=step)
+            )
+        return res.rowcount == 1
 
     def authenticate(self, username: str, password: str) -> User | None:
         """The user if the password is right and the account enabled, else None.

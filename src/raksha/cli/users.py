@@ -1,5 +1,5 @@
-"""`raksha users add|list|disable|enable|passwd`: dashboard accounts (there are no built-in
-ones)."""
+"""`raksha users add|list|disable|enable|passwd|totp`: dashboard accounts (there are no
+built-in ones)."""
 
 from __future__ import annotations
 
@@ -183,3 +183,28 @@ def passwd(
     finally:
         store.close()
     typer.echo(f"new password set for {username}; {ended} session(s) ended")
+
+
+@app.command("totp")
+def totp(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    config: ConfigOpt = Path("raksha.yaml"),
+) -> None:
+    """Set up (or replace) a user's second factor: prints the secret and the otpauth:// link
+    for their authenticator app, once. Admin, supervisor and control-room accounts need one
+    to log in."""
+    from raksha.audit.log import AuditLog
+    from raksha.auth.totp import provisioning_uri
+    from raksha.auth.users import UserStore
+    from raksha.store.repository import IncidentStore
+
+    store, _ = _open(config)
+    assert isinstance(store, IncidentStore)
+    try:
+        secret = UserStore(store.engine).enroll_totp(username)
+        AuditLog(store.engine).append(cli_actor(), "user.totp_enrolled", target=f"user:{username}")
+    finally:
+        store.close()
+    typer.echo(f"second factor for {username} (show it to them once; it is not shown again):")
+    typer.echo(f"  secret: {secret}")
+    typer.echo(f"  link:   {provisioning_uri(secret, username)}")

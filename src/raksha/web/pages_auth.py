@@ -49,6 +49,7 @@ async def login_submit(
     _who: Annotated[Principal, Depends(require(Rule.PUBLIC))],
     username: Annotated[str, Form(max_length=64)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
+    otp: Annotated[str, Form(max_length=16)] = "",
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
     target = safe_next(next)
@@ -74,7 +75,7 @@ async def login_submit(
             username=username,
         )
     try:
-        user, new = await run_in_threadpool(login, ctx, request, username, password)
+        user, new = await run_in_threadpool(login, ctx, request, username, password, otp or None)
     except HTTPException as exc:
         return page(
             request,
