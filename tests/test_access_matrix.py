@@ -101,6 +101,23 @@ def _disable(w: World, _own: bool) -> tuple[str, Any]:
     return f"/api/users/gone{n}/disable", None
 
 
+def _unlock(w: World, own: bool) -> tuple[str, Any]:
+    """An officer of station A (own) or of station B to unlock."""
+    n = next(w.counter)
+    name = f"unl{n}"
+    station = STATION_A if own else STATION_B
+    w.dash.app.state.raksha.users.add(name, "operator", PASSWORD, station_id=station)
+    return f"/api/users/{name}/unlock", None
+
+
+def _unlock_expect(who: str, own: bool) -> int:
+    if who == "anon":
+        return 401
+    if who not in ("sup_a", "cr", "adm"):
+        return 403
+    return 404 if who == "sup_a" and not own else 200
+
+
 def _disable_nobody(w: World, _own: bool) -> tuple[str, Any]:
     return "/api/users/nobody/disable", None
 
@@ -112,6 +129,8 @@ MATRIX: dict[tuple[str, str], tuple[Builder, Expect]] = {
         lambda w, o: ("/api/me/password", {"current_password": "not it", "new_password": "x"}),
         lambda who, o: 401,
     ),
+    # A supervisor unlocks their own station's officers; the control room and admins anyone.
+    ("POST", "/api/users/{username}/unlock"): (_unlock, _unlock_expect),
     # The schema maps the whole API: any logged-in user, nobody else.
     ("GET", "/openapi.json"): (
         lambda w, o: ("/openapi.json", None),

@@ -175,12 +175,15 @@ def test_login_throttled_per_account(dash: Dash) -> None:
     for _ in range(3):
         r = c.post("/api/login", json={"username": "locked", "password": "wrong password!"})
         assert r.status_code == 401
-    # Even the right password is refused now, from any address, with a Retry-After.
-    r = _client(dash).post("/api/login", json={"username": "locked", "password": PASSWORD})
+    # From the guessing address even the right password is refused now, with a Retry-After.
+    r = c.post("/api/login", json={"username": "locked", "password": PASSWORD})
     assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
     assert "account" in r.json()["detail"]
     assert AuditLog(dash.store.engine).entries(action="login.throttled")
-    # Another account from the same address still works.
+    # The officer at another address is not locked out by someone else's guesses.
+    r = _client(dash).post("/api/login", json={"username": "locked", "password": PASSWORD})
+    assert r.status_code == 200
+    # Another account from the guessing address still works.
     assert c.post("/api/login", json={"username": "adm", "password": PASSWORD}).status_code == 200
 
 
@@ -198,12 +201,13 @@ def test_limiter_window_slides() -> None:
     lim = LoginLimiter(Limits(per_account=2, per_address=10, window_s=60), clock=lambda: now[0])
     lim.begin("Ann", "1.2.3.4")  # counted before the check; a wrong password leaves it
     lim.begin("ann", "1.2.3.4")
-    blocked = lim.blocked("ANN", "5.6.7.8")
+    blocked = lim.blocked("ANN", "1.2.3.4")  # (names are not case-sensitive)
     assert blocked is not None and blocked[0] == "account" and 1 <= blocked[1] <= 60
+    assert lim.blocked("ann", "5.6.7.8") is None  # another address is not
     now[0] += 61
     assert lim.blocked("ann", "1.2.3.4") is None
     lim.begin("ann", "1.2.3.4")
-    lim.succeeded("ann")
+    lim.succeeded("ann", "1.2.3.4")
     lim.begin("ann", "1.2.3.4")
     assert lim.blocked("ann", "1.2.3.4") is None  # success cleared the account's count
 

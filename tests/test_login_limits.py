@@ -139,3 +139,52 @@ def test_an_attempt_never_checked_is_taken_back() -> None:
         lim.cancel("ann", "1.2.3.4", at)
         now[0] += 1
     assert lim.blocked("ann", "1.2.3.4") is None
+
+
+def test_a_guesser_is_slowed_without_locking_the_officer_out() -> None:
+    """Five wrong guesses from the attacker's address refuse that address for the account,
+    not the officer's own; guesses from many addresses space attempts out (1, 2, 4 ... 60 s)
+    instead of a quarter-hour lockout; a supervisor's unlock clears the account."""
+    now = [1000.0]
+    lim = LoginLimiter(
+        Limits(per_account=5, per_address=20, window_s=900, account_slow_after=10),
+        clock=lambda: now[0],
+    )
+    for _ in range(5):
+        assert isinstance(lim.begin("asha", "10.9.9.9"), float)  # wrong each time
+        now[0] += 0.1
+    assert lim.begin("asha", "10.9.9.9") == ("account", 900)  # this address: refused
+    officer = lim.begin("asha", "10.1.1.1")  # the officer at her own desk
+    assert isinstance(officer, float)
+    lim.succeeded("asha", "10.1.1.1", officer)
+    # A distributed guesser: ten addresses, one try each.
+    for i in range(10):
+        assert isinstance(lim.begin("asha", f"10.8.0.{i}"), float)
+    refused = lim.begin("asha", "10.8.1.1")
+    assert isinstance(refused, tuple) and refused[1] <= 1  # 1 s after the last failure
+    now[0] += 1.5
+    assert isinstance(lim.begin("asha", "10.8.1.2"), float)  # the 11th: now 2 s apart
+    refused = lim.begin("asha", "10.8.1.3")
+    assert isinstance(refused, tuple) and refused[1] <= 2
+    for i in range(20):  # however many more, the wait stays at most a minute
+        now[0] += 61
+        assert isinstance(lim.begin("asha", f"10.7.0.{i}"), float)
+    refused = lim.begin("asha", "10.1.1.1")
+    assert isinstance(refused, tuple) and refused[1] <= 60
+    assert lim.unlock("asha") > 0
+    assert isinstance(lim.begin("asha", "10.1.1.1"), float)  # the officer again, at once
+
+
+def test_a_supervisor_unlocks_an_officer_of_their_station(dash: Dash) -> None:
+    dash.app.state.raksha.users.add("sup_x", "supervisor", PASSWORD, station_id=STATION_A)
+    sup = TestClient(dash.app)
+    r = sup.post("/api/login", json={"username": "sup_x", "password": PASSWORD})
+    csrf = {"X-CSRF-Token": r.json()["csrf_token"]}
+    c = TestClient(dash.app)
+    for i in range(5):
+        c.post("/api/login", json={"username": "op_a", "password": f"wrong guess {i}"})
+    assert c.post("/api/login", json={"username": "op_a", "password": PASSWORD}).status_code == 429
+    assert sup.post("/api/users/op_a/unlock", headers=csrf).status_code == 200
+    assert c.post("/api/login", json={"username": "op_a", "password": PASSWORD}).status_code == 200
+    (entry,) = AuditLog(dash.store.engine).entries(action="user.unlocked")
+    assert entry.actor == "sup_x" and entry.details["failures_cleared"] == 5

@@ -1,4 +1,5 @@
-"""Admin: GET /api/users, POST /api/users, POST /api/users/{username}/disable."""
+"""Admin: GET /api/users, POST /api/users, POST /api/users/{username}/disable; and
+POST /api/users/{username}/unlock for a supervisor of the officer's station."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path
 
-from raksha.api.deps import Context, Principal, require
+from raksha.api.deps import Context, Principal, denied, require
 from raksha.api.routes_auth import user_out
 from raksha.api.schemas import UserIn, UserList, UserOut
-from raksha.auth.access import Rule
+from raksha.auth.access import Denied, Rule, check_station
 from raksha.auth.errors import AuthError
 
 router = APIRouter(tags=["users"])
@@ -66,5 +67,32 @@ def disable_user(
         target=f"user:{user.username}",
         address=who.address,
         details={"sessions_ended": ended},
+    )
+    return user_out(user)
+
+
+@router.post("/api/users/{username}/unlock", response_model=UserOut)
+def unlock_user(
+    username: Username,
+    ctx: Context,
+    who: Annotated[Principal, Depends(require(Rule.USERS_UNLOCK))],
+) -> UserOut:
+    """Clear an officer's failed logins (they were slowed or refused after someone guessed
+    at their account); a supervisor for their own station, the control room or an admin."""
+    user = ctx.users.get(username)
+    try:
+        check_station(who.user, Rule.USERS_UNLOCK, user.station_id if user is not None else None)
+    except Denied as exc:
+        raise denied(exc) from None
+    if user is None:
+        raise HTTPException(404, "not found")
+    cleared = ctx.limiter.unlock(user.username)
+    ctx.audit.append(
+        who.name,
+        "user.unlocked",
+        target=f"user:{user.username}",
+        station_id=user.station_id,
+        address=who.address,
+        details={"failures_cleared": cleared},
     )
     return user_out(user)

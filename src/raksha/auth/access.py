@@ -45,6 +45,8 @@ class Rule(StrEnum):
     CAMERAS_READ = "cameras_read"
     AUDIT_READ = "audit_read"
     USERS_ADMIN = "users_admin"
+    #: Clear a throttled officer's failed logins (a supervisor for their own station).
+    USERS_UNLOCK = "users_unlock"
     #: Prometheus metrics: an admin, or the configured bearer token.
     METRICS = "metrics"
 
@@ -73,6 +75,7 @@ POLICIES: dict[Rule, Policy] = {
     Rule.CAMERAS_READ: Policy(frozenset({OP, SUP, CR, ADM}), station_scoped=True),
     Rule.AUDIT_READ: Policy(frozenset({AUD})),
     Rule.USERS_ADMIN: Policy(frozenset({ADM})),
+    Rule.USERS_UNLOCK: Policy(frozenset({SUP, CR, ADM}), station_scoped=True),
     Rule.METRICS: Policy(frozenset({ADM})),
 }
 
