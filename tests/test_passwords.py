@@ -96,3 +96,41 @@ def test_cli_passwd_sets_a_password_and_ends_sessions(dash: Dash, tmp_path: Path
     assert dash.client("op_a").get("/api/me").status_code == 401
     (entry,) = AuditLog(dash.store.engine).entries(action="user.password_set")
     assert entry.actor.startswith("cli:") and entry.target == "user:op_a"
+
+
+def test_the_password_page_changes_it(tmp_path: Path, faces_dir: Path) -> None:
+    from dashboard_support import fast_settings
+
+    with dashboard(
+        "sqlite",
+        tmp_path,
+        faces_dir,
+        users={"op_a": ("operator", STATION_A)},
+        settings=fast_settings(web=True),
+    ) as d:
+        c = d.client("op_a")
+        page = c.get("/account/password")
+        assert page.status_code == 200 and 'name="new_password"' in page.text
+        form = {"csrf_token": d.csrf["op_a"], "current_password": PASSWORD}
+        differ = c.post(
+            "/account/password",
+            data={**form, "new_password": "a" * 12, "repeat_password": "b" * 12},
+        )
+        assert differ.status_code == 400 and "differ" in differ.text
+        weak = c.post(
+            "/account/password",
+            data={**form, "new_password": "password12", "repeat_password": "password12"},
+        )
+        assert weak.status_code == 400 and "at least 12" in weak.text
+        new = "a-Fresh-station-pass-9"
+        ok = c.post(
+            "/account/password",
+            data={**form, "new_password": new, "repeat_password": new},
+            follow_redirects=False,
+        )
+        assert ok.status_code == 303 and ok.headers["location"] == "/account/password?done=1"
+        assert "password-done" in c.get("/account/password?done=1").text  # still logged in
+        fresh = TestClient(d.app)
+        assert (
+            fresh.post("/api/login", json={"username": "op_a", "password": new}).status_code == 200
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -9,7 +10,13 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from raksha.api.deps import Context, Principal, require
-from raksha.api.login import clear_session_cookie, login, logout, set_session_cookie
+from raksha.api.login import (
+    change_password,
+    clear_session_cookie,
+    login,
+    logout,
+    set_session_cookie,
+)
 from raksha.auth.access import Rule
 from raksha.web.errors import safe_next
 from raksha.web.render import home_of, page
@@ -104,4 +111,52 @@ async def logout_submit(
     await run_in_threadpool(logout, ctx, who)
     response = RedirectResponse("/login", status_code=303)
     clear_session_cookie(response, request, ctx)
+    return response
+
+
+@router.get("/account/password")
+async def password_page(
+    request: Request,
+    who: Annotated[Principal, Depends(require(Rule.LOGGED_IN))],
+    done: bool = False,
+) -> Response:
+    return page(
+        request, "password.html", who, title="Password", who_name=who.name, error=None, done=done
+    )
+
+
+@router.post("/account/password")
+async def password_submit(
+    request: Request,
+    ctx: Context,
+    who: Annotated[Principal, Depends(require(Rule.LOGGED_IN))],
+    current_password: Annotated[str, Form(max_length=1024)] = "",
+    new_password: Annotated[str, Form(max_length=1024)] = "",
+    repeat_password: Annotated[str, Form(max_length=1024)] = "",
+) -> Response:
+    """The form's change: the same checks as `POST /api/me/password`."""
+
+    def again(status: int, error: str, headers: Mapping[str, str] | None = None) -> Response:
+        return page(
+            request,
+            "password.html",
+            who,
+            status_code=status,
+            title="Password",
+            who_name=who.name,
+            error=error,
+            done=False,
+            headers=headers,
+        )
+
+    if new_password != repeat_password:
+        return again(400, "The two new passwords differ.")
+    try:
+        new = await run_in_threadpool(
+            change_password, ctx, request, who, current_password, new_password
+        )
+    except HTTPException as exc:
+        return again(exc.status_code, str(exc.detail), exc.headers)
+    response = RedirectResponse("/account/password?done=1", status_code=303)
+    set_session_cookie(response, request, new.token, ctx)
     return response
