@@ -895,6 +895,7 @@ def _wait_for_camera_row(pg_url: str, proc: subprocess.Popen[str], timeout: floa
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_kill_9_during_a_database_outage_loses_no_incident(
     tmp_path: Path,
     models_dir: Path,
@@ -952,6 +953,7 @@ def test_kill_9_during_a_database_outage_loses_no_incident(
     assert window[0] <= rows[0]["event_start_s"] <= window[1]
 
 
+@pytest.mark.slow
 def test_an_incident_is_stored_even_when_its_evidence_cannot_be_written(
     tmp_path: Path,
     models_dir: Path,
