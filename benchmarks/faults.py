@@ -49,6 +49,73 @@ SCENARIOS = {
 }
 
 
+def kill_loop(kills: int, seed: int = 0) -> dict[str, object]:
+    """`raksha run` (one real-time distress clip, SQLite) killed with SIGKILL at a random
+    moment `kills` times in a row, then run to the end once: there must be exactly one
+    incident (the same person at the same place merges) with exactly one alert, whatever
+    the kills hit (deciding, writing evidence, committing)."""
+    import random
+    import signal
+    import sqlite3
+    import tempfile
+
+    import yaml
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from synthetic_video import FaceJudge, build_distress_clip
+
+    shared = Path(os.environ.get("RAKSHA_SHARED", REPO.parent / "shared"))
+    models = Path(os.environ.get("RAKSHA_MODELS", shared / "models"))
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        clip = build_distress_clip(folder, shared / "data", FaceJudge(models))
+        config = folder / "raksha.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "stations": [{"id": "s1", "lat": 26.85, "lon": 80.94}],
+                    "hotspots": [{"id": "h1", "lat": 26.851, "lon": 80.941}],
+                    "cameras": [{"id": "cam-1", "hotspot": "h1", "url": str(clip.path)}],
+                    "storage": {"url": f"sqlite:///{folder / 'raksha.db'}"},
+                    "evidence": {"dir": str(folder / "evidence")},
+                    "source": {"realtime_files": True},
+                }
+            )
+        )
+        env = dict(os.environ, RAKSHA_MODELS=str(models))
+        cmd = [sys.executable, "-m", "raksha", "run", "--config", str(config)]
+        cmd += ["--exit-at-end", "--no-table"]
+        moments = []
+        for _ in range(kills):
+            proc = subprocess.Popen(
+                cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            at = rng.uniform(2.0, 14.0)  # model loading, then the 10 s clip in real time
+            moments.append(round(at, 1))
+            time.sleep(at)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        final = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        with sqlite3.connect(folder / "raksha.db") as db:
+            incidents = db.execute("SELECT count(*) FROM incidents").fetchone()[0]
+            alerts = db.execute("SELECT count(*) FROM alerts").fetchone()[0]
+            paths = {r[0] for r in db.execute("SELECT path FROM incident_evidence")}
+        on_disk = {str(p) for p in (folder / "evidence").rglob("*") if p.is_file()}
+        return {
+            "kills": kills,
+            "kill_moments_s": moments,
+            "final_run_ok": final.returncode == 0,
+            "incidents": incidents,
+            "alerts": alerts,
+            "evidence_rows_without_file": len(paths - on_disk),
+            "passed": final.returncode == 0
+            and incidents == 1
+            and alerts == 1
+            and not (paths - on_disk),
+        }
+
+
 def run_once(test_id: str) -> tuple[bool, float]:
     start = time.monotonic()
     proc = subprocess.run(
@@ -66,8 +133,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--kills", type=int, default=10, help="SIGKILLs in the kill loop (0: none)")
     args = ap.parse_args()
-    results = []
+    results: list[dict[str, object]] = []
+    if args.kills:
+        loop = kill_loop(args.kills)
+        results.append({"scenario": "kill loop", **loop})
+        print(
+            f"{'kill loop':40s} {args.kills} SIGKILLs at {loop['kill_moments_s']} s: "
+            f"{loop['incidents']} incident(s), {loop['alerts']} alert(s), "
+            f"{'passed' if loop['passed'] else 'FAILED'}",
+            flush=True,
+        )
     for name, (test_id, what) in SCENARIOS.items():
         outcomes = [run_once(test_id) for _ in range(args.repeat)]
         passed = sum(ok for ok, _ in outcomes)
