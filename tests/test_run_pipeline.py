@@ -111,9 +111,9 @@ INCIDENT_KEYS = {
 }
 
 
-#: The dead camera's password. ("secrets file" in a hint about where credentials belong is
-#: not a leak, hence the word match.)
-PASSWORD_RE = re.compile(r"(?<![A-Za-z])secret(?![A-Za-z])")
+#: The dead camera's password. ("secrets file" in a hint about where credentials belong, or
+#: the `totp_secret` column in the database's schema, is not a leak, hence the word match.)
+PASSWORD_RE = re.compile(r"(?<![A-Za-z_])secret(?![A-Za-z_])")
 
 
 #: A camera password given through the environment.
