@@ -81,6 +81,10 @@ def test_mask_url_and_redact_hide_every_form(url: str, secret: str) -> None:
         ("token=xyz&a=1", "token=***&a=1"),
         ("the signal: fear", "the signal: fear"),  # not a secret
         ("sessions: 3 open", "sessions: 3 open"),
+        (  # a URL in prose keeps the sentence's punctuation
+            "camera cam-1 (rtsp://a:pw@h/s?session=abc; move it).",
+            "camera cam-1 (rtsp://a:***@h/s?session=***; move it).",
+        ),
     ],
 )
 def test_secrets_in_key_value_text_of_every_form(text: str, shown: str) -> None:

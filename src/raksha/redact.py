@@ -174,10 +174,17 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+def _mask_url_in_text(m: re.Match[str]) -> str:
+    """A URL found in prose, masked; punctuation that ends the sentence stays outside it."""
+    url = m.group(0)
+    body = url.rstrip(";,.:)]!?")
+    return mask_url(body) + url[len(body) :]
+
+
 def redact(text: str, *urls: str) -> str:
     """`text` fit to show: URLs in it masked, secret-looking `key=value` masked, and every
     spelling of the secrets of `urls` replaced."""
-    text = _URL_IN_TEXT_RE.sub(lambda m: mask_url(m.group(0)), text)
+    text = _URL_IN_TEXT_RE.sub(_mask_url_in_text, text)
     for pattern in (_TEXT_SECRET_RE, _COLON_SECRET_RE):
         text = pattern.sub(lambda m: m.group("key") + MASK, text)
     secrets: list[str] = []
