@@ -42,6 +42,10 @@ SCENARIOS = {
         "tests/test_sources.py::test_a_half_open_stall_is_noticed_within_10_s_with_the_defaults",
         "a stream that goes silent with its connection open is noticed within 10 s",
     ),
+    "camera away 8 s (a real stream)": (
+        "tests/test_sources.py::test_a_real_camera_away_for_8_s_is_analysed_again_within_5_s_of_its_return",
+        "its port closed for 8 s; frames again within 5 s of its return",
+    ),
     "camera away 40 s": (
         "tests/test_sources.py::test_a_camera_is_back_within_seconds_of_its_stream_after_a_long_outage",
         "analysed again within 5 s of its stream returning",

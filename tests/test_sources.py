@@ -334,7 +334,7 @@ class _StreamServer:
     mode "stall": send it and then go silent while keeping the connection open.
     """
 
-    def __init__(self, payload: bytes) -> None:
+    def __init__(self, payload: bytes, port: int = 0) -> None:
         self.payload = payload
         self.mode = "close"
         self.requests = 0
@@ -355,7 +355,7 @@ class _StreamServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -738,3 +738,45 @@ def test_a_half_open_stall_is_noticed_within_10_s_with_the_defaults(
     noticed = time.monotonic() - last
     source.close()
     assert noticed <= 10.0, noticed
+
+
+@pytest.mark.slow
+def test_a_real_camera_away_for_8_s_is_analysed_again_within_5_s_of_its_return(
+    ts_payload: bytes,
+) -> None:
+    """A real stream (HTTP MPEG-TS) goes away, its port closed, for 8 s and comes back on the
+    same port: with the default settings its frames flow again within 5 s."""
+    server = _StreamServer(ts_payload)
+    port = server.port
+    source = open_live_source(server.url(), SourceConfig(fps=10), "cam-flap")
+    times: list[float] = []
+    done = threading.Event()
+
+    def reader() -> None:
+        while not done.is_set():
+            if source.read() is None:
+                return
+            times.append(time.monotonic())
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while len(times) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(times) >= 5, "the stream never played"
+    server.stop()
+    time.sleep(8.0)
+    back_server = _StreamServer(ts_payload, port=port)
+    up_at = time.monotonic()
+    try:
+        deadline = up_at + 15
+        while not any(t > up_at for t in times) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        back = [t for t in times if t > up_at]
+        assert back, "the camera did not come back within 15 s"
+        assert back[0] - up_at <= 5.0, back[0] - up_at
+    finally:
+        done.set()
+        source.close()
+        back_server.stop()
+        thread.join(timeout=10)
