@@ -46,6 +46,7 @@ from raksha.alerts.signing import (
 from raksha.app import build_runtime
 from raksha.config import load_run_config
 from raksha.pipeline.incident_sink import StoredIncident
+from raksha.pipeline.runtime import Runtime
 from raksha.store import IncidentStore
 from synthetic_video import (
     FaceJudge,
@@ -346,6 +347,19 @@ def check_distress_incident(row: dict[str, Any], clip: SyntheticClip, camera_id:
     for u, (_, d) in zip(units, expected_units(), strict=True):
         assert u["distance_m"] == pytest.approx(d, abs=2.0)
     check_evidence(row)
+
+
+def run_to_end(config: Path, models_dir: Path, **kw: Any) -> Runtime:
+    """`raksha run --exit-at-end` in process: built, started, waited on, stopped."""
+    rt = build_runtime(
+        load_run_config(config), models_dir=models_dir, exit_at_end=True, env={}, **kw
+    )
+    rt.start()
+    try:
+        rt.wait()
+    finally:
+        rt.stop()
+    return rt
 
 
 def open_store(url: str) -> IncidentStore:
@@ -760,18 +774,7 @@ def test_the_same_person_distressed_twice_is_one_incident(
     db = f"sqlite:///{tmp_path / 'raksha.db'}"
     cfg = write_config(tmp_path / "raksha.yaml", [camera("cam-1", look_away_clip.path)], db)
     stored: list[StoredIncident] = []
-    rt = build_runtime(
-        load_run_config(cfg),
-        models_dir=models_dir,
-        exit_at_end=True,
-        env={},
-        on_stored=stored.append,
-    )
-    rt.start()
-    try:
-        rt.wait()
-    finally:
-        rt.stop()
+    rt = run_to_end(cfg, models_dir, on_stored=stored.append)
     (worker,) = rt.pipelines
     assert worker.stats.events == 2, worker.stats
     assert [(s.merged, s.station_id, s.camera_id) for s in stored] == [
@@ -969,12 +972,7 @@ def test_an_incident_is_stored_even_when_its_evidence_cannot_be_written(
     blocker.write_text("a file where the evidence folder should be\n")
     doc["evidence"]["dir"] = str(blocker / "evidence")
     cfg.write_text(yaml.safe_dump(doc, sort_keys=False))
-    rt = build_runtime(load_run_config(cfg), models_dir=models_dir, exit_at_end=True, env={})
-    rt.start()
-    try:
-        rt.wait()
-    finally:
-        rt.stop()
+    rt = run_to_end(cfg, models_dir)
     (worker,) = rt.pipelines
     assert worker.stats.frames >= distress_clip.seconds * 5 - 2, worker.stats
     rows = stored_incidents(db)
@@ -995,12 +993,7 @@ def test_the_sites_source_fps_is_honoured_by_cameras_that_do_not_set_one(
     db = f"sqlite:///{tmp_path / 'raksha.db'}"
     cam = {k: v for k, v in camera("cam-1", calm_clip.path).items() if k != "fps"}
     cfg = write_config(tmp_path / "raksha.yaml", [cam], db, source={"fps": 2})
-    rt = build_runtime(load_run_config(cfg), models_dir=models_dir, exit_at_end=True, env={})
-    rt.start()
-    try:
-        rt.wait()
-    finally:
-        rt.stop()
+    rt = run_to_end(cfg, models_dir)
     (worker,) = rt.pipelines
     assert abs(worker.stats.frames - calm_clip.seconds * 2) <= 2, worker.stats
 
