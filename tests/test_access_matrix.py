@@ -191,6 +191,39 @@ MATRIX: dict[tuple[str, str], tuple[Builder, Expect]] = {
         lambda who, o: 200 if who == "adm" else 403,
     ),
     ("GET", "/api/events"): (lambda w, o: ("/api/events", None), lambda who, o: _scoped(who, True)),
+    ("GET", "/api/units"): (
+        lambda w, o: ("/api/units", None),
+        lambda who, o: 200 if who in STAFF else 403,
+    ),
+    ("GET", "/api/incidents/{incident_id}/units"): (
+        lambda w, o: (f"/api/incidents/{_inc(w, o)}/units", None),
+        lambda who, o: _scoped(who, o),
+    ),
+    # A unit's and an SOS sender's routes take a device token, never a login: 401 for all.
+    ("POST", "/api/units/{unit_id}/position"): (
+        lambda w, o: ("/api/units/pink-a/position", {"lat": 26.85, "lon": 80.94}),
+        lambda who, o: 401,
+    ),
+    ("POST", "/api/units/{unit_id}/duty"): (
+        lambda w, o: ("/api/units/pink-a/duty", {"on_duty": False}),
+        lambda who, o: 401,
+    ),
+    ("GET", "/api/units/{unit_id}/job"): (
+        lambda w, o: ("/api/units/pink-a/job", None),
+        lambda who, o: 401,
+    ),
+    ("POST", "/api/units/{unit_id}/job/ack"): (
+        lambda w, o: ("/api/units/pink-a/job/ack", {}),
+        lambda who, o: 401,
+    ),
+    ("POST", "/api/units/{unit_id}/job/on-scene"): (
+        lambda w, o: ("/api/units/pink-a/job/on-scene", {}),
+        lambda who, o: 401,
+    ),
+    ("POST", "/api/sos"): (
+        lambda w, o: ("/api/sos", {"message_id": "m-1", "lat": 26.85, "lon": 80.94}),
+        lambda who, o: 401,
+    ),
     # Last: it ends the sessions used above.
     ("POST", "/api/logout"): (lambda w, o: ("/api/logout", None), lambda who, o: 200),
 }

@@ -79,8 +79,8 @@ def test_incident_flow_is_scoped_audited_and_verifiable(dash: Dash) -> None:
         r = dash.post("op_a", url, json={"action": action, "note": "on it"})
         assert r.status_code == 200, r.text
         assert r.json()["incident"]["state"] == state
-    r = dash.post("op_a", url, json={"action": "dispatch", "unit_id": "pink-scooter-07"})
-    assert r.json()["action"]["unit_id"] == "pink-scooter-07"
+    r = dash.post("op_a", url, json={"action": "dispatch", "unit_id": "pink-a"})
+    assert r.json()["action"]["unit_id"] == "pink-a"
     assert r.json()["action"]["actor"] == "op_a"
     illegal = dash.post("op_a", url, json={"action": "acknowledge"})
     assert illegal.status_code == 409 and "DISPATCHED" in illegal.json()["detail"]

@@ -15,6 +15,7 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
@@ -83,6 +84,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def store(db_url: str) -> Iterator[IncidentStore]:
     s = IncidentStore.open(db_url, claim_lease_s=60)
+    s.sync_units(UNITS, now=T0)
     yield s
     s.close()
 
@@ -91,6 +93,23 @@ def store(db_url: str) -> Iterator[IncidentStore]:
 def pg_url(pg_admin: Engine) -> Iterator[str]:
     with pg_schema(pg_admin, SCHEMA_PREFIX) as url:
         yield url
+
+
+@dataclass(frozen=True)
+class _Unit:
+    id: str
+    kind: str = "scooter"
+    station: str = "hazratganj"
+    lat: float = 26.85
+    lon: float = 80.94
+    name: str = ""
+
+
+UNITS = [
+    _Unit("pink-scooter-07"),
+    _Unit("pink-scooter-02"),
+    *(_Unit(f"unit-{i}") for i in range(8)),
+]
 
 
 def _evidence(tmp_path: Path, name: str, kind: EvidenceKind, data: bytes) -> EvidenceFile:
@@ -641,14 +660,21 @@ def test_concurrent_workers_never_claim_the_same_delivery(
 
 def test_two_officers_at_once_leave_a_consistent_history(pg_url: str, tmp_path: Path) -> None:
     store = IncidentStore.open(pg_url)
+    store.sync_units(UNITS, now=T0)
     ids = [_create(store, tmp_path, opened_at=T0 + timedelta(seconds=i)) for i in range(8)]
+    unit_of = {iid: f"unit-{i}" for i, iid in enumerate(ids)}
     errors: list[BaseException] = []
 
     def officer(actions: list[tuple[str, str]], barrier: threading.Barrier) -> None:
         barrier.wait()
         for iid, action in actions:
             try:
-                store.apply_action(iid, action, f"officer-{threading.get_ident()}")
+                store.apply_action(
+                    iid,
+                    action,
+                    f"officer-{threading.get_ident()}",
+                    unit_id=unit_of[iid] if action == "dispatch" else None,
+                )
             except (IllegalTransition, ConcurrentUpdate) as exc:
                 errors.append(exc)
 

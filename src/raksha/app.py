@@ -33,6 +33,8 @@ from raksha.pipeline.camera import CameraPipeline
 from raksha.pipeline.incident_sink import IncidentSink, StoredIncident
 from raksha.pipeline.runtime import Runtime
 from raksha.pipeline.spool import Spool
+from raksha.services.deployment import configure_store, live_units
+from raksha.services.escalation import EscalationTimer
 from raksha.services.retention import sweep_orphaned_evidence
 from raksha.site.config import CameraConfig
 from raksha.site.effective import effective_camera_config
@@ -60,7 +62,8 @@ def preflight(
     problems = unresolved_secrets(cfg, env)
     checks: list[tuple[str, Callable[[], object]]] = [
         ("storage.url", lambda: parse_url(storage_url(cfg, env, load_site_secrets(cfg)))),
-        ("alerts", lambda: _close_all(build_notifiers(cfg.alerts, env))),
+        ("alerts", lambda: _close_all(build_notifiers(cfg.alerts, env, cfg.patrol_units))),
+        ("devices", lambda: _device_tokens(cfg, env)),
         ("evidence", lambda: EvidenceWriter.from_config(cfg.evidence, env)),
     ]
     for where, check in checks:
@@ -84,6 +87,12 @@ def preflight(
     if not any(c.enabled for c in cfg.cameras):
         problems.append("cameras: no enabled camera")
     return problems
+
+
+def _device_tokens(cfg: RunConfig, env: Mapping[str, str]) -> object:
+    from raksha.services.devices import DeviceTokens
+
+    return DeviceTokens.from_config(cfg, env)
 
 
 def _close_all(notifiers: Mapping[str, object]) -> None:
@@ -119,10 +128,14 @@ def build_runtime(
     model_sha = file_sha256(Path(model_file)) if model_file is not None else ""
 
     # Where incidents go: routing, the store, the alert channels and their dispatcher.
-    notifiers = build_notifiers(cfg.alerts, env)
+    notifiers = build_notifiers(cfg.alerts, env, cfg.patrol_units)
     router = Router.from_site(cfg)
-    store = IncidentStore.open(storage_url(cfg, env, secrets))
+    store = configure_store(IncidentStore.open(storage_url(cfg, env, secrets)), cfg)
     dispatcher = OutboxDispatcher(store, notifiers)
+    # Deadlines live in the store; every process fires the passed ones, each once.
+    timer = EscalationTimer(
+        store, every_s=cfg.escalation.check_every_s, on_fired=lambda _: dispatcher.wake()
+    )
 
     def stored(incident: StoredIncident) -> None:
         dispatcher.wake()  # a new alert is in the outbox
@@ -145,9 +158,10 @@ def build_runtime(
         cfg.distress,
         model_name=cfg.expression.model,
         model_sha256=model_sha,
-        channels=["store", *notifiers],
+        channels=list(store.workflow.station_channels),
         on_stored=stored,
         spool=spool,
+        live_units=live_units(store),
     )
 
     # The cameras: each routed to its station once; disabled ones are listed, never read.
@@ -182,6 +196,7 @@ def build_runtime(
         stopping=stopping,
         exit_at_end=exit_at_end,
         evidence_dir=cfg.evidence.dir,
+        background=[timer],
     )
 
 

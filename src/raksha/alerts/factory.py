@@ -2,14 +2,63 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from raksha.alerts.base import Notifier
+from raksha.alerts.base import DeliveryError, Notifier
+from raksha.alerts.outbox import PendingDelivery
 from raksha.errors import ConfigError
-from raksha.site.config import AlertsConfig
+from raksha.site.config import AlertsConfig, PatrolUnitConfig
 
 
-def build_notifiers(alerts: AlertsConfig, env: Mapping[str, str]) -> dict[str, Notifier]:
+def channel_roles(alerts: AlertsConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(channels every state change goes out on, channels a unit's job card goes out on)."""
+    station: list[str] = ["store"]
+    unit: list[str] = ["store"]
+    if alerts.webhook is not None:
+        station.append("webhook")
+        unit.append("webhook")
+    if alerts.mqtt is not None:
+        for fmt in dict.fromkeys(alerts.mqtt.formats):
+            station.append("mqtt" if fmt == "raksha" else f"mqtt-{fmt}")
+        unit.append("mqtt")
+    station.extend(f"feed-{f.name}" for f in alerts.feeds)
+    if alerts.sms is not None:
+        unit.append("sms")
+    return tuple(station), tuple(unit)
+
+
+def _secret(env: Mapping[str, str], name: str, where: str) -> bytes:
+    secret = env.get(name, "")
+    if not secret:
+        raise ConfigError(f"{where}.secret_env: environment variable {name} is not set")
+    return secret.encode()
+
+
+def _sms_render(phones: Mapping[str, str], language: str) -> Any:
+    import json
+
+    def render(delivery: PendingDelivery) -> tuple[bytes, str]:
+        unit = delivery.payload.get("unit") or {}
+        phone = phones.get(str(unit.get("id", "")))
+        if phone is None:
+            raise DeliveryError(
+                f"alert {delivery.alert_id}: patrol unit {unit.get('id')!r} has no phone "
+                "configured for SMS",
+                permanent=True,
+            )
+        text = (delivery.payload.get("text") or {}).get(language, "")
+        doc = {"to": phone, "text": text, "ref": delivery.alert_id}
+        return json.dumps(doc, ensure_ascii=False, sort_keys=True).encode(), "application/json"
+
+    return render
+
+
+def build_notifiers(
+    alerts: AlertsConfig,
+    env: Mapping[str, str],
+    units: Sequence[PatrolUnitConfig] = (),
+) -> dict[str, Notifier]:
     """One notifier per configured alert channel, by channel name (the store itself is
     always a channel and needs none). Secrets come from the environment variables the
     config names; a missing one is a `ConfigError` naming the variable, never a value."""
@@ -35,13 +84,46 @@ def build_notifiers(alerts: AlertsConfig, env: Mapping[str, str]) -> dict[str, N
         mq = alerts.mqtt
         user = env.get(mq.username_env, "") if mq.username_env else None
         password = env.get(mq.password_env, "") if mq.password_env else None
-        notifiers["mqtt"] = MqttNotifier(
-            mq.host,
-            mq.port,
-            mq.topic_prefix,
-            mq.qos,
-            mq.client_id,
-            username=user or None,
-            password=password or None,
+        from raksha.alerts.formats import render
+
+        for fmt in dict.fromkeys(mq.formats):
+            name = "mqtt" if fmt == "raksha" else f"mqtt-{fmt}"
+
+            def body(d: PendingDelivery, f: str = fmt) -> bytes:
+                return render(d, f)[0]
+
+            notifiers[name] = MqttNotifier(
+                mq.host,
+                mq.port,
+                mq.topic_prefix,
+                mq.qos,
+                None if mq.client_id is None else f"{mq.client_id}-{fmt}",
+                username=user or None,
+                password=password or None,
+                fmt=fmt,
+                render=body,
+            )
+    for feed in alerts.feeds:
+        from raksha.alerts.formats import render
+        from raksha.alerts.webhook import WebhookNotifier
+
+        def feed_body(d: PendingDelivery, f: str = feed.format) -> tuple[bytes, str]:
+            return render(d, f)
+
+        notifiers[f"feed-{feed.name}"] = WebhookNotifier(
+            feed.url,
+            _secret(env, feed.secret_env, f"alerts.feeds.{feed.name}"),
+            feed.timeout_s,
+            render=feed_body,
+        )
+    if alerts.sms is not None:
+        from raksha.alerts.webhook import WebhookNotifier
+
+        phones = {u.id: u.phone for u in units if u.phone}
+        notifiers["sms"] = WebhookNotifier(
+            alerts.sms.url,
+            _secret(env, alerts.sms.secret_env, "alerts.sms"),
+            alerts.sms.timeout_s,
+            render=_sms_render(phones, alerts.sms.language),
         )
     return notifiers

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -27,11 +28,19 @@ from raksha.errors import ConfigError
 _TOPIC_UNSAFE = frozenset("/+#\x00")
 
 
-def incident_topic(topic_prefix: str, station_id: str) -> str:
-    """The topic for a station's incidents: `<prefix>/stations/<station_id>/incidents`."""
+def incident_topic(topic_prefix: str, station_id: str, leaf: str = "incidents") -> str:
+    """The topic for a station's incidents: `<prefix>/stations/<station_id>/incidents`
+    (`…/eido`, `…/cap` for the standard formats)."""
     if not station_id or _TOPIC_UNSAFE.intersection(station_id):
         raise ValueError(f"station id {station_id!r} cannot be used in an MQTT topic")
-    return f"{topic_prefix}/stations/{station_id}/incidents"
+    return f"{topic_prefix}/stations/{station_id}/{leaf}"
+
+
+def unit_topic(topic_prefix: str, unit_id: str) -> str:
+    """Where a patrol unit's job cards go: `<prefix>/units/<unit_id>/jobs`."""
+    if not unit_id or _TOPIC_UNSAFE.intersection(unit_id):
+        raise ValueError(f"unit id {unit_id!r} cannot be used in an MQTT topic")
+    return f"{topic_prefix}/units/{unit_id}/jobs"
 
 
 class MqttNotifier:
@@ -49,7 +58,13 @@ class MqttNotifier:
         keepalive_s: int = 30,
         username: str | None = None,
         password: str | None = None,
+        fmt: str = "raksha",
+        render: Callable[[PendingDelivery], bytes] | None = None,
     ) -> None:
+        #: "raksha" (station topic `…/incidents`, job cards to the unit's topic), "eido" or
+        #: "cap" (station topics `…/eido`, `…/cap`) with the body `render` makes.
+        self._fmt = fmt
+        self._render = render or alert_body
         if qos not in (1, 2):
             raise ConfigError(f"mqtt qos must be 1 or 2 (QoS 0 cannot confirm delivery), got {qos}")
         prefix = topic_prefix.rstrip("/")
@@ -79,14 +94,21 @@ class MqttNotifier:
         return f"MqttNotifier({self._host!r}, {self._port}, topic_prefix={self._prefix!r})"
 
     def topic_for(self, station_id: str) -> str:
-        return incident_topic(self._prefix, station_id)
+        leaf = "incidents" if self._fmt == "raksha" else self._fmt
+        return incident_topic(self._prefix, station_id, leaf)
+
+    def _topic(self, delivery: PendingDelivery) -> str:
+        if delivery.payload.get("event") == "job_card":
+            unit = delivery.payload.get("unit") or {}
+            return unit_topic(self._prefix, str(unit.get("id", "")))
+        return self.topic_for(delivery.station_id)
 
     def send(self, delivery: PendingDelivery) -> None:
         try:
-            topic = self.topic_for(delivery.station_id)
+            topic = self._topic(delivery)
         except ValueError as exc:
             raise DeliveryError(f"alert {delivery.alert_id}: {exc}", permanent=True) from None
-        body = alert_body(delivery)
+        body = self._render(delivery)
         with self._lock:
             client = self._ensure_connected()
             info = client.publish(topic, body, qos=self._qos)

@@ -50,6 +50,10 @@ _MAX_RETRY_AFTER_S = 3600.0
 _MAX_DRAIN_BYTES = 64 * 1024
 
 
+def _raksha_json(delivery: PendingDelivery) -> tuple[bytes, str]:
+    return alert_body(delivery), "application/json"
+
+
 class WebhookNotifier:
     """POST each alert to `url`, signed with `secret` (HMAC-SHA256 over `timestamp.body`)."""
 
@@ -61,7 +65,11 @@ class WebhookNotifier:
         *,
         clock: Callable[[], float] = time.time,
         ssl_context: ssl.SSLContext | None = None,
+        render: Callable[[PendingDelivery], tuple[bytes, str]] | None = None,
     ) -> None:
+        #: The body and its content type for a delivery (Raksha's JSON unless given: EIDO,
+        #: CAP, an SMS gateway's shape).
+        self._render = render or _raksha_json
         self._display_url = mask_url(url)
         self._url = url
         try:
@@ -110,11 +118,13 @@ class WebhookNotifier:
     def __repr__(self) -> str:
         return f"WebhookNotifier({self._display_url!r})"
 
-    def headers(self, delivery: PendingDelivery, body: bytes) -> dict[str, str]:
+    def headers(
+        self, delivery: PendingDelivery, body: bytes, content_type: str = "application/json"
+    ) -> dict[str, str]:
         """The headers of one attempt (signed now)."""
         timestamp = str(int(self._clock()))
         headers = {
-            "Content-Type": "application/json; charset=utf-8",
+            "Content-Type": f"{content_type}; charset=utf-8",
             "User-Agent": f"raksha/{__version__}",
             SIGNATURE_HEADER: sign(self._secret, timestamp, body),
             TIMESTAMP_HEADER: timestamp,
@@ -130,8 +140,8 @@ class WebhookNotifier:
         self._client.close()
 
     def send(self, delivery: PendingDelivery) -> None:
-        body = alert_body(delivery)
-        headers = self.headers(delivery, body)
+        body, content_type = self._render(delivery)
+        headers = self.headers(delivery, body, content_type)
         where = f"webhook {self._display_url}"
         try:
             with self._client.stream(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -31,7 +32,9 @@ from raksha.api import (
     routes_cameras,
     routes_incidents,
     routes_map,
+    routes_sos,
     routes_system,
+    routes_units,
     routes_users,
     sse,
 )
@@ -45,8 +48,14 @@ from raksha.auth.sessions import SessionStore
 from raksha.auth.users import UserStore
 from raksha.config import RunConfig
 from raksha.errors import RakshaError
+from raksha.geo.routing import Router
 from raksha.incidents.evidence import EvidenceWriter
+from raksha.services.deployment import configure_store
+from raksha.services.devices import DeviceTokens
+from raksha.services.escalation import EscalationTimer
 from raksha.services.incidents import IncidentService
+from raksha.services.sos import SosService
+from raksha.services.units import UnitService
 from raksha.site.load import storage_url
 from raksha.store.changes import IncidentChangeFeed
 from raksha.store.errors import StoreError
@@ -112,20 +121,26 @@ def build_context(
     cfg: RunConfig, store: IncidentStore | None = None, settings: ApiSettings | None = None
 ) -> ApiContext:
     st = settings or ApiSettings()
-    s = store or IncidentStore.open(storage_url(cfg))
+    s = configure_store(store or IncidentStore.open(storage_url(cfg)), cfg)
     audit = AuditLog(s.engine)
+    incidents = IncidentService(
+        s,
+        audit,
+        # Reads only: the key is looked up per encrypted file (missing: that read is 503).
+        EvidenceWriter(cfg.evidence.dir, key_env=cfg.evidence.key_env),
+        list_audit_every_s=st.list_audit_every_s,
+    )
     return ApiContext(
         store=s,
         users=UserStore(s.engine),
         sessions=SessionStore(s.engine, idle_s=st.session_idle_s, absolute_s=st.session_absolute_s),
         audit=audit,
-        incidents=IncidentService(
-            s,
-            audit,
-            # Reads only: the key is looked up per encrypted file (missing: that read is 503).
-            EvidenceWriter(cfg.evidence.dir, key_env=cfg.evidence.key_env),
-            list_audit_every_s=st.list_audit_every_s,
-        ),
+        incidents=incidents,
+        units=UnitService(s, audit, incidents),
+        sos=SosService(s, audit, cfg, Router.from_site(cfg), s.workflow.station_channels)
+        if cfg.stations
+        else None,
+        devices=DeviceTokens.from_config(cfg, os.environ),
         limiter=LoginLimiter(st.login_limits),
         settings=st,
         evidence=cfg.evidence,
@@ -152,13 +167,29 @@ def create_app(
     )
     ctx.hub = hub
     ctx.incidents.on_change = hub.poke
+    for service in (ctx.units, ctx.sos):
+        if service is not None:
+            service.on_change = hub.poke
+    timer = (
+        EscalationTimer(
+            ctx.store,
+            every_s=cfg.escalation.check_every_s,
+            on_fired=lambda _fired: hub.poke(),
+        )
+        if ctx.settings.background_jobs
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         started = await hub.start()
+        if timer is not None:
+            timer.start()
         try:
             yield
         finally:
+            if timer is not None:
+                timer.stop()
             if started:
                 await hub.stop()
 
@@ -224,6 +255,8 @@ def create_app(
         routes_map,
         routes_audit,
         routes_users,
+        routes_units,
+        routes_sos,
         sse,
     ):
         app.include_router(module.router)

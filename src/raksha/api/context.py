@@ -14,7 +14,10 @@ from raksha.auth.ratelimit import LoginLimiter
 from raksha.auth.sessions import SessionStore
 from raksha.auth.users import UserStore
 from raksha.config import RunConfig
+from raksha.services.devices import DeviceTokens
 from raksha.services.incidents import IncidentService
+from raksha.services.sos import SosService
+from raksha.services.units import UnitService
 from raksha.site.config import EvidenceConfig, StationConfig
 from raksha.store.repository import IncidentStore
 
@@ -37,6 +40,10 @@ class ApiContext:
     metrics: Metrics = field(default_factory=Metrics)
     #: The event hub (raksha.api.sse.EventHub), set by create_app.
     hub: object | None = None
+    #: Patrol units for officers and for the units' own devices; panic signals in.
+    units: UnitService | None = None
+    sos: SosService | None = None
+    devices: DeviceTokens | None = None
 
     @property
     def station_ids(self) -> list[str]:

@@ -28,6 +28,7 @@ from raksha.api.settings import COOKIE_SESSION, COOKIE_SESSION_SECURE, FORM_CSRF
 from raksha.auth.access import POLICIES, Denied, Rule, check
 from raksha.auth.sessions import Session
 from raksha.auth.users import User
+from raksha.services.devices import Device
 from raksha.services.errors import ServiceError
 from raksha.services.incidents import Caller
 from raksha.store.errors import StoreError
@@ -189,3 +190,25 @@ def require(rule: Rule) -> Callable[[Request], Awaitable[Principal]]:
 def rule_of(dependency: Any) -> Rule | None:
     rule = getattr(dependency, "raksha_rule", None)
     return rule if isinstance(rule, Rule) else None
+
+
+def require_device() -> Callable[[Request], Awaitable[Device]]:
+    """The dependency for device routes: a known device token (`Authorization: Bearer …`)
+    or 401; the service then checks that the token is the addressed unit's or sender's."""
+
+    async def dependency(request: Request) -> Device:
+        ctx = get_context(request)
+        auth = request.headers.get("authorization", "")
+        token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+        device = ctx.devices.identify(token) if ctx.devices is not None else None
+        if device is None:
+            raise HTTPException(
+                401,
+                "a device token is required (Authorization: Bearer <token>)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return device
+
+    dependency.raksha_rule = Rule.DEVICE  # type: ignore[attr-defined]
+    dependency.__name__ = "require_device"
+    return dependency

@@ -6,7 +6,24 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ActionName = Literal["acknowledge", "confirm", "dispatch", "dismiss", "resolve", "escalate"]
+#: What an officer may ask for (the buttons).
+ActionName = Literal[
+    "acknowledge", "confirm", "dispatch", "dismiss", "resolve", "escalate", "on_scene"
+]
+#: Every step a history may hold (a unit's acknowledgement, a panic signal, the timer).
+HistoryActionName = Literal[
+    "acknowledge",
+    "confirm",
+    "dispatch",
+    "dismiss",
+    "resolve",
+    "escalate",
+    "on_scene",
+    "unit_ack",
+    "sos_join",
+    "sos_cancel",
+    "reassign",
+]
 
 
 class LoginIn(BaseModel):
@@ -95,7 +112,7 @@ class ModelOut(BaseModel):
 
 
 class ActionRecordOut(BaseModel):
-    action: ActionName
+    action: HistoryActionName
     from_state: StateName
     to_state: StateName
     actor: str
@@ -137,6 +154,16 @@ class IncidentOut(BaseModel):
     model: ModelOut
     thresholds: dict[str, Any]
     version: int
+    origin: Literal["camera", "sos"] = Field("camera", description="Who raised it.")
+    priority: Literal["normal", "high"] = "normal"
+    lat: float | None = None
+    lon: float | None = None
+    place: str = ""
+    deadline_at: str | None = Field(None, description="When the running deadline passes.")
+    deadline_kind: str | None = Field(None, description="acknowledge, dispatch or unit_ack.")
+    escalation_level: int = 0
+    unit_id: str | None = Field(None, description="The patrol unit it is dispatched to.")
+    also_stations: list[str] = Field(default_factory=list, description="Escalated to.")
     allowed_actions: list[ActionName]
     actions: list[ActionRecordOut] | None = Field(None, description="History (one incident).")
     deliveries: list[DeliveryOut] | None = Field(None, description="Alert delivery per channel.")

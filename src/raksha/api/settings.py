@@ -36,6 +36,9 @@ class ApiSettings:
     #: Where the configuration came from (shown on the pages; `config.loaded` entries record
     #: its path and SHA-256 when `raksha serve` starts).
     config_path: str | None = None
+    #: Run the escalation timer (and the MQTT intake of positions and SOS, when MQTT is
+    #: configured) in this process; `raksha serve` does, tests that build an app do not.
+    background_jobs: bool = False
 
 
 COOKIE_SESSION = "raksha_session"

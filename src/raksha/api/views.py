@@ -15,7 +15,7 @@ from raksha.api.schemas import (
     RouteOut,
     UnitOut,
 )
-from raksha.incidents.lifecycle import allowed_actions
+from raksha.incidents.lifecycle import officer_actions
 from raksha.incidents.model import ActionRecord, CameraStatus, Incident
 from raksha.redact import mask_url, redact
 from raksha.store.outbox import DeliveryStatus
@@ -45,7 +45,7 @@ def incident_view(
             )
             for i, ev in enumerate(incident.evidence, start=1)
         ],
-        allowed_actions=[a.value for a in allowed_actions(incident.state)],
+        allowed_actions=[a.value for a in officer_actions(incident.state)],
         actions=None if actions is None else [action_view(a) for a in actions],
         deliveries=None
         if deliveries is None

@@ -49,6 +49,9 @@ class Rule(StrEnum):
     USERS_UNLOCK = "users_unlock"
     #: Prometheus metrics: an admin, or the configured bearer token.
     METRICS = "metrics"
+    #: A patrol unit's phone or tracker, or an SOS sender: no login, its device token
+    #: (`raksha.api.deps.require_device`); the token opens its own unit only.
+    DEVICE = "device"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +80,7 @@ POLICIES: dict[Rule, Policy] = {
     Rule.USERS_ADMIN: Policy(frozenset({ADM})),
     Rule.USERS_UNLOCK: Policy(frozenset({SUP, CR, ADM}), station_scoped=True),
     Rule.METRICS: Policy(frozenset({ADM})),
+    Rule.DEVICE: Policy(frozenset(), needs_login=False),
 }
 
 

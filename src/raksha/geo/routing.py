@@ -122,6 +122,16 @@ class Router:
         best = int(np.argmin(dists))
         return best, float(dists[best])
 
+    def nearest_station_excluding(
+        self, lat: float, lon: float, exclude: frozenset[str]
+    ) -> str | None:
+        """The nearest station to the point other than those in `exclude` (None: none left)."""
+        dists = haversine_many_m(lat, lon, self._lats, self._lons)
+        for i in np.argsort(dists, kind="stable"):
+            if self._ids[int(i)] not in exclude:
+                return self._ids[int(i)]
+        return None
+
     def _units_near(self, lat: float, lon: float, station_id: str) -> tuple[UnitRoute, ...]:
         if not self._units or self.k_units <= 0:
             return ()

@@ -4,6 +4,9 @@
     DISPATCHED --resolve--> RESOLVED        CONFIRMED --resolve--> RESOLVED (helped on the spot)
     NEW | ACKNOWLEDGED | CONFIRMED --dismiss--> DISMISSED (a false alarm)
     any open state --escalate--> the same state (recorded in the history only)
+    DISPATCHED --unit_ack | on_scene | reassign--> DISPATCHED (the unit's progress)
+    any open state --sos_join | sos_cancel--> the same state (a person's panic signal, or
+        their own "I am safe": recorded; an officer still closes the case)
 
 RESOLVED and DISMISSED are terminal: every action on them is refused. The only way into
 DISPATCHED is through CONFIRMED, and the only way into CONFIRMED is through ACKNOWLEDGED, so
@@ -34,12 +37,17 @@ TRANSITIONS: dict[tuple[IncidentState, Action], IncidentState] = {
     (S.ACKNOWLEDGED, Action.DISMISS): S.DISMISSED,
     (S.CONFIRMED, Action.DISMISS): S.DISMISSED,
     **{(s, Action.ESCALATE): s for s in IncidentState if not s.is_terminal},
+    **{(s, Action.SOS_JOIN): s for s in IncidentState if not s.is_terminal},
+    **{(s, Action.SOS_CANCEL): s for s in IncidentState if not s.is_terminal},
+    (S.DISPATCHED, Action.UNIT_ACK): S.DISPATCHED,
+    (S.DISPATCHED, Action.ON_SCENE): S.DISPATCHED,
+    (S.DISPATCHED, Action.REASSIGN): S.DISPATCHED,
 }
 
 #: Actor names with this prefix are automation, not people.
 SYSTEM_ACTOR_PREFIX = "system:"
 #: What automation may do.
-SYSTEM_ACTIONS: frozenset[Action] = frozenset({Action.ESCALATE})
+SYSTEM_ACTIONS: frozenset[Action] = frozenset({Action.ESCALATE, Action.REASSIGN})
 
 
 class IllegalTransition(RakshaError):
@@ -58,8 +66,26 @@ class InvalidActor(RakshaError):
     """An action without a (human, where required) actor."""
 
 
+#: What an officer's buttons (and the officers' API) offer; the others come from a unit's
+#: device (unit_ack), a panic signal (sos_join, sos_cancel) or the timer (reassign).
+OFFICER_ACTIONS: tuple[Action, ...] = (
+    Action.ACKNOWLEDGE,
+    Action.CONFIRM,
+    Action.DISPATCH,
+    Action.DISMISS,
+    Action.RESOLVE,
+    Action.ESCALATE,
+    Action.ON_SCENE,
+)
+
+
 def allowed_actions(state: IncidentState) -> list[Action]:
     return [a for a in Action if (state, a) in TRANSITIONS]
+
+
+def officer_actions(state: IncidentState) -> list[Action]:
+    """The actions an officer may take in `state` (the buttons)."""
+    return [a for a in OFFICER_ACTIONS if (state, a) in TRANSITIONS]
 
 
 def apply_action(state: IncidentState | str, action: Action | str) -> IncidentState:

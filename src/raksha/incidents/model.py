@@ -39,6 +39,28 @@ class Action(StrEnum):
     RESOLVE = "resolve"
     #: Recorded in the history without changing the state (e.g. "nobody acknowledged in time").
     ESCALATE = "escalate"
+    #: The dispatched unit reports it has arrived (the state stays DISPATCHED).
+    ON_SCENE = "on_scene"
+    #: The dispatched unit acknowledges its job card.
+    UNIT_ACK = "unit_ack"
+    #: A panic signal (SOS) joined the incident; a person's own "I am safe" was received.
+    SOS_JOIN = "sos_join"
+    SOS_CANCEL = "sos_cancel"
+    #: The job went to another unit because the first did not acknowledge in time.
+    REASSIGN = "reassign"
+
+
+class Origin(StrEnum):
+    #: Raised by a camera's distress score.
+    CAMERA = "camera"
+    #: Raised by a person: a panic button, a 112 app, a phone.
+    SOS = "sos"
+
+
+class Priority(StrEnum):
+    NORMAL = "normal"
+    #: A person asked for help (SOS), or a camera incident near a recent SOS.
+    HIGH = "high"
 
 
 class EvidenceKind(StrEnum):
@@ -108,6 +130,12 @@ class NewIncident:
     peak_absolute: float | None = None
     peak_relative: float | None = None
     baseline_at_peak: float | None = None
+    #: Where it is (the hotspot's position for a camera; the sender's for an SOS).
+    lat: float | None = None
+    lon: float | None = None
+    place: str = ""
+    origin: Origin = Origin.CAMERA
+    priority: Priority = Priority.NORMAL
 
     def __post_init__(self) -> None:
         if self.opened_at.tzinfo is None:
@@ -145,6 +173,11 @@ class NewIncident:
             "peak_absolute": self.peak_absolute,
             "peak_relative": self.peak_relative,
             "baseline_at_peak": self.baseline_at_peak,
+            "lat": self.lat,
+            "lon": self.lon,
+            "place": self.place,
+            "origin": self.origin.value,
+            "priority": self.priority.value,
         }
 
     @staticmethod
@@ -169,6 +202,11 @@ class NewIncident:
             peak_absolute=d.get("peak_absolute"),
             peak_relative=d.get("peak_relative"),
             baseline_at_peak=d.get("baseline_at_peak"),
+            lat=d.get("lat"),
+            lon=d.get("lon"),
+            place=str(d.get("place", "")),
+            origin=Origin(d.get("origin", "camera")),
+            priority=Priority(d.get("priority", "normal")),
         )
 
 
@@ -199,10 +237,22 @@ class AlertPayload:
     peak_absolute: float | None = None
     peak_relative: float | None = None
     note: str = ALERT_NOTE
+    origin: Origin = Origin.CAMERA
+    priority: Priority = Priority.NORMAL
+    lat: float | None = None
+    lon: float | None = None
+    place: str = ""
+    actor: str = ""
 
     @staticmethod
     def of(new: NewIncident) -> AlertPayload:
         return AlertPayload(
+            origin=new.origin,
+            priority=new.priority,
+            lat=new.lat,
+            lon=new.lon,
+            place=new.place,
+            actor=f"camera:{new.camera_id}" if new.origin is Origin.CAMERA else new.source_id,
             camera_id=new.camera_id,
             hotspot_id=new.hotspot_id,
             station_id=new.station_id,
@@ -219,8 +269,23 @@ class AlertPayload:
             return None if x is None else round(x, 4)
 
         return {
-            "camera_id": self.camera_id,
-            "hotspot_id": self.hotspot_id,
+            # The state-change fields every event carries (`raksha.incidents.events`).
+            "event": "new",
+            "seq": 1,
+            "at": self.opened_at.isoformat(),
+            "state": IncidentState.NEW.value,
+            "actor": self.actor,
+            "origin": self.origin.value,
+            "priority": self.priority.value,
+            "place": self.place or self.hotspot_id,
+            "lat": None if self.lat is None else round(self.lat, 6),
+            "lon": None if self.lon is None else round(self.lon, 6),
+            "station_name": self.route.station_name,
+            "unit": None,
+            "escalation": None,
+            "previous_alert": None,
+            "camera_id": self.camera_id or None,
+            "hotspot_id": self.hotspot_id or None,
             "station_id": self.station_id,
             "opened_at": self.opened_at.isoformat(),
             "peak_distress": round(self.peak_distress, 4),
@@ -281,6 +346,19 @@ class Incident:
     peak_absolute: float | None = None
     peak_relative: float | None = None
     baseline_at_peak: float | None = None
+    origin: Origin = Origin.CAMERA
+    priority: Priority = Priority.NORMAL
+    lat: float | None = None
+    lon: float | None = None
+    place: str = ""
+    #: The running deadline (what must happen by when) and the escalation step reached.
+    deadline_at: datetime | None = None
+    deadline_kind: str | None = None
+    escalation_level: int = 0
+    #: The patrol unit it is dispatched to.
+    unit_id: str | None = None
+    #: Further stations it was escalated to (they see it too).
+    also_stations: tuple[str, ...] = ()
 
     @property
     def patrol_units(self) -> tuple[UnitRoute, ...]:

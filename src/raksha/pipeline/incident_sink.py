@@ -17,7 +17,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +25,7 @@ from raksha.config import IncidentPolicy
 from raksha.distress.config import DistressConfig
 from raksha.domain import DistressEvent, Frame, FrameAnalysis
 from raksha.errors import RakshaError
-from raksha.geo.routing import Route, Router
+from raksha.geo.routing import Route, Router, UnitRoute
 from raksha.incidents.evidence import EvidenceStore
 from raksha.incidents.merge import MergeRule
 from raksha.incidents.model import AlertPayload, EvidenceFile, EvidenceKind, NewIncident
@@ -116,8 +116,12 @@ class IncidentSink:
         on_stored: Callable[[StoredIncident], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         spool: Spool | None = None,
+        live_units: Callable[[float, float], tuple[UnitRoute, ...]] | None = None,
     ) -> None:
         self.store = store
+        #: The nearest available patrol units now (live positions); None: the configured
+        #: bases in the route.
+        self.live_units = live_units
         self.router = router
         self.evidence = evidence
         self.hotspots = {h.id: h for h in hotspots}
@@ -187,6 +191,12 @@ class IncidentSink:
         others = [f.box for f in analysis.faces if f is not subject]
         seen_at = datetime.now(UTC)
         route = self.route_for(camera)
+        hotspot = self.hotspots[camera.hotspot]
+        if self.live_units is not None:
+            try:
+                route = replace(route, patrol_units=self.live_units(hotspot.lat, hotspot.lon))
+            except RakshaError as exc:  # the configured bases stand in
+                log.warning("camera %s: live patrol units unavailable: %s", camera.id, exc)
         new = NewIncident(
             camera_id=camera.id,
             hotspot_id=camera.hotspot,
@@ -205,6 +215,9 @@ class IncidentSink:
             peak_absolute=event.peak_absolute,
             peak_relative=event.peak_relative,
             baseline_at_peak=event.baseline_at_peak,
+            lat=hotspot.lat,
+            lon=hotspot.lon,
+            place=hotspot.name or hotspot.id,
         )
         files = self._capture(new.id, camera, frame, subject.box, others)
         payload = AlertPayload.of(new)

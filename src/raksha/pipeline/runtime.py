@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from raksha.alerts.dispatcher import OutboxDispatcher
 from raksha.errors import RakshaError
@@ -19,6 +20,11 @@ from raksha.pipeline.memory import fix_mmap_threshold
 from raksha.store.repository import IncidentStore
 
 log = logging.getLogger(__name__)
+
+
+class Background(Protocol):
+    def start(self) -> object: ...
+    def stop(self) -> None: ...
 
 
 class Runtime:
@@ -34,7 +40,11 @@ class Runtime:
         stopping: threading.Event,
         exit_at_end: bool = False,
         evidence_dir: Path = Path("evidence"),
+        background: Sequence[Background] = (),
     ) -> None:
+        #: Started with the cameras, stopped before the store closes (the escalation timer,
+        #: the MQTT intake).
+        self.background = list(background)
         self.store = store
         self.dispatcher = dispatcher
         self.sink = sink
@@ -58,6 +68,8 @@ class Runtime:
             daemon=True,
         )
         self._dispatch_thread.start()
+        for b in self.background:
+            b.start()
         for w in self.pipelines:
             w.start()
         self._status_thread = threading.Thread(
@@ -99,6 +111,8 @@ class Runtime:
             self._dispatch_thread.join(timeout=5)
         if self._status_thread is not None:
             self._status_thread.join(timeout=5)
+        for b in self.background:
+            b.stop()
         # Every incident must be stored before we exit: retry those the store refused.
         deadline = time.monotonic() + store_wait_s
         while self.sink.retry_unsaved(force=True) and time.monotonic() < deadline:

@@ -49,7 +49,12 @@ from raksha.incidents.model import (
     IncidentState,
 )
 from raksha.services.errors import BadRequest, Conflict, Gone, Invalid, NotFound, Unavailable
-from raksha.store.errors import ConcurrentUpdate, IncidentNotFound
+from raksha.store.errors import (
+    ConcurrentUpdate,
+    IncidentNotFound,
+    UnitUnavailable,
+    UnknownUnit,
+)
 from raksha.store.outbox import DeliveryStatus
 from raksha.store.repository import IncidentStore
 
@@ -266,7 +271,14 @@ class IncidentService:
                 expected_version=expected_version,
                 with_it=audit_it,
             )
-        except (IllegalTransition, ConcurrentUpdate, InvalidActor, IncidentNotFound) as exc:
+        except (
+            IllegalTransition,
+            ConcurrentUpdate,
+            InvalidActor,
+            IncidentNotFound,
+            UnknownUnit,
+            UnitUnavailable,
+        ) as exc:
             self.audit.append(
                 caller.name,
                 "incident.action_refused",
@@ -277,7 +289,7 @@ class IncidentService:
             )
             if isinstance(exc, IncidentNotFound):
                 raise NotFound(str(exc)) from None
-            if isinstance(exc, InvalidActor):
+            if isinstance(exc, InvalidActor | UnknownUnit):
                 raise BadRequest(str(exc)) from None
             raise Conflict(str(exc)) from None
         if self.on_change is not None:

@@ -135,6 +135,12 @@ class PatrolUnitConfig(_Frozen):
     lat: Lat
     lon: Lon
     name: str = ""
+    #: Environment variable holding the unit's device token: its phone page and its vehicle
+    #: tracker send it (`Authorization: Bearer …`, or `token` in an MQTT message) to report
+    #: positions and status and to acknowledge jobs. None: the unit cannot report.
+    token_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    #: Where the SMS gateway sends its job cards (E.164, e.g. +919800000000); None: no SMS.
+    phone: str | None = Field(None, pattern=r"^\+[1-9][0-9]{6,14}$")
 
 
 class HotspotConfig(_Frozen):
@@ -255,11 +261,118 @@ class MqttConfig(_Frozen):
     #: Environment variables holding broker credentials, if it needs them.
     username_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     password_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    #: What is published per state change: Raksha's JSON on `…/stations/<id>/incidents`
+    #: (job cards on `…/units/<id>/jobs`), EIDO JSON on `…/eido`, CAP XML on `…/cap`.
+    formats: tuple[Literal["raksha", "eido", "cap"], ...] = ("raksha",)
+
+
+FeedFormat = Literal["raksha", "eido", "cap"]
+
+
+class FeedConfig(_Frozen):
+    """A further receiver of every state change (a 112/CAD system), over HTTP POST."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,19}$")
+    url: str = Field(min_length=1)
+    format: FeedFormat = "eido"
+    #: Environment variable holding the HMAC-SHA256 signing secret.
+    secret_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    timeout_s: float = Field(5.0, gt=0, le=300)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("feed url must start with http:// or https://")
+        return v
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for key, value in super().__repr_args__():
+            yield key, (mask_url(self.url) if key == "url" else value)
+
+
+class SmsConfig(_Frozen):
+    """An SMS gateway reached by webhook: job cards go to the unit's `phone` as
+    `{"to": "+91…", "text": "…", "ref": "<alert id>"}` (signed like the webhook)."""
+
+    url: str = Field(min_length=1)
+    secret_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    timeout_s: float = Field(5.0, gt=0, le=300)
+    #: Which language's text the SMS carries.
+    language: Literal["hi", "en"] = "hi"
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("sms url must start with http:// or https://")
+        return v
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for key, value in super().__repr_args__():
+            yield key, (mask_url(self.url) if key == "url" else value)
 
 
 class AlertsConfig(_Frozen):
     webhook: WebhookConfig | None = None
     mqtt: MqttConfig | None = None
+    #: Further HTTP receivers of every state change, in a standard format (EIDO JSON, CAP).
+    feeds: tuple[FeedConfig, ...] = ()
+    sms: SmsConfig | None = None
+
+
+class EscalationConfig(_Frozen):
+    """Deadlines per priority and the steps taken when one passes
+    (`raksha.incidents.escalation`)."""
+
+    acknowledge_s: float = Field(60.0, gt=0, le=86400)
+    acknowledge_high_s: float = Field(30.0, gt=0, le=86400)
+    dispatch_s: float = Field(180.0, gt=0, le=86400)
+    dispatch_high_s: float = Field(120.0, gt=0, le=86400)
+    #: The dispatched unit must acknowledge its job card within this.
+    unit_ack_s: float = Field(60.0, gt=0, le=86400)
+    #: Seconds between two steps while a deadline stays missed.
+    step_s: float = Field(60.0, gt=0, le=86400)
+    steps: tuple[Literal["supervisor", "control_room", "next_station"], ...] = (
+        "supervisor",
+        "control_room",
+        "next_station",
+    )
+    #: How often each process looks for passed deadlines.
+    check_every_s: float = Field(1.0, gt=0, le=60)
+
+
+class SosSourceConfig(_Frozen):
+    """A sender of panic signals: a 112 app gateway, a pink booth's button, a phone."""
+
+    id: Id
+    kind: Literal["app", "booth", "phone", "tracker"] = "app"
+    name: str = ""
+    #: Environment variable holding its device token.
+    token_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    #: A fixed sender's position (a booth); signals without a position use it.
+    lat: Lat | None = None
+    lon: Lon | None = None
+
+
+class SosConfig(_Frozen):
+    sources: tuple[SosSourceConfig, ...] = ()
+    #: A signal joins an open incident this near, seen this recently.
+    join_radius_m: float = Field(300.0, ge=0, le=50_000)
+    join_window_s: float = Field(900.0, ge=0, le=86400)
+    #: A signal older than this (by its own clock) is refused as stale.
+    max_age_s: float = Field(300.0, gt=0, le=86400)
+    #: A camera this near the signal lends its name to the incident.
+    camera_radius_m: float = Field(250.0, ge=0, le=50_000)
+    #: Signals farther than this from every station are refused as impossible.
+    max_distance_km: float = Field(100.0, gt=0, le=20_000)
+
+
+class DispatchConfig(_Frozen):
+    #: A unit's reported position counts for routing while younger than this.
+    position_max_age_s: float = Field(600.0, gt=0, le=86400)
+    #: The directions link on a job card; `geo:` opens the phone's own map app.
+    directions_url: str = "geo:{lat},{lon}"
 
 
 def _ref_error(
@@ -299,6 +412,9 @@ class SiteConfig(_Frozen):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    escalation: EscalationConfig = Field(default_factory=EscalationConfig)
+    sos: SosConfig = Field(default_factory=SosConfig)
+    dispatch: DispatchConfig = Field(default_factory=DispatchConfig)
     #: KEY=VALUE file with camera credentials (relative to the config file until `load_site`).
     secrets_file: Path | None = None
 

@@ -34,6 +34,13 @@ _COLUMNS = (
     T.c.updated_at,
     T.c.peak_distress,
     T.c.top_expression,
+    T.c.origin,
+    T.c.priority,
+    T.c.deadline_at,
+    T.c.deadline_kind,
+    T.c.escalation_level,
+    T.c.unit_id,
+    T.c.place,
 )
 
 
@@ -50,6 +57,13 @@ def incident_summary(row: Any) -> dict[str, Any]:
         "updated_at": iso(row.updated_at),
         "peak_distress": round(float(row.peak_distress), 4),
         "top_expression": row.top_expression,
+        "origin": row.origin,
+        "priority": row.priority,
+        "deadline_at": iso(row.deadline_at),
+        "deadline_kind": row.deadline_kind,
+        "escalation_level": int(row.escalation_level or 0),
+        "unit_id": row.unit_id,
+        "place": row.place,
     }
 
 

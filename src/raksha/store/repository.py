@@ -21,12 +21,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import URL, Connection, Engine, Row, func, insert, select, text, update
+from sqlalchemy import URL, Connection, Engine, Row, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from raksha.alerts.outbox import PendingDelivery
 from raksha.domain.routing import Route
-from raksha.incidents.lifecycle import check_actor, record_action
+from raksha.domain.units import UnitState
+from raksha.incidents.events import Event
+from raksha.incidents.lifecycle import IllegalTransition, check_actor, record_action
 from raksha.incidents.merge import MergeRule, OpenIncident, Sighting, pick
 from raksha.incidents.model import (
     Action,
@@ -38,28 +40,31 @@ from raksha.incidents.model import (
     Incident,
     IncidentState,
     NewIncident,
-    new_id,
+    Origin,
+    Priority,
     top_expression,
     utcnow,
 )
 from raksha.redact import MASK, mask_url, redact
+from raksha.store import sos as sos_rows
+from raksha.store import units as unit_rows
+from raksha.store import workflow
 from raksha.store._db import clean_distribution, clean_json, db_errors
 from raksha.store.engine import is_postgres, make_engine
-from raksha.store.errors import ConcurrentUpdate, IncidentNotFound, StoreError
+from raksha.store.errors import ConcurrentUpdate, IncidentNotFound, StoreError, UnitUnavailable
 from raksha.store.migrate import migrate
 from raksha.store.outbox import DeliveryStatus, SqlOutbox
 from raksha.store.tables import (
-    alert_deliveries,
-    alerts,
     cameras,
     incident_actions,
     incident_evidence,
+    incident_stations,
     incidents,
 )
+from raksha.store.workflow import STORE_CHANNEL, Workflow
 
 T = incidents
-#: The alert row itself is the "store" channel; it needs no delivery row.
-STORE_CHANNEL = "store"
+__all__ = ["STORE_CHANNEL", "IncidentStore", "OpenResult", "Workflow"]
 #: How often apply_action re-reads after losing a race before giving up.
 _RETRIES = 5
 
@@ -76,6 +81,12 @@ class _Current:
     event_end_s: float | None
     updated_at: datetime
     last_seen_at: datetime
+    deadline_at: datetime | None = None
+    deadline_kind: str | None = None
+
+
+class NotDue(Exception):
+    """A deadline another process fired (or an action met) since it was found due."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +109,13 @@ class IncidentStore:
     ) -> None:
         self.engine = engine
         self.outbox = SqlOutbox(engine, claim_lease_s=claim_lease_s, max_attempts=max_attempts)
+        #: Deadlines, channels and unit rules for what follows an action (`configure`).
+        self.workflow = Workflow()
+
+    def configure(self, wf: Workflow) -> IncidentStore:
+        """Use `wf` for every action from now on (the composition roots call it once)."""
+        self.workflow = wf
+        return self
 
     @classmethod
     def open(
@@ -158,10 +176,11 @@ class IncidentStore:
     ) -> None:
         """The incident row, its evidence, its alert and one delivery row per channel."""
         expression = clean_distribution(inc.expression_at_peak, "expression_at_peak")
-        alert_id = new_id()
-        payload = clean_json(alert_payload, "alert payload")
-        payload.update(alert_id=alert_id, incident_id=inc.id, station_id=inc.station_id)
-        wanted = [c for c in dict.fromkeys(channels) if c != STORE_CHANNEL]
+        wf = self.workflow
+        priority = inc.priority
+        if priority is Priority.NORMAL and workflow.near_recent_sos(conn, inc.lat, inc.lon, at, wf):
+            priority = Priority.HIGH
+        deadline = wf.policy.first(priority, inc.opened_at)
         cx, cy, fw = face if face is not None else (None, None, None)
         row = {
             "id": inc.id,
@@ -192,36 +211,32 @@ class IncidentStore:
             "face_cx": cx,
             "face_cy": cy,
             "face_w": fw,
+            "origin": inc.origin.value,
+            "priority": priority.value,
+            "lat": inc.lat,
+            "lon": inc.lon,
+            "place": inc.place or None,
+            "deadline_at": deadline.at,
+            "deadline_kind": deadline.kind.value,
+            "escalation_level": 0,
+            "unit_id": None,
+            "event_seq": 1,
         }
         conn.execute(insert(T), row)
         self._insert_evidence(conn, inc.id, evidence, first_n=1, at=at)
-        conn.execute(
-            insert(alerts),
-            {
-                "id": alert_id,
-                "incident_id": inc.id,
-                "station_id": inc.station_id,
-                "created_at": at,
-                "payload": payload,
-            },
+        payload = dict(alert_payload)
+        if "event" in payload:
+            payload["priority"] = priority.value
+        workflow.enqueue(
+            conn,
+            incident_id=inc.id,
+            station_id=inc.station_id,
+            payload=payload,
+            event=Event.NEW,
+            seq=1,
+            channels=channels,
+            at=at,
         )
-        if wanted:
-            conn.execute(
-                insert(alert_deliveries),
-                [
-                    {
-                        "alert_id": alert_id,
-                        "channel": channel,
-                        "state": "pending",
-                        "attempts": 0,
-                        "next_attempt_at": at,
-                        "last_error": None,
-                        "delivered_at": None,
-                        "created_at": at,
-                    }
-                    for channel in wanted
-                ],
-            )
 
     @staticmethod
     def _insert_evidence(
@@ -489,6 +504,8 @@ class IncidentStore:
         expected_version: int | None = None,
         at: datetime | None = None,
         with_it: Callable[[Connection, ActionRecord], object] | None = None,
+        only_if_due: datetime | None = None,
+        job_extra: Mapping[str, Any] | None = None,
     ) -> ActionRecord:
         """Apply a lifecycle action by `actor` and record it in the history.
 
@@ -497,6 +514,12 @@ class IncidentStore:
         given and the incident has changed since the caller read it. `with_it(conn, record)`
         runs inside the same transaction after the action is written (the audit entry of the
         action): if it raises, the action is rolled back and the error propagates.
+
+        What follows the action commits with it (`raksha.store.workflow.after_action`): a
+        dispatch claims its unit (`UnknownUnit`, `UnitUnavailable` refuse it), closing frees
+        it, the next deadline is set, and the state change (with a job card for a dispatched
+        unit) goes into the outbox. `only_if_due` (the escalation timer) applies the action
+        only while the incident's deadline is still at or before that time, else `NotDue`.
         """
         check_actor(action, actor)
         for _ in range(_RETRIES):
@@ -506,6 +529,10 @@ class IncidentStore:
                     self.engine.begin() as conn,
                 ):
                     cur = self._read_for_update(conn, incident_id)
+                    if only_if_due is not None and (
+                        cur.deadline_at is None or cur.deadline_at > only_if_due
+                    ):
+                        raise NotDue(incident_id)
                     if expected_version is not None and cur.version != expected_version:
                         raise ConcurrentUpdate(
                             f"incident {incident_id} changed (version {cur.version}, "
@@ -541,6 +568,13 @@ class IncidentStore:
                             "at": rec.at,
                         },
                     )
+                    workflow.after_action(
+                        conn,
+                        self.workflow,
+                        rec,
+                        deadline_kind=cur.deadline_kind,
+                        job_extra=job_extra,
+                    )
                     if with_it is not None:
                         with_it(conn, rec)
                 return rec
@@ -561,6 +595,8 @@ class IncidentStore:
             T.c.event_end_s,
             T.c.updated_at,
             T.c.last_seen_at,
+            T.c.deadline_at,
+            T.c.deadline_kind,
         ).where(T.c.id == incident_id)
         if is_postgres(self.engine):
             query = query.with_for_update()
@@ -576,6 +612,8 @@ class IncidentStore:
             event_end_s=row.event_end_s,
             updated_at=row.updated_at,
             last_seen_at=row.last_seen_at,
+            deadline_at=row.deadline_at,
+            deadline_kind=row.deadline_kind,
         )
 
     @staticmethod
@@ -594,7 +632,8 @@ class IncidentStore:
             if row is None:
                 return None
             evidence = self._evidence(conn, [incident_id])
-        return _incident(row, evidence.get(incident_id, ()))
+            shared = workflow.also_stations(conn, [incident_id])
+        return _incident(row, evidence.get(incident_id, ()), shared.get(incident_id, ()))
 
     def list_incidents(
         self,
@@ -607,7 +646,11 @@ class IncidentStore:
         """Incidents newest first, filtered by station, state and `since <= opened_at < until`."""
         query = select(T).order_by(T.c.opened_at.desc(), T.c.id)
         if station_ids is not None:
-            query = query.where(T.c.station_id.in_(list(station_ids)))
+            ids = list(station_ids)
+            escalated_to = select(incident_stations.c.incident_id).where(
+                incident_stations.c.station_id.in_(ids)
+            )
+            query = query.where(or_(T.c.station_id.in_(ids), T.c.id.in_(escalated_to)))
         if states is not None:
             query = query.where(T.c.state.in_([IncidentState(s).value for s in states]))
         if since is not None:
@@ -619,7 +662,8 @@ class IncidentStore:
         with db_errors("cannot list incidents"), self.engine.connect() as conn:
             rows = conn.execute(query).all()
             evidence = self._evidence(conn, [r.id for r in rows])
-        return [_incident(r, evidence.get(r.id, ())) for r in rows]
+            shared = workflow.also_stations(conn, [r.id for r in rows])
+        return [_incident(r, evidence.get(r.id, ()), shared.get(r.id, ())) for r in rows]
 
     @staticmethod
     def _evidence(conn: Connection, ids: list[str]) -> dict[str, tuple[EvidenceFile, ...]]:
@@ -742,6 +786,157 @@ class IncidentStore:
             for r in rows
         ]
 
+    # ---- patrol units -----------------------------------------------------------------------
+
+    def sync_units(
+        self, configured: Sequence[unit_rows.UnitConfigLike], now: datetime | None = None
+    ) -> None:
+        """Make the store's patrol units the site's (`raksha.store.units.sync_units`)."""
+        unit_rows.sync_units(self.engine, configured, now or utcnow())
+
+    def units(self, station_ids: Iterable[str] | None = None) -> list[UnitState]:
+        return unit_rows.list_units(self.engine, station_ids)
+
+    def unit(self, unit_id: str) -> UnitState | None:
+        with db_errors(f"cannot read patrol unit {unit_id}"), self.engine.connect() as conn:
+            return unit_rows.get_unit(conn, unit_id)
+
+    def report_position(
+        self,
+        unit_id: str,
+        lat: float,
+        lon: float,
+        at: datetime,
+        *,
+        accuracy_m: float | None = None,
+        now: datetime | None = None,
+    ) -> UnitState:
+        return unit_rows.report_position(
+            self.engine,
+            unit_id,
+            lat,
+            lon,
+            at,
+            now=now or utcnow(),
+            accuracy_m=accuracy_m,
+            max_age_s=self.workflow.position_max_age_s,
+        )
+
+    def set_unit_duty(self, unit_id: str, on_duty: bool, now: datetime | None = None) -> UnitState:
+        return unit_rows.set_duty(self.engine, unit_id, on_duty, now or utcnow())
+
+    def nearest_available_units(
+        self,
+        lat: float,
+        lon: float,
+        *,
+        k: int = 3,
+        exclude: Iterable[str] = (),
+        now: datetime | None = None,
+    ) -> list[tuple[UnitState, float, bool]]:
+        """The `k` nearest available units by live position (the base when stale)."""
+        with db_errors("cannot read the patrol units"), self.engine.connect() as conn:
+            return unit_rows.nearest_available(
+                conn,
+                lat,
+                lon,
+                now=now or utcnow(),
+                max_age_s=self.workflow.position_max_age_s,
+                exclude=exclude,
+                k=k,
+            )
+
+    def latest_job_card(self, incident_id: str, unit_id: str) -> dict[str, Any] | None:
+        """The newest job card sent to `unit_id` for `incident_id` (its alert payload)."""
+        with db_errors("cannot read job cards"), self.engine.connect() as conn:
+            return workflow.latest_job_card(conn, incident_id, unit_id)
+
+    # ---- deadlines --------------------------------------------------------------------------
+
+    def fire_due(self, now: datetime | None = None, limit: int = 50) -> list[ActionRecord]:
+        """Take the escalation step of every incident whose deadline has passed, once.
+
+        Each step is an action by `system:escalation` applied only while the deadline is
+        still due (`only_if_due`), so another process that fired it first, or an officer who
+        acted meanwhile, makes this one a no-op. A unit that did not acknowledge its job is
+        replaced by the nearest other available unit (`reassign`), else escalated.
+        """
+        at = now or utcnow()
+        with db_errors("cannot read due deadlines"), self.engine.connect() as conn:
+            due = workflow.due_incidents(conn, at, limit)
+        fired: list[ActionRecord] = []
+        for incident_id, kind, deadline_at, unit_id, lat, lon in due:
+            reason = workflow.missed_reason(kind, deadline_at)
+            try:
+                if kind == "unit_ack" and unit_id is not None and lat is not None:
+                    others = self.nearest_available_units(
+                        lat, lon or 0.0, k=1, exclude=[unit_id], now=at
+                    )
+                    if others:
+                        other = others[0][0]
+                        try:
+                            fired.append(
+                                self.apply_action(
+                                    incident_id,
+                                    Action.REASSIGN,
+                                    "system:escalation",
+                                    f"{reason}; the job goes to patrol unit {other.id}",
+                                    other.id,
+                                    at=at,
+                                    only_if_due=at,
+                                )
+                            )
+                            continue
+                        except UnitUnavailable:
+                            pass  # taken meanwhile: escalate instead
+                fired.append(
+                    self.apply_action(
+                        incident_id,
+                        Action.ESCALATE,
+                        "system:escalation",
+                        reason,
+                        at=at,
+                        only_if_due=at,
+                    )
+                )
+            except (NotDue, IllegalTransition):
+                continue
+        return fired
+
+    # ---- SOS --------------------------------------------------------------------------------
+
+    def record_sos_message(
+        self,
+        source_id: str,
+        message_id: str,
+        kind: str,
+        lat: float | None,
+        lon: float | None,
+        sent_at: datetime,
+        now: datetime | None = None,
+    ) -> bool:
+        """Keep a panic/cancel signal; False when this sender's message id was seen before."""
+        with db_errors("cannot record the SOS signal"), self.engine.begin() as conn:
+            return sos_rows.record(
+                conn, source_id, message_id, kind, lat, lon, sent_at, now or utcnow()
+            )
+
+    def link_sos_message(self, source_id: str, message_id: str, incident_id: str) -> None:
+        with db_errors("cannot record the SOS signal"), self.engine.begin() as conn:
+            sos_rows.link(conn, source_id, message_id, incident_id)
+
+    def sos_incident_of(self, source_id: str) -> str | None:
+        """The open incident this sender's latest panic signal opened or joined."""
+        with db_errors("cannot read SOS signals"), self.engine.connect() as conn:
+            return sos_rows.open_incident_of(conn, source_id)
+
+    def open_incident_near(
+        self, lat: float, lon: float, *, radius_m: float, window_s: float, now: datetime
+    ) -> tuple[str, float] | None:
+        """(id, metres) of the nearest open incident within `radius_m` seen in `window_s`."""
+        with db_errors("cannot read open incidents"), self.engine.connect() as conn:
+            return sos_rows.open_incident_near(conn, lat, lon, radius_m, window_s, now)
+
     # ---- outbox (raksha.alerts.outbox.OutboxStore) -------------------------------------------
 
     def due_deliveries(self, channel: str, now: datetime, limit: int) -> list[PendingDelivery]:
@@ -761,7 +956,9 @@ class IncidentStore:
         return self.outbox.deliveries(incident_id)
 
 
-def _incident(row: Row[Any], evidence: tuple[EvidenceFile, ...]) -> Incident:
+def _incident(
+    row: Row[Any], evidence: tuple[EvidenceFile, ...], shared: tuple[str, ...] = ()
+) -> Incident:
     try:
         state = IncidentState(row.state)
     except ValueError:
@@ -793,6 +990,16 @@ def _incident(row: Row[Any], evidence: tuple[EvidenceFile, ...]) -> Incident:
         peak_absolute=row.peak_absolute,
         peak_relative=row.peak_relative,
         baseline_at_peak=row.baseline_at_peak,
+        origin=Origin(row.origin),
+        priority=Priority(row.priority),
+        lat=row.lat,
+        lon=row.lon,
+        place=row.place or "",
+        deadline_at=row.deadline_at,
+        deadline_kind=row.deadline_kind,
+        escalation_level=int(row.escalation_level),
+        unit_id=row.unit_id,
+        also_stations=shared,
     )
 
 

@@ -62,6 +62,16 @@ def incident_to_json(
         "model": {"name": incident.model_name, "sha256": incident.model_sha256},
         "thresholds": incident.thresholds,
         "version": incident.version,
+        "origin": incident.origin.value,
+        "priority": incident.priority.value,
+        "lat": incident.lat,
+        "lon": incident.lon,
+        "place": incident.place,
+        "deadline_at": iso(incident.deadline_at),
+        "deadline_kind": incident.deadline_kind,
+        "escalation_level": incident.escalation_level,
+        "unit_id": incident.unit_id,
+        "also_stations": list(incident.also_stations),
     }
     if actions is not None:
         out["actions"] = [action_to_json(a) for a in actions]

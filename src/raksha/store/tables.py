@@ -33,7 +33,20 @@ NAMING = {
 metadata = MetaData(naming_convention=NAMING)
 
 INCIDENT_STATES = ("NEW", "ACKNOWLEDGED", "CONFIRMED", "DISPATCHED", "RESOLVED", "DISMISSED")
-ACTIONS = ("acknowledge", "confirm", "dispatch", "dismiss", "resolve", "escalate")
+ACTIONS = (
+    "acknowledge",
+    "confirm",
+    "dispatch",
+    "dismiss",
+    "resolve",
+    "escalate",
+    "on_scene",
+    "unit_ack",
+    "sos_join",
+    "sos_cancel",
+    "reassign",
+)
+UNIT_STATES = ("available", "dispatched", "on_scene", "off_duty")
 EVIDENCE_KINDS = ("face", "frame_blurred")
 DELIVERY_STATES = ("pending", "delivered", "failed")
 
@@ -74,11 +87,25 @@ incidents = Table(
     Column("face_cx", Float, nullable=True),
     Column("face_cy", Float, nullable=True),
     Column("face_w", Float, nullable=True),
+    # Where it is and who raised it: a camera (at its hotspot) or a person's SOS.
+    Column("origin", String(16), nullable=False, server_default="camera"),
+    Column("priority", String(8), nullable=False, server_default="normal"),
+    Column("lat", Float, nullable=True),
+    Column("lon", Float, nullable=True),
+    Column("place", Text, nullable=True),
+    # The running deadline (acknowledge, dispatch, unit_ack) and the escalation step reached.
+    Column("deadline_at", UtcDateTime(), nullable=True),
+    Column("deadline_kind", String(16), nullable=True),
+    Column("escalation_level", Integer, nullable=False, server_default="0"),
+    # The patrol unit it is dispatched to, and the number of its last state-change event.
+    Column("unit_id", String(128), nullable=True),
+    Column("event_seq", Integer, nullable=False, server_default="1"),
     CheckConstraint(_in("state", INCIDENT_STATES), name="state"),
     Index(None, "station_id", "state", "opened_at"),
     Index(None, "camera_id", "person_key", "last_seen_at"),
     Index(None, "camera_id", "last_seen_at"),
     Index(None, "opened_at"),
+    Index(None, "deadline_at"),
 )
 
 incident_evidence = Table(
@@ -154,6 +181,11 @@ alerts = Table(
     Column("station_id", String(128), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("payload", json_type(), nullable=False),
+    # Which state change of the incident this alert tells (`new`, `acknowledged`, ...,
+    # `job_card`) and its number; a job card's patrol unit.
+    Column("event", String(24), nullable=False, server_default="new"),
+    Column("seq", Integer, nullable=False, server_default="1"),
+    Column("unit_id", String(128), nullable=True),
     Index(None, "incident_id"),
 )
 
@@ -177,4 +209,57 @@ alert_deliveries = Table(
     UniqueConstraint("alert_id", "channel"),
     CheckConstraint(_in("state", DELIVERY_STATES), name="state"),
     Index(None, "channel", "state", "next_attempt_at"),
+)
+
+patrol_units = Table(
+    "patrol_units",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("station_id", String(128), nullable=False),
+    Column("name", Text, nullable=False, server_default=""),
+    # Its base from the site config; its live position once it reports one.
+    Column("home_lat", Float, nullable=False),
+    Column("home_lon", Float, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("lat", Float, nullable=True),
+    Column("lon", Float, nullable=True),
+    Column("accuracy_m", Float, nullable=True),
+    Column("position_at", UtcDateTime(), nullable=True),
+    Column("incident_id", String(36), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("version", Integer, nullable=False),
+    CheckConstraint(_in("status", UNIT_STATES), name="status"),
+    Index(None, "status"),
+)
+
+incident_stations = Table(
+    "incident_stations",
+    metadata,
+    Column(
+        "incident_id",
+        String(36),
+        ForeignKey("incidents.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("station_id", String(128), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("incident_id", "station_id"),
+    Index(None, "station_id"),
+)
+
+sos_messages = Table(
+    "sos_messages",
+    metadata,
+    Column("source_id", String(128), nullable=False),
+    Column("message_id", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("lat", Float, nullable=True),
+    Column("lon", Float, nullable=True),
+    Column("sent_at", UtcDateTime(), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("incident_id", String(36), nullable=True),
+    PrimaryKeyConstraint("source_id", "message_id"),
+    Index(None, "received_at"),
 )
