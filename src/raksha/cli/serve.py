@@ -54,6 +54,9 @@ def serve(
         secure_cookies=True if certfile is not None else secure_cookies,
         config_path=str(config),
         list_audit_every_s=list_audit_every_s,
+        # The escalation timer and the MQTT intake run here as well as in `raksha run`:
+        # each deadline fires once whichever process sees it first.
+        background_jobs=True,
     )
     app = create_app(cfg, settings=settings)
     ctx = app.state.raksha

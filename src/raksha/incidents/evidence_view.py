@@ -87,3 +87,32 @@ def blurred_view(jpeg: bytes, kind: EvidenceKind, subject_crop: bytes | None) ->
     out = img.copy()
     out[y1:y2, x1:x2] = anonymize(img[y1:y2, x1:x2], FACE_CELLS)
     return _encode(out)
+
+
+#: The job card's picture: this many pixel cells across, at most this wide.
+JOB_CELLS = 40
+JOB_MAX_W = 320
+
+
+def job_picture(jpeg: bytes) -> bytes:
+    """A small, coarsely pixelated copy of the (bystander-blurred) frame for a patrol unit's
+    job card: enough to see where the person stands and what they wear, not who they are."""
+    import cv2
+
+    img = _decode(jpeg)
+    h, w = img.shape[:2]
+    if w > JOB_MAX_W:
+        img = np.asarray(
+            cv2.resize(
+                img, (JOB_MAX_W, max(1, round(h * JOB_MAX_W / w))), interpolation=cv2.INTER_AREA
+            ),
+            dtype=np.uint8,
+        )
+    h, w = img.shape[:2]
+    sw, sh = JOB_CELLS, max(1, round(JOB_CELLS * h / w))
+    small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
+    big = np.asarray(cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST), dtype=np.uint8)
+    ok, buf = cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 70])
+    if not ok:  # pragma: no cover
+        raise EvidenceIntegrityError("cannot encode the job card picture")
+    return bytes(buf.tobytes())

@@ -21,6 +21,7 @@ exactly as one that does not exist) and writes the audit entry the access needs:
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -39,7 +40,7 @@ from raksha.incidents.evidence import (
     EvidenceMissing,
     EvidenceStore,
 )
-from raksha.incidents.evidence_view import blurred_view
+from raksha.incidents.evidence_view import blurred_view, job_picture
 from raksha.incidents.lifecycle import IllegalTransition, InvalidActor
 from raksha.incidents.model import (
     Action,
@@ -261,6 +262,9 @@ class IncidentService:
                 },
             )
 
+        job_extra = None
+        if str(action) == Action.DISPATCH.value:
+            job_extra = {"picture_jpeg_b64": self._job_picture(incident)}
         try:
             rec = self.store.apply_action(
                 incident_id,
@@ -270,6 +274,7 @@ class IncidentService:
                 unit_id,
                 expected_version=expected_version,
                 with_it=audit_it,
+                job_extra=job_extra,
             )
         except (
             IllegalTransition,
@@ -349,6 +354,16 @@ class IncidentService:
             details["reason"] = (reason or "").strip()
         audit("evidence.unblur" if unblur else "evidence.view", details)
         return EvidenceImage(data, view, ev.kind)
+
+    def _job_picture(self, incident: Incident) -> str | None:
+        """The pixelated scene for the unit's job card (None: no frame, or unreadable)."""
+        frame = next((f for f in incident.evidence if f.kind is EvidenceKind.FRAME_BLURRED), None)
+        if frame is None:
+            return None
+        try:
+            return base64.b64encode(job_picture(self.evidence_store.read(frame))).decode("ascii")
+        except (EvidenceMissing, EvidenceIntegrityError, EvidenceKeyError):
+            return None
 
     def _face_crop(self, incident: Incident, kind: EvidenceKind) -> bytes | None:
         """The subject's face crop, to find the subject in the blurred frame view."""

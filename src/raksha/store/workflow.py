@@ -18,7 +18,15 @@ from raksha.domain.units import UnitState, UnitStatus
 from raksha.geo.distance import haversine_m
 from raksha.incidents.escalation import Deadline, DeadlineKind, EscalationPolicy, Step
 from raksha.incidents.events import EVENT_OF_ACTION, Event, Snapshot, event_payload, job_card
-from raksha.incidents.model import Action, ActionRecord, IncidentState, Origin, Priority, new_id
+from raksha.incidents.model import (
+    Action,
+    ActionRecord,
+    IncidentState,
+    Origin,
+    Priority,
+    new_id,
+    utcnow,
+)
 from raksha.store import units
 from raksha.store._db import clean_json
 from raksha.store.errors import UnitUnavailable
@@ -120,6 +128,7 @@ def enqueue(
         },
     )
     wanted = [c for c in dict.fromkeys(channels) if c != STORE_CHANNEL]
+    due = min(at, utcnow())  # a change recorded with a later time still goes out now
     if wanted:
         conn.execute(
             insert(alert_deliveries),
@@ -129,7 +138,7 @@ def enqueue(
                     "channel": c,
                     "state": "pending",
                     "attempts": 0,
-                    "next_attempt_at": at,
+                    "next_attempt_at": due,
                     "last_error": None,
                     "delivered_at": None,
                     "created_at": at,

@@ -1,0 +1,338 @@
+"""The loop to the street, end to end on real services (SQLite and PostgreSQL, Mosquitto):
+an incident at a camera between two stations and three units reaches the nearest station;
+nobody acknowledges, so it escalates on time and once (also with two stores racing, and
+after a restart); a dispatch to a busy or unknown unit is refused; a position update moves
+the nearest-unit choice; the dispatch sends the job card over MQTT; a panic signal near the
+camera joins the incident; every state change leaves once as Raksha JSON, EIDO JSON and CAP
+XML, each valid against its schema."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+import xmlschema
+from jsonschema import Draft202012Validator
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import Engine, func, select
+
+from pg_support import admin_engine, pg_schema
+from raksha.alerts.dispatcher import OutboxDispatcher
+from raksha.alerts.factory import build_notifiers
+from raksha.audit.log import AuditLog
+from raksha.config import RunConfig
+from raksha.geo.routing import Router
+from raksha.incidents.model import Action, AlertPayload, IncidentState, NewIncident, Priority
+from raksha.services.deployment import configure_store
+from raksha.services.devices import Device
+from raksha.services.errors import Conflict, Invalid
+from raksha.services.sos import SosService, SosSignal
+from raksha.store.errors import UnitUnavailable, UnknownUnit
+from raksha.store.repository import IncidentStore
+from raksha.store.tables import alerts
+
+SCHEMA_PREFIX = "raksha_loop_t_"
+SCHEMAS = files("raksha.alerts") / "schemas"
+HOTSPOT = (26.8500, 80.9400)
+
+
+def _config(prefix: str, db: str) -> RunConfig:
+    return RunConfig.model_validate(
+        {
+            "stations": [
+                {"id": "hazratganj", "name": "Hazratganj PS", "lat": 26.8520, "lon": 80.9410},
+                {"id": "aliganj", "name": "Aliganj PS", "lat": 26.8900, "lon": 80.9400},
+            ],
+            "hotspots": [
+                {"id": "crossing", "name": "Hazratganj crossing", "lat": 26.85, "lon": 80.94}
+            ],
+            "cameras": [{"id": "cam-1", "hotspot": "crossing", "url": "file:///dev/null"}],
+            "patrol_units": [
+                {
+                    "id": "pink-1",
+                    "kind": "scooter",
+                    "station": "hazratganj",
+                    "lat": 26.8518,
+                    "lon": 80.9400,
+                },
+                {
+                    "id": "pink-2",
+                    "kind": "scooter",
+                    "station": "hazratganj",
+                    "lat": 26.8560,
+                    "lon": 80.9400,
+                },
+                {
+                    "id": "car-9",
+                    "kind": "car",
+                    "station": "aliganj",
+                    "lat": 26.8800,
+                    "lon": 80.9400,
+                },
+            ],
+            "alerts": {
+                "mqtt": {
+                    "host": "127.0.0.1",
+                    "port": 1883,
+                    "topic_prefix": prefix,
+                    "formats": ["raksha", "eido", "cap"],
+                }
+            },
+            "escalation": {"acknowledge_s": 60, "acknowledge_high_s": 30, "step_s": 60},
+            "sos": {"sources": [{"id": "app-112", "token_env": "RAKSHA_T_SOS_TOKEN"}]},
+            "storage": {"url": db},
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def pg_admin() -> Iterator[Engine]:
+    engine = admin_engine("the dispatch loop tests", SCHEMA_PREFIX)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'raksha.db'}"
+        return
+    with pg_schema(request.getfixturevalue("pg_admin"), SCHEMA_PREFIX) as url:
+        yield url
+
+
+class Listener:
+    """Every message under a topic prefix on the real broker."""
+
+    def __init__(self, prefix: str) -> None:
+        self.messages: list[tuple[str, bytes]] = []
+        self._ready = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex}")
+        self.client.on_connect = lambda c, *_: (
+            c.subscribe(f"{prefix}/#", qos=1),
+            self._ready.set(),
+        )
+        self.client.on_message = lambda _c, _u, m: self.messages.append((m.topic, m.payload))
+        self.client.connect("127.0.0.1", 1883)
+        self.client.loop_start()
+        assert self._ready.wait(10), "Mosquitto on 127.0.0.1:1883 is needed for this test"
+        time.sleep(0.3)  # the subscription is acknowledged
+
+    def on(self, suffix: str) -> list[bytes]:
+        return [p for t, p in self.messages if t.endswith(suffix)]
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def _incident(cfg: RunConfig, at: datetime, where: tuple[float, float] = HOTSPOT) -> NewIncident:
+    route = Router.from_site(cfg).route(*where)
+    return NewIncident(
+        camera_id="cam-1",
+        hotspot_id="crossing",
+        station_id=route.station_id,
+        peak_distress=0.8,
+        expression_at_peak={"fear": 0.7, "neutral": 0.3},
+        model_name="m",
+        model_sha256="a" * 64,
+        thresholds={},
+        route=route,
+        opened_at=at,
+        lat=where[0],
+        lon=where[1],
+        place="Hazratganj crossing",
+    )
+
+
+def _drain(dispatcher: OutboxDispatcher, listener: Listener, want: int) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        dispatcher.run_once()
+        if len(listener.messages) >= want:
+            time.sleep(0.3)
+            return
+        time.sleep(0.1)
+
+
+def test_the_loop_from_camera_to_unit(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = f"raksha-t-{uuid.uuid4().hex[:8]}"
+    cfg = _config(prefix, db_url)
+    monkeypatch.setenv("RAKSHA_T_SOS_TOKEN", "sos-token-0123456789")
+    listener = Listener(prefix)
+    store = configure_store(IncidentStore.open(db_url), cfg)
+    dispatcher = OutboxDispatcher(store, build_notifiers(cfg.alerts, {}, cfg.patrol_units))
+    try:
+        now = datetime.now(UTC)
+        new = _incident(cfg, now)
+        channels = store.workflow.station_channels
+        assert channels == ("store", "mqtt", "mqtt-eido", "mqtt-cap")
+        iid = store.create_incident(new, [], AlertPayload.of(new).to_json(), channels, now=now)
+        inc = store.get_incident(iid)
+        assert inc is not None and inc.station_id == "hazratganj"  # the nearest station
+        assert inc.deadline_kind == "acknowledge"
+        assert inc.deadline_at == now + timedelta(seconds=60)
+
+        # Nobody acknowledges: nothing before the deadline, one step at it, not twice.
+        assert store.fire_due(now + timedelta(seconds=59)) == []
+        fired = store.fire_due(now + timedelta(seconds=60))
+        assert [r.action for r in fired] == [Action.ESCALATE]
+        assert fired[0].actor == "system:escalation" and "not acknowledged" in (fired[0].note or "")
+        assert store.fire_due(now + timedelta(seconds=60)) == []
+        # After a restart (a new store on the same database) the next step is still due once.
+        store.close()
+        store = configure_store(IncidentStore.open(db_url), cfg)
+        dispatcher = OutboxDispatcher(store, build_notifiers(cfg.alerts, {}, cfg.patrol_units))
+        assert store.fire_due(now + timedelta(seconds=119)) == []
+        assert len(store.fire_due(now + timedelta(seconds=120))) == 1
+        inc = store.get_incident(iid)
+        assert inc is not None and inc.escalation_level == 2
+
+        # The officer acts; the dispatch deadline replaces the acknowledgement's.
+        store.apply_action(iid, "acknowledge", "op-a", at=now + timedelta(seconds=130))
+        store.apply_action(iid, "confirm", "op-a", at=now + timedelta(seconds=131))
+        inc = store.get_incident(iid)
+        assert inc is not None and inc.deadline_kind == "dispatch" and inc.escalation_level == 0
+
+        # Another incident takes pink-1: a dispatch of pink-1 here is refused, as is a
+        # unit that does not exist; nothing changes.
+        other = _incident(cfg, now + timedelta(seconds=1), (26.8600, 80.9400))
+        oid = store.create_incident(other, [], AlertPayload.of(other).to_json(), channels)
+        for action in ("acknowledge", "confirm"):
+            store.apply_action(oid, action, "op-a")
+        store.apply_action(oid, "dispatch", "op-a", unit_id="pink-1")
+        with pytest.raises(UnitUnavailable, match="pink-1 is dispatched"):
+            store.apply_action(iid, "dispatch", "op-a", unit_id="pink-1")
+        with pytest.raises(UnknownUnit, match="unknown patrol unit 'pink-99'"):
+            store.apply_action(iid, "dispatch", "op-a", unit_id="pink-99")
+        assert store.get_incident(iid).state is IncidentState.CONFIRMED  # type: ignore[union-attr]
+
+        # The nearest available unit, then a position report moves the choice.
+        nearest = store.nearest_available_units(*HOTSPOT, k=3)
+        assert [u.id for u, _, _ in nearest] == ["pink-2", "car-9"]
+        store.report_position("car-9", 26.8501, 80.9401, datetime.now(UTC))
+        nearest = store.nearest_available_units(*HOTSPOT, k=3)
+        assert nearest[0][0].id == "car-9" and nearest[0][2] is True  # live position
+        store.apply_action(iid, "dispatch", "op-a", unit_id="car-9")
+        assert store.unit("car-9").status.value == "dispatched"  # type: ignore[union-attr]
+
+        # A panic signal 60 m from the camera joins the incident and raises its priority.
+        sos = SosService(store, AuditLog(store.engine), cfg, Router.from_site(cfg), channels)
+        out = sos.receive(
+            Device("sos", "app-112"), SosSignal("m-1", "panic", 26.8505, 80.9403, datetime.now(UTC))
+        )
+        assert out.result == "joined" and out.incident_id == iid
+        inc = store.get_incident(iid)
+        assert inc is not None and inc.priority is Priority.HIGH
+        with pytest.raises(Conflict, match="already received"):  # a replay changes nothing
+            sos.receive(Device("sos", "app-112"), SosSignal("m-1", "panic", 26.8505, 80.9403))
+        with pytest.raises(Invalid, match="older than"):
+            sos.receive(
+                Device("sos", "app-112"),
+                SosSignal("m-2", "panic", 26.85, 80.94, datetime.now(UTC) - timedelta(hours=1)),
+            )
+
+        # Resolving frees the unit.
+        store.apply_action(iid, "resolve", "op-a")
+        assert store.unit("car-9").status.value == "available"  # type: ignore[union-attr]
+
+        # Every alert goes out: state changes once per format, the job card to its unit.
+        with store.engine.connect() as conn:
+            rows = conn.execute(
+                select(alerts.c.incident_id, alerts.c.event, alerts.c.seq).order_by(alerts.c.seq)
+            ).all()
+        changes = [r for r in rows if r.incident_id == iid and r.event != "job_card"]
+        events = [r.event for r in changes]
+        assert events == [
+            "new",
+            "escalated",
+            "escalated",
+            "acknowledged",
+            "confirmed",
+            "dispatched",
+            "sos_joined",
+            "resolved",
+        ]
+        assert [r.seq for r in rows if r.incident_id == iid] == list(range(1, 10))
+        all_changes = sum(1 for r in rows if r.event != "job_card")
+        job_cards = sum(1 for r in rows if r.event == "job_card")
+        assert job_cards == 2
+        _drain(dispatcher, listener, want=3 * all_changes + job_cards)
+
+        station_docs = [json.loads(p) for p in listener.on("/incidents")]
+        mine = [d for d in station_docs if d["incident_id"] == iid]
+        assert [d["alert"]["event"] for d in mine] == events  # once each, in order
+        eido = [json.loads(p) for p in listener.on("/eido")]
+        cap = listener.on("/cap")
+        assert len(eido) == len(cap) == all_changes == len(station_docs)
+        validator = Draft202012Validator(
+            json.loads(SCHEMAS.joinpath("eido-raksha.schema.json").read_text(encoding="utf-8"))
+        )
+        for doc in eido:
+            assert not list(validator.iter_errors(doc)), doc
+        xsd = xmlschema.XMLSchema10(SCHEMAS.joinpath("cap-1.2.xsd").read_text(encoding="utf-8"))
+        for body in cap:
+            xsd.validate(body.decode("utf-8"))
+        card = [json.loads(p) for p in listener.on(f"{prefix}/units/car-9/jobs")]
+        assert len(card) == 1
+        job = card[0]["alert"]
+        assert job["event"] == "job_card" and job["unit"]["id"] == "car-9"
+        assert "Hazratganj crossing" in job["text"]["en"] and "रक्षा" in job["text"]["hi"]
+        assert job["directions"].startswith("geo:26.85")
+        assert len(listener.on(f"{prefix}/units/pink-1/jobs")) == 1
+    finally:
+        listener.close()
+        store.close()
+
+
+def test_two_stores_fire_each_deadline_once(pg_admin: Engine, tmp_path: Path) -> None:
+    """Two processes' stores on one PostgreSQL racing over the same passed deadlines."""
+    with pg_schema(pg_admin, SCHEMA_PREFIX) as url:
+        cfg = _config(f"raksha-t-{uuid.uuid4().hex[:8]}", url)
+        stores = [configure_store(IncidentStore.open(url), cfg) for _ in range(2)]
+        try:
+            now = datetime.now(UTC)
+            ids = []
+            for i in range(6):
+                new = _incident(cfg, now + timedelta(milliseconds=i))
+                ids.append(stores[0].create_incident(new, [], AlertPayload.of(new).to_json(), ()))
+            fired: list[list[Any]] = [[], []]
+            at = now + timedelta(seconds=61)
+            for step in range(3):  # three steps, each taken by whichever store is first
+                when = at + timedelta(seconds=60 * step)
+                barrier = threading.Barrier(2)
+
+                def race(
+                    k: int, when: datetime = when, barrier: threading.Barrier = barrier
+                ) -> None:
+                    barrier.wait()
+                    fired[k].extend(stores[k].fire_due(when))
+
+                threads = [threading.Thread(target=race, args=(k,)) for k in range(2)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join(30)
+            assert len(fired[0]) + len(fired[1]) == 3 * len(ids)
+            for iid in ids:
+                history = [a for a in stores[0].actions(iid) if a.action is Action.ESCALATE]
+                assert len(history) == 3
+            # Past the last step, nothing more fires.
+            assert stores[0].fire_due(at + timedelta(seconds=600)) == []
+            with stores[0].engine.connect() as conn:
+                n = conn.execute(select(func.count()).select_from(alerts)).scalar_one()
+            assert n == len(ids) * 4  # new + three escalations, each one alert
+        finally:
+            for s in stores:
+                s.close()
