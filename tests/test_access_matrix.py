@@ -199,6 +199,15 @@ MATRIX: dict[tuple[str, str], tuple[Builder, Expect]] = {
         lambda w, o: (f"/api/incidents/{_inc(w, o)}/units", None),
         lambda who, o: _scoped(who, o),
     ),
+    ("GET", "/api/reports/response-times"): (
+        lambda w, o: (
+            f"/api/reports/response-times?station={STATION_A if o else STATION_B}",
+            None,
+        ),
+        lambda who, o: (
+            403 if who not in {"sup_a", "cr"} else (404 if who == "sup_a" and not o else 200)
+        ),
+    ),
     # A unit's and an SOS sender's routes take a device token, never a login: 401 for all.
     ("POST", "/api/units/{unit_id}/position"): (
         lambda w, o: ("/api/units/pink-a/position", {"lat": 26.85, "lon": 80.94}),

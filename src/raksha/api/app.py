@@ -26,12 +26,14 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.routing import Mount
 
+from raksha.alerts.mqtt_intake import MqttIntake
 from raksha.api import (
     routes_audit,
     routes_auth,
     routes_cameras,
     routes_incidents,
     routes_map,
+    routes_reports,
     routes_sos,
     routes_system,
     routes_units,
@@ -54,6 +56,7 @@ from raksha.services.deployment import configure_store
 from raksha.services.devices import DeviceTokens
 from raksha.services.escalation import EscalationTimer
 from raksha.services.incidents import IncidentService
+from raksha.services.intake import DeviceIntake
 from raksha.services.sos import SosService
 from raksha.services.units import UnitService
 from raksha.site.load import storage_url
@@ -149,6 +152,24 @@ def build_context(
     )
 
 
+def _mqtt_intake(cfg: RunConfig, ctx: ApiContext) -> MqttIntake | None:
+    """Positions, duty and panic signals over MQTT, when a broker is configured."""
+    mq = cfg.alerts.mqtt
+    if mq is None or ctx.units is None or ctx.devices is None or not len(ctx.devices):
+        return None
+    intake = DeviceIntake(ctx.devices, ctx.units, ctx.sos)
+    user = os.environ.get(mq.username_env, "") if mq.username_env else ""
+    password = os.environ.get(mq.password_env, "") if mq.password_env else ""
+    return MqttIntake(
+        mq.host,
+        mq.port,
+        mq.topic_prefix,
+        intake.handle,
+        username=user or None,
+        password=password or None,
+    )
+
+
 def create_app(
     cfg: RunConfig,
     *,
@@ -170,6 +191,7 @@ def create_app(
     for service in (ctx.units, ctx.sos):
         if service is not None:
             service.on_change = hub.poke
+    intake = _mqtt_intake(cfg, ctx) if ctx.settings.background_jobs else None
     timer = (
         EscalationTimer(
             ctx.store,
@@ -183,13 +205,15 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         started = await hub.start()
-        if timer is not None:
-            timer.start()
+        for job in (timer, intake):
+            if job is not None:
+                job.start()
         try:
             yield
         finally:
-            if timer is not None:
-                timer.stop()
+            for job in (timer, intake):
+                if job is not None:
+                    job.stop()
             if started:
                 await hub.stop()
 
@@ -257,6 +281,7 @@ def create_app(
         routes_users,
         routes_units,
         routes_sos,
+        routes_reports,
         sse,
     ):
         app.include_router(module.router)

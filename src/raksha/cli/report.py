@@ -1,0 +1,182 @@
+"""`raksha report response-times`: time to acknowledge, to dispatch, for the unit to
+acknowledge, to travel and to be on scene (p50/p95 per station, per patrol unit and overall),
+as a table, a JSON file and a plot. Run on the server as the deployment's operator: every
+station is visible, and the report is written to the audit log under `cli:<os user>`."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from raksha.errors import RakshaError
+
+if TYPE_CHECKING:
+    from raksha.services.reports import ResponseTimes
+
+app = typer.Typer(help="Reports on the incidents.", no_args_is_help=True)
+
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", envvar="RAKSHA_CONFIG", help="Deployment YAML.")
+]
+EXAMPLE_TIME = "2026-11-22T08:00:00Z"
+
+
+def parse_time(value: str | None, option: str) -> datetime | None:
+    """An ISO 8601 time with a zone, or RakshaError naming `option`."""
+    if value is None:
+        return None
+    try:
+        t = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise RakshaError(
+            f"{option} {value!r} is not an ISO 8601 time (e.g. {EXAMPLE_TIME})"
+        ) from None
+    if t.utcoffset() is None:
+        raise RakshaError(f"{option} {value!r} needs a time zone (e.g. {EXAMPLE_TIME})")
+    return t
+
+
+def duration(seconds: float | None) -> str:
+    """45s, 2m05s, 1h02m; '-' for none."""
+    if seconds is None:
+        return "-"
+    sign = "-" if seconds < 0 else ""
+    s = round(abs(seconds))
+    if s < 60:
+        return f"{sign}{s}s"
+    if s < 3600:
+        return f"{sign}{s // 60}m{s % 60:02d}s"
+    return f"{sign}{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def table_lines(report: ResponseTimes) -> list[str]:
+    """The report as a plain table, one figure a line."""
+    from raksha.services.reports import PERCENTILE_METHOD, STATION_FIGURES, UNIT_FIGURES
+    from raksha.store.serialize import iso
+
+    since = iso(report.since) or "the first"
+    until = iso(report.until) or "now"
+    lines = [
+        f"Response times of incidents opened from {since} to {until} "
+        f"({PERCENTILE_METHOD} percentiles)",
+        "",
+        f"{'':24} {'incidents':>9} {'waiting ack':>11} {'waiting on scene':>16}",
+    ]
+    groups = [("all stations", report.overall)]
+    groups += [(f"station {s}", g) for s, g in report.stations.items()]
+    for name, g in groups:
+        lines.append(f"{name:24} {g.incidents:>9} {g.waiting_ack:>11} {g.waiting_on_scene:>16}")
+    lines += ["", f"{'':24} {'figure':12} {'n':>5} {'p50':>8} {'p95':>8}"]
+    for name, g in groups:
+        for fig in STATION_FIGURES:
+            st = g.figure(fig)
+            lines.append(
+                f"{name:24} {fig:12} {st.n:>5} {duration(st.p50_s):>8} {duration(st.p95_s):>8}"
+            )
+    for unit_id, u in report.units.items():
+        label = f"unit {unit_id} ({u.jobs} job{'s' if u.jobs != 1 else ''})"
+        for fig in UNIT_FIGURES:
+            st = u.figure(fig)
+            lines.append(
+                f"{label:24} {fig:12} {st.n:>5} {duration(st.p50_s):>8} {duration(st.p95_s):>8}"
+            )
+    return lines
+
+
+def plot(report: ResponseTimes, out: Path) -> None:
+    """Bars of p50 and p95 (minutes) per station, one panel per figure, as a PNG."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise RakshaError("the plot needs matplotlib: pip install 'raksha[report]'") from None
+    from raksha.services.reports import STATION_FIGURES
+
+    names = ["all", *report.stations]
+    groups = [report.overall, *report.stations.values()]
+    fig = Figure(figsize=(max(6.0, 1.2 * len(names) + 2), 2.6 * len(STATION_FIGURES)))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(STATION_FIGURES), 1, squeeze=False)[:, 0]
+    xs = list(range(len(names)))
+    width = 0.38
+    for ax, figure_name in zip(axes, STATION_FIGURES, strict=True):
+        stats = [g.figure(figure_name) for g in groups]
+        p50 = [(s.p50_s or 0.0) / 60 for s in stats]
+        p95 = [(s.p95_s or 0.0) / 60 for s in stats]
+        ax.bar([x - width / 2 for x in xs], p50, width, label="p50")
+        ax.bar([x + width / 2 for x in xs], p95, width, label="p95")
+        ax.set_xticks(xs)
+        ax.set_xticklabels([f"{n}\n(n={s.n})" for n, s in zip(names, stats, strict=True)])
+        ax.set_ylabel("minutes")
+        ax.set_title(figure_name.replace("_", " "))
+        ax.margins(y=0.15)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper right", ncol=2)
+    fig.suptitle("Response times per station", x=0.02, ha="left")
+    fig.tight_layout(rect=(0.0, 0.0, 1.0, 0.97))
+    try:
+        fig.savefig(out, format="png", dpi=100)
+    except OSError as exc:
+        raise RakshaError(f"cannot write plot {out}: {exc.strerror or exc}") from None
+
+
+@app.command("response-times")
+def response_times(
+    config: ConfigOpt = Path("raksha.yaml"),
+    since: Annotated[
+        str | None, typer.Option("--since", help=f"Opened at or after (ISO, e.g. {EXAMPLE_TIME}).")
+    ] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Opened before (ISO).")] = None,
+    station: Annotated[
+        list[str] | None, typer.Option("--station", help="Only this station (repeatable).")
+    ] = None,
+    origin: Annotated[
+        str | None, typer.Option("--origin", help="Only 'camera' or 'sos' incidents.")
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
+    plot_out: Annotated[
+        Path | None, typer.Option("--plot", help="Write a PNG of p50/p95 per station here.")
+    ] = None,
+) -> None:
+    """Response times (p50/p95) per station, per patrol unit and overall.
+
+    Time to acknowledge, to dispatch, for the unit to acknowledge, to travel and to be on
+    scene, over the incidents opened in the period; those still waiting are counted."""
+    from raksha.cli.users import cli_actor
+    from raksha.config import load_run_config
+    from raksha.services.reports import response_times_for_operator
+    from raksha.site.load import storage_url
+    from raksha.store.repository import IncidentStore
+
+    t_since = parse_time(since, "--since")
+    t_until = parse_time(until, "--until")
+    cfg = load_run_config(config)
+    known = [s.id for s in cfg.stations]
+    store = IncidentStore.open(storage_url(cfg))
+    try:
+        report = response_times_for_operator(
+            store,
+            actor=cli_actor(),
+            since=t_since,
+            until=t_until,
+            stations=station or None,
+            origin=origin,
+            known_stations=known,
+        )
+    finally:
+        store.close()
+    for line in table_lines(report):
+        typer.echo(line.rstrip())
+    if json_out is not None:
+        try:
+            json_out.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        except OSError as exc:
+            raise RakshaError(f"cannot write {json_out}: {exc.strerror or exc}") from None
+        typer.echo(f"wrote {json_out}")
+    if plot_out is not None:
+        plot(report, plot_out)
+        typer.echo(f"wrote {plot_out}")
