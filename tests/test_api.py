@@ -147,7 +147,7 @@ def test_list_filters(dash: Dash) -> None:
 # ---- evidence -------------------------------------------------------------------------------
 
 
-def test_evidence_blurred_by_default_unblurred_with_reason(dash: Dash) -> None:
+def test_evidence_shows_the_subject_by_default_masked_on_request(dash: Dash) -> None:
     a = add_incident(dash.store, dash.writer, dash.image, STATION_A)
     inc = dash.store.get_incident(a)
     assert inc is not None
@@ -155,14 +155,21 @@ def test_evidence_blurred_by_default_unblurred_with_reason(dash: Dash) -> None:
     base = f"/api/incidents/{a}/evidence"
     op = dash.client("op_a")
 
-    face = op.get(f"{base}/1")
+    # The officer of the incident's station sees the subject (bystanders were blurred at
+    # capture) without a reason; the view is audited.
+    plain = op.get(f"{base}/1")
+    assert plain.status_code == 200 and plain.content == face_file
+    assert plain.headers["x-raksha-evidence-view"] == "subject"
+    assert op.get(f"{base}/2").content == frame_file
+
+    face = op.get(f"{base}/1", params={"masked": True})
     assert face.status_code == 200 and face.headers["content-type"] == "image/jpeg"
     assert face.headers["x-raksha-evidence-view"] == "blurred"
     orig_face, blur_face = _jpeg(face_file), _jpeg(face.content)
     assert blur_face.shape == orig_face.shape
     assert np.abs(blur_face - orig_face).mean() > 8  # pixelated, not the face
 
-    frame = _jpeg(op.get(f"{base}/2").content)
+    frame = _jpeg(op.get(f"{base}/2", params={"masked": True}).content)
     orig = _jpeg(frame_file)
     x1, y1, x2, y2 = (int(v) for v in SUBJECT_BOX)
     inside = np.abs(frame[y1:y2, x1:x2] - orig[y1:y2, x1:x2]).mean()
@@ -191,7 +198,9 @@ def test_evidence_blurred_by_default_unblurred_with_reason(dash: Dash) -> None:
     assert {e["actor"] for e in unblurs} == {"sup_a", "cr"}
     assert "identify the person for help" in {e["details"]["reason"] for e in unblurs}
     assert any(e["action"] == "evidence.unblur_refused" and e["actor"] == "op_a" for e in entries)
-    assert sum(e["action"] == "evidence.view" for e in entries) == 2
+    assert sum(e["action"] == "evidence.view" for e in entries) == 4
+    views = [e["details"]["view"] for e in entries if e["action"] == "evidence.view"]
+    assert sorted(views) == ["blurred", "blurred", "subject", "subject"]
 
 
 def test_tampered_or_missing_evidence_is_reported_not_served(dash: Dash) -> None:

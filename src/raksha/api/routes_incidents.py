@@ -123,13 +123,18 @@ def get_evidence(
     who: Annotated[Principal, Depends(require(Rule.EVIDENCE_VIEW))],
     unblur: Annotated[bool, Query(description="The original (supervisor, control room).")] = False,
     reason: Annotated[str | None, Query(max_length=500, description="Required to unblur.")] = None,
+    masked: Annotated[bool, Query(description="Pixelate the subject too.")] = False,
 ) -> Response:
-    """Evidence image `n` (1-based): blurred by default; `unblur=true` with a `reason` gives
-    the stored original to a supervisor or the control room, and is audited with the reason."""
-    view = "original" if unblur else "blurred"
+    """Evidence image `n` (1-based) as stored: the subject, with every other face blurred at
+    capture; `masked=true` pixelates the subject too. Every view is audited. `unblur=true`
+    with a `reason` (supervisor, control room) returns the same stored file, audited with
+    the reason: bystanders are never stored unblurred."""
+    view = "original" if unblur else ("blurred" if masked else "subject")
     try:
         with service_errors():
-            image = ctx.incidents.evidence(who.caller, incident_id, n, unblur=unblur, reason=reason)
+            image = ctx.incidents.evidence(
+                who.caller, incident_id, n, unblur=unblur, reason=reason, masked=masked
+            )
     except HTTPException as exc:
         outcome = {409: "integrity_failure", 410: "missing", 503: "key_error"}.get(exc.status_code)
         if outcome is not None:

@@ -92,7 +92,7 @@ class ActionOutcome:
 @dataclass(frozen=True, slots=True)
 class EvidenceImage:
     data: bytes
-    #: "blurred" or "original".
+    #: "subject" (as stored: bystanders blurred), "blurred" (the subject too) or "original".
     view: str
     kind: EvidenceKind
 
@@ -307,11 +307,24 @@ class IncidentService:
     # ---- evidence ---------------------------------------------------------------------------
 
     def evidence(
-        self, caller: Caller, incident_id: str, n: int, *, unblur: bool, reason: str | None
+        self,
+        caller: Caller,
+        incident_id: str,
+        n: int,
+        *,
+        unblur: bool,
+        reason: str | None,
+        masked: bool = False,
     ) -> EvidenceImage:
-        """Evidence file `n` (1-based) after its integrity check: blurred by default; the
-        stored original to a role allowed to unblur, with a reason. Every outcome is
-        audited (a refused unblur, a missing or tampered file, a view)."""
+        """Evidence file `n` (1-based) after its integrity check, audited every time.
+
+        The officers of the incident's station (and the control room) see what was stored:
+        the subject's face and the frame with every other face already blurred at capture
+        (bystanders are never stored unblurred), without stating a reason: they decide what
+        to do about this person. `masked` gives the view with the subject pixelated too (a
+        screen others can see). `unblur` (a supervisor or the control room, with a reason)
+        is kept for the record: it returns the same stored file, audited with the reason.
+        Every outcome is audited (a refused unblur, a missing or tampered file, a view)."""
         incident = self._scoped(caller, incident_id, Rule.EVIDENCE_VIEW)
         if n > len(incident.evidence):
             raise NotFound("no such evidence")
@@ -336,10 +349,10 @@ class IncidentService:
                 raise
             if reason is None or len(reason.strip()) < 3:
                 raise Invalid("unblurring needs a reason (at least 3 characters)")
-        view = "original" if unblur else "blurred"
+        view = "original" if unblur else ("blurred" if masked else "subject")
         try:
             data = self.evidence_store.read(ev)
-            if not unblur:
+            if view == "blurred":
                 data = blurred_view(data, ev.kind, self._face_crop(incident, ev.kind))
         except EvidenceMissing as exc:
             audit("evidence.missing")
@@ -349,7 +362,7 @@ class IncidentService:
             raise Conflict(str(exc)) from None
         except EvidenceKeyError as exc:
             raise Unavailable(str(exc)) from None
-        details: dict[str, Any] = {"kind": ev.kind.value, "sha256": ev.sha256}
+        details: dict[str, Any] = {"kind": ev.kind.value, "sha256": ev.sha256, "view": view}
         if unblur:
             details["reason"] = (reason or "").strip()
         audit("evidence.unblur" if unblur else "evidence.view", details)
