@@ -208,6 +208,19 @@ MATRIX: dict[tuple[str, str], tuple[Builder, Expect]] = {
             403 if who not in {"sup_a", "cr"} else (404 if who == "sup_a" and not o else 200)
         ),
     ),
+    # Web Push is not configured in this world: 503 for whoever may subscribe.
+    ("GET", "/api/push/key"): (lambda w, o: ("/api/push/key", None), lambda who, o: 503),
+    ("POST", "/api/push/subscriptions"): (
+        lambda w, o: (
+            "/api/push/subscriptions",
+            {"endpoint": "https://push.example/x", "keys": {"p256dh": "B" * 87, "auth": "A" * 22}},
+        ),
+        lambda who, o: 503 if who in STAFF else 403,
+    ),
+    ("POST", "/api/push/subscriptions/delete"): (
+        lambda w, o: ("/api/push/subscriptions/delete", {}),
+        lambda who, o: 200,  # anyone may remove their own (none here)
+    ),
     # A unit's and an SOS sender's routes take a device token, never a login: 401 for all.
     ("POST", "/api/units/{unit_id}/position"): (
         lambda w, o: ("/api/units/pink-a/position", {"lat": 26.85, "lon": 80.94}),

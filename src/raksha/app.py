@@ -33,7 +33,7 @@ from raksha.pipeline.camera import CameraPipeline
 from raksha.pipeline.incident_sink import IncidentSink, StoredIncident
 from raksha.pipeline.runtime import Runtime
 from raksha.pipeline.spool import Spool
-from raksha.services.deployment import configure_store, live_units
+from raksha.services.deployment import configure_store, live_units, push_notifier
 from raksha.services.escalation import EscalationTimer
 from raksha.services.retention import sweep_orphaned_evidence
 from raksha.site.config import CameraConfig
@@ -64,6 +64,7 @@ def preflight(
         ("storage.url", lambda: parse_url(storage_url(cfg, env, load_site_secrets(cfg)))),
         ("alerts", lambda: _close_all(build_notifiers(cfg.alerts, env, cfg.patrol_units))),
         ("devices", lambda: _device_tokens(cfg, env)),
+        ("alerts.push", lambda: _push_key(cfg, env)),
         ("evidence", lambda: EvidenceWriter.from_config(cfg.evidence, env)),
     ]
     for where, check in checks:
@@ -87,6 +88,27 @@ def preflight(
     if not any(c.enabled for c in cfg.cameras):
         problems.append("cameras: no enabled camera")
     return problems
+
+
+def _push_key(cfg: RunConfig, env: Mapping[str, str]) -> None:
+    push = cfg.alerts.push
+    if push is None:
+        return
+    from raksha.alerts.webpush import PushNotifier
+
+    key = env.get(push.vapid_key_env, "")
+    if not key:
+        raise ConfigError(
+            f"vapid_key_env: environment variable {push.vapid_key_env} is not set "
+            "(make a key with `raksha push keygen`)"
+        )
+    PushNotifier(
+        lambda _s: [],
+        lambda _e: None,
+        private_key=key,
+        subject=push.subject,
+        allowed_hosts=push.allowed_hosts,
+    ).close()
 
 
 def _device_tokens(cfg: RunConfig, env: Mapping[str, str]) -> object:
@@ -131,6 +153,9 @@ def build_runtime(
     notifiers = build_notifiers(cfg.alerts, env, cfg.patrol_units)
     router = Router.from_site(cfg)
     store = configure_store(IncidentStore.open(storage_url(cfg, env, secrets)), cfg)
+    push = push_notifier(cfg, store, env)
+    if push is not None:
+        notifiers["push"] = push
     dispatcher = OutboxDispatcher(store, notifiers)
     # Deadlines live in the store; every process fires the passed ones, each once.
     timer = EscalationTimer(

@@ -23,6 +23,8 @@ def channel_roles(alerts: AlertsConfig) -> tuple[tuple[str, ...], tuple[str, ...
             station.append("mqtt" if fmt == "raksha" else f"mqtt-{fmt}")
         unit.append("mqtt")
     station.extend(f"feed-{f.name}" for f in alerts.feeds)
+    if alerts.push is not None:
+        station.append("push")
     if alerts.sms is not None:
         unit.append("sms")
     return tuple(station), tuple(unit)

@@ -33,6 +33,7 @@ from raksha.api import (
     routes_cameras,
     routes_incidents,
     routes_map,
+    routes_push,
     routes_reports,
     routes_sos,
     routes_system,
@@ -57,6 +58,7 @@ from raksha.services.devices import DeviceTokens
 from raksha.services.escalation import EscalationTimer
 from raksha.services.incidents import IncidentService
 from raksha.services.intake import DeviceIntake
+from raksha.services.push import PushService
 from raksha.services.sos import SosService
 from raksha.services.units import UnitService
 from raksha.site.load import storage_url
@@ -144,6 +146,7 @@ def build_context(
         if cfg.stations
         else None,
         devices=DeviceTokens.from_config(cfg, os.environ),
+        push=PushService(s, audit, cfg.alerts.push, os.environ),
         limiter=LoginLimiter(st.login_limits),
         settings=st,
         evidence=cfg.evidence,
@@ -281,6 +284,7 @@ def create_app(
         routes_users,
         routes_units,
         routes_sos,
+        routes_push,
         routes_reports,
         sse,
     ):

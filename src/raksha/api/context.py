@@ -16,6 +16,7 @@ from raksha.auth.users import UserStore
 from raksha.config import RunConfig
 from raksha.services.devices import DeviceTokens
 from raksha.services.incidents import IncidentService
+from raksha.services.push import PushService
 from raksha.services.sos import SosService
 from raksha.services.units import UnitService
 from raksha.site.config import EvidenceConfig, StationConfig
@@ -44,6 +45,8 @@ class ApiContext:
     units: UnitService | None = None
     sos: SosService | None = None
     devices: DeviceTokens | None = None
+    #: Web Push subscriptions (None in contexts built by hand).
+    push: PushService | None = None
 
     @property
     def station_ids(self) -> list[str]:

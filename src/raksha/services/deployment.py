@@ -7,12 +7,15 @@ import os
 from collections.abc import Callable, Mapping
 
 from raksha.alerts.factory import channel_roles
+from raksha.alerts.webpush import PushNotifier
 from raksha.config import RunConfig
 from raksha.domain.routing import UnitRoute
+from raksha.errors import ConfigError
 from raksha.geo.routing import Router
 from raksha.incidents.escalation import EscalationPolicy, Step
 from raksha.incidents.model import Priority
 from raksha.site.load import load_site_secrets, storage_url
+from raksha.store import push as push_rows
 from raksha.store.repository import IncidentStore, Workflow
 
 
@@ -64,3 +67,28 @@ def live_units(store: IncidentStore, k: int = 3) -> Callable[[float, float], tup
         )
 
     return near
+
+
+def push_notifier(
+    cfg: RunConfig, store: IncidentStore, env: Mapping[str, str]
+) -> PushNotifier | None:
+    """The Web Push channel over the store's subscriptions (None: `alerts.push` unset)."""
+    push = cfg.alerts.push
+    if push is None:
+        return None
+    key = env.get(push.vapid_key_env, "")
+    if not key:
+        raise ConfigError(
+            f"alerts.push.vapid_key_env: environment variable {push.vapid_key_env} is not set "
+            "(make a key with `raksha push keygen`)"
+        )
+    return PushNotifier(
+        lambda stations: push_rows.targets(store.engine, stations),
+        lambda endpoint: push_rows.forget_endpoint(store.engine, endpoint),
+        private_key=key,
+        subject=push.subject,
+        allowed_hosts=push.allowed_hosts,
+        events=push.events,
+        ttl_s=push.ttl_s,
+        timeout_s=push.timeout_s,
+    )

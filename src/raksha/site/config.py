@@ -313,12 +313,32 @@ class SmsConfig(_Frozen):
             yield key, (mask_url(self.url) if key == "url" else value)
 
 
+class PushConfig(_Frozen):
+    """Web Push (VAPID) to dashboard users' browsers: a short notice of a new or escalated
+    incident (place and station, never evidence), sent through the push service each browser
+    uses. Off unless configured; only push services on `allowed_hosts` are ever contacted."""
+
+    #: Environment variable holding the VAPID private key (`raksha push keygen` makes one).
+    vapid_key_env: str = Field("RAKSHA_VAPID_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    #: Who runs the server, for the push services (`mailto:` or `https:`).
+    subject: str = Field(pattern=r"^(mailto:|https://)\S+$")
+    #: Host names of the push services browsers may subscribe with (e.g.
+    #: fcm.googleapis.com, updates.push.services.mozilla.com); required.
+    allowed_hosts: tuple[str, ...] = Field(min_length=1)
+    #: Events a browser is told about.
+    events: tuple[str, ...] = ("new", "escalated", "sos_joined", "reassigned")
+    #: How long a push service keeps an undelivered notice (seconds).
+    ttl_s: int = Field(300, ge=0, le=86400)
+    timeout_s: float = Field(5.0, gt=0, le=60)
+
+
 class AlertsConfig(_Frozen):
     webhook: WebhookConfig | None = None
     mqtt: MqttConfig | None = None
     #: Further HTTP receivers of every state change, in a standard format (EIDO JSON, CAP).
     feeds: tuple[FeedConfig, ...] = ()
     sms: SmsConfig | None = None
+    push: PushConfig | None = None
 
 
 class EscalationConfig(_Frozen):

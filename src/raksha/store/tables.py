@@ -263,3 +263,20 @@ sos_messages = Table(
     PrimaryKeyConstraint("source_id", "message_id"),
     Index(None, "received_at"),
 )
+
+push_subscriptions = Table(
+    "push_subscriptions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # Who subscribed, with the role and station they had then (whom it may be told about).
+    Column("username", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("station_id", String(128), nullable=True),
+    Column("endpoint", Text, nullable=False),
+    Column("p256dh", String(128), nullable=False),
+    Column("auth", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    UniqueConstraint("endpoint"),
+    Index(None, "username"),
+)
