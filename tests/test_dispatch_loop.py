@@ -336,3 +336,35 @@ def test_two_stores_fire_each_deadline_once(pg_admin: Engine, tmp_path: Path) ->
         finally:
             for s in stores:
                 s.close()
+
+
+def test_the_last_step_brings_in_the_next_station_live(tmp_path: Path) -> None:
+    """After supervisor and control room, the next-nearest station gets the incident: it can
+    list it, its live events carry it, and its alert goes to that station's topic."""
+    from raksha.store.changes import IncidentChangeFeed
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    cfg = _config(f"raksha-t-{uuid.uuid4().hex[:8]}", url)
+    store = configure_store(IncidentStore.open(url), cfg)
+    try:
+        now = datetime.now(UTC)
+        new = _incident(cfg, now)
+        iid = store.create_incident(new, [], AlertPayload.of(new).to_json(), ())
+        feed = IncidentChangeFeed(store.engine)
+        feed.prime()
+        assert store.list_incidents(station_ids=["aliganj"]) == []
+        for step in range(3):
+            store.fire_due(now + timedelta(seconds=60 * (step + 1)))
+        inc = store.get_incident(iid)
+        assert inc is not None and inc.escalation_level == 3 and inc.also_stations == ("aliganj",)
+        assert [i.id for i in store.list_incidents(station_ids=["aliganj"])] == [iid]
+        changes = feed.poll()
+        assert changes and changes[-1][1]["also_stations"] == ["aliganj"]
+        with store.engine.connect() as conn:
+            last = conn.execute(
+                select(alerts.c.station_id, alerts.c.payload).order_by(alerts.c.seq.desc())
+            ).first()
+        assert last is not None and last.station_id == "aliganj"
+        assert last.payload["escalation"]["to"] == "station"
+    finally:
+        store.close()

@@ -115,7 +115,8 @@ class EventHub:
         if self.metrics is not None:
             self.metrics.events.labels(kind).inc()
         for sub in list(self.subscribers):
-            if not sub.wants(str(data.get("station_id"))):
+            stations = [str(data.get("station_id")), *data.get("also_stations", ())]
+            if not any(sub.wants(station) for station in stations):
                 continue
             try:
                 sub.queue.put_nowait((self._seq, kind, data))

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, func, select
 from raksha.store._db import db_errors
 from raksha.store.serialize import iso
 from raksha.store.tables import incidents as T
+from raksha.store.workflow import also_stations
 
 #: Rows committed late with an older `updated_at` are still caught within this margin.
 OVERLAP = timedelta(seconds=10)
@@ -98,6 +99,7 @@ class IncidentChangeFeed:
             query = query.where(T.c.updated_at > self._cursor - OVERLAP)
         with db_errors("cannot read incidents"), self.engine.connect() as conn:
             rows = conn.execute(query.limit(BATCH)).all()
+            shared = also_stations(conn, [r.id for r in rows])
         out: list[tuple[str, dict[str, Any]]] = []
         for r in rows:
             version = int(r.version)
@@ -106,7 +108,9 @@ class IncidentChangeFeed:
                 continue
             kind = "incident.new" if seen is None and version == 1 else "incident.update"
             self._seen[r.id] = (version, r.updated_at)
-            out.append((kind, incident_summary(r)))
+            summary = incident_summary(r)
+            summary["also_stations"] = list(shared.get(r.id, ()))
+            out.append((kind, summary))
             if self._cursor is None or r.updated_at > self._cursor:
                 self._cursor = r.updated_at
         if self._cursor is not None:
