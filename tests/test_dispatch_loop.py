@@ -368,3 +368,86 @@ def test_the_last_step_brings_in_the_next_station_live(tmp_path: Path) -> None:
         assert last.payload["escalation"]["to"] == "station"
     finally:
         store.close()
+
+
+def test_a_unit_that_does_not_acknowledge_is_replaced(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    cfg = _config(f"raksha-t-{uuid.uuid4().hex[:8]}", url)
+    store = configure_store(IncidentStore.open(url), cfg)
+    try:
+        now = datetime.now(UTC)
+        new = _incident(cfg, now)
+        iid = store.create_incident(new, [], AlertPayload.of(new).to_json(), ())
+        for action in ("acknowledge", "confirm"):
+            store.apply_action(iid, action, "op-a", at=now)
+        store.apply_action(iid, "dispatch", "op-a", unit_id="pink-1", at=now)
+        inc = store.get_incident(iid)
+        assert inc is not None and inc.deadline_kind == "unit_ack"
+        assert store.fire_due(now + timedelta(seconds=59)) == []
+        fired = store.fire_due(now + timedelta(seconds=60))
+        assert [(r.action, r.unit_id) for r in fired] == [(Action.REASSIGN, "pink-2")]
+        assert "did not acknowledge" in (fired[0].note or "")
+        assert store.unit("pink-1").status.value == "available"  # type: ignore[union-attr]
+        assert store.unit("pink-2").incident_id == iid  # type: ignore[union-attr]
+        inc = store.get_incident(iid)
+        assert inc is not None and inc.unit_id == "pink-2" and inc.escalation_level == 1
+        # The first unit answering late is told the job went elsewhere; the new one acks.
+        with pytest.raises(UnitUnavailable, match="no longer"):
+            store.apply_action(iid, "unit_ack", "unit:pink-1", unit_id="pink-1")
+        store.apply_action(iid, "unit_ack", "unit:pink-2", unit_id="pink-2")
+        inc = store.get_incident(iid)
+        assert inc is not None and inc.deadline_at is None  # nothing more is due
+        with store.engine.connect() as conn:
+            cards = conn.execute(
+                select(alerts.c.unit_id).where(alerts.c.event == "job_card").order_by(alerts.c.seq)
+            ).scalars()
+            assert list(cards) == ["pink-1", "pink-2"]
+    finally:
+        store.close()
+
+
+_RACER = """
+import sys, time, json
+from datetime import datetime, timedelta
+from raksha.config import RunConfig
+from raksha.services.deployment import configure_store
+from raksha.store.repository import IncidentStore
+cfg = RunConfig.model_validate(json.loads(sys.argv[1]))
+store = configure_store(IncidentStore.open(cfg.storage.url), cfg)
+when, start = datetime.fromisoformat(sys.argv[2]), float(sys.argv[3])
+time.sleep(max(0.0, start - time.time()))
+print(len(store.fire_due(when)))
+"""
+
+
+def test_two_processes_fire_each_deadline_once(pg_admin: Engine) -> None:
+    """Two `raksha`-like processes on one PostgreSQL, released at the same instant."""
+    import subprocess
+    import sys
+
+    with pg_schema(pg_admin, SCHEMA_PREFIX) as url:
+        cfg = _config(f"raksha-t-{uuid.uuid4().hex[:8]}", str(url))
+        store = configure_store(IncidentStore.open(url), cfg)
+        try:
+            now = datetime.now(UTC)
+            ids = []
+            for i in range(10):
+                new = _incident(cfg, now + timedelta(milliseconds=i))
+                ids.append(store.create_incident(new, [], AlertPayload.of(new).to_json(), ()))
+            doc = json.dumps(cfg.model_dump(mode="json"))
+            when = (now + timedelta(seconds=61)).isoformat()
+            start = str(time.time() + 4.0)
+            procs = [
+                subprocess.Popen(
+                    [sys.executable, "-c", _RACER, doc, when, start],
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+                for _ in range(2)
+            ]
+            counts = [int((p.communicate(timeout=60)[0] or "0").strip()) for p in procs]
+            assert sum(counts) == len(ids), counts
+            for iid in ids:
+                assert [a.action for a in store.actions(iid)] == [Action.ESCALATE]
+        finally:
+            store.close()
