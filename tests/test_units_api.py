@@ -181,6 +181,12 @@ def test_unit_reports_and_takes_its_job(world: dict[str, Any]) -> None:
 
 def test_sos_opens_and_joins_and_refuses_bad_input(world: dict[str, Any]) -> None:
     dev, store = world["device"], world["store"]
+    from raksha.incidents.model import CameraHealth
+
+    # The camera at the booth reported a face in distress moments ago.
+    store.set_camera_status(
+        "cam-a", True, datetime.now(UTC), health=CameraHealth(4.9, 0, 80.0, max_distress=0.42)
+    )
     h = _bearer(BOOTH_TOKEN)
     assert dev.post("/api/sos", json={"message_id": "b-1"}).status_code == 401
     r = dev.post("/api/sos", json={"message_id": "b-1"}, headers=h)  # the booth's own place
@@ -189,6 +195,8 @@ def test_sos_opens_and_joins_and_refuses_bad_input(world: dict[str, Any]) -> Non
     assert out["result"] == "opened" and out["station_id"] == STATION_A
     inc = store.get_incident(out["incident_id"])
     assert inc.origin.value == "sos" and inc.priority.value == "high" and inc.camera_id == "cam-a"
+    assert inc.peak_distress == 0.42  # the camera's latest reading travels with the SOS
+    assert inc.thresholds["camera_reading"]["camera_id"] == "cam-a"
     assert dev.post("/api/sos", json={"message_id": "b-1"}, headers=h).status_code == 409
     assert dev.post("/api/sos", json={"message_id": "b-2", "evil": 1}, headers=h).status_code == 422
     assert (

@@ -390,3 +390,6 @@ class CameraHealth:
     frames_dropped: int
     #: p95 of capture-to-score latency over the latest analysed frames (None: none yet).
     p95_latency_ms: float | None
+    #: The highest distress score of any face since the previous report (None: no face);
+    #: an SOS near this camera carries it.
+    max_distress: float | None = None

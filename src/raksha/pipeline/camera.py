@@ -102,6 +102,8 @@ class CameraPipeline(threading.Thread):
         self._last_status = 0.0
         #: (monotonic time, frames analysed) at the last health report.
         self._health_mark = (time.monotonic(), 0)
+        #: The highest face distress score since the last health report.
+        self._peak_distress: float | None = None
         # Status is written by this thread (per frame) and by the runtime's status thread
         # (`poll_status`, while a reconnecting read blocks this thread).
         self._status_lock = threading.Lock()
@@ -146,10 +148,12 @@ class CameraPipeline(threading.Thread):
         if now <= then:
             return None
         self._health_mark = (now, frames)
+        peak, self._peak_distress = self._peak_distress, None
         return CameraHealth(
             analysed_fps=round((frames - frames_then) / (now - then), 2),
             frames_dropped=self.stats.dropped,
             p95_latency_ms=self.stats.p95_latency_ms(),
+            max_distress=None if peak is None else round(peak, 4),
         )
 
     def poll_status(self) -> None:
@@ -224,6 +228,10 @@ class CameraPipeline(threading.Thread):
                 self._count(source, analyzer, analysis.timings)
                 self.stats.frames += 1
                 self.stats.faces += len(analysis.faces)
+                for face in analysis.faces:
+                    score = float(face.distress.score)
+                    if self._peak_distress is None or score > self._peak_distress:
+                        self._peak_distress = score
                 self.stats.events += len(analysis.opened)
                 self._sink.handle(cam, frame, analysis)
             except RakshaError as exc:  # e.g. the store is briefly unreachable

@@ -42,6 +42,8 @@ from raksha.site.config import SiteConfig, SosSourceConfig
 from raksha.store.repository import IncidentStore
 
 FUTURE_SLACK_S = 30.0
+#: A camera's distress reading older than this is not attached to an SOS.
+READING_MAX_AGE_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +187,20 @@ class SosService:
             self.on_change()
         return SosOutcome(incident_id, result, station, distance)
 
+    def _camera_reading(self, camera_id: str, now: datetime) -> dict[str, object] | None:
+        """The camera's highest face distress score of its last report, if recent."""
+        for cam in self.store.cameras():
+            if cam.camera_id != camera_id or cam.health is None:
+                continue
+            fresh = (now - cam.updated_at).total_seconds() <= READING_MAX_AGE_S
+            if cam.health.max_distress is not None and fresh and cam.online:
+                return {
+                    "camera_id": camera_id,
+                    "max_distress": cam.health.max_distress,
+                    "at": cam.updated_at.isoformat(),
+                }
+        return None
+
     def _new_incident(
         self, source: SosSourceConfig, lat: float, lon: float, now: datetime, note: str | None
     ) -> NewIncident:
@@ -199,15 +215,21 @@ class SosService:
                 place = h.name or h.id
         if not place:
             place = f"{lat:.5f}, {lon:.5f}"
+        context: dict[str, object] = {"sos_note": note} if note else {}
+        reading = self._camera_reading(camera_id, now) if camera_id else None
+        peak = 0.0
+        if reading is not None:
+            context["camera_reading"] = reading
+            peak = float(str(reading["max_distress"]))
         return NewIncident(
             camera_id=camera_id,
             hotspot_id=hotspot_id,
             station_id=route.station_id,
-            peak_distress=0.0,
+            peak_distress=peak,
             expression_at_peak={},
             model_name="",
             model_sha256="",
-            thresholds={"sos_note": note} if note else {},
+            thresholds=context,
             route=route,
             source_id=f"sos:{source.id}",
             opened_at=now,

@@ -752,6 +752,7 @@ class IncidentStore:
                 analysed_fps=health.analysed_fps,
                 frames_dropped=health.frames_dropped,
                 p95_latency_ms=health.p95_latency_ms,
+                max_distress=health.max_distress,
             )
         first = {"id": camera_id, "enabled": True, "last_frame_at": None, **values}
         dialect_insert = postgresql.insert if is_postgres(self.engine) else sqlite.insert
@@ -781,6 +782,7 @@ class IncidentStore:
                     analysed_fps=float(r.analysed_fps),
                     frames_dropped=int(r.frames_dropped or 0),
                     p95_latency_ms=None if r.p95_latency_ms is None else float(r.p95_latency_ms),
+                    max_distress=None if r.max_distress is None else float(r.max_distress),
                 ),
             )
             for r in rows

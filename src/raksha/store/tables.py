@@ -165,6 +165,8 @@ cameras = Table(
     Column("analysed_fps", Float, nullable=True),
     Column("frames_dropped", BigInteger, nullable=True),
     Column("p95_latency_ms", Float, nullable=True),
+    # The highest face distress score in its last report period (for an SOS near it).
+    Column("max_distress", Float, nullable=True),
 )
 
 alerts = Table(

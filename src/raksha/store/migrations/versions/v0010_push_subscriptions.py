@@ -1,5 +1,6 @@
 """Web Push subscriptions: a dashboard user's browser that asked to be notified of new and
-escalated incidents (the endpoint its push service gave it and the keys to encrypt for it).
+escalated incidents (the endpoint its push service gave it and the keys to encrypt for it);
+and each camera's highest face distress score of its last report (an SOS near it carries it).
 
 Revision ID: 0010
 Revises: 0009
@@ -34,8 +35,11 @@ def upgrade() -> None:
         sa.UniqueConstraint("endpoint", name=op.f("uq_push_subscriptions_endpoint")),
     )
     op.create_index(op.f("ix_push_subscriptions_username"), "push_subscriptions", ["username"])
+    op.add_column("cameras", sa.Column("max_distress", sa.Float(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("cameras") as batch:
+        batch.drop_column("max_distress")
     op.drop_index(op.f("ix_push_subscriptions_username"), table_name="push_subscriptions")
     op.drop_table("push_subscriptions")
