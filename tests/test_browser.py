@@ -14,10 +14,11 @@ chromium or playwright: skipped on a developer's machine, a failure in CI (CI=tr
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -302,7 +303,8 @@ def test_new_incident_appears_live_then_acknowledge_confirm_dispatch(world: Worl
         assert "<b>confirms</b>" in history
         assert op_a.page.locator("#history b").count() == 0
         allowed = op_a.page.locator("#actions button").all_inner_texts()
-        assert allowed == ["Resolve", "Escalate"]
+        # (An officer may also record the unit's arrival, e.g. when it radios in.)
+        assert allowed == ["Resolve", "Escalate", "On scene"]
         op_a.shot("incident-dispatched")
 
         # Back on the list: the state changed there too.
@@ -368,6 +370,280 @@ def test_control_room_map_shows_every_station(world: World) -> None:
         markers = tab.page.locator("#map path.leaflet-interactive").count()
         assert markers >= 2 + 2 + 2 + 2  # stations, hotspots, units, cameras
         tab.shot("map-control-room")
+        assert tab.errors == []
+    finally:
+        tab.close()
+
+
+# ---- live clocks, escalations and the patrol unit's phone ------------------------------------
+
+UNIT_TOKEN_ENV = "RAKSHA_BROWSER_TEST_UNIT_TOKEN"
+UNIT_TOKEN = "hz-bike-1-device-token-0123456789"
+#: Where the unit's phone says it is (about 170 m from the hotspot).
+PHONE_AT = {"latitude": 26.8530, "longitude": 80.9495}
+RECORD_NOTIFICATIONS = """
+window.__shown = [];
+(function () {
+  if (window.ServiceWorkerRegistration) {
+    ServiceWorkerRegistration.prototype.showNotification = function (title) {
+      window.__shown.push(title);
+      return Promise.resolve();
+    };
+  }
+  var Real = window.Notification;
+  if (!Real) return;
+  var Fake = function (title, options) {
+    window.__shown.push(title);
+    return new Real(title, options);
+  };
+  Object.defineProperty(Fake, "permission", { get: function () { return Real.permission; } });
+  Fake.requestPermission = Real.requestPermission.bind(Real);
+  window.Notification = Fake;
+})();
+"""
+
+
+def _seconds(countdown: str) -> int:
+    m = re.search(r"within (\d+):(\d\d)$", countdown.strip())
+    assert m, countdown
+    return int(m.group(1)) * 60 + int(m.group(2))
+
+
+def test_incident_page_counts_down_to_its_deadline(world: World) -> None:
+    incident_id = add_incident(world, A, f"{A}-crossing")
+    tab = Tab(world)
+    try:
+        tab.login("op_a")
+        row = tab.page.locator(f"tr[data-id='{incident_id}'] [data-countdown]")
+        assert row.inner_text().startswith("acknowledge within 0:")
+        tab.page.goto(f"/incidents/{incident_id}")
+        clock = tab.page.locator("#deadline [data-countdown]")
+        first = clock.inner_text()
+        age_first = tab.page.locator("#clock .age").inner_text()
+        time.sleep(2.2)
+        second = clock.inner_text()
+        assert _seconds(second) < _seconds(first), (first, second)
+        assert 40 <= _seconds(second) <= 60
+        assert tab.page.locator("#clock .age").inner_text() != age_first
+        assert "overdue" not in (clock.get_attribute("class") or "")
+        # The evidence comes before the buttons on a phone, after them on a desktop.
+        ev = tab.page.locator(".evidence").bounding_box()
+        actions = tab.page.locator("#actions").bounding_box()
+        assert ev is not None and actions is not None and actions["y"] < ev["y"]
+        tab.page.set_viewport_size(PHONE)
+        ev = tab.page.locator(".evidence").bounding_box()
+        actions = tab.page.locator("#actions").bounding_box()
+        assert ev is not None and actions is not None and ev["y"] < actions["y"]
+        assert tab.page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
+        tab.shot("phone-incident-clock")
+        # The alert settings open inside a phone's screen.
+        tab.page.click("#alert-prefs summary")
+        panel = tab.page.locator("#alert-prefs .panel").bounding_box()
+        assert panel is not None and panel["x"] >= 0
+        assert panel["x"] + panel["width"] <= PHONE["width"]
+        tab.page.screenshot(path=str(SHOTS / "phone-alert-settings.png"))
+        assert tab.errors == []
+    finally:
+        tab.close()
+
+
+def test_escalation_arrives_live_with_an_alert(world: World) -> None:
+    incident_id = add_incident(world, A, f"{A}-crossing")
+    tab = Tab(world)
+    lst = Tab(world)
+    try:
+        tab.context.grant_permissions(["notifications"])
+        tab.context.add_init_script(RECORD_NOTIFICATIONS)
+        tab.login("op_a")
+        lst.login("op_a")
+        tab.page.goto(f"/incidents/{incident_id}")
+        # The officer turns on system notifications (a click: the browser asks then).
+        tab.page.click("#alert-prefs summary")
+        tab.page.check("#pref-notify")
+        assert tab.page.is_checked("#pref-sound") and tab.page.is_checked("#pref-notify")
+        prefs = tab.page.evaluate("() => JSON.parse(localStorage.getItem('raksha.alerts'))")
+        assert prefs == {"sound": True, "vibrate": True, "notify": True}
+        tab.page.click("#alert-prefs summary")
+        for t in (tab, lst):
+            t.page.wait_for_selector("body[data-live=live]")
+        badge = tab.page.locator("#deadline .badge.escalated")
+        assert badge.is_hidden()
+
+        world.writer_store.apply_action(incident_id, "escalate", "system:escalation", "test")
+        badge.wait_for(state="visible", timeout=3000)
+        assert badge.inner_text() == "escalated ×1"
+        assert tab.page.url.endswith(f"/incidents/{incident_id}")  # no reload
+        tab.page.wait_for_function(
+            "() => window.Raksha.alerted.some(t => t.includes('escalated ×1'))", timeout=2000
+        )
+        tab.page.wait_for_function(
+            "() => window.__shown.some(t => t.includes('escalated ×1'))", timeout=3000
+        )
+        # The open list shows it too, without a reload.
+        lst.page.locator(
+            f"tr[data-id='{incident_id}'] .badge.escalated:has-text('escalated ×1')"
+        ).wait_for(state="visible", timeout=3000)
+        tab.shot("incident-escalated-live")
+        assert tab.errors == [] and lst.errors == []
+    finally:
+        tab.close()
+        lst.close()
+
+
+@pytest.fixture(scope="module")
+def unit_world(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """A second dashboard whose patrol unit hz-bike-1 has a device token (its phone)."""
+    folder = tmp_path_factory.mktemp("browser-unit")
+    raw = site(f"sqlite:///{folder / 'raksha.db'}", folder / "evidence").model_dump(mode="json")
+    for unit in raw["patrol_units"]:
+        if unit["id"] == "hz-bike-1":
+            unit["token_env"] = UNIT_TOKEN_ENV
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(UNIT_TOKEN_ENV, UNIT_TOKEN)  # read when the app is built
+        cfg = RunConfig.model_validate(raw)
+        store = IncidentStore.open(cfg.storage.url)
+        settings = ApiSettings(
+            events_poll_s=0.25,
+            events_keepalive_s=2.0,
+            login_limits=Limits(per_account=20, per_address=1000, window_s=900),
+            totp_roles=(),
+        )
+        app = create_app(cfg, store=store, settings=settings, web=web_for(cfg))
+        app.state.raksha.users.add("op_a", "operator", PASSWORD, station_id=A)
+        writer_store = IncidentStore.open(cfg.storage.url)
+        try:
+            with Server(app) as url:
+                yield World(
+                    url,
+                    writer_store,
+                    EvidenceWriter(folder / "evidence"),
+                    world.image,
+                    world.browser,
+                )
+        finally:
+            writer_store.close()
+            store.close()
+
+
+class PhoneTab(Tab):
+    """A patrol unit's phone: 390x844, its position shared."""
+
+    def __init__(self, w: World) -> None:
+        self.w = w
+        self.context = w.browser.new_context(
+            viewport=PHONE,
+            base_url=w.url,
+            geolocation=PHONE_AT,
+            permissions=["geolocation"],
+            has_touch=True,
+            is_mobile=True,
+        )
+        self.context.set_default_timeout(10_000)
+        self.page = self.context.new_page()
+        self.errors = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+
+def test_unit_phone_acknowledges_the_job_an_officer_sent(unit_world: World) -> None:
+    w = unit_world
+    inc = replace(incident_for(A, f"{A}-crossing"), lat=26.8522, lon=80.9480, place="Gate 2")
+    evidence = w.evidence.capture(inc.id, w.image, SUBJECT_BOX)
+    incident_id = w.writer_store.create_incident(inc, evidence, {"kind": "distress"}, ["store"])
+    phone, officer = PhoneTab(w), Tab(w)
+    try:
+        # The unit's officer sets the phone up once: unit id and device token.
+        phone.page.goto("/unit")
+        phone.page.fill("#unit-id", "hz-bike-1")
+        phone.page.fill("#unit-token", UNIT_TOKEN)
+        phone.page.click("#unit-start")
+        phone.page.wait_for_selector("#unit-conn[data-state=live]")
+        assert phone.page.locator("#no-job").is_visible()
+        saved = phone.page.evaluate("() => JSON.parse(localStorage.getItem('raksha.unit'))")
+        assert saved == {"id": "hz-bike-1", "token": UNIT_TOKEN}
+        # Its position reaches the dashboard (sent at most every 10 s).
+        phone.page.locator("#pos-state:has-text('sent')").wait_for(timeout=5000)
+        assert phone.page.inner_text("#unit-status") == "available"
+        phone.shot("phone-unit-waiting")
+
+        officer.login("op_a")
+        officer.page.goto(f"/incidents/{incident_id}")
+        officer.page.click("button.action-acknowledge")
+        officer.page.wait_for_selector("#incident-state[data-state=ACKNOWLEDGED]")
+        officer.page.click("button.action-confirm")
+        officer.page.wait_for_selector("#incident-state[data-state=CONFIRMED]")
+        first = officer.page.locator("#unit option").all_inner_texts()[0]
+        assert first.startswith("hz-bike-1 (bike) · ") and first.endswith(" · live"), first
+        officer.page.select_option("#unit", "hz-bike-1")
+        officer.page.click("button.action-dispatch")
+        officer.page.wait_for_selector("#incident-state[data-state=DISPATCHED]")
+        assert "unit to acknowledge within" in officer.page.inner_text("#deadline")
+
+        # The job card on the phone within a poll (3 s): both languages, picture, directions.
+        phone.page.locator("#job").wait_for(state="visible", timeout=8000)
+        assert phone.page.inner_text("#job-place") == "Gate 2"
+        assert "Go now" in phone.page.inner_text("#job-text-en")
+        assert "तुरंत जाएँ" in phone.page.inner_text("#job-text-hi")
+        assert (phone.page.get_attribute("#job-directions", "href") or "").startswith("geo:26.8522")
+        assert phone.page.locator("#job-picture").is_visible()
+        assert phone.page.evaluate("() => document.getElementById('job-picture').naturalWidth") > 0
+        assert "from you" in phone.page.inner_text("#job-distance")
+        assert phone.page.inner_text("#unit-status") == "dispatched"
+        assert "Acknowledge within" in phone.page.inner_text("#job-ack-within")
+        assert phone.page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
+        box = phone.page.locator("#job-ack").bounding_box()
+        assert box is not None and box["height"] >= 48  # a big touch target
+        phone.shot("phone-unit-job")
+
+        phone.page.click("#job-ack")
+        phone.page.locator("#job-ack:has-text('Acknowledged')").wait_for(timeout=5000)
+        assert phone.page.is_disabled("#job-ack")
+        # The officer's page is told, and the history has the unit's acknowledgement.
+        officer.page.locator("#changed-banner").wait_for(state="visible", timeout=3000)
+        officer.page.reload()
+        history = officer.page.inner_text("#history")
+        assert "unit:hz-bike-1: unit_ack" in history, history
+
+        phone.page.click("#job-on-scene")
+        phone.page.locator("#unit-status:has-text('on scene')").wait_for(timeout=5000)
+        officer.page.reload()
+        assert "on_scene" in officer.page.inner_text("#history")
+        phone.shot("phone-unit-on-scene")
+        assert phone.errors == [] and officer.errors == []
+    finally:
+        phone.close()
+        officer.close()
+
+
+def test_map_shows_open_incidents_and_units_live(world: World) -> None:
+    tab = Tab(world, PHONE)
+    try:
+        tab.login("op_a")
+        tab.page.goto("/map")
+        tab.page.wait_for_selector("#map .leaflet-interactive")
+        tab.page.wait_for_selector("body[data-live=live]")
+        before = tab.page.locator("#map path.incident-marker").count()
+        incident_id = add_incident(world, A, f"{A}-crossing")
+        tab.page.wait_for_function(
+            f"() => document.querySelectorAll('#map path.incident-marker').length > {before}",
+            timeout=4000,
+        )
+        labels = tab.page.locator(".map-label:not(.label-hidden)")
+        assert labels.filter(has_text=incident_id[:8]).count() == 1
+        # The visible labels do not cover each other.
+        boxes = [b for b in (labels.nth(i).bounding_box() for i in range(labels.count())) if b]
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1 :]:
+                apart = (
+                    a["x"] + a["width"] <= b["x"] + 1
+                    or b["x"] + b["width"] <= a["x"] + 1
+                    or a["y"] + a["height"] <= b["y"] + 1
+                    or b["y"] + b["height"] <= a["y"] + 1
+                )
+                assert apart, (a, b)
+        assert "Unit hz-van-2" in tab.page.inner_text("#map")
+        assert tab.page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
+        tab.shot("phone-map-live")
         assert tab.errors == []
     finally:
         tab.close()

@@ -19,13 +19,15 @@ from raksha.api.schemas import ActionIn, IncidentOut
 from raksha.api.views import incident_view
 from raksha.auth.access import Rule
 from raksha.auth.roles import Role
+from raksha.domain.units import UnitState
 from raksha.incidents.model import IncidentState
+from raksha.services.units import Suggestion
 from raksha.web.render import page
 from raksha.web.site import Site
 
 router = APIRouter(include_in_schema=False)
 
-ACTIONS = ("acknowledge", "confirm", "dispatch", "dismiss", "resolve", "escalate")
+ACTIONS = ("acknowledge", "confirm", "dispatch", "dismiss", "resolve", "escalate", "on_scene")
 View = Literal["open", "closed", "all"]
 OPEN_STATES = [s for s in IncidentState if not s.is_terminal]
 CLOSED_STATES = [s for s in IncidentState if s.is_terminal]
@@ -72,20 +74,57 @@ def incident_rows(
     return page(request, "_incident_rows.html", who, view=view, incidents=_rows(ctx, who, view))
 
 
-def dispatch_units(site: Site, incident: IncidentOut) -> list[dict[str, Any]]:
-    """Units to offer for dispatch: the routed nearest ones first (with distances), then the
-    station's other configured units."""
+def dispatch_units(
+    site: Site,
+    incident: IncidentOut,
+    suggested: list[Suggestion] | None = None,
+    available: list[UnitState] | None = None,
+) -> list[dict[str, Any]]:
+    """Units to offer for dispatch (a dispatch needs an available unit).
+
+    The nearest available units now (`suggested`: by their live position, else their base)
+    come first with their distances; then the units the incident was routed to and the
+    station's other units, left out when the store knows them busy or off duty (`available`:
+    the units known available; None when the live status is unknown)."""
     units: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for u in incident.patrol_units:
-        if u.id not in seen:
-            seen.add(u.id)
-            units.append({"id": u.id, "kind": u.kind, "distance_m": u.distance_m})
-    for cfg in site.units_of(incident.station_id):
-        if cfg.id not in seen:
-            seen.add(cfg.id)
-            units.append({"id": cfg.id, "kind": cfg.kind, "distance_m": None})
+    free = None if available is None else {u.id for u in available}
+    for s in suggested or ():
+        if s.unit.id not in seen:
+            seen.add(s.unit.id)
+            units.append(
+                {
+                    "id": s.unit.id,
+                    "kind": s.unit.kind,
+                    "distance_m": s.distance_m,
+                    "where": "live" if s.live else "base",
+                }
+            )
+    candidates: list[tuple[str, str | None, float | None]] = [
+        (u.id, u.kind, u.distance_m) for u in incident.patrol_units
+    ]
+    candidates += [(c.id, c.kind, None) for c in site.units_of(incident.station_id)]
+    candidates += [
+        (u.id, u.kind, None) for u in available or () if u.station_id == incident.station_id
+    ]
+    for unit_id, kind, distance in candidates:
+        if unit_id in seen or (free is not None and unit_id not in free):
+            continue
+        seen.add(unit_id)
+        units.append({"id": unit_id, "kind": kind, "distance_m": distance, "where": None})
     return units
+
+
+def _unit_choices(
+    ctx: ApiContext, who: Principal, incident: IncidentOut
+) -> tuple[list[Suggestion], list[UnitState] | None]:
+    """The nearest available units now and every available unit in the caller's scope."""
+    if ctx.units is None or "dispatch" not in incident.allowed_actions:
+        return [], None
+    with service_errors():
+        suggested = ctx.units.suggest(who.caller, incident.id)
+        available = [u for u in ctx.units.visible(who.caller) if u.status.value == "available"]
+    return suggested, available
 
 
 def expression_bars(incident: IncidentOut) -> list[tuple[str, float]]:
@@ -109,6 +148,7 @@ def _incident_page(
     site: Site = request.app.state.raksha_site
     role = who.user.role if who.user is not None else None
     hotspot = site.hotspot(incident.hotspot_id)
+    suggested, available = _unit_choices(ctx, who, incident)
     return page(
         request,
         "incident.html",
@@ -117,7 +157,7 @@ def _incident_page(
         title=f"Incident {incident_id[:8]}",
         incident=incident,
         bars=expression_bars(incident),
-        units=dispatch_units(site, incident),
+        units=dispatch_units(site, incident, suggested, available),
         hotspot=hotspot,
         may_unblur=role in (Role.SUPERVISOR, Role.CONTROL_ROOM),
         error=error,

@@ -1,5 +1,10 @@
-"""The map: stations (with their jurisdictions), hotspots, patrol units and cameras with
-their online status. Drawn with Leaflet on a plain background unless a tile URL is set."""
+"""The map: stations (with their jurisdictions), hotspots, cameras with their online status,
+and, live for the station staff, the open incidents and the patrol units where they are now.
+Drawn with Leaflet on a plain background unless a tile URL is set.
+
+The page's script keeps the incidents current from the live events (`/api/events`) and the
+units by polling `/api/units`; an admin (who may see cameras but not incidents) gets the
+configured units at their bases and no incidents."""
 
 from __future__ import annotations
 
@@ -9,11 +14,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from raksha.api.deps import Context, Principal, require, service_errors
-from raksha.api.schemas import CameraOut
-from raksha.api.views import camera_view
+from raksha.api.routes_units import unit_out
+from raksha.api.schemas import CameraOut, IncidentOut
+from raksha.api.views import camera_view, incident_view
 from raksha.auth.access import Rule, station_scope
+from raksha.domain.units import UnitState
+from raksha.incidents.model import IncidentState
 from raksha.services.cameras import visible_cameras
-from raksha.web.render import page
+from raksha.web.render import STAFF, page
 from raksha.web.settings import WebSettings
 from raksha.web.site import Site, jurisdiction_json
 
@@ -26,7 +34,43 @@ def camera_status(cam: CameraOut) -> str:
     return "online" if cam.online else "offline"
 
 
-def map_data(site: Site, cameras: list[CameraOut], all_stations: bool) -> dict[str, Any]:
+OPEN_STATES = [s for s in IncidentState if not s.is_terminal]
+
+
+def incident_marker(site: Site, i: IncidentOut) -> dict[str, Any]:
+    """An open incident as the map draws it: where it is (its own position, else its
+    hotspot's), its state, priority, origin and the running deadline."""
+    lat, lon = i.lat, i.lon
+    if lat is None or lon is None:
+        spot = site.hotspot(i.hotspot_id)
+        lat, lon = (spot.lat, spot.lon) if spot is not None else (None, None)
+    return {
+        "id": i.id,
+        "station_id": i.station_id,
+        "hotspot_id": i.hotspot_id,
+        "state": i.state,
+        "version": i.version,
+        "origin": i.origin,
+        "priority": i.priority,
+        "place": i.place,
+        "opened_at": i.opened_at,
+        "deadline_at": i.deadline_at,
+        "deadline_kind": i.deadline_kind,
+        "escalation_level": i.escalation_level,
+        "unit_id": i.unit_id,
+        "lat": lat,
+        "lon": lon,
+    }
+
+
+def map_data(
+    site: Site,
+    cameras: list[CameraOut],
+    all_stations: bool,
+    *,
+    incidents: list[IncidentOut] | None = None,
+    units: list[UnitState] | None = None,
+) -> dict[str, Any]:
     """What the map script draws. `cameras` are the API's camera views (already scoped);
     configured cameras with no status yet appear as "unknown" for callers who see every
     station (their station is decided by routing, so a station-bound caller does not get
@@ -85,10 +129,18 @@ def map_data(site: Site, cameras: list[CameraOut], all_stations: bool) -> dict[s
         "hotspots": [
             {"id": h.id, "name": h.name or h.id, "lat": h.lat, "lon": h.lon} for h in site.hotspots
         ],
-        "units": [
-            {"id": u.id, "kind": u.kind, "station": u.station, "lat": u.lat, "lon": u.lon}
-            for u in site.patrol_units
-        ],
+        "units": (
+            [
+                {"id": u.id, "kind": u.kind, "station": u.station, "lat": u.lat, "lon": u.lon}
+                for u in site.patrol_units
+            ]
+            if units is None
+            else [
+                {**unit_out(u).model_dump(), "station": u.station_id, "kind": u.kind} for u in units
+            ]
+        ),
+        "live": units is not None,
+        "incidents": [incident_marker(site, i) for i in incidents or ()],
         "cameras": out_cams,
     }
 
@@ -102,9 +154,23 @@ def map_page(
     assert who.user is not None
     site: Site = request.app.state.raksha_site
     web: WebSettings = request.app.state.raksha_web
+    live = who.user.role in STAFF and ctx.units is not None
     with service_errors():
         cameras = [camera_view(c) for c in visible_cameras(ctx.store, who.caller)]
-    data = map_data(site, cameras, all_stations=station_scope(who.user) is None)
+        incidents = (
+            [incident_view(i) for i in ctx.incidents.list_visible(who.caller, states=OPEN_STATES)]
+            if live
+            else None
+        )
+        units = ctx.units.visible(who.caller) if live and ctx.units is not None else None
+    data = map_data(
+        site,
+        cameras,
+        all_stations=station_scope(who.user) is None,
+        incidents=incidents,
+        units=units,
+    )
+    data["position_max_age_s"] = ctx.store.workflow.position_max_age_s
     data["tiles"] = (
         {"url": web.tile_url, "attribution": web.tile_attribution} if web.tile_url else None
     )

@@ -6,7 +6,7 @@ page(request, "incidents.html", who, title="Incidents", rows=...)
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,22 @@ ACTION_LABELS = {
     "dismiss": "Dismiss (false alarm)",
     "resolve": "Resolve",
     "escalate": "Escalate",
+    "on_scene": "On scene",
 }
+#: What the running deadline waits for ("acknowledge within 0:42").
+DEADLINE_LABELS = {
+    "acknowledge": "acknowledge",
+    "dispatch": "dispatch",
+    "unit_ack": "unit to acknowledge",
+}
+UNIT_STATUS_LABELS = {
+    "available": "available",
+    "dispatched": "dispatched",
+    "on_scene": "on scene",
+    "off_duty": "off duty",
+}
+#: Templates whose pages follow the live events (and alert the officer on a new incident).
+LIVE_TEMPLATES = frozenset({"incidents.html", "incident.html", "map.html"})
 
 EVIDENCE_LABELS = {"face": "Face crop", "frame_blurred": "Whole frame (bystanders blurred)"}
 
@@ -73,6 +88,45 @@ def metres(value: float | int | None) -> str:
     return f"{v / 1000.0:.1f} km" if v >= 1000.0 else f"{v:.0f} m"
 
 
+def _instant(value: str | datetime | None) -> datetime | None:
+    if value is None or value == "" or isinstance(value, Undefined):
+        return None
+    t = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+def clock(seconds: float) -> str:
+    """'0:42', '12:05', '1:02:03' (whole seconds, rounded down); the script writes the same."""
+    s = max(0, int(seconds))
+    h, rest = divmod(s, 3600)
+    m, sec = divmod(rest, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def countdown(
+    deadline_at: str | datetime | None, kind: str | None, now: datetime | None = None
+) -> str:
+    """'acknowledge within 0:42' before the deadline, 'acknowledge overdue 0:13' after it;
+    '' when no deadline runs. The page's script keeps it ticking."""
+    at = _instant(deadline_at)
+    if at is None:
+        return ""
+    label = DEADLINE_LABELS.get(kind or "", kind or "deadline")
+    left = (at - (now or datetime.now(UTC))).total_seconds()
+    return f"{label} within {clock(left)}" if left >= 0 else f"{label} overdue {clock(-left)}"
+
+
+def overdue(deadline_at: str | datetime | None, now: datetime | None = None) -> bool:
+    at = _instant(deadline_at)
+    return at is not None and at < (now or datetime.now(UTC))
+
+
+def age(since: str | datetime | None, now: datetime | None = None) -> str:
+    """How long ago `since` was, as a clock ('4:12')."""
+    at = _instant(since)
+    return "—" if at is None else clock(((now or datetime.now(UTC)) - at).total_seconds())
+
+
 TEMPLATES.env.filters["when"] = when
 TEMPLATES.env.filters["pct"] = pct
 TEMPLATES.env.filters["metres"] = metres
@@ -80,6 +134,11 @@ TEMPLATES.env.globals["STATE_LABELS"] = STATE_LABELS
 TEMPLATES.env.globals["ACTION_LABELS"] = ACTION_LABELS
 TEMPLATES.env.globals["EVIDENCE_LABELS"] = EVIDENCE_LABELS
 TEMPLATES.env.filters["detail"] = detail
+TEMPLATES.env.filters["age"] = age
+TEMPLATES.env.filters["overdue"] = overdue
+TEMPLATES.env.globals["countdown"] = countdown
+TEMPLATES.env.globals["DEADLINE_LABELS"] = DEADLINE_LABELS
+TEMPLATES.env.globals["UNIT_STATUS_LABELS"] = UNIT_STATUS_LABELS
 
 
 def nav(who: Principal | None) -> list[tuple[str, str]]:
@@ -122,6 +181,8 @@ def page(
         "csrf_token": who.csrf_token if who is not None else None,
         "nav": nav(who),
         "path": request.url.path,
+        "server_now": datetime.now(UTC).isoformat(),
+        "live_events": user is not None and user.role in STAFF and template in LIVE_TEMPLATES,
     }
     base.update(context)
     response = TEMPLATES.TemplateResponse(request, template, base, status_code=status_code)

@@ -1,7 +1,55 @@
-/* Raksha dashboard: local times, the live incident list, incident change notices, the map.
+/* Raksha dashboard: local times, live clocks (age and deadline of each open incident), the
+   live events, the officer's alerts (sound, vibration, system notification), the live
+   incident list and the incident page. The map (map.js) and the patrol unit's phone page
+   (unit.js) build on window.Raksha.
    No inline scripts (the pages' Content-Security-Policy allows scripts from this site only). */
 (function () {
   "use strict";
+
+  var R = window.Raksha = window.Raksha || {};
+
+  /* ---- time ------------------------------------------------------------------------- */
+  // The server's clock when it is clearly apart from this device's (a phone set wrong).
+  var skew = 0;
+  (function () {
+    var m = document.querySelector('meta[name="server-time"]');
+    var t = m ? Date.parse(m.getAttribute("content")) : NaN;
+    if (!isNaN(t) && Math.abs(t - Date.now()) > 5000) skew = t - Date.now();
+  })();
+  function now() { return Date.now() + skew; }
+
+  /* '0:42', '12:05', '1:02:03', as the server writes it. */
+  function clock(seconds) {
+    var s = Math.max(0, Math.floor(seconds));
+    var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+    var mm = h ? (m < 10 ? "0" : "") + m : String(m);
+    return (h ? h + ":" : "") + mm + ":" + (sec < 10 ? "0" : "") + sec;
+  }
+
+  /* An ISO time from the server (UTC; one written without a zone is UTC too). */
+  function parseTime(s) {
+    if (!s) return NaN;
+    return Date.parse(/T[\d:.]+$/.test(s) ? s + "Z" : s);
+  }
+
+  var DEADLINES = { acknowledge: "acknowledge", dispatch: "dispatch", unit_ack: "unit to acknowledge" };
+  var STATES = { NEW: "New", ACKNOWLEDGED: "Acknowledged", CONFIRMED: "Confirmed",
+    DISPATCHED: "Dispatched", RESOLVED: "Resolved", DISMISSED: "Dismissed" };
+
+  /* {text, overdue} of a running deadline, or null when none runs. */
+  function countdown(deadlineAt, kind) {
+    var at = parseTime(deadlineAt);
+    if (isNaN(at)) return null;
+    var label = DEADLINES[kind] || kind || "deadline";
+    var left = (at - now()) / 1000;
+    return left >= 0 ? { text: label + " within " + clock(left), overdue: false }
+      : { text: label + " overdue " + clock(-left), overdue: true };
+  }
+
+  function metres(m) {
+    if (m === null || m === undefined || isNaN(m)) return "—";
+    return m >= 1000 ? (m / 1000).toFixed(1) + " km" : Math.round(m) + " m";
+  }
 
   function localTimes(root) {
     root.querySelectorAll("time[datetime]").forEach(function (el) {
@@ -14,20 +62,248 @@
     });
   }
 
-  function events(handlers, onState) {
-    if (!window.EventSource) return null;
+  /* Every second: each countdown and each age on the page. */
+  function tick() {
+    document.querySelectorAll("[data-countdown]").forEach(function (el) {
+      var c = countdown(el.dataset.deadline, el.dataset.kind);
+      el.hidden = c === null;
+      if (c === null) return;
+      if (el.textContent !== c.text) el.textContent = c.text;
+      el.classList.toggle("overdue", c.overdue);
+    });
+    document.querySelectorAll(".age[data-since]").forEach(function (el) {
+      var t = parseTime(el.dataset.since);
+      if (!isNaN(t)) el.textContent = clock((now() - t) / 1000);
+    });
+  }
+
+  function textNode(lines) {
+    var div = document.createElement("div");
+    lines.forEach(function (line, i) {
+      if (i > 0) div.appendChild(document.createElement("br"));
+      div.appendChild(document.createTextNode(line));
+    });
+    return div;
+  }
+
+  function store(kind) {
+    try { return window[kind]; } catch (e) { return null; } // private mode may refuse
+  }
+  function readJSON(kind, key, fallback) {
+    var s = store(kind);
+    try { var v = s ? JSON.parse(s.getItem(key) || "null") : null; return v === null ? fallback : v; }
+    catch (e) { return fallback; }
+  }
+  function writeJSON(kind, key, value) {
+    var s = store(kind);
+    try { if (s) s.setItem(key, JSON.stringify(value)); } catch (e) { /* full or refused */ }
+  }
+
+  /* ---- the live events (one stream per page) ---------------------------------------- */
+  var handlers = {};
+  var stateListeners = [];
+  var liveState = "connecting";
+  function on(kind, fn) { (handlers[kind] = handlers[kind] || []).push(fn); }
+  function onState(fn) { stateListeners.push(fn); fn(liveState); }
+  function setState(s) {
+    liveState = s;
+    document.body.dataset.live = s;
+    stateListeners.forEach(function (fn) { fn(s); });
+  }
+  function openEvents() {
+    if (document.body.dataset.events !== "live" || !window.EventSource) return null;
     var es = new EventSource("/api/events");
-    es.addEventListener("open", function () { onState("live"); });
-    es.addEventListener("error", function () { onState("reconnecting"); });
+    es.addEventListener("open", function () { setState("live"); });
+    es.addEventListener("error", function () { setState("reconnecting"); });
     es.addEventListener("session.ended", function () { window.location.href = "/login"; });
-    Object.keys(handlers).forEach(function (kind) {
+    ["incident.new", "incident.update"].forEach(function (kind) {
       es.addEventListener(kind, function (e) {
         var data = null;
         try { data = JSON.parse(e.data); } catch (err) { return; }
-        handlers[kind](data);
+        (handlers[kind] || []).forEach(function (fn) {
+          try { fn(data); } catch (err) { if (window.console) console.warn(err); }
+        });
       });
     });
     return es;
+  }
+  function showState(el) {
+    if (!el) return;
+    onState(function (s) {
+      el.dataset.state = s;
+      el.textContent = s === "live" ? "live" : s === "reconnecting" ? "reconnecting…" : s + "…";
+    });
+  }
+
+  /* ---- alerts: sound, vibration, system notification --------------------------------- */
+  var PREFS_KEY = "raksha.alerts";
+  var prefs = readJSON("localStorage", PREFS_KEY, {});
+  ["sound", "vibrate"].forEach(function (k) { if (typeof prefs[k] !== "boolean") prefs[k] = true; });
+  if (typeof prefs.notify !== "boolean") prefs.notify = false;
+  function savePrefs() { writeJSON("localStorage", PREFS_KEY, prefs); }
+
+  var audio = null;
+  /* Browsers let a page make sound only after the person has touched it: the first tap or
+     key press anywhere opens the audio. */
+  function unlockAudio() {
+    if (!audio) {
+      var AC = window.AudioContext || window.webkitAudioContext;
+      if (!AC) return;
+      try { audio = new AC(); } catch (e) { audio = null; return; }
+    }
+    if (audio.state === "suspended" && audio.resume) audio.resume().catch(function () {});
+  }
+  document.addEventListener("pointerdown", unlockAudio, true);
+  document.addEventListener("keydown", unlockAudio, true);
+  function soundReady() { return !!audio && audio.state === "running"; }
+
+  /* `times` short tones, high-low, no audio file. */
+  function beep(times) {
+    if (!soundReady()) return false;
+    var t0 = audio.currentTime + 0.02;
+    for (var i = 0; i < (times || 2); i++) {
+      var osc = audio.createOscillator(), gain = audio.createGain();
+      var at = t0 + i * 0.22;
+      osc.type = "square";
+      osc.frequency.value = i % 2 ? 660 : 880;
+      gain.gain.setValueAtTime(0.0001, at);
+      gain.gain.exponentialRampToValueAtTime(0.25, at + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, at + 0.16);
+      osc.connect(gain).connect(audio.destination);
+      osc.start(at);
+      osc.stop(at + 0.18);
+    }
+    return true;
+  }
+
+  function buzz(pattern) {
+    if (!navigator.vibrate) return false;
+    // Chrome refuses (with a console complaint) before the person has touched the page.
+    if (navigator.userActivation && !navigator.userActivation.hasBeenActive) return false;
+    try { return navigator.vibrate(pattern); } catch (e) { return false; }
+  }
+
+  var worker = null;
+  /* A notification through a service worker where the browser has one (Android shows only
+     those), else from the page. */
+  function registerWorker() {
+    if (worker || !("serviceWorker" in navigator) || !window.isSecureContext) return;
+    worker = navigator.serviceWorker.register("/static/notify-sw.js", { scope: "/static/" })
+      .catch(function () { return null; });
+  }
+  function notify(title, body, tag, url) {
+    if (!("Notification" in window) || Notification.permission !== "granted") return false;
+    var options = { body: body, tag: tag || undefined, renotify: !!tag, requireInteraction: true,
+      icon: "/static/favicon.svg", data: { url: url || window.location.pathname } };
+    function fromPage() {
+      try {
+        var n = new Notification(title, options);
+        n.onclick = function () { window.focus(); if (url) window.location.href = url; n.close(); };
+      } catch (e) { /* a phone browser without a worker */ }
+    }
+    if (worker) {
+      worker.then(function (reg) {
+        if (reg && reg.showNotification) return reg.showNotification(title, options);
+        fromPage();
+      }).catch(fromPage);
+    } else {
+      fromPage();
+    }
+    return true;
+  }
+
+  /* Sound, vibration and a notification, each as the person chose; the newest few are kept
+     in Raksha.alerted (to see what alerted, and for the tests). */
+  var alerted = [];
+  function raise(title, body, opts) {
+    opts = opts || {};
+    alerted.push(title);
+    if (alerted.length > 20) alerted.shift();
+    if (prefs.sound) beep(opts.beeps || 2);
+    if (prefs.vibrate) buzz(opts.vibrate || [250, 120, 250]);
+    if (prefs.notify) notify(title, body, opts.tag, opts.url);
+  }
+
+  function describe(d) {
+    var parts = [];
+    if (d.origin === "sos") parts.push("SOS");
+    if (d.priority === "high") parts.push("high priority");
+    parts.push(d.place || d.hotspot_id || d.camera_id || "");
+    parts.push("station " + d.station_id);
+    var c = countdown(d.deadline_at, d.deadline_kind);
+    if (c) parts.push(c.text);
+    return parts.filter(Boolean).join(" · ");
+  }
+
+  /* Escalation levels known on this page, to tell an escalation from another change. */
+  var levels = {};
+  function seedLevels(root) {
+    root.querySelectorAll("[data-escalation]").forEach(function (el) {
+      var id = el.dataset.id || el.dataset.incidentId;
+      var n = parseInt(el.dataset.escalation, 10) || 0;
+      if (id && !(levels[id] > n)) levels[id] = n;
+    });
+  }
+
+  function alerts() {
+    if (document.body.dataset.events !== "live") return;
+    seedLevels(document);
+    on("incident.new", function (d) {
+      levels[d.id] = d.escalation_level || 0;
+      raise("New incident " + d.id.slice(0, 8), describe(d),
+        { tag: "incident-" + d.id, url: "/incidents/" + d.id, beeps: d.priority === "high" ? 3 : 2 });
+    });
+    on("incident.update", function (d) {
+      var before = levels[d.id] || 0, n = d.escalation_level || 0;
+      levels[d.id] = n;
+      if (n > before) {
+        raise("Incident " + d.id.slice(0, 8) + " escalated ×" + n, describe(d),
+          { tag: "incident-" + d.id, url: "/incidents/" + d.id, beeps: 3, vibrate: [400, 150, 400, 150, 400] });
+      }
+    });
+    prefsPanel();
+  }
+
+  function prefsPanel() {
+    var sound = document.getElementById("pref-sound");
+    if (!sound) return;
+    var vibrate = document.getElementById("pref-vibrate");
+    var notifyBox = document.getElementById("pref-notify");
+    var state = document.getElementById("notify-state");
+    var supported = "Notification" in window;
+    function show() {
+      sound.checked = prefs.sound;
+      vibrate.checked = prefs.vibrate;
+      vibrate.disabled = !navigator.vibrate;
+      notifyBox.checked = prefs.notify && supported && Notification.permission === "granted";
+      notifyBox.disabled = !supported;
+      state.textContent = !supported ? "This browser shows no system notifications."
+        : Notification.permission === "denied" ? "Notifications are blocked: allow them for this site in the browser's settings."
+        : notifyBox.checked ? "Shown also while this tab is in the background (keep it open)."
+        : "";
+    }
+    sound.addEventListener("change", function () { prefs.sound = sound.checked; savePrefs(); unlockAudio(); });
+    vibrate.addEventListener("change", function () { prefs.vibrate = vibrate.checked; savePrefs(); });
+    notifyBox.addEventListener("change", function () {
+      if (!notifyBox.checked) { prefs.notify = false; savePrefs(); show(); return; }
+      if (!supported) { show(); return; }
+      var asked = Notification.permission === "granted" ? Promise.resolve("granted")
+        : Promise.resolve(Notification.requestPermission());
+      asked.then(function (p) {
+        prefs.notify = p === "granted";
+        if (prefs.notify) registerWorker();
+        savePrefs();
+        show();
+      });
+    });
+    document.getElementById("alert-test").addEventListener("click", function () {
+      unlockAudio();
+      setTimeout(function () {
+        raise("Raksha test alert", "This is how a new incident will alert you.", { tag: "raksha-test" });
+      }, 50);
+    });
+    if (prefs.notify && supported && Notification.permission === "granted") registerWorker();
+    show();
   }
 
   /* ---- the live incident list ---------------------------------------------------- */
@@ -35,13 +311,11 @@
     if (!document.querySelector("[data-live-list]")) return;
     var KEY = "raksha.unseen";
     var baseTitle = document.title;
-    var unseen = {};
-    try { unseen = JSON.parse(sessionStorage.getItem(KEY) || "{}") || {}; } catch (e) { unseen = {}; }
-    var live = document.getElementById("live");
+    var unseen = readJSON("sessionStorage", KEY, {}) || {};
     var banner = document.getElementById("new-banner");
     var count = document.getElementById("new-count");
 
-    function save() { try { sessionStorage.setItem(KEY, JSON.stringify(unseen)); } catch (e) { /* private mode */ } }
+    function save() { writeJSON("sessionStorage", KEY, unseen); }
     function mark() {
       var n = Object.keys(unseen).length;
       document.querySelectorAll("#incident-rows tr[data-id]").forEach(function (tr) {
@@ -55,17 +329,14 @@
       var rows = document.getElementById("incident-rows");
       if (rows && window.htmx) window.htmx.trigger(rows, "refresh");
     }
-    function setState(s) {
-      live.dataset.state = s;
-      live.textContent = s === "live" ? "live" : s === "reconnecting" ? "reconnecting…" : s;
-    }
-    events({
-      "incident.new": function (d) { unseen[d.id] = 1; save(); refresh(); },
-      "incident.update": function () { refresh(); }
-    }, setState);
-    document.body.addEventListener("htmx:afterSwap", function (e) {
+    showState(document.getElementById("live"));
+    on("incident.new", function (d) { unseen[d.id] = 1; save(); refresh(); });
+    on("incident.update", function () { refresh(); });
+    document.body.addEventListener("htmx:afterSwap", function () {
       mark();
       localTimes(document);
+      seedLevels(document);
+      tick();
     });
     document.getElementById("mark-seen").addEventListener("click", function () {
       unseen = {}; save(); mark();
@@ -77,87 +348,103 @@
     mark();
   }
 
-  /* ---- the incident page: tell when someone else changed it ------------------------- */
+  /* Show what an event says about an incident in `box` (its clock and marks). */
+  function applySummary(box, d) {
+    var cd = box.querySelector("[data-countdown]");
+    if (cd) {
+      cd.dataset.deadline = d.deadline_at || "";
+      cd.dataset.kind = d.deadline_kind || "";
+    }
+    var esc = box.querySelector("[data-escalated]");
+    if (esc) {
+      var n = d.escalation_level || 0;
+      esc.dataset.escalated = String(n);
+      esc.textContent = "escalated ×" + n;
+      esc.hidden = n <= 0;
+    }
+    var sos = box.querySelector('[data-mark="sos"]');
+    if (sos) sos.hidden = d.origin !== "sos";
+    var high = box.querySelector('[data-mark="high"]');
+    if (high) high.hidden = d.priority !== "high";
+    tick();
+  }
+
+  /* ---- the incident page: live clock and marks, changes by others, nearest units ------- */
   function incidentPage() {
     var head = document.getElementById("incident");
     if (!head) return;
     var id = head.dataset.incidentId;
     var version = parseInt(head.dataset.version, 10);
     var banner = document.getElementById("changed-banner");
-    events({
-      "incident.update": function (d) {
-        if (d.id === id && d.version > version) banner.hidden = false;
-      }
-    }, function () {});
-  }
-
-  /* ---- the map (Leaflet; tiles only when configured) --------------------------------- */
-  var COLORS = { online: "#16a34a", offline: "#dc2626", unknown: "#9ca3af", disabled: "#1f2937" };
-
-  function textNode(lines) {
-    var div = document.createElement("div");
-    lines.forEach(function (line, i) {
-      if (i > 0) div.appendChild(document.createElement("br"));
-      div.appendChild(document.createTextNode(line));
+    var select = document.querySelector("select#unit[data-suggest]");
+    on("incident.update", function (d) {
+      if (d.id !== id) return;
+      applySummary(head, d);
+      if (d.version > version) banner.hidden = false;
+      if (select) loadUnits();
     });
-    return div;
-  }
 
-  function drawMap() {
-    var el = document.getElementById("map");
-    var src = document.getElementById("map-data");
-    if (!el || !src || !window.L) return;
-    var L = window.L;
-    var data = JSON.parse(src.textContent);
-    var map = L.map(el, { attributionControl: !!data.tiles, zoomSnap: 0.25 });
-    if (data.tiles) {
-      L.tileLayer(data.tiles.url, { attribution: data.tiles.attribution, maxZoom: 19 }).addTo(map);
-      map.attributionControl.setPrefix(false);
+    function loadUnits() {
+      if (!select || !window.fetch) return;
+      fetch(select.dataset.suggest, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (data) {
+          if (!data || !data.units || !data.units.length) return;
+          var chosen = select.value;
+          var keep = [];
+          var seen = {};
+          data.units.forEach(function (s) {
+            var u = s.unit;
+            seen[u.id] = true;
+            keep.push([u.id, u.id + (u.kind ? " (" + u.kind + ")" : "") + " · " + metres(s.distance_m) +
+              " · " + (s.live ? "live" : "base")]);
+          });
+          Array.prototype.forEach.call(select.options, function (o) {
+            if (!seen[o.value]) keep.push([o.value, o.textContent]);
+          });
+          while (select.firstChild) select.removeChild(select.firstChild);
+          keep.forEach(function (k) {
+            var o = document.createElement("option");
+            o.value = k[0];
+            o.textContent = k[1];
+            select.appendChild(o);
+          });
+          select.value = seen[chosen] || keep.some(function (k) { return k[0] === chosen; }) ? chosen : keep[0][0];
+        })
+        .catch(function () { /* offline a moment: the next round tries again */ });
     }
-    L.control.scale({ imperial: false }).addTo(map);
-    var points = [];
-    var byHotspot = {};
-    function add(layer, lat, lon) { layer.addTo(map); points.push([lat, lon]); return layer; }
-
-    data.stations.forEach(function (s) {
-      if (s.jurisdiction) {
-        L.geoJSON(s.jurisdiction, { style: { color: "#0b3d91", weight: 1, fillOpacity: 0.04 } }).addTo(map);
-      }
-      add(L.circleMarker([s.lat, s.lon], { radius: 9, color: "#fff", weight: 2, fillColor: "#0b3d91", fillOpacity: 1 }), s.lat, s.lon)
-        .bindTooltip(textNode(["Station " + s.name]), { permanent: true, direction: "right", offset: [10, 0], className: "map-label" });
-    });
-    data.hotspots.forEach(function (h) {
-      var m = add(L.circleMarker([h.lat, h.lon], { radius: 6, color: "#92400e", weight: 1, fillColor: "#f59e0b", fillOpacity: 1 }), h.lat, h.lon)
-        .bindTooltip(textNode([h.name]), { direction: "top" });
-      byHotspot[h.id] = m;
-    });
-    data.units.forEach(function (u) {
-      add(L.circleMarker([u.lat, u.lon], { radius: 5, color: "#fff", weight: 1, fillColor: "#7c3aed", fillOpacity: 1 }), u.lat, u.lon)
-        .bindTooltip(textNode(["Unit " + u.id + " (" + u.kind + ")", "station " + u.station]), { direction: "top" });
-    });
-    var perSpot = {};
-    data.cameras.forEach(function (c) {
-      if (c.lat === null || c.lon === null) return;
-      var k = perSpot[c.hotspot_id] = (perSpot[c.hotspot_id] || 0) + 1;
-      var lat = c.lat + 0.0004 * k, lon = c.lon + 0.0004 * k;
-      var lines = ["Camera " + c.id, "status: " + c.status];
-      if (c.last_frame_at) lines.push("last frame: " + new Date(c.last_frame_at).toLocaleString());
-      if (c.last_error) lines.push("error: " + c.last_error);
-      add(L.circleMarker([lat, lon], { radius: 7, color: "#fff", weight: 2, fillColor: COLORS[c.status] || "#9ca3af", fillOpacity: 1 }), lat, lon)
-        .bindPopup(textNode(lines)).bindTooltip(textNode([c.id + ": " + c.status]), { direction: "bottom" });
-    });
-    if (points.length) map.fitBounds(points, { padding: [40, 40], maxZoom: 16 });
-    else map.setView([22.5, 79.0], 5);
-    var m = /#hotspot=([^&]+)/.exec(window.location.hash);
-    if (m && byHotspot[decodeURIComponent(m[1])]) {
-      var target = byHotspot[decodeURIComponent(m[1])];
-      map.setView(target.getLatLng(), 16);
-      target.openTooltip();
+    if (select) {
+      loadUnits();
+      setInterval(loadUnits, 15000);
     }
   }
+
+  R.now = now;
+  R.parseTime = parseTime;
+  R.clock = clock;
+  R.countdown = countdown;
+  R.metres = metres;
+  R.textNode = textNode;
+  R.on = on;
+  R.onState = onState;
+  R.showState = showState;
+  R.beep = beep;
+  R.buzz = buzz;
+  R.notify = notify;
+  R.unlockAudio = unlockAudio;
+  R.soundReady = soundReady;
+  R.registerWorker = registerWorker;
+  R.STATES = STATES;
+  R.alerted = alerted;
+  R.readJSON = readJSON;
+  R.writeJSON = writeJSON;
 
   localTimes(document);
+  tick();
+  setInterval(tick, 1000);
+  alerts();
   liveList();
   incidentPage();
-  drawMap();
+  // The map's script (after this one) adds its handlers before the stream's first event.
+  setTimeout(openEvents, 0);
 })();
