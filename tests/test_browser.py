@@ -647,3 +647,77 @@ def test_map_shows_open_incidents_and_units_live(world: World) -> None:
         assert tab.errors == []
     finally:
         tab.close()
+
+
+def test_a_push_notice_is_shown_by_the_service_worker(world: World) -> None:
+    """The notice the server pushes for a new incident (`raksha.alerts.webpush.notice`),
+    delivered to the page's service worker as a push service would (Chromium's DevTools
+    protocol stands in for the push service, which this machine cannot reach), is shown as a
+    system notification with no Raksha tab needed; a click target is the incident."""
+    import json
+
+    from raksha.alerts.outbox import PendingDelivery
+    from raksha.alerts.webpush import notice
+
+    incident_id = add_incident(world, A, f"{A}-crossing")
+    tab = Tab(world)
+    try:
+        tab.context.grant_permissions(["notifications"])
+        tab.login("op_a")
+        tab.page.goto("/incidents")
+        tab.page.click("#alert-prefs summary")
+        tab.page.check("#pref-notify")
+        cdp = tab.context.new_cdp_session(tab.page)
+        registrations: list[dict[str, Any]] = []
+        cdp.on(
+            "ServiceWorker.workerRegistrationUpdated",
+            lambda e: registrations.extend(e["registrations"]),
+        )
+        cdp.send("ServiceWorker.enable")
+        tab.page.wait_for_function(
+            "() => navigator.serviceWorker.getRegistration('/static/')"
+            ".then(r => !!(r && r.active))",
+            timeout=10_000,
+        )
+        # Push is not configured on this server: the page says so and asks nothing of it.
+        assert tab.page.evaluate("() => window.Raksha.push") == "not offered"
+        deadline = time.monotonic() + 5
+        while not registrations and time.monotonic() < deadline:
+            time.sleep(0.1)
+        reg = next(r for r in registrations if r["scopeURL"].endswith("/static/"))
+        delivery = PendingDelivery(
+            1,
+            "push",
+            "0b6e4c52-2d0f-4f0e-9a5e-3c1f1a2b3c4d",
+            incident_id,
+            A,
+            {
+                "event": "new",
+                "place": "Hazratganj crossing",
+                "station_name": "Hazratganj",
+                "priority": "high",
+            },
+            0,
+        )
+        data = json.dumps(notice(delivery))
+        cdp.send(
+            "ServiceWorker.deliverPushMessage",
+            {"origin": world.url, "registrationId": reg["registrationId"], "data": data},
+        )
+        shown: list[Any] = []
+        deadline = time.monotonic() + 5
+        while not shown and time.monotonic() < deadline:
+            shown = tab.page.evaluate(
+                """() => navigator.serviceWorker.getRegistration('/static/')
+                     .then(r => r.getNotifications())
+                     .then(ns => ns.map(n => [n.title, n.body, n.tag, n.data && n.data.url]))"""
+            )
+            time.sleep(0.1)
+        assert shown, "the service worker showed no notification"
+        title, body, tag, url = shown[0]
+        assert title == "Raksha: a person may need help"
+        assert body.startswith("HIGH PRIORITY. Hazratganj crossing")
+        assert tag == delivery.alert_id and url == f"/incidents/{incident_id}"
+        assert tab.errors == []
+    finally:
+        tab.close()

@@ -183,6 +183,7 @@ def page(
         "path": request.url.path,
         "server_now": datetime.now(UTC).isoformat(),
         "live_events": user is not None and user.role in STAFF and template in LIVE_TEMPLATES,
+        "push_key": _push_key(request) if user is not None and user.role in STAFF else None,
     }
     base.update(context)
     response = TEMPLATES.TemplateResponse(request, template, base, status_code=status_code)
@@ -191,6 +192,16 @@ def page(
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response
+
+
+def _push_key(request: Request) -> str | None:
+    """The server's Web Push key when push is configured (the page then subscribes)."""
+    ctx = getattr(request.app.state, "raksha", None)
+    push = getattr(ctx, "push", None)
+    try:
+        return None if push is None else str(push.public_key())
+    except Exception:  # not configured
+        return None
 
 
 def content_policy(request: Request) -> str:

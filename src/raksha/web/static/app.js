@@ -191,6 +191,54 @@
     worker = navigator.serviceWorker.register("/static/notify-sw.js", { scope: "/static/" })
       .catch(function () { return null; });
   }
+  /* Web Push, when the server offers it (alerts.push): the browser is told of a new or
+     escalated incident even with no Raksha tab open. R.push says how it stands. */
+  R.push = "off";
+  function keyBytes(b64) {
+    var s = (b64 + "===".slice((b64.length + 3) % 4)).replace(/-/g, "+").replace(/_/g, "/");
+    var raw = atob(s), out = new Uint8Array(raw.length);
+    for (var i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+    return out;
+  }
+  function csrf() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : "";
+  }
+  function subscribePush() {
+    var meta = document.querySelector('meta[name="raksha-push-key"]');
+    if (!meta) { R.push = "not offered"; return; }  // alerts.push is not configured
+    if (!worker || !("PushManager" in window)) { R.push = "unsupported"; return; }
+    Promise.resolve({ public_key: meta.content })
+      .then(function (k) {
+        return worker.then(function (reg) {
+          if (!reg || !reg.pushManager) { R.push = "unsupported"; return null; }
+          return reg.pushManager.getSubscription().then(function (sub) {
+            return sub || reg.pushManager.subscribe({
+              userVisibleOnly: true, applicationServerKey: keyBytes(k.public_key) });
+          }).then(function (sub) {
+            return fetch("/api/push/subscriptions", {
+              method: "POST", credentials: "same-origin",
+              headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+              body: JSON.stringify(sub.toJSON()) });
+          }).then(function (r) { R.push = r.ok ? "on" : "refused"; });
+        });
+      })
+      .catch(function () { R.push = "unavailable"; });
+  }
+  function unsubscribePush() {
+    if (!worker) return;
+    worker.then(function (reg) {
+      return reg && reg.pushManager ? reg.pushManager.getSubscription() : null;
+    }).then(function (sub) {
+      if (!sub) return;
+      fetch("/api/push/subscriptions/delete", {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+        body: JSON.stringify({ endpoint: sub.endpoint }) });
+      return sub.unsubscribe();
+    }).then(function () { R.push = "off"; }).catch(function () {});
+  }
+
   function notify(title, body, tag, url) {
     if (!("Notification" in window) || Notification.permission !== "granted") return false;
     var options = { body: body, tag: tag || undefined, renotify: !!tag, requireInteraction: true,
@@ -285,13 +333,15 @@
     sound.addEventListener("change", function () { prefs.sound = sound.checked; savePrefs(); unlockAudio(); });
     vibrate.addEventListener("change", function () { prefs.vibrate = vibrate.checked; savePrefs(); });
     notifyBox.addEventListener("change", function () {
-      if (!notifyBox.checked) { prefs.notify = false; savePrefs(); show(); return; }
+      if (!notifyBox.checked) {
+        prefs.notify = false; savePrefs(); unsubscribePush(); show(); return;
+      }
       if (!supported) { show(); return; }
       var asked = Notification.permission === "granted" ? Promise.resolve("granted")
         : Promise.resolve(Notification.requestPermission());
       asked.then(function (p) {
         prefs.notify = p === "granted";
-        if (prefs.notify) registerWorker();
+        if (prefs.notify) { registerWorker(); subscribePush(); }
         savePrefs();
         show();
       });
@@ -302,7 +352,10 @@
         raise("Raksha test alert", "This is how a new incident will alert you.", { tag: "raksha-test" });
       }, 50);
     });
-    if (prefs.notify && supported && Notification.permission === "granted") registerWorker();
+    if (prefs.notify && supported && Notification.permission === "granted") {
+      registerWorker();
+      subscribePush();
+    }
     show();
   }
 
