@@ -44,6 +44,7 @@ TOKEN = "pink-a-device-token-0123456789"
 NEAR_A = (26.8501, 80.9401)
 USERS = {
     "op_a": ("operator", STATION_A),
+    "sup_a": ("supervisor", STATION_A),
     "cr": ("control_room", None),
     "adm": ("admin", None),
 }
@@ -339,3 +340,20 @@ def test_other_station_incident_is_not_in_the_list(site: Site) -> None:
     iid = add(site, STATION_B)
     html = site.client("op_a").get("/incidents").text
     assert iid not in html
+
+
+# ---- response times -----------------------------------------------------------------------
+
+
+def test_response_times_page_for_supervisors(site: Site) -> None:
+    iid = add(site, lat=NEAR_A[0], lon=NEAR_A[1])
+    assert site.act("op_a", iid, "acknowledge").status_code == 200
+    html = site.client("sup_a").get("/reports").text
+    row = re.search(rf'<tr data-station="{STATION_A}">.*?</tr>', html, re.S)
+    assert row is not None, html[:2000]
+    cells = re.findall(r"<td>(.*?)</td>", row.group(0), re.S)
+    assert int(cells[1]) >= 1  # incidents
+    assert "(1)" in cells[4] or "(2)" in cells[4] or "(3)" in cells[4]  # acknowledged ones
+    assert 'href="/reports"' in html  # in the supervisor's navigation
+    assert f'data-station="{STATION_B}"' not in html  # another station's figures stay there
+    assert site.client("op_a").get("/reports").status_code == 403

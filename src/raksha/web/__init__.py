@@ -19,7 +19,15 @@ from fastapi.staticfiles import StaticFiles
 
 from raksha.api.context import ApiContext
 from raksha.site.config import SiteConfig
-from raksha.web import errors, pages_audit, pages_auth, pages_incidents, pages_map, pages_unit
+from raksha.web import (
+    errors,
+    pages_audit,
+    pages_auth,
+    pages_incidents,
+    pages_map,
+    pages_reports,
+    pages_unit,
+)
 from raksha.web.settings import WebSettings
 from raksha.web.site import Site, site_for
 
@@ -39,7 +47,7 @@ def register_web(
     app.state.raksha_site = site if site is not None else site_for(ctx)
     app.state.raksha_web = settings if settings is not None else WebSettings.from_env()
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
-    for module in (pages_auth, pages_incidents, pages_map, pages_audit, pages_unit):
+    for module in (pages_auth, pages_incidents, pages_map, pages_audit, pages_unit, pages_reports):
         app.include_router(module.router)
     errors.install(app)
 

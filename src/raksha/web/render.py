@@ -150,6 +150,8 @@ def nav(who: Principal | None) -> list[tuple[str, str]]:
         items.append(("/incidents", "Incidents"))
     if role in MAP_ROLES:
         items.append(("/map", "Map"))
+    if role in (Role.SUPERVISOR, Role.CONTROL_ROOM):
+        items.append(("/reports", "Response times"))
     if role is Role.AUDITOR:
         items.append(("/audit", "Audit log"))
     return items
