@@ -215,3 +215,28 @@ def test_sos_opens_and_joins_and_refuses_bad_input(world: dict[str, Any]) -> Non
     r = dev.post("/api/sos", json={"message_id": "b-7", "kind": "cancel"}, headers=h)
     assert r.status_code == 202 and r.json()["result"] == "cancelled"
     assert store.get_incident(out["incident_id"]).state.value == "NEW"
+
+
+def test_units_list_cli_shows_live_status(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from raksha.cli import app
+
+    config = tmp_path / "site.yaml"
+    config.write_text(
+        "stations:\n  - {id: hz, lat: 26.852, lon: 80.941}\n"
+        "patrol_units:\n  - {id: pink-1, kind: scooter, station: hz, lat: 26.85, lon: 80.94}\n"
+        f'storage: {{url: "sqlite:///{tmp_path / "r.db"}"}}\n'
+    )
+    runner = CliRunner()
+    first = runner.invoke(app, ["units", "list", "--config", str(config), "--json"])
+    assert first.exit_code == 0, first.output
+    rows = json.loads(first.output)
+    assert rows[0]["id"] == "pink-1" and rows[0]["status"] == "available"
+    store = IncidentStore.open(f"sqlite:///{tmp_path / 'r.db'}")
+    store.report_position("pink-1", 26.8501, 80.9401, datetime.now(UTC))
+    store.close()
+    rows = json.loads(
+        runner.invoke(app, ["units", "list", "--config", str(config), "--json"]).output
+    )
+    assert rows[0]["lat"] == 26.8501 and rows[0]["position_age_s"] is not None

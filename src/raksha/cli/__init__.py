@@ -29,10 +29,11 @@ def _register() -> None:
     app.add_typer(evidence.app, name="evidence")
     app.add_typer(users.app, name="users")
     app.add_typer(audit.app, name="audit")
-    from raksha.cli import push, report
+    from raksha.cli import push, report, units
 
     app.add_typer(report.app, name="report")
     app.add_typer(push.app, name="push")
+    app.add_typer(units.app, name="units")
     app.add_typer(models.app, name="models")
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(train.train_app, name="train")
