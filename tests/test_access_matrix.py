@@ -208,14 +208,14 @@ MATRIX: dict[tuple[str, str], tuple[Builder, Expect]] = {
             403 if who not in {"sup_a", "cr"} else (404 if who == "sup_a" and not o else 200)
         ),
     ),
-    # Web Push is not configured in this world: 503 for whoever may subscribe.
-    ("GET", "/api/push/key"): (lambda w, o: ("/api/push/key", None), lambda who, o: 503),
+    # Web Push is not configured in this world: 404 for whoever may subscribe.
+    ("GET", "/api/push/key"): (lambda w, o: ("/api/push/key", None), lambda who, o: 404),
     ("POST", "/api/push/subscriptions"): (
         lambda w, o: (
             "/api/push/subscriptions",
             {"endpoint": "https://push.example/x", "keys": {"p256dh": "B" * 87, "auth": "A" * 22}},
         ),
-        lambda who, o: 503 if who in STAFF else 403,
+        lambda who, o: 404 if who in STAFF else 403,
     ),
     ("POST", "/api/push/subscriptions/delete"): (
         lambda w, o: ("/api/push/subscriptions/delete", {}),

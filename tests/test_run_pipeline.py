@@ -557,8 +557,9 @@ def test_bad_cameras_do_not_stop_the_good_one(
                 ),
             ],
             f"sqlite:///{db}",
-            # The hung camera must time out well before the good clip (about 3 s) ends.
-            source={"open_timeout_s": 0.5, "read_timeout_s": 0.5},
+            # The hung camera must time out well before the good clip ends: the clip plays in
+            # real time (5 s), not flat out (under a second once its detector is built).
+            source={"open_timeout_s": 0.5, "read_timeout_s": 0.5, "realtime_files": True},
         )
         env = {"RAKSHA_T_CAM_USER": "officer", "RAKSHA_T_CAM_PASS": ENV_PASSWORD}
         proc = raksha_run(cfg, models_dir, env=env)

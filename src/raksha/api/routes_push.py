@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from raksha.api.deps import Context, Principal, require, service_errors
 from raksha.api.schemas import OkOut
 from raksha.auth.access import Rule
-from raksha.services.errors import Unavailable
+from raksha.services.errors import NotFound
 from raksha.services.push import PushService
 
 router = APIRouter(tags=["push"])
@@ -41,7 +41,7 @@ class UnsubscribeIn(BaseModel):
 
 def _push(ctx: Context) -> PushService:
     if ctx.push is None:
-        raise Unavailable("web push is not configured on this server")
+        raise NotFound("web push is not configured on this server")
     return ctx.push
 
 
@@ -49,7 +49,7 @@ def _push(ctx: Context) -> PushService:
 def push_key(
     ctx: Context, _who: Annotated[Principal, Depends(require(Rule.LOGGED_IN))]
 ) -> PushKeyOut:
-    """The key to subscribe with (503 when web push is not configured)."""
+    """The key to subscribe with (404 when web push is not configured)."""
     with service_errors():
         return PushKeyOut(public_key=_push(ctx).public_key())
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from raksha.alerts.webpush import host_allowed
 from raksha.audit.log import AuditLog
 from raksha.incidents.model import utcnow
-from raksha.services.errors import Invalid, Unavailable
+from raksha.services.errors import Invalid, NotFound
 from raksha.services.incidents import Caller
 from raksha.site.config import PushConfig
 from raksha.store import push as push_rows
@@ -60,13 +60,13 @@ class PushService:
 
     def public_key(self) -> str:
         if self.cfg is None or self._public is None:
-            raise Unavailable("web push is not configured on this server")
+            raise NotFound("web push is not configured on this server")
         return self._public
 
     def subscribe(self, caller: Caller, endpoint: str, p256dh: str, auth: str) -> None:
         cfg = self.cfg
         if cfg is None or self._public is None:
-            raise Unavailable("web push is not configured on this server")
+            raise NotFound("web push is not configured on this server")
         if not host_allowed(endpoint, cfg.allowed_hosts):
             raise Invalid("this push service is not one the deployment allows")
         key, secret = _b64url(p256dh), _b64url(auth)
