@@ -335,3 +335,33 @@ class OutboxDispatcher:
             error,
         )
         return True
+
+
+class DispatchThread:
+    """An `OutboxDispatcher` on a thread of its own, with `start()` / `stop()` (the dashboard
+    runs one beside `raksha run`'s: the store leases rows, so each delivery goes once)."""
+
+    def __init__(self, dispatcher: OutboxDispatcher, poll_s: float = 1.0) -> None:
+        self.dispatcher = dispatcher
+        self.poll_s = poll_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> DispatchThread:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self.dispatcher.run_forever,
+                args=(self._stop, self.poll_s),
+                name="raksha-dispatch",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        self.dispatcher.wake()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+        self.dispatcher.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,6 +27,8 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.routing import Mount
 
+from raksha.alerts.dispatcher import DispatchThread, OutboxDispatcher
+from raksha.alerts.factory import build_notifiers
 from raksha.alerts.mqtt_intake import MqttIntake
 from raksha.api import (
     routes_audit,
@@ -53,7 +56,7 @@ from raksha.config import RunConfig
 from raksha.errors import RakshaError
 from raksha.geo.routing import Router
 from raksha.incidents.evidence import EvidenceWriter
-from raksha.services.deployment import configure_store
+from raksha.services.deployment import configure_store, push_notifier
 from raksha.services.devices import DeviceTokens
 from raksha.services.escalation import EscalationTimer
 from raksha.services.incidents import IncidentService
@@ -69,6 +72,9 @@ from raksha.store.repository import IncidentStore
 
 class RouteWithoutRule(RakshaError):
     """A route was registered without declaring its access rule."""
+
+
+log = logging.getLogger("raksha.api")
 
 
 def _rules_of(dependant: Any) -> list[Any]:
@@ -155,6 +161,23 @@ def build_context(
     )
 
 
+def _dispatcher(cfg: RunConfig, ctx: ApiContext) -> DispatchThread | None:
+    """The outbox sent from here too, so an officer's action (a job card, an escalation)
+    leaves at once rather than at `raksha run`'s next round; rows are leased, so each
+    delivery still goes once. Without the channels' secrets here, `raksha run` sends alone."""
+    try:
+        notifiers = build_notifiers(cfg.alerts, os.environ, cfg.patrol_units)
+        push = push_notifier(cfg, ctx.store, os.environ)
+    except RakshaError as exc:
+        log.warning("alerts are sent by raksha run only: %s", exc)
+        return None
+    if push is not None:
+        notifiers["push"] = push
+    if not notifiers:
+        return None
+    return DispatchThread(OutboxDispatcher(ctx.store, notifiers))
+
+
 def _mqtt_intake(cfg: RunConfig, ctx: ApiContext) -> MqttIntake | None:
     """Positions, duty and panic signals over MQTT, when a broker is configured."""
     mq = cfg.alerts.mqtt
@@ -190,16 +213,23 @@ def create_app(
         IncidentChangeFeed(ctx.store.engine), poll_s=ctx.settings.events_poll_s, metrics=ctx.metrics
     )
     ctx.hub = hub
-    ctx.incidents.on_change = hub.poke
+    dispatch = _dispatcher(cfg, ctx) if ctx.settings.background_jobs else None
+
+    def changed() -> None:
+        hub.poke()
+        if dispatch is not None:  # a state change is in the outbox: send it now
+            dispatch.dispatcher.wake()
+
+    ctx.incidents.on_change = changed
     for service in (ctx.units, ctx.sos):
         if service is not None:
-            service.on_change = hub.poke
+            service.on_change = changed
     intake = _mqtt_intake(cfg, ctx) if ctx.settings.background_jobs else None
     timer = (
         EscalationTimer(
             ctx.store,
             every_s=cfg.escalation.check_every_s,
-            on_fired=lambda _fired: hub.poke(),
+            on_fired=lambda _fired: changed(),
         )
         if ctx.settings.background_jobs
         else None
@@ -208,15 +238,14 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         started = await hub.start()
-        for job in (timer, intake):
-            if job is not None:
-                job.start()
+        jobs = [job for job in (dispatch, timer, intake) if job is not None]
+        for job in jobs:
+            job.start()
         try:
             yield
         finally:
-            for job in (timer, intake):
-                if job is not None:
-                    job.stop()
+            for job in reversed(jobs):
+                job.stop()
             if started:
                 await hub.stop()
 

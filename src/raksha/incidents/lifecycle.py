@@ -56,7 +56,9 @@ class IllegalTransition(RakshaError):
     def __init__(self, state: IncidentState, action: Action) -> None:
         self.state = state
         self.action = action
-        allowed = ", ".join(sorted(a.value for a in allowed_actions(state))) or "none (closed)"
+        # An officer is told what they can do (not the unit's, the panic signal's or the
+        # timer's own steps).
+        allowed = ", ".join(a.value for a in officer_actions(state)) or "none (closed)"
         super().__init__(
             f"cannot {action.value} an incident that is {state.value}; allowed: {allowed}"
         )
