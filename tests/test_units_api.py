@@ -145,7 +145,15 @@ def test_unit_reports_and_takes_its_job(world: dict[str, Any]) -> None:
     _publish(prefix, "units/pink-a/position", move)
     assert _wait(lambda: store.unit("pink-a").lat == 26.86)
 
-    # The officer dispatches it; the unit reads its job card and acknowledges it.
+    # The officer dispatches it; the dashboard itself sends the job card over MQTT; the unit
+    # reads it on its phone and acknowledges it.
+    cards: list[bytes] = []
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex}")
+    sub.on_message = lambda _c, _u, m: cards.append(m.payload)
+    sub.connect("127.0.0.1", 1883)
+    sub.subscribe(f"{prefix}/units/pink-a/jobs", qos=1)
+    sub.loop_start()
+    time.sleep(0.3)
     h = {"X-CSRF-Token": world["csrf"]}
     for action in ("acknowledge", "confirm"):
         assert (
@@ -162,6 +170,10 @@ def test_unit_reports_and_takes_its_job(world: dict[str, Any]) -> None:
         f"/api/incidents/{iid}/actions", json={"action": "dispatch", "unit_id": "pink-a"}, headers=h
     )
     assert r.status_code == 200, r.text
+    assert _wait(lambda: cards), "no job card on the unit's MQTT topic"
+    sub.loop_stop()
+    sub.disconnect()
+    assert json.loads(cards[0])["alert"]["unit"]["id"] == "pink-a"
     job = dev.get("/api/units/pink-a/job", headers=_bearer(UNIT_TOKEN)).json()["job"]
     assert job["incident_id"] == iid and job["text"]["hi"] and job["directions"].startswith("geo:")
     assert (
