@@ -7,8 +7,9 @@ from __future__ import annotations
 import os
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, make_url, text
@@ -73,3 +74,14 @@ def pg_schema(admin: Engine, prefix: str) -> Iterator[str]:
     finally:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+
+
+@contextmanager
+def store_url(kind: str, tmp_path: Path, admin: Callable[[], Engine], prefix: str) -> Iterator[str]:
+    """A fresh database of `kind` ("sqlite" or "postgresql"): a file under `tmp_path`, or a
+    PostgreSQL schema of its own (`admin()` is asked only then), dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'raksha.db'}"
+        return
+    with pg_schema(admin(), prefix) as url:
+        yield url

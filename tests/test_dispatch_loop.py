@@ -25,7 +25,7 @@ from jsonschema import Draft202012Validator
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine, func, select
 
-from pg_support import admin_engine, pg_schema
+from pg_support import admin_engine, pg_schema, store_url
 from raksha.alerts.dispatcher import OutboxDispatcher
 from raksha.alerts.factory import build_notifiers
 from raksha.audit.log import AuditLog
@@ -103,10 +103,8 @@ def pg_admin() -> Iterator[Engine]:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'raksha.db'}"
-        return
-    with pg_schema(request.getfixturevalue("pg_admin"), SCHEMA_PREFIX) as url:
+    admin = lambda: request.getfixturevalue("pg_admin")  # noqa: E731
+    with store_url(request.param, tmp_path, admin, SCHEMA_PREFIX) as url:
         yield url
 
 

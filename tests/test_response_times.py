@@ -20,7 +20,7 @@ from sqlalchemy import Engine, event
 from typer.testing import CliRunner
 
 from dashboard_support import STATION_A, STATION_B, Dash, dashboard
-from pg_support import admin_engine, pg_schema
+from pg_support import admin_engine, store_url
 from raksha.audit.log import AuditLog
 from raksha.domain.routing import Route
 from raksha.incidents import NewIncident
@@ -46,10 +46,8 @@ def pg_admin() -> Iterator[Engine]:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'raksha.db'}"
-        return
-    with pg_schema(request.getfixturevalue("pg_admin"), SCHEMA_PREFIX) as url:
+    admin = lambda: request.getfixturevalue("pg_admin")  # noqa: E731
+    with store_url(request.param, tmp_path, admin, SCHEMA_PREFIX) as url:
         yield url
 
 

@@ -174,9 +174,7 @@ def ack_job(
     body: UnitActIn | None = None,
 ) -> UnitActOut:
     """The unit acknowledges its job card."""
-    with service_errors():
-        iid = _units(ctx).act(device, unit_id, Action.UNIT_ACK, body.note if body else None)
-    return UnitActOut(incident_id=iid, action=Action.UNIT_ACK.value)
+    return _unit_act(ctx, device, unit_id, Action.UNIT_ACK, body)
 
 
 @router.post("/api/units/{unit_id}/job/on-scene", response_model=UnitActOut, responses=NEEDS_TOKEN)
@@ -187,6 +185,12 @@ def on_scene(
     body: UnitActIn | None = None,
 ) -> UnitActOut:
     """The unit has arrived."""
+    return _unit_act(ctx, device, unit_id, Action.ON_SCENE, body)
+
+
+def _unit_act(
+    ctx: Context, device: Device, unit_id: str, action: Action, body: UnitActIn | None
+) -> UnitActOut:
     with service_errors():
-        iid = _units(ctx).act(device, unit_id, Action.ON_SCENE, body.note if body else None)
-    return UnitActOut(incident_id=iid, action=Action.ON_SCENE.value)
+        iid = _units(ctx).act(device, unit_id, action, body.note if body else None)
+    return UnitActOut(incident_id=iid, action=action.value)

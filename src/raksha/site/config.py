@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -232,7 +232,11 @@ class EvidenceConfig(_Frozen):
     jpeg_quality: int = Field(92, ge=50, le=100)
 
 
-class WebhookConfig(_Frozen):
+class _SignedPost(_Frozen):
+    """An HTTP(S) receiver of signed POSTs (the webhook, a feed, the SMS gateway)."""
+
+    #: Named in the error of a URL that is not http(s).
+    what: ClassVar[str] = "url"
     url: str = Field(min_length=1)
     #: Environment variable holding the HMAC-SHA256 signing secret (required: receivers must
     #: be able to tell Raksha's alerts from anyone else's).
@@ -243,12 +247,16 @@ class WebhookConfig(_Frozen):
     @classmethod
     def _http(cls, v: str) -> str:
         if not v.startswith(("http://", "https://")):
-            raise ValueError("webhook url must start with http:// or https://")
+            raise ValueError(f"{cls.what} must start with http:// or https://")
         return v
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         for key, value in super().__repr_args__():
             yield key, (mask_url(self.url) if key == "url" else value)
+
+
+class WebhookConfig(_SignedPost):
+    what: ClassVar[str] = "webhook url"
 
 
 class MqttConfig(_Frozen):
@@ -269,48 +277,21 @@ class MqttConfig(_Frozen):
 FeedFormat = Literal["raksha", "eido", "cap"]
 
 
-class FeedConfig(_Frozen):
+class FeedConfig(_SignedPost):
     """A further receiver of every state change (a 112/CAD system), over HTTP POST."""
 
+    what: ClassVar[str] = "feed url"
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,19}$")
-    url: str = Field(min_length=1)
     format: FeedFormat = "eido"
-    #: Environment variable holding the HMAC-SHA256 signing secret.
-    secret_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    timeout_s: float = Field(5.0, gt=0, le=300)
-
-    @field_validator("url")
-    @classmethod
-    def _http(cls, v: str) -> str:
-        if not v.startswith(("http://", "https://")):
-            raise ValueError("feed url must start with http:// or https://")
-        return v
-
-    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
-        for key, value in super().__repr_args__():
-            yield key, (mask_url(self.url) if key == "url" else value)
 
 
-class SmsConfig(_Frozen):
+class SmsConfig(_SignedPost):
     """An SMS gateway reached by webhook: job cards go to the unit's `phone` as
     `{"to": "+91…", "text": "…", "ref": "<alert id>"}` (signed like the webhook)."""
 
-    url: str = Field(min_length=1)
-    secret_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    timeout_s: float = Field(5.0, gt=0, le=300)
+    what: ClassVar[str] = "sms url"
     #: Which language's text the SMS carries.
     language: Literal["hi", "en"] = "hi"
-
-    @field_validator("url")
-    @classmethod
-    def _http(cls, v: str) -> str:
-        if not v.startswith(("http://", "https://")):
-            raise ValueError("sms url must start with http:// or https://")
-        return v
-
-    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
-        for key, value in super().__repr_args__():
-            yield key, (mask_url(self.url) if key == "url" else value)
 
 
 class PushConfig(_Frozen):

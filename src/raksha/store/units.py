@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, Row, insert, select, update
 
 from raksha.domain.units import UnitState, UnitStatus
 from raksha.geo.distance import haversine_m
+from raksha.geo.routing import PatrolUnitLike
 from raksha.store._db import db_errors
 from raksha.store.errors import StalePosition, UnitUnavailable, UnknownUnit
 from raksha.store.tables import patrol_units
@@ -31,17 +32,9 @@ MAX_SPEED_MPS = 70.0
 FUTURE_SLACK_S = 30.0
 
 
-class UnitConfigLike(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def station(self) -> str: ...
-    @property
-    def lat(self) -> float: ...
-    @property
-    def lon(self) -> float: ...
+class UnitConfigLike(PatrolUnitLike, Protocol):
+    """A configured unit (`PatrolUnitConfig`): the router's view of it, and its name."""
+
     @property
     def name(self) -> str: ...
 
