@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from raksha.cli.run import DEMO_CLIPS
+from raksha.cli.demo import DEMO_CLIPS
 from raksha.demo_site import HOTSPOTS, PATROL_UNITS, STATIONS
 from raksha.demo_staged import NAME as STAGED
 from raksha.store import IncidentStore
@@ -82,6 +82,7 @@ def test_demo_plays_the_sample_clips_and_leaves_a_listable_database(
     demo_dir = tmp_path / "demo"
     proc = run_cli(
         "demo",
+        "--no-serve",
         "--dir",
         str(demo_dir),
         "--assets",
@@ -165,3 +166,98 @@ def test_demo_without_clips_says_how_to_get_them(tmp_path: Path, models_dir: Pat
     assert len(err.splitlines()) == 1, err
     assert "no sample clips" in err and str(empty) in err and "--assets" in err, err
     assert not (tmp_path / "demo").exists()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_demo_serves_the_dashboard_with_printed_logins(
+    tmp_path: Path, videos_dir: Path, models_dir: Path
+) -> None:
+    """README command 1's demo, followed to the dashboard: the printed URL and the printed
+    operator login show the demo's incident, in Chromium, within a minute; Ctrl-C stops all."""
+    import signal
+    import time
+
+    import httpx
+
+    port = _free_port()
+    env = dict(os.environ, RAKSHA_MODELS=str(models_dir), HOME=str(tmp_path), COLUMNS="160")
+    env["PYTHONUNBUFFERED"] = "1"
+    env.pop("RAKSHA_ASSETS", None)
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "raksha",
+            "demo",
+            "--dir",
+            str(tmp_path / "demo"),
+            "--assets",
+            str(videos_dir),
+            "--port",
+            str(port),
+            "--fresh",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    out: list[str] = []
+    try:
+        assert proc.stdout is not None
+        while not any(line.startswith("Dashboard: ") for line in out):
+            line = proc.stdout.readline()
+            assert line, (
+                "demo ended early",
+                "".join(out),
+                proc.stderr.read() if proc.stderr else "",
+            )
+            out.append(line)
+        for _ in range(5):
+            out.append(proc.stdout.readline())
+        text = "".join(out)
+        url = re.search(r"Dashboard: (http://127\.0\.0\.1:\d+/)", text)
+        login = re.search(r"demo-operator\s+operator\s+station (\S+)\s+password (\S+)", text)
+        assert url and login, text
+        station, password = login.group(1), login.group(2)
+        # The hint names a command that works as typed: the venv's own raksha.
+        client = httpx.Client(base_url=url.group(1), timeout=10)
+        r = client.post("/api/login", json={"username": "demo-operator", "password": password})
+        assert r.status_code == 200, r.text
+        incidents: list[Any] = []
+        while not incidents and time.monotonic() - started < 60:
+            incidents = client.get("/api/incidents").json()["incidents"]
+            time.sleep(1)
+        assert incidents, "no demo incident on the dashboard within a minute"
+        assert all(i["station_id"] == station for i in incidents)
+
+        from playwright.sync_api import sync_playwright
+
+        chromium = Path(os.environ.get("RAKSHA_CHROMIUM", "/usr/bin/chromium"))
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"])
+            page = browser.new_page(base_url=url.group(1))
+            page.goto("/login")
+            page.fill("input[name=username]", "demo-operator")
+            page.fill("input[name=password]", password)
+            page.click("button[type=submit]")
+            page.wait_for_selector(f"tr[data-id='{incidents[0]['id']}']", timeout=10_000)
+            browser.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode in (0, 130), proc.returncode
+    assert "Traceback" not in (proc.stderr.read() if proc.stderr else "")

@@ -13,17 +13,47 @@ app = typer.Typer(
     name="raksha",
     help="Raksha: accountable distress detection on city cameras.",
     no_args_is_help=True,
+    # Plain help: fits 80 columns, no `<bool>` after every flag.
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from raksha import __version__
+
+        typer.echo(f"raksha {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", callback=_version, is_eager=True
+    ),
+) -> None:
+    """Raksha: accountable distress detection on city cameras."""
+
+
 def _register() -> None:
-    from raksha.cli import analyze, audit, config_cmd, evidence, models, run, serve, train, users
+    from raksha.cli import (
+        analyze,
+        audit,
+        config_cmd,
+        demo,
+        evidence,
+        models,
+        run,
+        serve,
+        train,
+        users,
+    )
 
     app.command("analyze")(analyze.analyze)
     app.command("run")(run.run)
-    app.command("demo")(run.demo)
+    app.command("demo")(demo.demo)
     app.command("serve")(serve.serve)
     app.add_typer(run.incidents_app, name="incidents")
     app.add_typer(evidence.app, name="evidence")

@@ -14,7 +14,7 @@ import typer
 if TYPE_CHECKING:
     from raksha.store.repository import IncidentStore
 
-app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True, rich_markup_mode=None)
 
 
 ConfigOpt = Annotated[

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-app = typer.Typer(help="Show or check settings.", no_args_is_help=True)
+app = typer.Typer(help="Show or check settings.", no_args_is_help=True, rich_markup_mode=None)
 
 ConfigOpt = Annotated[
     Path | None,

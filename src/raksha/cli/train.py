@@ -16,9 +16,13 @@ if TYPE_CHECKING:
     from raksha.ml.training.finalize import Finalized
 
 train_app = typer.Typer(
-    help="Train models (needs the `train` extra: PyTorch).", no_args_is_help=True
+    help="Train models (needs the `train` extra: PyTorch).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
-eval_app = typer.Typer(help="Measure models on labelled data.", no_args_is_help=True)
+eval_app = typer.Typer(
+    help="Measure models on labelled data.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 class TrainingUnavailable(RakshaError):

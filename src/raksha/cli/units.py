@@ -10,7 +10,11 @@ import typer
 
 from raksha.cli.run import ConfigOpt
 
-app = typer.Typer(help="Patrol units: status and last known position.", no_args_is_help=True)
+app = typer.Typer(
+    help="Patrol units: status and last known position.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 
 
 @app.command("list")

@@ -14,7 +14,7 @@ import typer
 from raksha.errors import RakshaError
 from raksha.site.load import storage_url
 
-app = typer.Typer(help="Dashboard users and roles.", no_args_is_help=True)
+app = typer.Typer(help="Dashboard users and roles.", no_args_is_help=True, rich_markup_mode=None)
 
 ConfigOpt = Annotated[
     Path,
