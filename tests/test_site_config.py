@@ -527,3 +527,14 @@ def test_duplicate_keys_and_absurd_nesting_are_one_line_errors(
     with pytest.raises(ConfigError, match=message) as err:
         load_run_config(path)
     assert "\n" not in str(err.value)
+
+
+def test_times_are_shown_in_the_deployment_zone_with_date_and_zone() -> None:
+    from raksha.cli.run import local_time
+    from raksha.config import RunConfig
+
+    assert local_time("2026-12-06T23:15:01Z", "Asia/Kolkata") == "2026-12-07 04:45:01 IST"
+    assert local_time("2026-12-06T23:15:01+00:00", "UTC") == "2026-12-06 23:15:01 UTC"
+    assert RunConfig.model_validate({}).timezone == "UTC"
+    with pytest.raises(ValidationError, match="unknown time zone 'Mars/Olympus'"):
+        RunConfig.model_validate({"timezone": "Mars/Olympus"})

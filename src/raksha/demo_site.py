@@ -92,6 +92,7 @@ def demo_site_config(
         ],
         "storage": {"url": storage_url},
         "evidence": {"dir": evidence_dir},
+        "timezone": "Asia/Kolkata",
     }
 
 

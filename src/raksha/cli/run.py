@@ -19,7 +19,19 @@ ModelsOpt = Annotated[
 ]
 
 
-def _incident_table(rows: list[dict[str, Any]], title: str) -> Any:
+def local_time(value: str | None, zone: str) -> str:
+    """An ISO time from the store as a person reads it: date, time and zone
+    (`2026-12-06 11:33:30 IST`)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    if not value:
+        return ""
+    when = datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(ZoneInfo(zone))
+    return when.strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def _incident_table(rows: list[dict[str, Any]], title: str, zone: str = "UTC") -> Any:
     from rich.table import Table
 
     table = Table(title=title)
@@ -34,7 +46,7 @@ def _incident_table(rows: list[dict[str, Any]], title: str) -> Any:
                 f"{u.get('id', u.get('unit_id'))} {float(u.get('distance_m', 0)) / 1000:.1f} km"
             )
         table.add_row(
-            str(r["opened_at"])[11:19],
+            local_time(r["opened_at"], zone),
             r["camera_id"],
             r["station_id"],
             r["state"],
@@ -109,9 +121,12 @@ def _run(
     runtime.start()
     try:
         if live_table:
-            with Live(_incident_table([], title), console=console, refresh_per_second=2) as live:
-                runtime.wait(tick=lambda: live.update(_incident_table(current(), heading())))
-                live.update(_incident_table(current(), heading()))
+            zone = cfg.timezone
+            with Live(
+                _incident_table([], title, zone), console=console, refresh_per_second=2
+            ) as live:
+                runtime.wait(tick=lambda: live.update(_incident_table(current(), heading(), zone)))
+                live.update(_incident_table(current(), heading(), zone))
             if not console.is_terminal:  # rich leaves the last table line unterminated there
                 console.line()
         else:
@@ -195,4 +210,4 @@ def incidents_list(
     if as_json:
         typer.echo(json.dumps(rows, indent=1))
     else:
-        Console().print(_incident_table(rows, f"{len(rows)} incident(s)"))
+        Console().print(_incident_table(rows, f"{len(rows)} incident(s)", cfg.timezone))

@@ -403,6 +403,18 @@ def _dup_error(loc: tuple[str | int, ...], what: str, value: str, first: int) ->
     )
 
 
+def _check_zone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r}; use an IANA name such as Asia/Kolkata or UTC"
+        ) from None
+    return value
+
+
 class SiteConfig(_Frozen):
     """The site part of the run config (embed its fields at the top level of the YAML)."""
 
@@ -416,6 +428,9 @@ class SiteConfig(_Frozen):
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     sos: SosConfig = Field(default_factory=SosConfig)
     dispatch: DispatchConfig = Field(default_factory=DispatchConfig)
+    #: Where times are shown to people (the CLI; the dashboard uses the browser's zone and
+    #: names it). Stored times are always UTC.
+    timezone: Annotated[str, AfterValidator(_check_zone)] = "UTC"
     #: KEY=VALUE file with camera credentials (relative to the config file until `load_site`).
     secrets_file: Path | None = None
 
