@@ -538,3 +538,24 @@ def test_times_are_shown_in_the_deployment_zone_with_date_and_zone() -> None:
     assert RunConfig.model_validate({}).timezone == "UTC"
     with pytest.raises(ValidationError, match="unknown time zone 'Mars/Olympus'"):
         RunConfig.model_validate({"timezone": "Mars/Olympus"})
+
+
+def test_analysis_reads_the_deployment_file(tmp_path: Path) -> None:
+    """One YAML file: `raksha analyze --config site.yaml` takes its analysis sections."""
+    from raksha.config import load_analysis_config
+
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        "source: {fps: 2}\n"
+        "stations:\n  - {id: hz, lat: 26.85, lon: 80.94}\n"
+        "hotspots:\n  - {id: x, lat: 26.85, lon: 80.94}\n"
+        "cameras:\n  - {id: c, hotspot: x, url: rtsp://10.0.0.5/s}\n",
+        encoding="utf-8",
+    )
+    assert load_analysis_config(site).source.fps == 2
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("source: {fps: 2}\nnot_a_key: 1\n", encoding="utf-8")
+    from raksha.errors import RakshaError
+
+    with pytest.raises(RakshaError, match="not_a_key"):
+        load_analysis_config(bad)

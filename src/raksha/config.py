@@ -180,7 +180,11 @@ def load_config(path: Path | None, model: type[T]) -> T:
 
 
 def load_analysis_config(path: Path | None) -> AnalysisConfig:
-    return load_config(path, AnalysisConfig)
+    """The analysis settings of `path`: an analysis-only YAML, or a whole deployment file
+    (its stations, cameras and the rest are checked, then set aside): Raksha reads one file."""
+    if path is None:
+        return AnalysisConfig()
+    return load_config(path, RunConfig).analysis()
 
 
 def load_site_config(path: Path) -> SiteConfig:

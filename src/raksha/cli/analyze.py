@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from raksha.cli.options import OptionalConfigOpt
 from raksha.errors import RakshaError
 
 
@@ -25,9 +26,7 @@ def analyze(
         float | None,
         typer.Option("--fps", min=0.1, max=120, help="Frames analysed per second (default 5)."),
     ] = None,
-    config: Annotated[
-        Path | None, typer.Option("--config", help="YAML settings (see docs/configuration.md).")
-    ] = None,
+    config: OptionalConfigOpt = None,
     models: Annotated[
         Path | None, typer.Option("--models", help="Model directory (else RAKSHA_MODELS).")
     ] = None,

@@ -11,15 +11,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from raksha.cli.options import DEFAULT_CONFIG, ConfigOpt
+
 if TYPE_CHECKING:
     from raksha.store.repository import IncidentStore
 
 app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True, rich_markup_mode=None)
-
-
-ConfigOpt = Annotated[
-    Path, typer.Option("--config", envvar="RAKSHA_CONFIG", help="Deployment YAML.")
-]
 
 
 @app.command("keygen")
@@ -44,7 +41,7 @@ def keygen(
 def checkpoint(
     file: Annotated[Path, typer.Option("--file", help="Checkpoint file (JSON lines, appended).")],
     key: Annotated[Path, typer.Option("--key", help="Ed25519 private key (raksha audit keygen).")],
-    config: ConfigOpt = Path("raksha.yaml"),
+    config: ConfigOpt = DEFAULT_CONFIG,
 ) -> None:
     """Sign the chain's head now and append it to the checkpoint file. Run it on a schedule
     (a systemd timer, cron) and keep the file off the database's machine."""
@@ -73,7 +70,7 @@ def _store(config: Path) -> IncidentStore:
 
 @app.command("verify")
 def verify(
-    config: ConfigOpt = Path("raksha.yaml"),
+    config: ConfigOpt = DEFAULT_CONFIG,
     checkpoints: Annotated[
         Path | None,
         typer.Option("--checkpoints", help="Also check the signed checkpoints in this file."),

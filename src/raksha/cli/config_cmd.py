@@ -7,12 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-app = typer.Typer(help="Show or check settings.", no_args_is_help=True, rich_markup_mode=None)
+from raksha.cli.options import DEFAULT_CONFIG, ConfigOpt, OptionalConfigOpt
 
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", help="YAML file; without it, the built-in defaults."),
-]
+app = typer.Typer(help="Show or check settings.", no_args_is_help=True, rich_markup_mode=None)
 
 
 def redact_tree(value: Any) -> Any:
@@ -52,7 +49,7 @@ def _effective(config: Path | None, analysis_only: bool) -> dict[str, Any]:
 
 @app.command("show")
 def show(
-    config: ConfigOpt = None,
+    config: OptionalConfigOpt = None,
     analysis: Annotated[
         bool, typer.Option("--analysis", help="Only the analysis settings (no city).")
     ] = False,
@@ -65,7 +62,7 @@ def show(
 
 @app.command("check")
 def check(
-    config: Annotated[Path, typer.Option("--config", help="YAML file to check.")],
+    config: ConfigOpt = DEFAULT_CONFIG,
     secrets: Annotated[
         bool,
         typer.Option(

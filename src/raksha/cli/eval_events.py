@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from raksha.cli.options import OptionalConfigOpt
 from raksha.cli.train import eval_app
 from raksha.errors import RakshaError
 
@@ -95,9 +96,7 @@ def eval_events(
         Path | None,
         typer.Option("--calm", help="Folder of unlabelled videos that show no distress."),
     ] = None,
-    config: Annotated[
-        Path | None, typer.Option("--config", help="YAML settings (see docs/configuration.md).")
-    ] = None,
+    config: OptionalConfigOpt = None,
     expression_model: Annotated[
         str | None,
         typer.Option(

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from raksha.cli.options import DEFAULT_CONFIG, ConfigOpt
 
 app = typer.Typer(help="Evidence files.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command("purge")
 def purge(
-    config: Annotated[
-        Path, typer.Option("--config", envvar="RAKSHA_CONFIG", help="Deployment YAML.")
-    ] = Path("raksha.yaml"),
+    config: ConfigOpt = DEFAULT_CONFIG,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would go.")] = False,
 ) -> None:
     """Delete the evidence of incidents older than evidence.retention_days (cases still

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from raksha.cli.options import DEFAULT_CONFIG, ConfigOpt
 from raksha.errors import RakshaError
 
 if TYPE_CHECKING:
@@ -19,9 +20,6 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Reports on the incidents.", no_args_is_help=True, rich_markup_mode=None)
 
-ConfigOpt = Annotated[
-    Path, typer.Option("--config", envvar="RAKSHA_CONFIG", help="Deployment YAML.")
-]
 EXAMPLE_TIME = "2026-11-22T08:00:00Z"
 
 
@@ -126,7 +124,7 @@ def plot(report: ResponseTimes, out: Path) -> None:
 
 @app.command("response-times")
 def response_times(
-    config: ConfigOpt = Path("raksha.yaml"),
+    config: ConfigOpt = DEFAULT_CONFIG,
     since: Annotated[
         str | None, typer.Option("--since", help=f"Opened at or after (ISO, e.g. {EXAMPLE_TIME}).")
     ] = None,

@@ -9,11 +9,11 @@ from typing import Annotated, Any
 
 import typer
 
+from raksha.cli.options import DEFAULT_CONFIG, ConfigOpt
 from raksha.errors import RakshaError
 
 incidents_app = typer.Typer(help="Stored incidents.", no_args_is_help=True, rich_markup_mode=None)
 
-ConfigOpt = Annotated[Path, typer.Option("--config", help="Deployment YAML (cameras, stations…).")]
 ModelsOpt = Annotated[
     Path | None, typer.Option("--models", help="Model directory (else RAKSHA_MODELS).")
 ]
@@ -152,7 +152,7 @@ def _run(
 
 
 def run(
-    config: ConfigOpt,
+    config: ConfigOpt = DEFAULT_CONFIG,
     exit_at_end: Annotated[
         bool,
         typer.Option(
@@ -170,7 +170,7 @@ def run(
 
 @incidents_app.command("list")
 def incidents_list(
-    config: ConfigOpt,
+    config: ConfigOpt = DEFAULT_CONFIG,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     station: Annotated[list[str] | None, typer.Option("--station", help="Only these.")] = None,
     state: Annotated[list[str] | None, typer.Option("--state", help="Only these states.")] = None,

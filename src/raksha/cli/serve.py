@@ -8,13 +8,12 @@ from typing import Annotated
 
 import typer
 
+from raksha.cli.options import DEFAULT_CONFIG, ConfigOpt
 from raksha.errors import RakshaError
 
 
 def serve(
-    config: Annotated[
-        Path, typer.Option("--config", envvar="RAKSHA_CONFIG", help="Deployment YAML.")
-    ] = Path("raksha.yaml"),
+    config: ConfigOpt = DEFAULT_CONFIG,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8080,
     certfile: Annotated[

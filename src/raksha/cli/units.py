@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from raksha.cli.run import ConfigOpt
+from raksha.cli.options import DEFAULT_CONFIG, ConfigOpt
 
 app = typer.Typer(
     help="Patrol units: status and last known position.",
@@ -19,7 +19,7 @@ app = typer.Typer(
 
 @app.command("list")
 def units_list(
-    config: ConfigOpt,
+    config: ConfigOpt = DEFAULT_CONFIG,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Every configured unit: status, the incident it serves, where and when it last reported."""

@@ -11,17 +11,12 @@ from typing import Annotated
 
 import typer
 
+from raksha.cli.options import DEFAULT_CONFIG, ConfigOpt
 from raksha.errors import RakshaError
 from raksha.site.load import storage_url
 
 app = typer.Typer(help="Dashboard users and roles.", no_args_is_help=True, rich_markup_mode=None)
 
-ConfigOpt = Annotated[
-    Path,
-    typer.Option(
-        "--config", envvar="RAKSHA_CONFIG", help="Deployment YAML (its storage.url is used)."
-    ),
-]
 PASSWORD_ENV = "RAKSHA_PASSWORD"
 
 
@@ -62,7 +57,7 @@ def add(
         str,
         typer.Option("--role", help="operator | supervisor | control_room | auditor | admin"),
     ],
-    config: ConfigOpt = Path("raksha.yaml"),
+    config: ConfigOpt = DEFAULT_CONFIG,
     station: Annotated[
         str | None, typer.Option("--station", help="Station id (operator, supervisor).")
     ] = None,
@@ -94,7 +89,7 @@ def add(
 
 @app.command("list")
 def list_users(
-    config: ConfigOpt = Path("raksha.yaml"),
+    config: ConfigOpt = DEFAULT_CONFIG,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List users (never their password hashes)."""
@@ -142,7 +137,7 @@ def _set_disabled(config: Path, username: str, disabled: bool) -> None:
 @app.command("disable")
 def disable(
     username: Annotated[str, typer.Argument(help="Login name.")],
-    config: ConfigOpt = Path("raksha.yaml"),
+    config: ConfigOpt = DEFAULT_CONFIG,
 ) -> None:
     """Disable a user and end their sessions at once."""
     _set_disabled(config, username, True)
@@ -151,7 +146,7 @@ def disable(
 @app.command("enable")
 def enable(
     username: Annotated[str, typer.Argument(help="Login name.")],
-    config: ConfigOpt = Path("raksha.yaml"),
+    config: ConfigOpt = DEFAULT_CONFIG,
 ) -> None:
     """Enable a disabled user again."""
     _set_disabled(config, username, False)
@@ -160,7 +155,7 @@ def enable(
 @app.command("passwd")
 def passwd(
     username: Annotated[str, typer.Argument(help="Login name.")],
-    config: ConfigOpt = Path("raksha.yaml"),
+    config: ConfigOpt = DEFAULT_CONFIG,
 ) -> None:
     """Set a user's password (from RAKSHA_PASSWORD or a prompt) and end their sessions: for
     an officer who forgot theirs, or one that may be known to someone else."""
@@ -188,7 +183,7 @@ def passwd(
 @app.command("totp")
 def totp(
     username: Annotated[str, typer.Argument(help="Login name.")],
-    config: ConfigOpt = Path("raksha.yaml"),
+    config: ConfigOpt = DEFAULT_CONFIG,
 ) -> None:
     """Set up (or replace) a user's second factor: prints the secret and the otpauth:// link
     for their authenticator app, once. Admin, supervisor and control-room accounts need one
