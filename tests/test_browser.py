@@ -700,24 +700,119 @@ def test_a_push_notice_is_shown_by_the_service_worker(world: World) -> None:
             0,
         )
         data = json.dumps(notice(delivery))
-        cdp.send(
-            "ServiceWorker.deliverPushMessage",
-            {"origin": world.url, "registrationId": reg["registrationId"], "data": data},
-        )
         shown: list[Any] = []
-        deadline = time.monotonic() + 5
-        while not shown and time.monotonic() < deadline:
-            shown = tab.page.evaluate(
-                """() => navigator.serviceWorker.getRegistration('/static/')
-                     .then(r => r.getNotifications())
-                     .then(ns => ns.map(n => [n.title, n.body, n.tag, n.data && n.data.url]))"""
+        # Chromium now and then drops a message delivered while its worker is being woken:
+        # a push service retries, so the test does too (the tag makes a repeat replace it).
+        for _attempt in range(3):
+            cdp.send(
+                "ServiceWorker.deliverPushMessage",
+                {"origin": world.url, "registrationId": reg["registrationId"], "data": data},
             )
-            time.sleep(0.1)
-        assert shown, "the service worker showed no notification"
+            deadline = time.monotonic() + 3
+            while not shown and time.monotonic() < deadline:
+                shown = tab.page.evaluate(
+                    """() => navigator.serviceWorker.getRegistration('/static/')
+                         .then(r => r.getNotifications())
+                         .then(ns => ns.map(n => [n.title, n.body, n.tag, n.data && n.data.url]))"""
+                )
+                time.sleep(0.1)
+            if shown:
+                break
+        assert shown, ("the service worker showed no notification", registrations, tab.errors)
         title, body, tag, url = shown[0]
         assert title == "Raksha: a person may need help"
         assert body.startswith("HIGH PRIORITY. Hazratganj crossing")
         assert tag == delivery.alert_id and url == f"/incidents/{incident_id}"
+        assert tab.errors == []
+    finally:
+        tab.close()
+
+
+# ---- the list's keyboard shortcuts and dark mode ---------------------------------------------
+
+
+def _rgb(css: str) -> tuple[float, float, float]:
+    m = re.match(r"rgba?\((\d+), (\d+), (\d+)", css)
+    assert m, css
+    r, g, b = (int(x) for x in m.groups())
+    return (r, g, b)
+
+
+def _luminance(css: str) -> float:
+    def channel(c: float) -> float:
+        c = c / 255.0
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(c) for c in _rgb(css))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def _contrast(fg: str, bg: str) -> float:
+    hi, lo = sorted((_luminance(fg), _luminance(bg)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+#: [text colour, background colour] of an element.
+COLOURS = "e => { const s = getComputedStyle(e); return [s.color, s.backgroundColor]; }"
+
+
+def test_list_keyboard_shortcuts_and_dark_mode(world: World) -> None:
+    add_incident(world, A, f"{A}-crossing")
+    add_incident(world, A, f"{A}-crossing")
+    tab = Tab(world)
+    try:
+        tab.login("op_a")
+        tab.page.wait_for_selector("#live[data-state=live]")
+        ids = tab.page.locator("#incident-rows tr[data-id]").evaluate_all(
+            "rows => rows.map(r => r.dataset.id)"
+        )
+        assert len(ids) >= 2
+        # '?' shows the shortcuts, Escape hides them.
+        tab.page.keyboard.press("?")
+        assert tab.page.locator("#shortcuts").is_visible()
+        tab.page.keyboard.press("Escape")
+        assert tab.page.locator("#shortcuts").is_hidden()
+        # '/' goes to the search box; keys typed there are text, not shortcuts.
+        tab.page.keyboard.press("/")
+        assert tab.page.evaluate("() => document.activeElement.id") == "incident-search"
+        tab.page.keyboard.type("jj")
+        assert tab.page.input_value("#incident-search") == "jj"
+        assert tab.page.locator("#incident-rows tr.selected").count() == 0
+        tab.page.fill("#incident-search", "")
+        tab.page.keyboard.press("Escape")
+        # j, j, Enter: the second incident of the list opens.
+        tab.page.keyboard.press("j")
+        tab.page.keyboard.press("j")
+        assert tab.page.locator("#incident-rows tr.selected").get_attribute("data-id") == ids[1]
+        tab.page.keyboard.press("k")
+        assert tab.page.locator("#incident-rows tr.selected").get_attribute("data-id") == ids[0]
+        tab.page.keyboard.press("j")
+        tab.page.keyboard.press("Enter")
+        tab.page.wait_for_url(f"**/incidents/{ids[1]}")
+        tab.page.wait_for_selector("#incident-state")
+
+        # Dark mode follows the system setting: dark surfaces, readable text and badges.
+        tab.page.emulate_media(color_scheme="dark")
+        tab.page.goto("/incidents?view=all")
+        body = tab.page.locator("body").evaluate(COLOURS)
+        assert _luminance(body[1]) < 0.05, body
+        assert _contrast(*body) >= 7, body
+        badge = tab.page.locator("#incident-rows .badge").first.evaluate(COLOURS)
+        assert _contrast(*badge) >= 4.5, badge
+        table = tab.page.locator("table.incidents").evaluate(COLOURS)
+        cell = tab.page.locator("#incident-rows td").first.evaluate(COLOURS)
+        assert _luminance(table[1]) < 0.05 and _contrast(cell[0], table[1]) >= 7, (cell, table)
+        field = tab.page.locator("#incident-search").evaluate(COLOURS)
+        assert _luminance(field[1]) < 0.05 and _contrast(*field) >= 7, field
+        tab.shot("incidents-dark")
+        tab.page.goto("/map")
+        tab.page.wait_for_selector("#map .leaflet-interactive")
+        zoom = tab.page.locator(".leaflet-control-zoom-in").evaluate(COLOURS)
+        assert _luminance(zoom[1]) < 0.05 and _contrast(*zoom) >= 4.5, zoom
+        tab.shot("map-dark")
+        tab.page.emulate_media(color_scheme="light")
+        light = tab.page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+        assert _luminance(light) > 0.8
         assert tab.errors == []
     finally:
         tab.close()

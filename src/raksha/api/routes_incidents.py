@@ -55,16 +55,26 @@ def export_incidents(
     who: Annotated[Principal, Depends(require(Rule.INCIDENTS_EXPORT))],
     since: Annotated[datetime | None, Query()] = None,
     until: Annotated[datetime | None, Query()] = None,
+    state: Annotated[list[IncidentState] | None, Query()] = None,
+    station: Annotated[str | None, Query(max_length=128)] = None,
+    camera: Annotated[str | None, Query(max_length=128)] = None,
+    min_score: Annotated[float | None, Query(ge=0, le=1)] = None,
 ) -> Response:
-    """The caller's incidents as CSV (no evidence, no personal data); audited as an export."""
+    """The caller's incidents as CSV (no evidence, no personal data), narrowed by the same
+    filters as the list (times, states, station, camera, lowest peak score); audited as an
+    export with its filters."""
     with service_errors():
         rows = ctx.incidents.list_visible(
             who.caller,
+            states=state or None,
+            station=station,
             since=since,
             until=until,
             limit=100000,
             rule=Rule.INCIDENTS_EXPORT,
             audit_action="incident.export",
+            camera=camera,
+            min_score=min_score,
         )
     buf = io.StringIO()
     w = csv.writer(buf)

@@ -6,6 +6,7 @@ There are no built-in accounts: the first user is made with `raksha users add`.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -72,6 +73,17 @@ def parse_role(value: str) -> Role:
         raise AuthError(f"unknown role {value!r}; known roles: {known}") from None
 
 
+def _check_station(r: Role, station_id: str | None, known_stations: Sequence[str] | None) -> None:
+    """Operators and supervisors need a (known) station; other roles have none."""
+    if r.station_bound and not station_id:
+        raise AuthError(f"a {r.value} works for one station: give --station")
+    if not r.station_bound and station_id:
+        raise AuthError(f"a {r.value} is not bound to a station: leave out --station")
+    if station_id and known_stations is not None and station_id not in known_stations:
+        shown = ", ".join(known_stations) or "none configured"
+        raise AuthError(f"unknown station {station_id!r}; known stations: {shown}")
+
+
 class UserStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -92,13 +104,7 @@ class UserStore:
                 f"invalid user name {username!r}: 2-64 letters, digits or . _ @ -, "
                 "starting with a letter or digit"
             )
-        if r.station_bound and not station_id:
-            raise AuthError(f"a {r.value} works for one station: give --station")
-        if not r.station_bound and station_id:
-            raise AuthError(f"a {r.value} is not bound to a station: leave out --station")
-        if station_id and known_stations is not None and station_id not in known_stations:
-            shown = ", ".join(known_stations) or "none configured"
-            raise AuthError(f"unknown station {station_id!r}; known stations: {shown}")
+        _check_station(r, station_id, known_stations)
         digest = hash_password(password, username)
         now = utcnow()
         if self.get(username) is not None:
@@ -148,6 +154,29 @@ class UserStore:
                 update(users)
                 .where(users.c.username == username)
                 .values(disabled=disabled, updated_at=utcnow())
+            )
+        if res.rowcount != 1:
+            raise AuthError(f"no user named {username!r}")
+        found = self.get(username)
+        assert found is not None
+        return found
+
+    def set_role(
+        self,
+        username: str,
+        role: Role | str,
+        *,
+        station_id: str | None = None,
+        known_stations: Sequence[str] | None = None,
+    ) -> User:
+        """Give `username` another role and station (the same rules as `add`)."""
+        r = role if isinstance(role, Role) else parse_role(role)
+        _check_station(r, station_id, known_stations)
+        with db_errors(f"cannot update user {username}"), self.engine.begin() as c:
+            res = c.execute(
+                update(users)
+                .where(users.c.username == username)
+                .values(role=r.value, station_id=station_id, updated_at=utcnow())
             )
         if res.rowcount != 1:
             raise AuthError(f"no user named {username!r}")

@@ -157,17 +157,28 @@ class IncidentService:
         limit: int = 200,
         rule: Rule = Rule.INCIDENTS_READ,
         audit_action: str = "incident.list",
+        camera: str | None = None,
+        min_score: float | None = None,
     ) -> list[Incident]:
-        """Incidents in the caller's scope, newest first (`Denied` outside it)."""
+        """Incidents in the caller's scope, newest first (`Denied` outside it); `camera` and
+        `min_score` (the peak distress score, 0 to 1) narrow them further."""
         scope = visible_stations(caller.user, rule)
         if station is not None:
             check_station(caller.user, rule, station)
         for t in (since, until):
             if t is not None and t.tzinfo is None:
                 raise Invalid("since/until need a time zone (e.g. 2026-11-22T08:00:00Z)")
+        if min_score is not None and not 0.0 <= min_score <= 1.0:
+            raise Invalid("min_score is a peak score from 0 to 1")
         stations = [station] if station is not None else (None if scope is None else sorted(scope))
         rows = self.store.list_incidents(
-            station_ids=stations, states=states, since=since, until=until, limit=limit
+            station_ids=stations,
+            states=states,
+            since=since,
+            until=until,
+            limit=limit,
+            camera_id=camera,
+            min_peak_distress=min_score,
         )
         details: dict[str, Any] = {
             "count": len(rows),
@@ -176,6 +187,10 @@ class IncidentService:
             "since": since.isoformat() if since else None,
             "until": until.isoformat() if until else None,
         }
+        if camera is not None:
+            details["camera"] = camera
+        if min_score is not None:
+            details["min_score"] = min_score
         if audit_action != "incident.list":  # an export is audited every time
             self.audit.append(
                 caller.name,
@@ -201,7 +216,8 @@ class IncidentService:
         # A list of another period is another entry: only refreshes of the same view coalesce.
         key = (
             caller.name,
-            f"{details['states']}|{details['station']}|{details['since']}|{details['until']}",
+            f"{details['states']}|{details['station']}|{details['since']}|{details['until']}"
+            f"|{details.get('camera')}|{details.get('min_score')}",
         )
         now = self._clock()
         with self._lock:

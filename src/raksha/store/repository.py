@@ -642,8 +642,11 @@ class IncidentStore:
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int | None = 100,
+        camera_id: str | None = None,
+        min_peak_distress: float | None = None,
     ) -> list[Incident]:
-        """Incidents newest first, filtered by station, state and `since <= opened_at < until`."""
+        """Incidents newest first, filtered by station, state, `since <= opened_at < until`,
+        camera and `peak_distress >= min_peak_distress`."""
         query = select(T).order_by(T.c.opened_at.desc(), T.c.id)
         if station_ids is not None:
             ids = list(station_ids)
@@ -657,6 +660,10 @@ class IncidentStore:
             query = query.where(T.c.opened_at >= since)
         if until is not None:
             query = query.where(T.c.opened_at < until)
+        if camera_id is not None:
+            query = query.where(T.c.camera_id == camera_id)
+        if min_peak_distress is not None:
+            query = query.where(T.c.peak_distress >= min_peak_distress)
         if limit is not None:
             query = query.limit(limit)
         with db_errors("cannot list incidents"), self.engine.connect() as conn:

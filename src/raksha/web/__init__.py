@@ -4,9 +4,9 @@
     app = create_app(cfg)                              # registers the pages by default
     app = create_app(cfg, store=s, web=web_for(cfg))   # with the site's hotspots and cameras
 
-Pages: /login, /incidents (live list), /incidents/{id}, /map, /audit, /audit/verify, and
-/unit (a patrol unit's phone: its job card, through its device token); static files under
-/static. Every page declares its access rule like the API routes do.
+Pages: /login, /incidents (live list), /incidents/{id}, /map, /audit, /audit/verify, /users
+(admins), and /unit (a patrol unit's phone: its job card, through its device token); static
+files under /static. Every page declares its access rule like the API routes do.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ from raksha.web import (
     pages_incidents,
     pages_map,
     pages_reports,
+    pages_stats,
     pages_unit,
+    pages_users,
 )
 from raksha.web.settings import WebSettings
 from raksha.web.site import Site, site_for
@@ -47,7 +49,16 @@ def register_web(
     app.state.raksha_site = site if site is not None else site_for(ctx)
     app.state.raksha_web = settings if settings is not None else WebSettings.from_env()
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
-    for module in (pages_auth, pages_incidents, pages_map, pages_audit, pages_unit, pages_reports):
+    for module in (
+        pages_auth,
+        pages_incidents,
+        pages_map,
+        pages_audit,
+        pages_unit,
+        pages_reports,
+        pages_stats,
+        pages_users,
+    ):
         app.include_router(module.router)
     errors.install(app)
 

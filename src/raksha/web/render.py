@@ -152,8 +152,11 @@ def nav(who: Principal | None) -> list[tuple[str, str]]:
         items.append(("/map", "Map"))
     if role in (Role.SUPERVISOR, Role.CONTROL_ROOM):
         items.append(("/reports", "Response times"))
+        items.append(("/stats", "Statistics"))
     if role is Role.AUDITOR:
         items.append(("/audit", "Audit log"))
+    if role is Role.ADMIN:
+        items.append(("/users", "Users"))
     return items
 
 

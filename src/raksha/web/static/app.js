@@ -1,6 +1,6 @@
 /* Raksha dashboard: local times, live clocks (age and deadline of each open incident), the
    live events, the officer's alerts (sound, vibration, system notification), the live
-   incident list and the incident page. The map (map.js) and the patrol unit's phone page
+   incident list (with its filters' time zone and keyboard shortcuts) and the incident page. The map (map.js) and the patrol unit's phone page
    (unit.js) build on window.Raksha.
    No inline scripts (the pages' Content-Security-Policy allows scripts from this site only). */
 (function () {
@@ -401,6 +401,102 @@
     mark();
   }
 
+  /* ---- the list's filters and keyboard ------------------------------------------------ */
+  /* The filter form sends the browser's time zone, so "from" and "to" are local days. */
+  function localZone() {
+    var zone = "";
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { zone = ""; }
+    document.querySelectorAll("input[data-local-zone]").forEach(function (el) {
+      if (!el.value && zone) el.value = zone;
+    });
+  }
+
+  /* j / k choose the next / previous incident, Enter opens it, / goes to the search box,
+     ? shows the shortcuts; none of them while the person types in a field. */
+  function listKeys() {
+    if (!document.querySelector("[data-keys=list]")) return;
+    var help = document.getElementById("shortcuts");
+    var search = document.getElementById("incident-search");
+    var selected = null;
+
+    function rows() {
+      return Array.prototype.slice.call(document.querySelectorAll("#incident-rows tr[data-id]"));
+    }
+    function indexOf(list, id) {
+      for (var i = 0; i < list.length; i++) if (list[i].dataset.id === id) return i;
+      return -1;
+    }
+    function show() {
+      rows().forEach(function (tr) {
+        var on = tr.dataset.id === selected;
+        tr.classList.toggle("selected", on);
+        if (on) tr.setAttribute("aria-selected", "true");
+        else tr.removeAttribute("aria-selected");
+      });
+    }
+    function move(step) {
+      var list = rows();
+      if (!list.length) return;
+      var i = indexOf(list, selected);
+      i = i < 0 ? (step > 0 ? 0 : list.length - 1) : Math.min(list.length - 1, Math.max(0, i + step));
+      selected = list[i].dataset.id;
+      show();
+      if (list[i].scrollIntoView) list[i].scrollIntoView({ block: "nearest" });
+    }
+    function open() {
+      var list = rows(), i = indexOf(list, selected);
+      var a = i < 0 ? null : list[i].querySelector("a.open-incident");
+      if (!a) return false;
+      a.click();  // as a click: the row's "new" mark goes too
+      return true;
+    }
+    function typing(el) {
+      if (!el || !el.tagName) return false;
+      var tag = el.tagName.toLowerCase();
+      return tag === "input" || tag === "textarea" || tag === "select" || el.isContentEditable;
+    }
+    function toggleHelp(on) {
+      if (!help) return;
+      help.hidden = on === undefined ? !help.hidden : !on;
+      if (!help.hidden) {
+        var close = document.getElementById("shortcuts-close");
+        if (close) close.focus();
+      }
+    }
+    document.addEventListener("keydown", function (e) {
+      if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || e.isComposing) return;
+      if (e.key === "Escape") {
+        if (help && !help.hidden) { toggleHelp(false); e.preventDefault(); }
+        else if (search && document.activeElement === search) search.blur();
+        return;
+      }
+      if (typing(e.target)) return;
+      switch (e.key) {
+        case "j": move(1); break;
+        case "k": move(-1); break;
+        case "Enter":
+          // A focused link or button keeps its own Enter.
+          if (e.target.closest && e.target.closest("a, button, summary")) return;
+          if (!open()) return;
+          break;
+        case "/":
+          if (!search) return;
+          search.focus();
+          search.select();
+          break;
+        case "?": toggleHelp(); break;
+        default: return;
+      }
+      e.preventDefault();
+    });
+    document.body.addEventListener("htmx:afterSwap", show);
+    var opener = document.getElementById("shortcuts-open");
+    if (opener) opener.addEventListener("click", function () { toggleHelp(); });
+    var closer = document.getElementById("shortcuts-close");
+    if (closer) closer.addEventListener("click", function () { toggleHelp(false); });
+    R.selectedIncident = function () { return selected; };
+  }
+
   /* Show what an event says about an incident in `box` (its clock and marks). */
   function applySummary(box, d) {
     var cd = box.querySelector("[data-countdown]");
@@ -497,6 +593,8 @@
   setInterval(tick, 1000);
   alerts();
   liveList();
+  localZone();
+  listKeys();
   incidentPage();
   // The map's script (after this one) adds its handlers before the stream's first event.
   setTimeout(openEvents, 0);
