@@ -96,13 +96,18 @@ def demo_site_config(
     }
 
 
-def demo_site_yaml(camera_urls: Sequence[str] | Mapping[str, str], **kwargs: Any) -> str:
-    """The demo site as YAML text (see `demo_site_config`)."""
+def demo_site_yaml(
+    camera_urls: Sequence[str] | Mapping[str, str],
+    *,
+    analysis: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> str:
+    """The demo site as YAML text (see `demo_site_config`), with `analysis` sections (e.g.
+    `{"source": {...}}`) added at the top level: one file for `raksha run`."""
     header = (
         "# Raksha demo site: Lucknow. Coordinates are approximate (about 3 decimals);\n"
         "# patrol units are invented for the demo.\n"
     )
-    body: str = yaml.safe_dump(
-        demo_site_config(camera_urls, **kwargs), sort_keys=False, allow_unicode=True
-    )
+    doc = {**demo_site_config(camera_urls, **kwargs), **(analysis or {})}
+    body: str = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
     return header + body

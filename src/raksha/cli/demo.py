@@ -199,6 +199,8 @@ def demo(
         fps=fps,
         storage_url=f"sqlite:///{db}",
         evidence_dir=str((directory / "evidence").resolve()),
+        # The clips stand in for live cameras: played at their own pace, analysed at --fps.
+        analysis={"source": {"realtime_files": True}},
     )
     config.write_text(text, encoding="utf-8")
     typer.echo(f"demo config: {config} ({len(clips)} cameras playing sample clips once)")
