@@ -60,22 +60,34 @@ def list_cmd(
     from rich.console import Console
     from rich.table import Table
 
+    console = Console()
+    # At 80 columns: name, task, status and the license's first words; the file and the
+    # source from 120 columns on (every field: --json).
+    wide = console.width >= 120
     table = Table(title="Raksha models", title_justify="left")
-    for col in ("name", "task", "file", "status", "license", "source"):
-        table.add_column(col, overflow="fold")
+    table.add_column("name", no_wrap=True, overflow="ellipsis", max_width=None if wide else 26)
+    table.add_column("task", no_wrap=True, min_width=14)
+    if wide:
+        table.add_column("file", overflow="fold")
+    table.add_column("status", no_wrap=True, min_width=7)
+    table.add_column(
+        "license", overflow="ellipsis", no_wrap=not wide, max_width=None if wide else 20
+    )
+    if wide:
+        table.add_column("source", overflow="fold")
     colour = {"present": "green", "missing": "yellow", "corrupt": "red"}
     for st in rows:
         e = st.entry
-        table.add_row(
-            e.name,
-            e.task,
-            e.file,
-            f"[{colour[st.status]}]{st.status}[/]",
-            e.license,
-            _short_source(e),
-        )
-    console = Console()
+        cells = [e.name, e.task]
+        if wide:
+            cells.append(e.file)
+        cells += [f"[{colour[st.status]}]{st.status}[/]", e.license]
+        if wide:
+            cells.append(_short_source(e))
+        table.add_row(*cells)
     console.print(table)
+    if not wide:
+        console.print("(files and sources: a wider terminal, or --json)", highlight=False)
     searched = ", ".join(str(d) for d in registry.search_dirs(models))
     console.print(f"searched: {searched}", highlight=False, soft_wrap=True)
 
