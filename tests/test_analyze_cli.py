@@ -77,6 +77,16 @@ def test_analyze_single_face_json_and_annotated(
     for e in doc["events"]:
         assert {"track_id", "start_s", "end_s", "peak_distress", "expression_at_peak"} <= set(e)
         assert {"peak_absolute", "peak_relative", "baseline_at_peak"} <= set(e)
+    # The per-frame flag agrees with the events: a face is `in_event` exactly inside one of
+    # its track's events; `alarm_active` is the live alarm (after the minimum duration).
+    for f in frames:
+        for face in f["faces"]:
+            inside = any(
+                e["track_id"] == face["track_id"]
+                and e["start_s"] - 1e-6 <= f["t"] <= (e["end_s"] or 1e9) + 1e-6
+                for e in doc["events"]
+            )
+            assert face["in_event"] is inside and isinstance(face["alarm_active"], bool)
 
     import av
 
@@ -177,3 +187,41 @@ def test_json_into_missing_folder(tmp_path: Path, videos_dir: Path, models_dir: 
         models_dir=models_dir,
     )
     assert_one_line_error(proc, "does not exist")
+
+
+def test_per_frame_event_flags_agree_with_the_events() -> None:
+    """`in_event` spans exactly the event's start..end; the live alarm starts later (after the
+    minimum duration) and ends later (exit hysteresis): both are in the JSON."""
+    from raksha.domain.types import (
+        DistressEvent,
+        DistressSample,
+        FaceResult,
+        FrameAnalysis,
+        SourceInfo,
+    )
+    from raksha.pipeline.video import VideoAnalysis
+
+    def frame(t: float, live: bool) -> FrameAnalysis:
+        sample = DistressSample(evidence=0.7, score=0.7, active=live, quality=1.0)
+        return FrameAnalysis(
+            t=t,
+            index=int(t * 5),
+            source_id="v",
+            faces=(FaceResult(1, (0.0, 0.0, 10.0, 10.0), 0.9, {}, sample),),
+        )
+
+    times = [round(0.2 * i, 1) for i in range(60)]  # 0 .. 11.8 s
+    result = VideoAnalysis(
+        video="v.mp4",
+        info=SourceInfo("v", "v.mp4", 10, 10, 25.0, None, False),
+        fps_analysed=5.0,
+        expression_model="m",
+        labels=("fear",),
+        frames=[frame(t, 4.8 <= t <= 10.0) for t in times],
+        events=[DistressEvent(1, 3.6, 8.6, 0.8, 5.0, {"fear": 0.8})],
+    )
+    flags = [(f["t"], f["faces"][0]) for f in result.to_json()["frames"]]
+    assert [t for t, face in flags if face["in_event"]] == [t for t in times if 3.6 <= t <= 8.6]
+    assert [t for t, face in flags if face["alarm_active"]] == [
+        t for t in times if 4.8 <= t <= 10.0
+    ]

@@ -42,7 +42,7 @@ class VideoAnalysis:
             "height": self.info.height,
             "expression_model": self.expression_model,
             "expression_classes": list(self.labels),
-            "frames": [f.to_json() for f in self.frames],
+            "frames": self._frames_json(),
             "events": [event_to_json(e) for e in self.events],
             "summary": {
                 "frames_analysed": len(self.frames),
@@ -53,6 +53,26 @@ class VideoAnalysis:
                 "wall_s": round(self.wall_s, 3),
             },
         }
+
+    def _frames_json(self) -> list[dict[str, Any]]:
+        """Per frame and face: `in_event` is true inside one of that track's events as the
+        event list gives them (start to end), so the two agree; `alarm_active` is the live
+        state machine's flag, which rises only once the minimum duration is met and holds
+        through the exit hysteresis (when a live camera would have raised the alarm)."""
+        spans: dict[int, list[tuple[float, float]]] = {}
+        for e in self.events:
+            end = e.end_s if e.end_s is not None else float("inf")
+            spans.setdefault(e.track_id, []).append((e.start_s, end))
+        out = []
+        for frame in self.frames:
+            doc = frame.to_json()
+            for face in doc["faces"]:
+                face["alarm_active"] = face["in_event"]
+                face["in_event"] = any(
+                    a - 1e-6 <= frame.t <= b + 1e-6 for a, b in spans.get(face["track_id"], ())
+                )
+            out.append(doc)
+        return out
 
 
 def event_to_json(e: DistressEvent) -> dict[str, Any]:
