@@ -616,7 +616,11 @@ def eval_expression(
         resamples=bootstrap,
         limit=limit,
     )
-    results = evaluate_many(model or None, dataset, opts, models_dir=models)
+    status = Console(stderr=True)
+    what = f"{model or 'the default model'} on {', '.join(names)}"
+    status.print(f"evaluating {what} (faces are read, detected and scored; this takes a while)")
+    with status.status(f"evaluating {what} …"):
+        results = evaluate_many(model or None, dataset, opts, models_dir=models)
     console = Console()
     if len(results) == 1:
         print_report(results[0], console)
@@ -634,5 +638,6 @@ def eval_expression(
                 else {"datasets": {n: r.to_json() for n, r in zip(names, results, strict=True)}}
             )
             json_out.write_text(json.dumps(doc, indent=2) + "\n")
+            console.print(f"results: {json_out}")
     except OSError as err:
         raise RakshaError(f"cannot write results: {err.strerror or err}: {err.filename}") from None
