@@ -225,3 +225,17 @@ def test_per_frame_event_flags_agree_with_the_events() -> None:
     assert [t for t, face in flags if face["alarm_active"]] == [
         t for t in times if 4.8 <= t <= 10.0
     ]
+
+
+def test_the_overlay_is_readable_on_a_white_frame() -> None:
+    """The time label sits on a dark plate: on a white frame its area is mostly dark."""
+    import numpy as np
+
+    from raksha.domain.types import FrameAnalysis
+    from raksha.pipeline.annotate import draw
+
+    white = np.full((360, 640, 3), 255, np.uint8)
+    out = draw(white, FrameAnalysis(t=1.2, index=6, source_id="v", faces=()))
+    plate = out[5:25, 5:150]
+    assert (plate < 60).mean() > 0.5  # dark behind the white text
+    assert (plate > 200).any()  # and the text itself

@@ -55,10 +55,16 @@ def draw(image: npt.NDArray[np.uint8], analysis: FrameAnalysis) -> npt.NDArray[n
         fill = x1 + round((x2 - x1) * min(1.0, max(0.0, face.distress.score)))
         if fill > x1:
             cv2.rectangle(out, (x1, by), (fill, by + bar_h), colour, -1)
+    # The time and face count on a dark plate: readable on bright footage too.
+    label = f"t={analysis.t:.2f}s  faces={len(analysis.faces)}"
+    (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, thick)
+    ty = round(20 * scale)
+    pad = max(3, round(4 * scale))
+    cv2.rectangle(out, (8 - pad, ty - th - pad), (8 + tw + pad, ty + base + pad), (0, 0, 0), -1)
     cv2.putText(
         out,
-        f"t={analysis.t:.2f}s  faces={len(analysis.faces)}",
-        (8, round(20 * scale)),
+        label,
+        (8, ty),
         cv2.FONT_HERSHEY_SIMPLEX,
         0.5 * scale,
         (255, 255, 255),
