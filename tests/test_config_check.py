@@ -97,3 +97,15 @@ def test_a_good_config_passes_both(tmp_path: Path, models_dir: Path, videos_dir:
     assert "ok (1 stations" in result.output
     runtime = build_runtime(load_run_config(path), models_dir=models_dir, env={})
     runtime.stop(drain_s=0)
+
+
+def test_version_and_plain_help() -> None:
+    from raksha import __version__
+    from raksha.cli import app
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"raksha {__version__}"
+    helped = CliRunner().invoke(app, ["demo", "--help"], env={"COLUMNS": "80"})
+    assert helped.exit_code == 0 and "--fresh" in helped.output
+    assert "<bool>" not in helped.output
+    assert max(len(line) for line in helped.output.splitlines()) <= 80
