@@ -223,6 +223,22 @@ def _details(report: ResponseTimes, rows: int) -> dict[str, Any]:
     }
 
 
+def report_stations(
+    caller: Caller, station: str | None, known_stations: Collection[str] | None
+) -> list[str] | None:
+    """The stations a report for `caller` covers (None: every station): `station` when
+    given and theirs (`Denied` 404 otherwise, `NotFound` when not in `known_stations`),
+    else all of theirs. `Denied` 403 for a role outside `INCIDENTS_EXPORT`."""
+    rule = Rule.INCIDENTS_EXPORT
+    scope = visible_stations(caller.user, rule)
+    if station is not None:
+        check_station(caller.user, rule, station)
+        if known_stations is not None and station not in known_stations:
+            raise NotFound(f"unknown station {station!r}")
+        return [station]
+    return None if scope is None else sorted(scope)
+
+
 def response_times(
     caller: Caller,
     store: IncidentStore,
@@ -237,14 +253,8 @@ def response_times(
     """The caller's response times: their stations only (`Denied` 403 for a role outside
     `INCIDENTS_EXPORT`, 404 for another station), `station` one of them, `NotFound` for a
     station not in `known_stations` (when given). Audited as `report.response_times`."""
-    rule = Rule.INCIDENTS_EXPORT
-    scope = visible_stations(caller.user, rule)
-    if station is not None:
-        check_station(caller.user, rule, station)
-        if known_stations is not None and station not in known_stations:
-            raise NotFound(f"unknown station {station!r}")
+    stations = report_stations(caller, station, known_stations)
     _check_filter(since, until, origin)
-    stations = [station] if station is not None else (None if scope is None else sorted(scope))
     rows = incident_times(
         store.engine, since=since, until=until, station_ids=stations, origin=origin
     )

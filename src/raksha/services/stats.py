@@ -31,11 +31,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from raksha.audit.log import AuditLog
-from raksha.auth.access import Rule, check_station, visible_stations
 from raksha.incidents.model import utcnow
-from raksha.services.errors import Invalid, NotFound
+from raksha.services.errors import Invalid
 from raksha.services.incidents import Caller
-from raksha.services.reports import percentile
+from raksha.services.reports import percentile, report_stations
 from raksha.store.repository import IncidentStore
 from raksha.store.serialize import iso
 from raksha.store.stats import IncidentStats, Outcomes, incident_stats, zone
@@ -241,24 +240,19 @@ def incident_statistics(
     (`Denied` 403 for a role outside `INCIDENTS_EXPORT`, 404 for another station), `station`
     one of them, `NotFound` for a station not in `known_stations` (when given), `Invalid`
     for a period outside 1..366 days or an unknown zone. Audited as `report.stats`."""
-    rule = Rule.INCIDENTS_EXPORT
-    scope = visible_stations(caller.user, rule)
-    if station is not None:
-        check_station(caller.user, rule, station)
-        if known_stations is not None and station not in known_stations:
-            raise NotFound(f"unknown station {station!r}")
+    scope = report_stations(caller, None, known_stations)
+    stations = report_stations(caller, station, known_stations)
     if not 1 <= days <= MAX_DAYS:
         raise Invalid(f"days must be between 1 and {MAX_DAYS}")
     try:
         since, until = period(days, tz, now)
     except ValueError as exc:
         raise Invalid(str(exc)) from None
-    stations = [station] if station is not None else (None if scope is None else sorted(scope))
     shown = stations if stations is not None else sorted(known_stations or ())
     raw = incident_stats(
         store.engine, since=since, until=until, tz=tz, station_ids=stations, show_stations=shown
     )
-    choices = sorted(scope) if scope is not None else sorted(known_stations or ())
+    choices = scope if scope is not None else sorted(known_stations or ())
     report = Statistics.of(raw, days_back=days, station=station, station_choices=choices)
     (audit or AuditLog(store.engine)).append(
         caller.name,
