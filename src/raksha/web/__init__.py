@@ -6,7 +6,8 @@
 
 Pages: /login, /incidents (live list), /incidents/{id}, /map, /audit, /audit/verify, /users
 (admins), and /unit (a patrol unit's phone: its job card, through its device token); static
-files under /static. Every page declares its access rule like the API routes do.
+files under /static. Every page declares its access rule like the API routes do. Each page
+speaks English or Hindi (`raksha.web.i18n`: the switch in its header, `/lang/{code}`).
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from raksha.web import (
     pages_audit,
     pages_auth,
     pages_incidents,
+    pages_lang,
     pages_map,
     pages_reports,
     pages_stats,
     pages_unit,
     pages_users,
 )
+from raksha.web.i18n import LanguageMiddleware
 from raksha.web.settings import WebSettings
 from raksha.web.site import Site, site_for
 
@@ -49,6 +52,7 @@ def register_web(
     app.state.raksha_site = site if site is not None else site_for(ctx)
     app.state.raksha_web = settings if settings is not None else WebSettings.from_env()
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    app.add_middleware(LanguageMiddleware)
     for module in (
         pages_auth,
         pages_incidents,
@@ -58,6 +62,7 @@ def register_web(
         pages_reports,
         pages_stats,
         pages_users,
+        pages_lang,
     ):
         app.include_router(module.router)
     errors.install(app)

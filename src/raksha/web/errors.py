@@ -13,15 +13,17 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from raksha.api.deps import current_principal
+from raksha.web.i18n import N_, known_message
+from raksha.web.i18n import gettext as _
 from raksha.web.render import page
 
 NOT_WEB = ("/api/", "/healthz", "/metrics", "/openapi.json", "/docs", "/redoc")
 
 MESSAGES = {
-    403: "You may not open this page.",
-    404: "There is nothing here, or it is not in your station's scope.",
-    409: "This changed meanwhile; reload and try again.",
-    410: "This file is gone.",
+    403: N_("You may not open this page."),
+    404: N_("There is nothing here, or it is not in your station's scope."),
+    409: N_("This changed meanwhile; reload and try again."),
+    410: N_("This file is gone."),
 }
 
 
@@ -51,16 +53,17 @@ async def web_http_error(request: Request, exc: Exception) -> Response:
             return Response(status_code=401, headers={"HX-Redirect": target})
         return RedirectResponse(target, status_code=303)
     who = await current_principal(request)
-    message = MESSAGES.get(exc.status_code) or str(exc.detail)
+    detail = known_message(str(exc.detail))
+    message = _(MESSAGES[exc.status_code]) if exc.status_code in MESSAGES else detail
     return page(
         request,
         "error.html",
         who,
         status_code=exc.status_code,
-        title=f"Error {exc.status_code}",
+        title=_("Error %(status)d") % {"status": exc.status_code},
         status=exc.status_code,
         message=message,
-        detail=str(exc.detail),
+        detail=detail,
         headers=exc.headers,
     )
 

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from raksha.api.deps import Context, Principal, require
 from raksha.api.routes_audit import list_audit, verify_audit
 from raksha.auth.access import Rule
+from raksha.web.i18n import gettext as _
 from raksha.web.render import page
 
 router = APIRouter(include_in_schema=False)
@@ -39,7 +40,7 @@ def audit_page(
         request,
         "audit.html",
         who,
-        title="Audit log",
+        title=_("Audit log"),
         entries=entries,
         filters={"actor": actor or "", "action": action or "", "target": target or ""},
         limit=limit,
@@ -61,7 +62,7 @@ def audit_verify_page(
         request,
         "audit.html",
         who,
-        title="Audit log: chain check",
+        title=_("Audit log: chain check"),
         entries=entries,
         filters={"actor": "", "action": "", "target": ""},
         limit=20,

@@ -19,6 +19,8 @@ from raksha.api.login import (
 )
 from raksha.auth.access import Rule
 from raksha.web.errors import safe_next
+from raksha.web.i18n import gettext as _
+from raksha.web.i18n import known_message
 from raksha.web.render import home_of, page
 
 router = APIRouter(include_in_schema=False)
@@ -46,7 +48,7 @@ async def login_page(
 ) -> Response:
     if who.user is not None:
         return RedirectResponse(safe_next(next) if next else home_of(who), status_code=303)
-    return page(request, "login.html", None, title="Log in", next=safe_next(next), error=None)
+    return page(request, "login.html", None, title=_("Log in"), next=safe_next(next), error=None)
 
 
 @router.post("/login")
@@ -66,9 +68,9 @@ async def login_submit(
             "login.html",
             None,
             status_code=403,
-            title="Log in",
+            title=_("Log in"),
             next=target,
-            error="This login form was sent from another site.",
+            error=_("This login form was sent from another site."),
         )
     if not username.strip() or not password:
         return page(
@@ -76,9 +78,9 @@ async def login_submit(
             "login.html",
             None,
             status_code=400,
-            title="Log in",
+            title=_("Log in"),
             next=target,
-            error="Enter your user name and password.",
+            error=_("Enter your user name and password."),
             username=username,
         )
     try:
@@ -89,9 +91,9 @@ async def login_submit(
             "login.html",
             None,
             status_code=exc.status_code,
-            title="Log in",
+            title=_("Log in"),
             next=target,
-            error=str(exc.detail),
+            error=known_message(str(exc.detail)),
             username=username,
             headers=exc.headers,
         )
@@ -121,7 +123,7 @@ async def password_page(
     done: bool = False,
 ) -> Response:
     return page(
-        request, "password.html", who, title="Password", who_name=who.name, error=None, done=done
+        request, "password.html", who, title=_("Password"), who_name=who.name, error=None, done=done
     )
 
 
@@ -142,7 +144,7 @@ async def password_submit(
             "password.html",
             who,
             status_code=status,
-            title="Password",
+            title=_("Password"),
             who_name=who.name,
             error=error,
             done=False,
@@ -150,13 +152,13 @@ async def password_submit(
         )
 
     if new_password != repeat_password:
-        return again(400, "The two new passwords differ.")
+        return again(400, _("The two new passwords differ."))
     try:
         new = await run_in_threadpool(
             change_password, ctx, request, who, current_password, new_password
         )
     except HTTPException as exc:
-        return again(exc.status_code, str(exc.detail), exc.headers)
+        return again(exc.status_code, known_message(str(exc.detail)), exc.headers)
     response = RedirectResponse("/account/password?done=1", status_code=303)
     set_session_cookie(response, request, new.token, ctx)
     return response

@@ -34,6 +34,7 @@ from raksha.domain.units import UnitState
 from raksha.incidents.model import IncidentState
 from raksha.services.cameras import visible_cameras
 from raksha.services.units import Suggestion
+from raksha.web.i18n import gettext as _
 from raksha.web.render import page
 from raksha.web.site import Site
 
@@ -78,7 +79,12 @@ def _day(value: str, what: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise HTTPException(422, f"The {what} date is not a date (YYYY-MM-DD).") from None
+        message = (
+            _("The start date is not a date (YYYY-MM-DD).")
+            if what == "start"
+            else _("The end date is not a date (YYYY-MM-DD).")
+        )
+        raise HTTPException(422, message) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,18 +120,18 @@ class Filters:
         try:
             chosen = IncidentState(state.strip().upper()) if state.strip() else None
         except ValueError:
-            raise HTTPException(422, f"Unknown state {state!r}.") from None
+            raise HTTPException(422, _("Unknown state %(state)r.") % {"state": state}) from None
         points: int | None = None
         if score.strip():
             try:
                 points = round(float(score))
             except ValueError:
-                raise HTTPException(422, "The score is a number from 0 to 100.") from None
+                raise HTTPException(422, _("The score is a number from 0 to 100.")) from None
             if not 0 <= points <= 100:
-                raise HTTPException(422, "The score is a number from 0 to 100.")
+                raise HTTPException(422, _("The score is a number from 0 to 100."))
         first, last = _day(day_from, "start"), _day(day_to, "end")
         if first is not None and last is not None and first > last:
-            raise HTTPException(422, "The start date is after the end date.")
+            raise HTTPException(422, _("The start date is after the end date."))
         several = who.user is not None and not who.user.role.station_bound
         return cls(
             view=view,
@@ -276,12 +282,12 @@ def _list_page(
         "incidents.html",
         who,
         status_code=status_code,
-        title="Incidents",
+        title=_("Incidents"),
         view=f.view,
         filters=f,
         rows_query=f.query(),
         incidents=_rows(ctx, who, f) if incidents is None else incidents,
-        scope=who.user.station_id or "all stations",
+        scope=who.user.station_id or _("all stations"),
         states=list(IncidentState),
         stations=ctx.station_ids if not role.station_bound else [],
         cameras=_cameras(ctx, who),
@@ -323,7 +329,8 @@ def incidents_page(
             f,
             q=text,
             status_code=422,
-            search_error=f"Type an incident id or its first {SEARCH_MIN} to 8 characters.",
+            search_error=_("Type an incident id or its first %(least)d to 8 characters.")
+            % {"least": SEARCH_MIN},
         )
     found = _search(ctx, who, text)
     if len(found) == 1:
@@ -339,7 +346,7 @@ def incidents_page(
             f,
             q=text,
             status_code=404,
-            search_error=f"Incident {text} not found in your scope.",
+            search_error=_("Incident %(id)s not found in your scope.") % {"id": text},
         )
     return _list_page(
         request,
@@ -348,7 +355,8 @@ def incidents_page(
         f,
         incidents=found,
         q=text,
-        search_error=f"{len(found)} incidents start with {text}: choose one.",
+        search_error=_("%(n)d incidents start with %(id)s: choose one.")
+        % {"n": len(found), "id": text},
     )
 
 
@@ -460,7 +468,7 @@ def _incident_page(
         "incident.html",
         who,
         status_code=status_code,
-        title=f"Incident {incident_id[:8]}",
+        title=_("Incident %(id)s") % {"id": incident_id[:8]},
         incident=incident,
         bars=expression_bars(incident),
         units=dispatch_units(site, incident, suggested, available),
@@ -504,11 +512,16 @@ def incident_act(
         )
     except ValidationError:
         return _incident_page(
-            request, ctx, who, incident_id, status_code=400, error=f"Unknown action {action!r}."
+            request,
+            ctx,
+            who,
+            incident_id,
+            status_code=400,
+            error=_("Unknown action %(action)r.") % {"action": action},
         )
     if body.action == "dispatch" and body.unit_id is None:
         return _incident_page(
-            request, ctx, who, incident_id, status_code=400, error="Choose a unit to dispatch."
+            request, ctx, who, incident_id, status_code=400, error=_("Choose a unit to dispatch.")
         )
     try:
         with service_errors():

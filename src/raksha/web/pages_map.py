@@ -21,6 +21,7 @@ from raksha.auth.access import Rule, station_scope
 from raksha.domain.units import UnitState
 from raksha.incidents.model import IncidentState
 from raksha.services.cameras import visible_cameras
+from raksha.web.i18n import gettext as _
 from raksha.web.render import STAFF, page
 from raksha.web.settings import WebSettings
 from raksha.web.site import Site, jurisdiction_json
@@ -178,4 +179,4 @@ def map_page(
         k: sum(1 for c in data["cameras"] if c["status"] == k)
         for k in ("online", "offline", "unknown", "disabled")
     }
-    return page(request, "map.html", who, title="Map", data=data, counts=counts)
+    return page(request, "map.html", who, title=_("Map"), data=data, counts=counts)

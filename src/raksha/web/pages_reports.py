@@ -13,19 +13,25 @@ from fastapi.responses import Response
 from raksha.api.deps import Context, Principal, require, service_errors
 from raksha.auth.access import Rule
 from raksha.services.reports import response_times
+from raksha.web.i18n import N_
+from raksha.web.i18n import gettext as _
 from raksha.web.render import page
 
 router = APIRouter(include_in_schema=False)
 
-#: (attribute, column heading) of the station table.
+#: (attribute, column heading) of the station table; the headings are translated where shown.
 STATION_COLUMNS = (
-    ("acknowledge", "to acknowledge"),
-    ("dispatch", "to dispatch"),
-    ("unit_ack", "unit acknowledges"),
-    ("travel", "travel"),
-    ("on_scene", "to on scene"),
+    ("acknowledge", N_("to acknowledge")),
+    ("dispatch", N_("to dispatch")),
+    ("unit_ack", N_("unit acknowledges")),
+    ("travel", N_("travel")),
+    ("on_scene", N_("to on scene")),
 )
-UNIT_COLUMNS = (("unit_ack", "acknowledges"), ("travel", "travel"), ("on_scene", "to on scene"))
+UNIT_COLUMNS = (
+    ("unit_ack", N_("acknowledges")),
+    ("travel", N_("travel")),
+    ("on_scene", N_("to on scene")),
+)
 
 
 def duration(seconds: float | None) -> str:
@@ -57,7 +63,7 @@ def reports_page(
         request,
         "reports.html",
         who,
-        title="Response times",
+        title=_("Response times"),
         report=report,
         days=days,
         station_columns=STATION_COLUMNS,

@@ -21,22 +21,27 @@ from markupsafe import Markup
 from raksha.api.deps import Context, Principal, require, service_errors
 from raksha.auth.access import Rule
 from raksha.services.stats import DEFAULT_TZ, Statistics, incident_statistics
-from raksha.web import svg_charts
+from raksha.web import i18n, svg_charts
+from raksha.web.i18n import N_
+from raksha.web.i18n import gettext as _
 from raksha.web.pages_reports import duration
 from raksha.web.render import page
 
 router = APIRouter(include_in_schema=False)
 
 DAY_CHOICES = (7, 30, 90)
-#: (key, label) of the outcomes, in chart order.
-OUTCOMES = (("resolved", "Resolved"), ("dismissed", "Dismissed (false alarm)"), ("open", "Open"))
-ORIGINS = (("camera", "Camera"), ("sos", "SOS"))
+#: (key, label) of the outcomes, in chart order (the labels translated where shown).
+OUTCOMES = (
+    ("resolved", N_("Resolved")),
+    ("dismissed", N_("Dismissed (false alarm)")),
+    ("open", N_("Open")),
+)
+ORIGINS = (("camera", N_("Camera")), ("sos", "SOS"))
 
 
 def short_day(label: str) -> str:
-    """'22 Nov' from '2026-11-22'."""
-    d = date.fromisoformat(label)
-    return f"{d.day} {d:%b}"
+    """'22 Nov' from '2026-11-22' (in the page's language: '22 नव॰' in Hindi)."""
+    return i18n.short_day(date.fromisoformat(label))
 
 
 def share(value: float | None) -> str:
@@ -57,7 +62,7 @@ def _ack_chart(stats: Statistics) -> Markup:
             for d in stats.days
         ],
         chart_id="chart-ack",
-        title="Median time to acknowledge per day",
+        title=_("Median time to acknowledge per day"),
         tick=short_day,
         fmt=lambda v: duration(v * scale),
         axis_fmt=axis,
@@ -71,27 +76,27 @@ def charts(stats: Statistics) -> dict[str, Markup]:
         "days": svg_charts.columns(
             [(d.day.isoformat(), float(d.incidents)) for d in stats.days],
             chart_id="chart-days",
-            title="Incidents per day",
+            title=_("Incidents per day"),
             tick=short_day,
         ),
         "stations": svg_charts.bars(
             [(s, float(o.total)) for s, o in stats.stations.items()],
             chart_id="chart-stations",
-            title="Incidents per station",
+            title=_("Incidents per station"),
         ),
         "cameras": svg_charts.bars(
-            cameras, chart_id="chart-cameras", title="Incidents raised per camera (top 10)"
+            cameras, chart_id="chart-cameras", title=_("Incidents raised per camera (top 10)")
         ),
         "outcomes": svg_charts.bars(
-            [(label, float(getattr(stats.outcomes, key))) for key, label in OUTCOMES],
+            [(_(label), float(getattr(stats.outcomes, key))) for key, label in OUTCOMES],
             chart_id="chart-outcomes",
-            title="Incidents by outcome",
+            title=_("Incidents by outcome"),
         ),
         "ack": _ack_chart(stats),
         "origins": svg_charts.bars(
-            [(label, float(stats.origins.get(key, 0))) for key, label in ORIGINS],
+            [(_(label), float(stats.origins.get(key, 0))) for key, label in ORIGINS],
             chart_id="chart-origins",
-            title="Incidents by origin",
+            title=_("Incidents by origin"),
         ),
     }
 
@@ -105,7 +110,10 @@ def stats_page(
     station: Annotated[str | None, Query(max_length=128)] = None,
 ) -> Response:
     if days not in DAY_CHOICES:
-        raise HTTPException(422, f"days must be one of {', '.join(map(str, DAY_CHOICES))}")
+        raise HTTPException(
+            422,
+            _("days must be one of %(choices)s") % {"choices": ", ".join(map(str, DAY_CHOICES))},
+        )
     settings = getattr(request.app.state, "raksha_web", None)
     tz = getattr(settings, "time_zone", None) or DEFAULT_TZ
     with service_errors():
@@ -122,7 +130,7 @@ def stats_page(
         request,
         "stats.html",
         who,
-        title="Statistics",
+        title=_("Statistics"),
         stats=stats,
         charts=charts(stats),
         day_choices=DAY_CHOICES,

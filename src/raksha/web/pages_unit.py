@@ -16,6 +16,7 @@ from fastapi.responses import Response
 
 from raksha.api.deps import Principal, require
 from raksha.auth.access import Rule
+from raksha.web.i18n import gettext as _
 from raksha.web.render import page
 
 router = APIRouter(include_in_schema=False)
@@ -33,6 +34,6 @@ async def unit_page(
         request,
         "unit.html",
         None,
-        title="Patrol unit",
+        title=_("Patrol unit"),
         headers={"Permissions-Policy": PERMISSIONS, "Referrer-Policy": "no-referrer"},
     )

@@ -17,19 +17,21 @@ from raksha.api.deps import Context, Principal, require, service_errors
 from raksha.auth.access import Rule
 from raksha.auth.roles import Role
 from raksha.auth.users import User
-from raksha.services.users import ROLE_LABELS, UserAdmin
-from raksha.web.render import page
+from raksha.services.users import UserAdmin
+from raksha.web.i18n import N_, known_message
+from raksha.web.i18n import gettext as _
+from raksha.web.render import ROLE_LABELS, page
 
 router = APIRouter(include_in_schema=False)
 
 Username = Annotated[str, Path(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.@\-]+$")]
 #: The confirmations shown after a change (`?done=...&user=...`).
 DONE = {
-    "added": "Added {user}.",
-    "disabled": "Disabled {user}; their sessions have ended.",
-    "enabled": "Enabled {user}.",
-    "password": "New password set for {user}; their sessions have ended.",
-    "role": "Changed the role of {user}; their sessions have ended.",
+    "added": N_("Added %(user)s."),
+    "disabled": N_("Disabled %(user)s; their sessions have ended."),
+    "enabled": N_("Enabled %(user)s."),
+    "password": N_("New password set for %(user)s; their sessions have ended."),
+    "role": N_("Changed the role of %(user)s; their sessions have ended."),
 }
 #: Refusals the page shows next to the forms (others become the error page).
 SHOWN = (400, 404, 409, 422)
@@ -57,7 +59,7 @@ def _users_page(
         "users.html",
         who,
         status_code=status_code,
-        title="Users",
+        title=_("Users"),
         users=users,
         roles=[(r.value, ROLE_LABELS[r]) for r in Role],
         role_labels={r.value: ROLE_LABELS[r] for r in Role},
@@ -78,7 +80,7 @@ def users_page(
     done: str | None = None,
     user: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
-    message = DONE[done].format(user=user or "the user") if done in DONE else None
+    message = _(DONE[done]) % {"user": user or _("the user")} if done in DONE else None
     return _users_page(request, ctx, who, done=message)
 
 
@@ -103,7 +105,7 @@ def _changed(
                 ctx,
                 who,
                 status_code=exc.status_code,
-                error=str(exc.detail),
+                error=known_message(str(exc.detail)),
                 error_user=username,
                 form=form,
             )
@@ -132,7 +134,7 @@ def user_add(
             ctx,
             who,
             status_code=400,
-            error="The two passwords differ.",
+            error=_("The two passwords differ."),
             error_user=name,
             form=form,
         )
@@ -185,7 +187,7 @@ def user_password(
             ctx,
             who,
             status_code=400,
-            error="The two passwords differ.",
+            error=_("The two passwords differ."),
             error_user=username,
         )
 

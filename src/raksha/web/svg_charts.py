@@ -21,6 +21,8 @@ from html import escape
 
 from markupsafe import Markup
 
+from raksha.web.i18n import gettext as _
+
 __all__ = ["WIDTH", "bars", "columns", "line", "nice_ticks"]
 
 WIDTH = 360
@@ -131,10 +133,13 @@ def columns(
     def x_mid(i: int) -> float:
         return LEFT + slot * (i + 0.5)
 
-    desc = f"{len(points)} bars, highest {fmt(max(values, default=0.0))}{unit}"
+    desc = _("%(n)d bars, highest %(top)s") % {
+        "n": len(points),
+        "top": f"{fmt(max(values, default=0.0))}{unit}",
+    }
     out = _open(chart_id, "columns", height, title, desc)
     out.append(_y_axis(ticks, y_of, fmt))
-    for i, ((label, _), v) in enumerate(zip(points, values, strict=True)):
+    for i, ((label, _value), v) in enumerate(zip(points, values, strict=True)):
         y = y_of(v)
         out.append(
             f'<rect class="bar" x="{_f(LEFT + slot * i + gap / 2)}" y="{_f(y)}" '
@@ -160,10 +165,10 @@ def bars(
     top = max(values, default=0.0) or 1.0
     room = WIDTH - 4 - 44  # the value's text after the longest bar
     desc = "; ".join(
-        f"{label}: {fmt(v)}{unit}" for (label, _), v in zip(items, values, strict=True)
+        f"{label}: {fmt(v)}{unit}" for (label, _value), v in zip(items, values, strict=True)
     )
-    out = _open(chart_id, "bars", height, title, desc or "no data")
-    for i, ((label, _), v) in enumerate(zip(items, values, strict=True)):
+    out = _open(chart_id, "bars", height, title, desc or _("no data"))
+    for i, ((label, _value), v) in enumerate(zip(items, values, strict=True)):
         y = i * ROW
         w = room * v / top
         out.append(f'<text class="label" x="2" y="{y + 13}">{_e(_clip(label))}</text>')
@@ -175,7 +180,7 @@ def bars(
             f'<text class="value" x="{_f(w + 6)}" y="{y + 29}">{_e(fmt(v))}{_e(unit)}</text>'
         )
     if not items:
-        out.append(f'<text class="label" x="2" y="{ROW // 2}">no data</text>')
+        out.append(f'<text class="label" x="2" y="{ROW // 2}">{_e(_("no data"))}</text>')
     out.append("</svg>")
     return Markup("".join(out))
 
@@ -203,13 +208,16 @@ def line(
     def x_of(i: int) -> float:
         return LEFT + slot * (i + 0.5)
 
-    desc = f"{len(present)} of {n} points have a value" + (
-        f", from {fmt(min(present))} to {fmt(max(present))}" if present else ""
+    desc = (
+        _("%(k)d of %(n)d points have a value, from %(low)s to %(high)s")
+        % {"k": len(present), "n": n, "low": fmt(min(present)), "high": fmt(max(present))}
+        if present
+        else _("%(k)d of %(n)d points have a value") % {"k": 0, "n": n}
     )
     out = _open(chart_id, "line", height, title, desc)
     out.append(_y_axis(ticks, y_of, axis_fmt or fmt))
     runs: list[list[str]] = [[]]
-    for i, (_, v) in enumerate(points):
+    for i, (_label, v) in enumerate(points):
         if v is None:
             runs.append([])
         else:

@@ -8,6 +8,34 @@
 
   var R = window.Raksha = window.Raksha || {};
 
+  /* ---- language ------------------------------------------------------------------------ */
+  /* The page's messages in its language, from the JSON block the server writes into every
+     page (`<script type="application/json" id="i18n">`): {messages: {English: translation or
+     [plural forms]}, plural: the form for 0, 1 and 2 or more}. A message it lacks stays in
+     English. "%(name)s" in a message is replaced by args.name. */
+  var I18N = (function () {
+    var el = document.getElementById("i18n");
+    try { return (el && JSON.parse(el.textContent)) || {}; } catch (e) { return {}; }
+  })();
+  var MESSAGES = I18N.messages || {};
+  var PLURAL = I18N.plural || [1, 0, 1];
+  function fill(text, args) {
+    if (!args) return text;
+    return text.replace(/%\((\w+)\)s/g, function (all, key) {
+      return Object.prototype.hasOwnProperty.call(args, key) ? String(args[key]) : all;
+    });
+  }
+  function _(message, args) {
+    var t = MESSAGES[message];
+    return fill(typeof t === "string" && t ? t : message, args);
+  }
+  function ngettext(singular, plural, n, args) {
+    var forms = MESSAGES[singular];
+    var form = PLURAL[Math.min(2, Math.max(0, Math.floor(Math.abs(n))))] || 0;
+    var text = Array.isArray(forms) && forms[form] ? forms[form] : (n === 1 ? singular : plural);
+    return fill(text, args);
+  }
+
   /* ---- time ------------------------------------------------------------------------- */
   // The server's clock when it is clearly apart from this device's (a phone set wrong).
   var skew = 0;
@@ -32,18 +60,18 @@
     return Date.parse(/T[\d:.]+$/.test(s) ? s + "Z" : s);
   }
 
-  var DEADLINES = { acknowledge: "acknowledge", dispatch: "dispatch", unit_ack: "unit to acknowledge" };
-  var STATES = { NEW: "New", ACKNOWLEDGED: "Acknowledged", CONFIRMED: "Confirmed",
-    DISPATCHED: "Dispatched", RESOLVED: "Resolved", DISMISSED: "Dismissed" };
+  var DEADLINES = { acknowledge: _("acknowledge"), dispatch: _("dispatch"), unit_ack: _("unit to acknowledge") };
+  var STATES = { NEW: _("New"), ACKNOWLEDGED: _("Acknowledged"), CONFIRMED: _("Confirmed"),
+    DISPATCHED: _("Dispatched"), RESOLVED: _("Resolved"), DISMISSED: _("Dismissed") };
 
   /* {text, overdue} of a running deadline, or null when none runs. */
   function countdown(deadlineAt, kind) {
     var at = parseTime(deadlineAt);
     if (isNaN(at)) return null;
-    var label = DEADLINES[kind] || kind || "deadline";
+    var label = DEADLINES[kind] || kind || _("deadline");
     var left = (at - now()) / 1000;
-    return left >= 0 ? { text: label + " within " + clock(left), overdue: false }
-      : { text: label + " overdue " + clock(-left), overdue: true };
+    return left >= 0 ? { text: _("%(what)s within %(time)s", { what: label, time: clock(left) }), overdue: false }
+      : { text: _("%(what)s overdue %(time)s", { what: label, time: clock(-left) }), overdue: true };
   }
 
   function metres(m) {
@@ -131,7 +159,7 @@
     if (!el) return;
     onState(function (s) {
       el.dataset.state = s;
-      el.textContent = s === "live" ? "live" : s === "reconnecting" ? "reconnecting…" : s + "…";
+      el.textContent = s === "live" ? _("live") : s === "reconnecting" ? _("reconnecting…") : _("connecting…");
     });
   }
 
@@ -275,9 +303,9 @@
   function describe(d) {
     var parts = [];
     if (d.origin === "sos") parts.push("SOS");
-    if (d.priority === "high") parts.push("high priority");
+    if (d.priority === "high") parts.push(_("high priority"));
     parts.push(d.place || d.hotspot_id || d.camera_id || "");
-    parts.push("station " + d.station_id);
+    parts.push(_("station %(station)s", { station: d.station_id }));
     var c = countdown(d.deadline_at, d.deadline_kind);
     if (c) parts.push(c.text);
     return parts.filter(Boolean).join(" · ");
@@ -298,14 +326,14 @@
     seedLevels(document);
     on("incident.new", function (d) {
       levels[d.id] = d.escalation_level || 0;
-      raise("New incident " + d.id.slice(0, 8), describe(d),
+      raise(_("New incident %(id)s", { id: d.id.slice(0, 8) }), describe(d),
         { tag: "incident-" + d.id, url: "/incidents/" + d.id, beeps: d.priority === "high" ? 3 : 2 });
     });
     on("incident.update", function (d) {
       var before = levels[d.id] || 0, n = d.escalation_level || 0;
       levels[d.id] = n;
       if (n > before) {
-        raise("Incident " + d.id.slice(0, 8) + " escalated ×" + n, describe(d),
+        raise(_("Incident %(id)s escalated ×%(n)s", { id: d.id.slice(0, 8), n: n }), describe(d),
           { tag: "incident-" + d.id, url: "/incidents/" + d.id, beeps: 3, vibrate: [400, 150, 400, 150, 400] });
       }
     });
@@ -325,9 +353,9 @@
       vibrate.disabled = !navigator.vibrate;
       notifyBox.checked = prefs.notify && supported && Notification.permission === "granted";
       notifyBox.disabled = !supported;
-      state.textContent = !supported ? "This browser shows no system notifications."
-        : Notification.permission === "denied" ? "Notifications are blocked: allow them for this site in the browser's settings."
-        : notifyBox.checked ? "Shown also while this tab is in the background (keep it open)."
+      state.textContent = !supported ? _("This browser shows no system notifications.")
+        : Notification.permission === "denied" ? _("Notifications are blocked: allow them for this site in the browser's settings.")
+        : notifyBox.checked ? _("Shown also while this tab is in the background (keep it open).")
         : "";
     }
     sound.addEventListener("change", function () { prefs.sound = sound.checked; savePrefs(); unlockAudio(); });
@@ -349,7 +377,7 @@
     document.getElementById("alert-test").addEventListener("click", function () {
       unlockAudio();
       setTimeout(function () {
-        raise("Raksha test alert", "This is how a new incident will alert you.", { tag: "raksha-test" });
+        raise(_("Raksha test alert"), _("This is how a new incident will alert you."), { tag: "raksha-test" });
       }, 50);
     });
     if (prefs.notify && supported && Notification.permission === "granted") {
@@ -508,7 +536,7 @@
     if (esc) {
       var n = d.escalation_level || 0;
       esc.dataset.escalated = String(n);
-      esc.textContent = "escalated ×" + n;
+      esc.textContent = _("escalated ×%(n)s", { n: n });
       esc.hidden = n <= 0;
     }
     var sos = box.querySelector('[data-mark="sos"]');
@@ -546,7 +574,7 @@
             var u = s.unit;
             seen[u.id] = true;
             keep.push([u.id, u.id + (u.kind ? " (" + u.kind + ")" : "") + " · " + metres(s.distance_m) +
-              " · " + (s.live ? "live" : "base")]);
+              " · " + (s.live ? _("live") : _("base"))]);
           });
           Array.prototype.forEach.call(select.options, function (o) {
             if (!seen[o.value]) keep.push([o.value, o.textContent]);
@@ -568,6 +596,8 @@
     }
   }
 
+  R._ = _;
+  R.ngettext = ngettext;
   R.now = now;
   R.parseTime = parseTime;
   R.clock = clock;

@@ -11,11 +11,13 @@
   var src = document.getElementById("map-data");
   if (!el || !src || !L || !R) return;
   var data = JSON.parse(src.textContent);
+  var _ = R._, ngettext = R.ngettext;
 
   var CAMERA = { online: "#16a34a", offline: "#dc2626", unknown: "#9ca3af", disabled: "#1f2937" };
   var INCIDENT = { NEW: "#dc2626", ACKNOWLEDGED: "#f59e0b", CONFIRMED: "#ea580c", DISPATCHED: "#2563eb" };
   var UNIT = { available: "#16a34a", dispatched: "#2563eb", on_scene: "#7c3aed", off_duty: "#6b7280" };
-  var UNIT_LABEL = { available: "available", dispatched: "dispatched", on_scene: "on scene", off_duty: "off duty" };
+  var UNIT_LABEL = { available: _("available"), dispatched: _("dispatched"), on_scene: _("on scene"), off_duty: _("off duty") };
+  var CAMERA_LABEL = { online: _("online"), offline: _("offline"), unknown: _("unknown"), disabled: _("disabled") };
   var TERMINAL = { RESOLVED: 1, DISMISSED: 1 };
   var MAX_AGE_MS = (data.position_max_age_s || 600) * 1000;
   var UNITS_EVERY_MS = 5000;
@@ -52,7 +54,7 @@
       L.geoJSON(s.jurisdiction, { style: { color: "#0b3d91", weight: 1, fillOpacity: 0.04 } }).addTo(map);
     }
     var m = add(L.circleMarker([s.lat, s.lon], { radius: 9, color: "#fff", weight: 2, fillColor: "#0b3d91", fillOpacity: 1 }), s.lat, s.lon);
-    label(m, ["Station " + s.name], 3);
+    label(m, [_("Station %(name)s", { name: s.name })], 3);
   });
   data.hotspots.forEach(function (h) {
     var m = add(L.circleMarker([h.lat, h.lon], { radius: 6, color: "#92400e", weight: 1, fillColor: "#f59e0b", fillOpacity: 1 }), h.lat, h.lon)
@@ -65,11 +67,12 @@
     if (c.lat === null || c.lon === null) return;
     var k = perSpot[c.hotspot_id] = (perSpot[c.hotspot_id] || 0) + 1;
     var lat = c.lat + 0.0004 * k, lon = c.lon + 0.0004 * k;
-    var lines = ["Camera " + c.id, "status: " + c.status];
-    if (c.last_frame_at) lines.push("last frame: " + new Date(c.last_frame_at).toLocaleString());
-    if (c.last_error) lines.push("error: " + c.last_error);
+    var status = CAMERA_LABEL[c.status] || c.status;
+    var lines = [_("Camera %(id)s", { id: c.id }), _("status: %(status)s", { status: status })];
+    if (c.last_frame_at) lines.push(_("last frame: %(time)s", { time: new Date(c.last_frame_at).toLocaleString() }));
+    if (c.last_error) lines.push(_("error: %(error)s", { error: c.last_error }));
     add(L.circleMarker([lat, lon], { radius: 7, color: "#fff", weight: 2, fillColor: CAMERA[c.status] || "#9ca3af", fillOpacity: 1 }), lat, lon)
-      .bindPopup(R.textNode(lines)).bindTooltip(R.textNode([c.id + ": " + c.status]), { direction: "bottom" });
+      .bindPopup(R.textNode(lines)).bindTooltip(R.textNode([c.id + ": " + status]), { direction: "bottom" });
   });
 
   /* ---- patrol units ----------------------------------------------------------------- */
@@ -83,15 +86,15 @@
   }
   function unitLines(u, where) {
     var status = UNIT_LABEL[u.status] || u.status;
-    return ["Unit " + u.id + (status ? " · " + status : "")];
+    return [_("Unit %(unit)s", { unit: u.id }) + (status ? " · " + status : "")];
   }
   function unitPopup(u, where) {
-    var lines = ["Unit " + u.id + " (" + u.kind + ")", "station " + (u.station_id || u.station)];
-    if (u.status) lines.push("status: " + (UNIT_LABEL[u.status] || u.status));
-    if (u.incident_id) lines.push("job: incident " + u.incident_id.slice(0, 8));
-    if (where.live) lines.push("live position, " + new Date(u.position_at).toLocaleTimeString() +
+    var lines = [_("Unit %(unit)s", { unit: u.id }) + " (" + u.kind + ")", _("station %(station)s", { station: u.station_id || u.station })];
+    if (u.status) lines.push(_("status: %(status)s", { status: UNIT_LABEL[u.status] || u.status }));
+    if (u.incident_id) lines.push(_("job: incident %(id)s", { id: u.incident_id.slice(0, 8) }));
+    if (where.live) lines.push(_("live position, %(time)s", { time: new Date(u.position_at).toLocaleTimeString() }) +
       (u.accuracy_m ? " (±" + Math.round(u.accuracy_m) + " m)" : ""));
-    else if (u.status) lines.push(u.position_at ? "at its base (last position too old)" : "at its base (no position yet)");
+    else if (u.status) lines.push(u.position_at ? _("at its base (last position too old)") : _("at its base (no position yet)"));
     return R.textNode(lines);
   }
   function unitStyle(u, where) {
@@ -125,22 +128,22 @@
   function incidentLines(d) {
     var marks = [];
     if (d.origin === "sos") marks.push("SOS");
-    if (d.priority === "high" && d.origin !== "sos") marks.push("high");
-    if (d.escalation_level > 0) marks.push("escalated ×" + d.escalation_level);
+    if (d.priority === "high" && d.origin !== "sos") marks.push(_("high"));
+    if (d.escalation_level > 0) marks.push(_("escalated ×%(n)s", { n: d.escalation_level }));
     return [d.id.slice(0, 8) + " · " + (R.STATES[d.state] || d.state) + (marks.length ? " · " + marks.join(" · ") : "")];
   }
   function incidentPopup(d) {
     var div = document.createElement("div");
     var a = document.createElement("a");
     a.href = "/incidents/" + encodeURIComponent(d.id);
-    a.textContent = "Incident " + d.id.slice(0, 8);
+    a.textContent = _("Incident %(id)s", { id: d.id.slice(0, 8) });
     div.appendChild(a);
-    var lines = [(R.STATES[d.state] || d.state) + (d.origin === "sos" ? " · SOS" : "") + (d.priority === "high" ? " · high priority" : ""),
-      d.place || d.hotspot_id || "", "station " + d.station_id];
+    var lines = [(R.STATES[d.state] || d.state) + (d.origin === "sos" ? " · SOS" : "") + (d.priority === "high" ? " · " + _("high priority") : ""),
+      d.place || d.hotspot_id || "", _("station %(station)s", { station: d.station_id })];
     var c = R.countdown(d.deadline_at, d.deadline_kind);
     if (c) lines.push(c.text);
-    if (d.escalation_level > 0) lines.push("escalated ×" + d.escalation_level);
-    if (d.unit_id) lines.push("unit " + d.unit_id);
+    if (d.escalation_level > 0) lines.push(_("escalated ×%(n)s", { n: d.escalation_level }));
+    if (d.unit_id) lines.push(_("unit %(unit)s", { unit: d.unit_id }));
     div.appendChild(R.textNode(lines.filter(Boolean)));
     return div;
   }
@@ -249,7 +252,8 @@
   function recount() {
     if (!counts) return;
     var n = Object.keys(incidents).length, u = Object.keys(units).length;
-    counts.textContent = n + " open incident" + (n === 1 ? "" : "s") + ", " + u + " patrol unit" + (u === 1 ? "" : "s");
+    counts.textContent = ngettext("%(count)s open incident", "%(count)s open incidents", n, { count: n }) + ", " +
+      ngettext("%(count)s patrol unit", "%(count)s patrol units", u, { count: u });
   }
 
   if (!data.live) return;

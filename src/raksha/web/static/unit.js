@@ -11,13 +11,14 @@
   var R = window.Raksha;
   var app = document.getElementById("unit-app");
   if (!app || !R) return;
+  var _ = R._;
 
   var KEY = "raksha.unit";
   var SEEN_KEY = "raksha.unit.job";
   var ACKED_KEY = "raksha.unit.acked";
   var POLL_MS = 3000;
   var POSITION_MS = 10000;
-  var STATUS = { available: "available", dispatched: "dispatched", on_scene: "on scene", off_duty: "off duty" };
+  var STATUS = { available: _("available"), dispatched: _("dispatched"), on_scene: _("on scene"), off_duty: _("off duty") };
 
   function $(id) { return document.getElementById(id); }
   var setup = $("unit-setup"), main = $("unit-main"), msg = $("unit-msg");
@@ -48,7 +49,7 @@
   }
   function detail(res) {
     var d = res.body && res.body.detail;
-    return typeof d === "string" ? d : "the server answered " + res.status;
+    return typeof d === "string" ? d : _("the server answered %(status)s", { status: res.status });
   }
 
   /* ---- setup ------------------------------------------------------------------------ */
@@ -66,7 +67,7 @@
     ev.preventDefault();
     var id = $("unit-id").value.trim(), token = $("unit-token").value.trim();
     if (!id || token.length < 16) {
-      showSetup("Enter the unit id and its device token (16 characters or more).");
+      showSetup(_("Enter the unit id and its device token (16 characters or more)."));
       return;
     }
     cfg = { id: id, token: token };
@@ -119,9 +120,9 @@
   }
   function duty(on) {
     api("POST", "/duty", { on_duty: on }).then(function (res) {
-      if (res.ok) { showStatus(res.body.status); say(on ? "You are on duty." : "You are off duty.", "ok"); }
-      else say("Duty not changed: " + detail(res), "error");
-    }).catch(function () { say("No connection: duty not changed. Try again.", "error"); });
+      if (res.ok) { showStatus(res.body.status); say(on ? _("You are on duty.") : _("You are off duty."), "ok"); }
+      else say(_("Duty not changed: %(why)s", { why: detail(res) }), "error");
+    }).catch(function () { say(_("No connection: duty not changed. Try again."), "error"); });
   }
   $("duty-on").addEventListener("click", function () { enableAlerts(); duty(true); });
   $("duty-off").addEventListener("click", function () { duty(false); });
@@ -136,14 +137,14 @@
     if (!cfg) return;
     api("GET", "/job").then(function (res) {
       if (res.status === 401 || res.status === 403 || res.status === 404) {
-        showSetup(res.status === 401 ? "This device token was not accepted. Check it with your station."
-          : res.status === 403 ? "This token belongs to another unit." : "No such patrol unit: " + cfg.id + ".");
+        showSetup(res.status === 401 ? _("This device token was not accepted. Check it with your station.")
+          : res.status === 403 ? _("This token belongs to another unit.") : _("No such patrol unit: %(unit)s.", { unit: cfg.id }));
         return;
       }
-      if (!res.ok) { setConn("reconnecting", "server busy…"); return; }
-      setConn("live", "live");
+      if (!res.ok) { setConn("reconnecting", _("server busy…")); return; }
+      setConn("live", _("live"));
       show(res.body.job || null);
-    }).catch(function () { setConn("reconnecting", "no connection…"); });
+    }).catch(function () { setConn("reconnecting", _("no connection…")); });
   }
 
   function haversine(a, b, c, d) {
@@ -155,10 +156,10 @@
   function distanceText() {
     if (!job) return "";
     if (fix && typeof job.lat === "number" && typeof job.lon === "number") {
-      return R.metres(haversine(fix.lat, fix.lon, job.lat, job.lon)) + " from you";
+      return _("%(distance)s from you", { distance: R.metres(haversine(fix.lat, fix.lon, job.lat, job.lon)) });
     }
     var d = job.unit && job.unit.distance_m;
-    return typeof d === "number" ? R.metres(d) + " away when sent" : "";
+    return typeof d === "number" ? _("%(distance)s away when sent", { distance: R.metres(d) }) : "";
   }
 
   function acked() { return R.readJSON("localStorage", ACKED_KEY, null) === jobKey; }
@@ -166,9 +167,9 @@
     var onScene = status === "on_scene" || (job && job.unit_status === "on_scene");
     var ack = $("job-ack"), scene = $("job-on-scene");
     ack.disabled = acked() || onScene;
-    ack.textContent = acked() || onScene ? "Acknowledged ✓" : "Acknowledge";
+    ack.textContent = acked() || onScene ? _("Acknowledged") + " ✓" : _("Acknowledge");
     scene.disabled = onScene;
-    scene.textContent = onScene ? "On scene ✓" : "On scene";
+    scene.textContent = onScene ? _("On scene") + " ✓" : _("On scene");
   }
   function ackClock() {
     var el = $("job-ack-within");
@@ -176,7 +177,8 @@
     var sent = R.parseTime(job.at);
     if (isNaN(sent) || typeof job.ack_within_s !== "number") { el.textContent = ""; return; }
     var left = (sent + job.ack_within_s * 1000 - R.now()) / 1000;
-    el.textContent = left >= 0 ? "Acknowledge within " + R.clock(left) : "Acknowledge now: " + R.clock(-left) + " late";
+    el.textContent = left >= 0 ? _("Acknowledge within %(time)s", { time: R.clock(left) })
+      : _("Acknowledge now: %(time)s late", { time: R.clock(-left) });
     el.classList.toggle("overdue", left < 0);
   }
 
@@ -186,7 +188,7 @@
     $("job").hidden = !j;
     if (!j) {
       jobKey = null;
-      document.title = "Patrol unit · Raksha";
+      document.title = _("Patrol unit") + " · Raksha";
       return;
     }
     if (j.unit_status) showStatus(j.unit_status);
@@ -217,7 +219,7 @@
         newJob(j);
       }
     }
-    document.title = (acked() ? "" : "NEW JOB · ") + (j.place || "Job") + " · Raksha";
+    document.title = (acked() ? "" : _("NEW JOB") + " · ") + (j.place || _("Job")) + " · Raksha";
     $("job-distance").textContent = distanceText();
     buttons();
     ackClock();
@@ -226,15 +228,16 @@
   function newJob(j) {
     R.beep(4);
     R.buzz([500, 200, 500, 200, 500]);
-    R.notify("New job: " + (j.place || "see the phone"), (j.text && j.text.en) || "", "raksha-job", "/unit");
-    say("New job. Acknowledge it now.", "attention");
+    var place = j.place || _("see the phone");
+    R.notify(_("New job: %(place)s", { place: place }), (j.text && j.text.en) || "", "raksha-job", "/unit");
+    say(_("New job. Acknowledge it now."), "attention");
   }
 
   function act(path, done) {
     api("POST", path, {}).then(function (res) {
-      if (res.ok) { done(); say(path === "/job/ack" ? "Acknowledged. Go now." : "Arrival recorded.", "ok"); poll(); }
-      else say("Not sent: " + detail(res), "error");
-    }).catch(function () { say("No connection: not sent. Try again.", "error"); });
+      if (res.ok) { done(); say(path === "/job/ack" ? _("Acknowledged. Go now.") : _("Arrival recorded."), "ok"); poll(); }
+      else say(_("Not sent: %(why)s", { why: detail(res) }), "error");
+    }).catch(function () { say(_("No connection: not sent. Try again."), "error"); });
   }
   $("job-ack").addEventListener("click", function () {
     enableAlerts();
@@ -249,21 +252,22 @@
   function posState(text) { $("pos-state").textContent = text; }
   function startGeo() {
     if (watchId !== null || !cfg) return;
-    if (!navigator.geolocation) { posState("this phone gives no position"); return; }
+    if (!navigator.geolocation) { posState(_("this phone gives no position")); return; }
     watchId = navigator.geolocation.watchPosition(function (p) {
       fix = { lat: p.coords.latitude, lon: p.coords.longitude, acc: p.coords.accuracy, at: p.timestamp || Date.now() };
       $("job-distance").textContent = distanceText();
       send();
     }, function (e) {
-      posState(e.code === 1 ? "not allowed: allow this site to use the location in the phone's settings"
-        : "no fix yet (" + (e.message || "unavailable") + ")");
+      var why = e.message || _("unavailable");
+      posState(e.code === 1 ? _("not allowed: allow this site to use the location in the phone's settings")
+        : _("no fix yet (%(why)s)", { why: why }));
     }, { enableHighAccuracy: true, maximumAge: 5000, timeout: 30000 });
   }
   function stopGeo() {
     if (watchId !== null && navigator.geolocation) navigator.geolocation.clearWatch(watchId);
     watchId = null;
     if (sendTimer) { clearTimeout(sendTimer); sendTimer = null; }
-    if (status === "off_duty") posState("not shared while off duty");
+    if (status === "off_duty") posState(_("not shared while off duty"));
   }
   /* The newest fix, at most once every 10 s. */
   function send() {
@@ -281,12 +285,12 @@
     api("POST", "/position", body).then(function (res) {
       if (res.ok) {
         showStatus(res.body.status);
-        posState("sent " + new Date().toLocaleTimeString() + (body.accuracy_m ? " (±" + Math.round(body.accuracy_m) + " m)" : ""));
+        posState(_("sent %(time)s", { time: new Date().toLocaleTimeString() }) + (body.accuracy_m ? " (±" + Math.round(body.accuracy_m) + " m)" : ""));
       } else {
         if (res.status === 409 && /future|old/i.test(detail(res))) sendTime = false; // the phone's clock
-        posState("not taken: " + detail(res));
+        posState(_("not taken: %(why)s", { why: detail(res) }));
       }
-    }).catch(function () { posState("not sent (no connection); trying again"); })
+    }).catch(function () { posState(_("not sent (no connection); trying again")); })
       .then(function () { sending = false; });
   }
 
@@ -301,9 +305,9 @@
     stop();
     setup.hidden = true;
     main.hidden = false;
-    $("unit-name").textContent = "Unit " + cfg.id;
+    $("unit-name").textContent = _("Unit %(unit)s", { unit: cfg.id });
     say("", null);
-    setConn("connecting", "connecting…");
+    setConn("connecting", _("connecting…"));
     soundBanner();
     poll();
     pollTimer = setInterval(poll, POLL_MS);
