@@ -337,7 +337,7 @@ def test_map_scope_status_and_escaping(web: Web) -> None:
     assert cams["cam-a"]["lat"] == 26.851
     # How the camera's analysis keeps up, in the data and in the table.
     assert cams["cam-a"]["frames_dropped"] == 7 and cams["cam-a"]["p95_latency_ms"] == 38.4
-    assert '<td data-label="Analysed fps">5.0</td>' in a.text
+    assert re.search(r'<td data-label="Analysed fps" class="fps"[^>]*>5\.0 / 5</td>', a.text)
     assert '<td data-label="Frames dropped">7</td>' in a.text
     assert '<td data-label="p95 latency">38 ms</td>' in a.text
     assert data["tiles"] is None

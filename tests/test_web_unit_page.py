@@ -357,3 +357,37 @@ def test_response_times_page_for_supervisors(site: Site) -> None:
     assert 'href="/reports"' in html  # in the supervisor's navigation
     assert f'data-station="{STATION_B}"' not in html  # another station's figures stay there
     assert site.client("op_a").get("/reports").status_code == 403
+
+
+# ---- camera health, live ------------------------------------------------------------------
+
+
+def test_camera_rows_refresh_and_compare_the_analysed_rate(site: Site) -> None:
+    from datetime import UTC, datetime
+
+    from raksha.incidents.model import CameraHealth
+
+    site.store.set_camera_status(
+        "cam-a",
+        True,
+        datetime.now(UTC),
+        hotspot_id="a-crossing",
+        station_id=STATION_A,
+        health=CameraHealth(27.6, 0, 40.0),
+    )
+    page = site.client("op_a").get("/map").text
+    assert 'hx-get="/map/cameras"' in page and 'hx-trigger="every 5s"' in page
+    rows = site.client("op_a").get("/map/cameras")
+    assert rows.status_code == 200 and rows.text.lstrip().startswith('<tbody id="camera-rows"')
+    cell = re.search(r'<tr data-camera="cam-a">.*?</tr>', rows.text, re.S)
+    assert cell is not None
+    # Set to the site's 5 fps but analysed flat out: flagged.
+    assert re.search(r'class="fps off-rate"[^>]*>27\.6 / 5<', cell.group(0)), cell.group(0)
+    site.store.set_camera_status(
+        "cam-a", True, datetime.now(UTC), health=CameraHealth(4.9, 0, 40.0)
+    )
+    cell = re.search(
+        r'<tr data-camera="cam-a">.*?</tr>', site.client("op_a").get("/map/cameras").text, re.S
+    )
+    assert cell is not None and re.search(r'class="fps"[^>]*>4\.9 / 5<', cell.group(0))
+    assert site.client("adm").get("/map/cameras").status_code == 200  # admins see cameras

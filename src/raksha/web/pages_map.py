@@ -8,6 +8,7 @@ configured units at their bases and no incidents."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -21,6 +22,7 @@ from raksha.auth.access import Rule, station_scope
 from raksha.domain.units import UnitState
 from raksha.incidents.model import IncidentState
 from raksha.services.cameras import visible_cameras
+from raksha.site.effective import effective_camera_config
 from raksha.web.i18n import gettext as _
 from raksha.web.render import STAFF, page
 from raksha.web.settings import WebSettings
@@ -71,6 +73,7 @@ def map_data(
     *,
     incidents: list[IncidentOut] | None = None,
     units: list[UnitState] | None = None,
+    configured_fps: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """What the map script draws. `cameras` are the API's camera views (already scoped);
     configured cameras with no status yet appear as "unknown" for callers who see every
@@ -90,6 +93,7 @@ def map_data(
                 "last_frame_at": cam.last_frame_at,
                 "last_error": cam.last_error,
                 "analysed_fps": cam.analysed_fps,
+                "configured_fps": (configured_fps or {}).get(cam.camera_id),
                 "frames_dropped": cam.frames_dropped,
                 "p95_latency_ms": cam.p95_latency_ms,
                 "lat": spot.lat if spot else None,
@@ -110,6 +114,7 @@ def map_data(
                     "last_frame_at": None,
                     "last_error": None,
                     "analysed_fps": None,
+                    "configured_fps": (configured_fps or {}).get(cfg.id),
                     "frames_dropped": None,
                     "p95_latency_ms": None,
                     "lat": spot.lat if spot else None,
@@ -146,6 +151,14 @@ def map_data(
     }
 
 
+def configured_rates(ctx: Context) -> dict[str, float]:
+    """Each camera's configured analysis rate (its own `fps`, else the site's)."""
+    cfg = ctx.config
+    if cfg is None:
+        return {}
+    return {cam.id: effective_camera_config(cfg, cam).source.fps for cam in cfg.cameras}
+
+
 @router.get("/map")
 def map_page(
     request: Request,
@@ -170,6 +183,7 @@ def map_page(
         all_stations=station_scope(who.user) is None,
         incidents=incidents,
         units=units,
+        configured_fps=configured_rates(ctx),
     )
     data["position_max_age_s"] = ctx.store.workflow.position_max_age_s
     data["tiles"] = (
@@ -180,3 +194,24 @@ def map_page(
         for k in ("online", "offline", "unknown", "disabled")
     }
     return page(request, "map.html", who, title=_("Map"), data=data, counts=counts)
+
+
+@router.get("/map/cameras")
+def camera_rows(
+    request: Request,
+    ctx: Context,
+    who: Annotated[Principal, Depends(require(Rule.CAMERAS_READ))],
+) -> Response:
+    """The camera table's rows alone: the map page swaps them in every few seconds, so
+    status, last frame and analysed rate (against the configured one) stay current."""
+    assert who.user is not None
+    site: Site = request.app.state.raksha_site
+    with service_errors():
+        cameras = [camera_view(c) for c in visible_cameras(ctx.store, who.caller)]
+    data = map_data(
+        site,
+        cameras,
+        all_stations=station_scope(who.user) is None,
+        configured_fps=configured_rates(ctx),
+    )
+    return page(request, "_camera_rows.html", who, data=data)
