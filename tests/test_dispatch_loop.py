@@ -449,3 +449,28 @@ def test_two_processes_fire_each_deadline_once(pg_admin: Engine) -> None:
                 assert [a.action for a in store.actions(iid)] == [Action.ESCALATE]
         finally:
             store.close()
+
+
+def test_a_job_that_keeps_lapsing_never_goes_back_to_a_unit_that_had_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    cfg = _config(f"raksha-t-{uuid.uuid4().hex[:8]}", url)
+    store = configure_store(IncidentStore.open(url), cfg)
+    try:
+        now = datetime.now(UTC)
+        new = _incident(cfg, now)
+        iid = store.create_incident(new, [], AlertPayload.of(new).to_json(), ())
+        for action in ("acknowledge", "confirm"):
+            store.apply_action(iid, action, "op-a", at=now)
+        store.apply_action(iid, "dispatch", "op-a", unit_id="pink-1", at=now)
+        offered = []
+        for step in range(1, 4):
+            for rec in store.fire_due(now + timedelta(seconds=60 * step)):
+                offered.append((rec.action, rec.unit_id))
+        # pink-1 -> pink-2 -> car-9, then nobody new is left: escalate, never back to pink-1.
+        assert offered == [
+            (Action.REASSIGN, "pink-2"),
+            (Action.REASSIGN, "car-9"),
+            (Action.ESCALATE, None),
+        ], offered
+    finally:
+        store.close()

@@ -252,3 +252,25 @@ def test_units_list_cli_shows_live_status(tmp_path: Path) -> None:
         runner.invoke(app, ["units", "list", "--config", str(config), "--json"]).output
     )
     assert rows[0]["lat"] == 26.8501 and rows[0]["position_age_s"] is not None
+
+
+def test_two_devices_may_not_share_a_token_and_duty_must_be_a_boolean(
+    world: dict[str, Any],
+) -> None:
+    from raksha.errors import ConfigError
+    from raksha.services.devices import Device, DeviceTokens
+    from raksha.services.intake import DeviceIntake
+
+    with pytest.raises(ConfigError, match="same device token"):
+        DeviceTokens({Device("unit", "a"): "x" * 20, Device("sos", "b"): "x" * 20})
+    ctx = world["app"].state.raksha
+    intake = DeviceIntake(ctx.devices, ctx.units, ctx.sos)
+    # A string "false" is not false: refused, and the unit stays on duty.
+    intake.handle(
+        "status", "pink-a", json.dumps({"token": UNIT_TOKEN, "on_duty": "false"}).encode()
+    )
+    assert intake.outcomes["status.refused"] == 1
+    assert world["store"].unit("pink-a").status.value == "available"
+    intake.handle("status", "pink-a", json.dumps({"token": UNIT_TOKEN, "on_duty": False}).encode())
+    assert intake.outcomes["status.ok"] == 1
+    assert world["store"].unit("pink-a").status.value == "off_duty"

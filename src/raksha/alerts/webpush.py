@@ -7,13 +7,15 @@ services on the configured `allowed_hosts` are contacted; a subscription elsewhe
 when it is made. A browser's service worker shows the notice with the alert id as its tag,
 so a repeat replaces it instead of ringing twice.
 
-Outcome per delivery: delivered when every browser's push service accepted it (or nobody is
-subscribed); a subscription the push service says is gone (404, 410) is dropped; any other
-failure makes the delivery fail transiently and the dispatcher tries again later.
+Outcome per delivery: delivered when at least one browser's push service accepted it (or
+nobody is subscribed); a subscription the push service says is gone (404, 410) is dropped,
+one that keeps failing is counted and dropped after a few deliveries in a row (`failed`).
+Only when no browser could be reached does the delivery fail, and the dispatcher try again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -80,6 +82,8 @@ class PushNotifier:
         targets: Callable[[list[str]], Sequence[Target]],
         forget: Callable[[str], None],
         *,
+        failed: Callable[[str], object] | None = None,
+        reached: Callable[[str], object] | None = None,
         private_key: str,
         subject: str,
         allowed_hosts: Sequence[str],
@@ -97,6 +101,8 @@ class PushNotifier:
             ) from None
         self._targets = targets
         self._forget = forget
+        self._failed = failed
+        self._reached = reached
         self._subject = subject
         self._allowed = tuple(allowed_hosts)
         self._events = frozenset(events)
@@ -116,7 +122,7 @@ class PushNotifier:
         from pywebpush import WebPushException, webpush
 
         data = json.dumps(notice(delivery), ensure_ascii=False)
-        failed = 0
+        failed = ok = 0
         for t in self._targets([delivery.station_id]):
             if not host_allowed(t.endpoint, self._allowed):
                 continue
@@ -137,7 +143,18 @@ class PushNotifier:
                     self._forget(t.endpoint)
                     continue
                 failed += 1
+                self._note(self._failed, t.endpoint)
             except Exception:  # the push service cannot be reached
                 failed += 1
-        if failed:
+                self._note(self._failed, t.endpoint)
+            else:
+                ok += 1
+                self._note(self._reached, t.endpoint)
+        if failed and not ok:
             raise DeliveryError(f"web push: {failed} browser(s) not reached; will retry")
+
+    @staticmethod
+    def _note(hook: Callable[[str], object] | None, endpoint: str) -> None:
+        if hook is not None:
+            with contextlib.suppress(Exception):  # bookkeeping must not fail a delivery
+                hook(endpoint)

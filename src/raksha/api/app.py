@@ -66,7 +66,14 @@ from raksha.services.sos import SosService
 from raksha.services.units import UnitService
 from raksha.site.load import storage_url
 from raksha.store.changes import IncidentChangeFeed
-from raksha.store.errors import StoreError
+from raksha.store.errors import (
+    ConcurrentUpdate,
+    IncidentNotFound,
+    StalePosition,
+    StoreError,
+    UnitUnavailable,
+    UnknownUnit,
+)
 from raksha.store.repository import IncidentStore
 
 
@@ -264,6 +271,17 @@ def create_app(
     )
     app.state.raksha = ctx
     app.add_middleware(BodyLimit, max_bytes=ctx.settings.max_body_bytes)
+
+    @app.exception_handler(UnknownUnit)
+    @app.exception_handler(IncidentNotFound)
+    async def _not_found(_request: Request, exc: StoreError) -> Response:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(UnitUnavailable)
+    @app.exception_handler(ConcurrentUpdate)
+    @app.exception_handler(StalePosition)
+    async def _conflict(_request: Request, exc: StoreError) -> Response:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
 
     @app.exception_handler(StoreError)
     async def _store_error(_request: Request, exc: StoreError) -> Response:

@@ -38,14 +38,6 @@ class Step(StrEnum):
     NEXT_STATION = "next_station"
 
 
-#: What a missed deadline means, in the words the escalation records.
-_MISSED = {
-    DeadlineKind.ACKNOWLEDGE: "not acknowledged",
-    DeadlineKind.DISPATCH: "no unit dispatched",
-    DeadlineKind.UNIT_ACK: "the unit did not acknowledge its job",
-}
-
-
 @dataclass(frozen=True, slots=True)
 class Deadline:
     kind: DeadlineKind
@@ -103,12 +95,6 @@ class EscalationPolicy:
         if level >= len(self.steps):
             return None
         return Deadline(kind, at + _s(self.step_s))
-
-    @staticmethod
-    def reason(kind: DeadlineKind | None, overdue_s: float | None) -> str:
-        if kind is None or overdue_s is None:
-            return "escalated by hand"
-        return f"{_MISSED[kind]} in time ({overdue_s:.0f} s past the deadline)"
 
 
 def _s(seconds: float) -> timedelta:

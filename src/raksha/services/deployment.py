@@ -85,6 +85,8 @@ def push_notifier(
     return PushNotifier(
         lambda stations: push_rows.targets(store.engine, stations),
         lambda endpoint: push_rows.forget_endpoint(store.engine, endpoint),
+        failed=lambda endpoint: push_rows.count_failure(store.engine, endpoint),
+        reached=lambda endpoint: push_rows.count_success(store.engine, endpoint),
         private_key=key,
         subject=push.subject,
         allowed_hosts=push.allowed_hosts,

@@ -39,7 +39,14 @@ class DeviceTokens:
     def __init__(self, tokens: Mapping[Device, str]) -> None:
         self._by_digest: dict[bytes, Device] = {}
         for device, token in tokens.items():
-            self._by_digest[_digest(token)] = device
+            digest = _digest(token)
+            other = self._by_digest.get(digest)
+            if other is not None:
+                raise ConfigError(
+                    f"{device.kind} {device.id} and {other.kind} {other.id} have the same "
+                    "device token; give each its own"
+                )
+            self._by_digest[digest] = device
 
     @classmethod
     def from_config(cls, cfg: SiteConfig, env: Mapping[str, str]) -> DeviceTokens:

@@ -54,7 +54,9 @@ class DeviceIntake:
                     None if doc.get("accuracy_m") is None else float(doc["accuracy_m"]),
                 )
             elif kind == "status":
-                self.units.set_duty(device, sender, bool(doc["on_duty"]))
+                if not isinstance(doc.get("on_duty"), bool):
+                    raise ValueError("on_duty must be true or false")
+                self.units.set_duty(device, sender, doc["on_duty"])
             elif kind == "sos":
                 if self.sos is None:
                     raise PermissionError("SOS intake is not configured")

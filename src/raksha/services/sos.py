@@ -17,6 +17,7 @@ has none configured, a cancel with nothing open to cancel.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from raksha.audit.log import AuditLog
+from raksha.errors import RakshaError
 from raksha.geo.distance import haversine_m
 from raksha.geo.routing import Router
 from raksha.incidents.lifecycle import IllegalTransition
@@ -139,8 +141,27 @@ class SosService:
             source.id, signal.message_id.strip(), signal.kind, lat, lon, sent, now
         ):
             raise Conflict(f"message {signal.message_id!r} from {source.id} was already received")
+        try:
+            return self._act(device, source, signal, lat, lon, now)
+        except Exception:
+            # Nothing was made of it: forget the message, so the sender's retry is taken.
+            with contextlib.suppress(RakshaError):
+                self.store.forget_sos_message(source.id, signal.message_id.strip())
+            raise
+
+    def _act(
+        self,
+        device: Device,
+        source: SosSourceConfig,
+        signal: SosSignal,
+        lat: float | None,
+        lon: float | None,
+        now: datetime,
+    ) -> SosOutcome:
         if signal.kind == "cancel":
-            assert incident_id is not None
+            incident_id = self.store.sos_incident_of(source.id)
+            if incident_id is None:
+                raise NotFound(f"sender {source.id} has no open SOS incident to cancel")
             return self._cancel(device, source, signal, incident_id)
         assert lat is not None and lon is not None
         near = self.store.open_incident_near(

@@ -25,6 +25,7 @@ from raksha.auth.sessions import SessionStore
 from raksha.auth.users import USERNAME, User, UserStore
 from raksha.services.errors import BadRequest, Conflict, Invalid, NotFound
 from raksha.services.incidents import Caller
+from raksha.store import push as push_rows
 
 ROLE_LABELS = {
     Role.OPERATOR: "operator",
@@ -164,6 +165,8 @@ class UserAdmin:
         except AuthError as exc:
             raise NotFound(str(exc)) from None
         ended = self.sessions.end_all_for(user.id) if disabled else 0
+        if disabled:  # nor are they told of incidents any more
+            push_rows.unsubscribe(self.users.engine, user.username)
         action = "user.disable" if disabled else "user.enable"
         self._audit(caller, action, user, {"sessions_ended": ended})
         return user
@@ -205,6 +208,8 @@ class UserAdmin:
         except AuthError as exc:
             raise Invalid(str(exc)) from None
         ended = self.sessions.end_all_for(user.id)
+        # Notices follow the new scope: the browser subscribes again at the next login.
+        push_rows.unsubscribe(self.users.engine, user.username)
         self._audit(
             caller,
             "user.role_changed",

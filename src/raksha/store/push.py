@@ -67,9 +67,23 @@ def forget_endpoint(engine: Engine, endpoint: str) -> None:
         conn.execute(delete(P).where(P.c.endpoint == endpoint))
 
 
-def count_failure(engine: Engine, endpoint: str) -> None:
+#: A subscription that failed this many deliveries in a row is dropped.
+MAX_FAILURES = 5
+
+
+def count_failure(engine: Engine, endpoint: str) -> bool:
+    """One more failed delivery to `endpoint`; True when that dropped the subscription."""
     with db_errors("cannot record a push failure"), engine.begin() as conn:
         conn.execute(update(P).where(P.c.endpoint == endpoint).values(failures=P.c.failures + 1))
+        dropped = conn.execute(
+            delete(P).where(P.c.endpoint == endpoint, P.c.failures >= MAX_FAILURES)
+        ).rowcount
+        return bool(dropped)
+
+
+def count_success(engine: Engine, endpoint: str) -> None:
+    with db_errors("cannot record a push delivery"), engine.begin() as conn:
+        conn.execute(update(P).where(P.c.endpoint == endpoint).values(failures=0))
 
 
 def targets(engine: Engine, station_ids: list[str]) -> list[PushTarget]:

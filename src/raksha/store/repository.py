@@ -15,6 +15,7 @@ and is refused if its action no longer applies.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from raksha.alerts.outbox import PendingDelivery
 from raksha.domain.routing import Route
 from raksha.domain.units import UnitState
+from raksha.errors import RakshaError
 from raksha.incidents.events import Event
 from raksha.incidents.lifecycle import IllegalTransition, check_actor, record_action
 from raksha.incidents.merge import MergeRule, OpenIncident, Sighting, pick
@@ -64,6 +66,7 @@ from raksha.store.tables import (
 from raksha.store.workflow import STORE_CHANNEL, Workflow
 
 T = incidents
+log = logging.getLogger("raksha.store")
 __all__ = ["STORE_CHANNEL", "IncidentStore", "OpenResult", "Workflow"]
 #: How often apply_action re-reads after losing a race before giving up.
 _RETRIES = 5
@@ -878,8 +881,14 @@ class IncidentStore:
             reason = workflow.missed_reason(kind, deadline_at)
             try:
                 if kind == "unit_ack" and unit_id is not None and lat is not None:
+                    # Never back to a unit that already had this job and let it lapse.
+                    held = {
+                        a.unit_id
+                        for a in self.actions(incident_id)
+                        if a.action in (Action.DISPATCH, Action.REASSIGN) and a.unit_id
+                    }
                     others = self.nearest_available_units(
-                        lat, lon or 0.0, k=1, exclude=[unit_id], now=at
+                        lat, lon or 0.0, k=1, exclude=held | {unit_id}, now=at
                     )
                     if others:
                         other = others[0][0]
@@ -910,6 +919,9 @@ class IncidentStore:
                 )
             except (NotDue, IllegalTransition):
                 continue
+            except RakshaError as exc:  # one incident must not hold up the others
+                log.warning("escalation of incident %s failed: %s", incident_id[:8], exc)
+                continue
         return fired
 
     # ---- SOS --------------------------------------------------------------------------------
@@ -929,6 +941,10 @@ class IncidentStore:
             return sos_rows.record(
                 conn, source_id, message_id, kind, lat, lon, sent_at, now or utcnow()
             )
+
+    def forget_sos_message(self, source_id: str, message_id: str) -> None:
+        with db_errors("cannot remove the SOS signal"), self.engine.begin() as conn:
+            sos_rows.forget(conn, source_id, message_id)
 
     def link_sos_message(self, source_id: str, message_id: str, incident_id: str) -> None:
         with db_errors("cannot record the SOS signal"), self.engine.begin() as conn:

@@ -88,3 +88,9 @@ def open_incident_near(
         if d <= radius_m and (best is None or d < best[1]):
             best = (str(r.id), d)
     return best
+
+
+def forget(conn: Connection, source_id: str, message_id: str) -> None:
+    """Remove a message whose incident could not be stored, so the sender's retry of the
+    same message is taken, not refused as a replay."""
+    conn.execute(S.delete().where(S.c.source_id == source_id, S.c.message_id == message_id))

@@ -185,7 +185,15 @@ def set_duty(engine: Engine, unit_id: str, on_duty: bool, at: datetime) -> UnitS
                 "it is freed when its incident is closed"
             )
         status = UnitStatus.AVAILABLE if on_duty else UnitStatus.OFF_DUTY
-        set_status(conn, unit_id, status, at)
+        # Only while it is not busy: a dispatch that claimed it meanwhile wins.
+        busy = [UnitStatus.DISPATCHED.value, UnitStatus.ON_SCENE.value]
+        res = conn.execute(
+            update(U)
+            .where(U.c.id == unit_id, U.c.status.not_in(busy))
+            .values(status=status.value, incident_id=None, updated_at=at, version=U.c.version + 1)
+        )
+        if res.rowcount != 1:
+            raise UnitUnavailable(f"patrol unit {unit_id} was just dispatched; try again later")
         fresh = get_unit(conn, unit_id)
     assert fresh is not None
     return fresh
