@@ -616,10 +616,12 @@ def eval_expression(
         resamples=bootstrap,
         limit=limit,
     )
+    from raksha.ml.evaluation.datasets import DatasetError
+
     for d in dataset:  # said at once, before the progress line
         if not d.is_dir():
             what = "is not a folder" if d.exists() else "does not exist"
-            raise RakshaError(f"dataset folder {d} {what}")
+            raise DatasetError(f"dataset folder {d} {what}")
     status = Console(stderr=True)
     what = f"{model or 'the default model'} on {', '.join(names)}"
     status.print(f"evaluating {what} (faces are read, detected and scored; this takes a while)")
