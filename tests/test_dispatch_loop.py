@@ -474,3 +474,22 @@ def test_a_job_that_keeps_lapsing_never_goes_back_to_a_unit_that_had_it(tmp_path
         ], offered
     finally:
         store.close()
+
+
+def test_an_sos_joining_brings_the_high_priority_deadline(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    cfg = _config(f"raksha-t-{uuid.uuid4().hex[:8]}", url)
+    store = configure_store(IncidentStore.open(url), cfg)
+    try:
+        now = datetime.now(UTC)
+        new = _incident(cfg, now)
+        iid = store.create_incident(new, [], AlertPayload.of(new).to_json(), ())
+        inc = store.get_incident(iid)
+        assert inc is not None and inc.deadline_at == now + timedelta(seconds=60)
+        store.apply_action(iid, "sos_join", "sos:app-112", "panic nearby", at=now)
+        inc = store.get_incident(iid)
+        assert inc is not None and inc.priority is Priority.HIGH
+        assert inc.deadline_at == now + timedelta(seconds=30)  # acknowledge_high_s
+        assert [r.action for r in store.fire_due(now + timedelta(seconds=30))] == [Action.ESCALATE]
+    finally:
+        store.close()

@@ -279,6 +279,12 @@ def after_action(
     if rec.action is Action.SOS_JOIN:
         values["priority"] = Priority.HIGH.value
         inc = Snapshot(**{**_fields(inc), "priority": Priority.HIGH})
+        if nxt_deadline is not None and nxt_deadline.kind is DeadlineKind.ACKNOWLEDGE:
+            # A person asked for help: the high-priority acknowledgement deadline applies
+            # from the incident's opening, if it is the sooner one.
+            sooner = wf.policy.first(Priority.HIGH, inc.opened_at)
+            if sooner.at < nxt_deadline.at:
+                values["deadline_at"] = sooner.at
 
     payload = event_payload(
         inc,
