@@ -336,72 +336,82 @@ def test_two_stores_fire_each_deadline_once(pg_admin: Engine, tmp_path: Path) ->
                 s.close()
 
 
-def test_the_last_step_brings_in_the_next_station_live(tmp_path: Path) -> None:
+Local = tuple[RunConfig, IncidentStore]
+
+
+@pytest.fixture
+def local(tmp_path: Path) -> Iterator[Local]:
+    """The loop's site on a SQLite store of its own."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    cfg = _config(f"raksha-t-{uuid.uuid4().hex[:8]}", url)
+    store = configure_store(IncidentStore.open(url), cfg)
+    yield cfg, store
+    store.close()
+
+
+def _open_at_camera(cfg: RunConfig, store: IncidentStore, now: datetime) -> str:
+    new = _incident(cfg, now)
+    return store.create_incident(new, [], AlertPayload.of(new).to_json(), ())
+
+
+def _dispatch(store: IncidentStore, iid: str, unit: str, now: datetime) -> None:
+    for action in ("acknowledge", "confirm"):
+        store.apply_action(iid, action, "op-a", at=now)
+    store.apply_action(iid, "dispatch", "op-a", unit_id=unit, at=now)
+
+
+def test_the_last_step_brings_in_the_next_station_live(local: Local) -> None:
     """After supervisor and control room, the next-nearest station gets the incident: it can
     list it, its live events carry it, and its alert goes to that station's topic."""
     from raksha.store.changes import IncidentChangeFeed
 
-    url = f"sqlite:///{tmp_path / 'r.db'}"
-    cfg = _config(f"raksha-t-{uuid.uuid4().hex[:8]}", url)
-    store = configure_store(IncidentStore.open(url), cfg)
-    try:
-        now = datetime.now(UTC)
-        new = _incident(cfg, now)
-        iid = store.create_incident(new, [], AlertPayload.of(new).to_json(), ())
-        feed = IncidentChangeFeed(store.engine)
-        feed.prime()
-        assert store.list_incidents(station_ids=["aliganj"]) == []
-        for step in range(3):
-            store.fire_due(now + timedelta(seconds=60 * (step + 1)))
-        inc = store.get_incident(iid)
-        assert inc is not None and inc.escalation_level == 3 and inc.also_stations == ("aliganj",)
-        assert [i.id for i in store.list_incidents(station_ids=["aliganj"])] == [iid]
-        changes = feed.poll()
-        assert changes and changes[-1][1]["also_stations"] == ["aliganj"]
-        with store.engine.connect() as conn:
-            last = conn.execute(
-                select(alerts.c.station_id, alerts.c.payload).order_by(alerts.c.seq.desc())
-            ).first()
-        assert last is not None and last.station_id == "aliganj"
-        assert last.payload["escalation"]["to"] == "station"
-    finally:
-        store.close()
+    cfg, store = local
+    now = datetime.now(UTC)
+    iid = _open_at_camera(cfg, store, now)
+    feed = IncidentChangeFeed(store.engine)
+    feed.prime()
+    assert store.list_incidents(station_ids=["aliganj"]) == []
+    for step in range(3):
+        store.fire_due(now + timedelta(seconds=60 * (step + 1)))
+    inc = store.get_incident(iid)
+    assert inc is not None and inc.escalation_level == 3 and inc.also_stations == ("aliganj",)
+    assert [i.id for i in store.list_incidents(station_ids=["aliganj"])] == [iid]
+    changes = feed.poll()
+    assert changes and changes[-1][1]["also_stations"] == ["aliganj"]
+    with store.engine.connect() as conn:
+        last = conn.execute(
+            select(alerts.c.station_id, alerts.c.payload).order_by(alerts.c.seq.desc())
+        ).first()
+    assert last is not None and last.station_id == "aliganj"
+    assert last.payload["escalation"]["to"] == "station"
 
 
-def test_a_unit_that_does_not_acknowledge_is_replaced(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'r.db'}"
-    cfg = _config(f"raksha-t-{uuid.uuid4().hex[:8]}", url)
-    store = configure_store(IncidentStore.open(url), cfg)
-    try:
-        now = datetime.now(UTC)
-        new = _incident(cfg, now)
-        iid = store.create_incident(new, [], AlertPayload.of(new).to_json(), ())
-        for action in ("acknowledge", "confirm"):
-            store.apply_action(iid, action, "op-a", at=now)
-        store.apply_action(iid, "dispatch", "op-a", unit_id="pink-1", at=now)
-        inc = store.get_incident(iid)
-        assert inc is not None and inc.deadline_kind == "unit_ack"
-        assert store.fire_due(now + timedelta(seconds=59)) == []
-        fired = store.fire_due(now + timedelta(seconds=60))
-        assert [(r.action, r.unit_id) for r in fired] == [(Action.REASSIGN, "pink-2")]
-        assert "did not acknowledge" in (fired[0].note or "")
-        assert store.unit("pink-1").status.value == "available"  # type: ignore[union-attr]
-        assert store.unit("pink-2").incident_id == iid  # type: ignore[union-attr]
-        inc = store.get_incident(iid)
-        assert inc is not None and inc.unit_id == "pink-2" and inc.escalation_level == 1
-        # The first unit answering late is told the job went elsewhere; the new one acks.
-        with pytest.raises(UnitUnavailable, match="no longer"):
-            store.apply_action(iid, "unit_ack", "unit:pink-1", unit_id="pink-1")
-        store.apply_action(iid, "unit_ack", "unit:pink-2", unit_id="pink-2")
-        inc = store.get_incident(iid)
-        assert inc is not None and inc.deadline_at is None  # nothing more is due
-        with store.engine.connect() as conn:
-            cards = conn.execute(
-                select(alerts.c.unit_id).where(alerts.c.event == "job_card").order_by(alerts.c.seq)
-            ).scalars()
-            assert list(cards) == ["pink-1", "pink-2"]
-    finally:
-        store.close()
+def test_a_unit_that_does_not_acknowledge_is_replaced(local: Local) -> None:
+    cfg, store = local
+    now = datetime.now(UTC)
+    iid = _open_at_camera(cfg, store, now)
+    _dispatch(store, iid, "pink-1", now)
+    inc = store.get_incident(iid)
+    assert inc is not None and inc.deadline_kind == "unit_ack"
+    assert store.fire_due(now + timedelta(seconds=59)) == []
+    fired = store.fire_due(now + timedelta(seconds=60))
+    assert [(r.action, r.unit_id) for r in fired] == [(Action.REASSIGN, "pink-2")]
+    assert "did not acknowledge" in (fired[0].note or "")
+    assert store.unit("pink-1").status.value == "available"  # type: ignore[union-attr]
+    assert store.unit("pink-2").incident_id == iid  # type: ignore[union-attr]
+    inc = store.get_incident(iid)
+    assert inc is not None and inc.unit_id == "pink-2" and inc.escalation_level == 1
+    # The first unit answering late is told the job went elsewhere; the new one acks.
+    with pytest.raises(UnitUnavailable, match="no longer"):
+        store.apply_action(iid, "unit_ack", "unit:pink-1", unit_id="pink-1")
+    store.apply_action(iid, "unit_ack", "unit:pink-2", unit_id="pink-2")
+    inc = store.get_incident(iid)
+    assert inc is not None and inc.deadline_at is None  # nothing more is due
+    with store.engine.connect() as conn:
+        cards = conn.execute(
+            select(alerts.c.unit_id).where(alerts.c.event == "job_card").order_by(alerts.c.seq)
+        ).scalars()
+        assert list(cards) == ["pink-1", "pink-2"]
 
 
 _RACER = """
@@ -451,45 +461,31 @@ def test_two_processes_fire_each_deadline_once(pg_admin: Engine) -> None:
             store.close()
 
 
-def test_a_job_that_keeps_lapsing_never_goes_back_to_a_unit_that_had_it(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'r.db'}"
-    cfg = _config(f"raksha-t-{uuid.uuid4().hex[:8]}", url)
-    store = configure_store(IncidentStore.open(url), cfg)
-    try:
-        now = datetime.now(UTC)
-        new = _incident(cfg, now)
-        iid = store.create_incident(new, [], AlertPayload.of(new).to_json(), ())
-        for action in ("acknowledge", "confirm"):
-            store.apply_action(iid, action, "op-a", at=now)
-        store.apply_action(iid, "dispatch", "op-a", unit_id="pink-1", at=now)
-        offered = []
-        for step in range(1, 4):
-            for rec in store.fire_due(now + timedelta(seconds=60 * step)):
-                offered.append((rec.action, rec.unit_id))
-        # pink-1 -> pink-2 -> car-9, then nobody new is left: escalate, never back to pink-1.
-        assert offered == [
-            (Action.REASSIGN, "pink-2"),
-            (Action.REASSIGN, "car-9"),
-            (Action.ESCALATE, None),
-        ], offered
-    finally:
-        store.close()
+def test_a_job_that_keeps_lapsing_never_goes_back_to_a_unit_that_had_it(local: Local) -> None:
+    cfg, store = local
+    now = datetime.now(UTC)
+    iid = _open_at_camera(cfg, store, now)
+    _dispatch(store, iid, "pink-1", now)
+    offered = []
+    for step in range(1, 4):
+        for rec in store.fire_due(now + timedelta(seconds=60 * step)):
+            offered.append((rec.action, rec.unit_id))
+    # pink-1 -> pink-2 -> car-9, then nobody new is left: escalate, never back to pink-1.
+    assert offered == [
+        (Action.REASSIGN, "pink-2"),
+        (Action.REASSIGN, "car-9"),
+        (Action.ESCALATE, None),
+    ], offered
 
 
-def test_an_sos_joining_brings_the_high_priority_deadline(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'r.db'}"
-    cfg = _config(f"raksha-t-{uuid.uuid4().hex[:8]}", url)
-    store = configure_store(IncidentStore.open(url), cfg)
-    try:
-        now = datetime.now(UTC)
-        new = _incident(cfg, now)
-        iid = store.create_incident(new, [], AlertPayload.of(new).to_json(), ())
-        inc = store.get_incident(iid)
-        assert inc is not None and inc.deadline_at == now + timedelta(seconds=60)
-        store.apply_action(iid, "sos_join", "sos:app-112", "panic nearby", at=now)
-        inc = store.get_incident(iid)
-        assert inc is not None and inc.priority is Priority.HIGH
-        assert inc.deadline_at == now + timedelta(seconds=30)  # acknowledge_high_s
-        assert [r.action for r in store.fire_due(now + timedelta(seconds=30))] == [Action.ESCALATE]
-    finally:
-        store.close()
+def test_an_sos_joining_brings_the_high_priority_deadline(local: Local) -> None:
+    cfg, store = local
+    now = datetime.now(UTC)
+    iid = _open_at_camera(cfg, store, now)
+    inc = store.get_incident(iid)
+    assert inc is not None and inc.deadline_at == now + timedelta(seconds=60)
+    store.apply_action(iid, "sos_join", "sos:app-112", "panic nearby", at=now)
+    inc = store.get_incident(iid)
+    assert inc is not None and inc.priority is Priority.HIGH
+    assert inc.deadline_at == now + timedelta(seconds=30)  # acknowledge_high_s
+    assert [r.action for r in store.fire_due(now + timedelta(seconds=30))] == [Action.ESCALATE]
