@@ -239,6 +239,12 @@ def test_demo_serves_the_dashboard_with_printed_logins(
             time.sleep(1)
         assert incidents, "no demo incident on the dashboard within a minute"
         assert all(i["station_id"] == station for i in incidents)
+        # The clips replay as live cameras: past the end of the staged clip (about 11 s)
+        # and the short sample clips, every camera is still online on the map.
+        while time.monotonic() - started < 40:
+            time.sleep(1)
+        cameras = client.get("/api/cameras").json()["cameras"]
+        assert cameras and all(c["online"] for c in cameras if c["enabled"]), cameras
 
         from playwright.sync_api import sync_playwright
 

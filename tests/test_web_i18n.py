@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -370,6 +371,52 @@ def test_messages_built_in_the_code_are_in_hindi(site: Site) -> None:
     stats = site.client("sup_a").get("/stats").text
     month = datetime.now(UTC).strftime("%b")
     assert f" {month}<" not in stats.split('id="chart-days"', 1)[1].split("</svg>", 1)[0]
+
+
+def test_refusals_with_values_from_the_services_are_in_hindi(site: Site) -> None:
+    """A refusal that names things (a state, a unit, a user) comes from the store or a
+    service as a `raksha.errors.Message`: the page shows it in Hindi with the values in it,
+    the API and the audit keep the English."""
+    iid = site.incidents["late"]
+    r = site.act("op_a", iid, "dispatch", unit_id="pink-a")
+    assert r.status_code == 409
+    assert "नई घटना पर रवानगी नहीं हो सकती; अनुमत: स्वीकार, ख़ारिज करें" in r.text
+    assert untranslated(r.text) == []
+    # A unit already out on another incident: the unit, its status and the incident.
+    sos = site.incidents["sos"]
+    r = site.act("op_a", sos, "dispatch", unit_id="pink-a")
+    assert r.status_code == 409
+    busy = site.incidents["new"][:8]
+    assert f"गश्ती यूनिट pink-a घटना {busy} पर रवाना है; कोई उपलब्ध यूनिट चुनें" in r.text
+    assert untranslated(r.text) == []
+    # The same refusal in English, and in the API's JSON.
+    c = site.client("op_a", lang="en")
+    page = c.get(f"/incidents/{sos}").text
+    token = re.search(r'<meta name="csrf-token" content="([^"]+)"', page)
+    assert token
+    r = c.post(
+        f"/incidents/{sos}/act",
+        data={"action": "dispatch", "unit_id": "pink-a", "csrf_token": token.group(1)},
+    )
+    assert f"patrol unit pink-a is dispatched with incident {busy}; choose" in r.text
+    # The users page: a name taken and a weak password.
+    admin = site.client("adm")
+    token = re.search(r'<meta name="csrf-token" content="([^"]+)"', admin.get("/users").text)
+    assert token
+    form = {"role": "auditor", "csrf_token": token.group(1)}
+    strong = "a long river passphrase"
+    r = admin.post(
+        "/users",
+        data={**form, "username": "op_a", "password": strong, "repeat_password": strong},
+    )
+    assert r.status_code == 409 and "'op_a' नाम का उपयोगकर्ता पहले से है।" in unescape(r.text)
+    assert untranslated(r.text) == []
+    r = admin.post(
+        "/users",
+        data={**form, "username": "aud_new", "password": "short", "repeat_password": "short"},
+    )
+    assert r.status_code == 422 and "कमज़ोर पासवर्ड: पासवर्ड में कम से कम" in r.text
+    assert untranslated(r.text) == []
 
 
 # ---- choosing the language -------------------------------------------------------------------

@@ -8,6 +8,7 @@ from functools import lru_cache
 from pwdlib import PasswordHash
 
 from raksha.auth.errors import AuthError
+from raksha.errors import N_, Message
 
 MIN_LENGTH = 12
 MAX_LENGTH = 1024
@@ -108,20 +109,20 @@ def password_problem(password: str, username: str = "") -> str | None:
     word (or the user's own name) with digits and symbols around it, at least five
     different characters, no long run along a keyboard row or the alphabet."""
     if len(password) < MIN_LENGTH:
-        return f"the password must have at least {MIN_LENGTH} characters"
+        return Message(N_("the password must have at least %(n)d characters"), n=MIN_LENGTH)
     if len(password) > MAX_LENGTH:
-        return f"the password may have at most {MAX_LENGTH} characters"
+        return Message(N_("the password may have at most %(n)d characters"), n=MAX_LENGTH)
     if not password.strip():
-        return "the password may not be blank"
+        return Message(N_("the password may not be blank"))
     lowered = password.lower()
     if _is_common(_core(password)):
-        return "the password is a common word with digits or symbols around it"
+        return Message(N_("the password is a common word with digits or symbols around it"))
     if len(username) >= 3 and username.lower() in lowered:
-        return "the password may not contain the user name"
+        return Message(N_("the password may not contain the user name"))
     if len(set(lowered)) < 5:
-        return "the password has too few different characters"
+        return Message(N_("the password has too few different characters"))
     if _has_run(lowered):
-        return "the password is a run along the keyboard or the alphabet"
+        return Message(N_("the password is a run along the keyboard or the alphabet"))
     return None
 
 

@@ -1,6 +1,6 @@
 """`raksha demo`: the Lucknow demo site over the sample clips, with the dashboard.
 
-    raksha demo                 # cameras play once; the dashboard stays up until Ctrl-C
+    raksha demo                 # clips replay as live cameras; the dashboard, until Ctrl-C
     raksha demo --fresh         # start from an empty database (else earlier incidents stay)
     raksha demo --no-serve      # cameras only, then exit (as before)
 
@@ -154,7 +154,8 @@ def demo(
         bool,
         typer.Option(
             "--serve/--no-serve",
-            help="Serve the dashboard on 127.0.0.1 while and after the cameras play.",
+            help="Serve the dashboard on 127.0.0.1 while the clips replay as live cameras "
+            "(until Ctrl-C); --no-serve plays each clip once and exits.",
         ),
     ] = True,
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
@@ -203,7 +204,8 @@ def demo(
         analysis={"source": {"realtime_files": True}},
     )
     config.write_text(text, encoding="utf-8")
-    typer.echo(f"demo config: {config} ({len(clips)} cameras playing sample clips once)")
+    how = "replaying sample clips as live cameras" if serve else "playing sample clips once"
+    typer.echo(f"demo config: {config} ({len(clips)} cameras {how})")
     if staged is not None:
         typer.echo(
             f"cam-1 plays a STAGED clip ({staged.name}): labelled FER+ faces, neutral -> fear "
@@ -255,16 +257,19 @@ def _serve_and_run(config: Path, models: Path | None, port: int, raksha: str, db
 
     signal.signal(signal.SIGTERM, on_term)
     try:
+        # The clips stand in for live cameras: each replays from its start when it ends, so
+        # the cameras stay online on the map until Ctrl-C. A person seen again while the
+        # incident is open continues it (the merge window) rather than opening another.
         new = _run(
             config,
             models,
-            True,
+            False,
             True,
             "Raksha demo: Lucknow incidents (live)",
             stop_on_interrupt=True,
         )
         typer.echo(
-            f"{new} new incident(s) stored in {db}. The cameras are done; the dashboard stays "
+            f"{new} new incident(s) stored in {db}. The cameras stopped; the dashboard stays "
             f"up at {url} until Ctrl-C.\n"
             f"List them:  {raksha} incidents list --config {config}"
         )

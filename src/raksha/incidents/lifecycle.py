@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from raksha.errors import RakshaError
+from raksha.errors import N_, Message, RakshaError
 from raksha.incidents.model import Action, ActionRecord, IncidentState, utcnow
 
 S = IncidentState
@@ -58,10 +58,40 @@ class IllegalTransition(RakshaError):
         self.action = action
         # An officer is told what they can do (not the unit's, the panic signal's or the
         # timer's own steps).
-        allowed = ", ".join(a.value for a in officer_actions(state)) or "none (closed)"
+        allowed = officer_actions(state)
         super().__init__(
-            f"cannot {action.value} an incident that is {state.value}; allowed: {allowed}"
+            Message(
+                N_("cannot %(action)s an incident that is %(state)s; allowed: %(allowed)s"),
+                action=Message(action.value),
+                state=Message(state.value),
+                allowed=tuple(Message(a.value) for a in allowed)
+                if allowed
+                else Message(N_("none (closed)")),
+            )
         )
+
+
+#: The states' and actions' names as a refusal names them, for the dashboard's catalogue
+#: (a page shows "cannot dispatch an incident that is NEW" in its own language).
+STATE_AND_ACTION_WORDS = (
+    N_("NEW"),
+    N_("ACKNOWLEDGED"),
+    N_("CONFIRMED"),
+    N_("DISPATCHED"),
+    N_("RESOLVED"),
+    N_("DISMISSED"),
+    N_("acknowledge"),
+    N_("confirm"),
+    N_("dispatch"),
+    N_("dismiss"),
+    N_("resolve"),
+    N_("escalate"),
+    N_("on_scene"),
+    N_("unit_ack"),
+    N_("sos_join"),
+    N_("sos_cancel"),
+    N_("reassign"),
+)
 
 
 class InvalidActor(RakshaError):

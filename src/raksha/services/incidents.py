@@ -34,6 +34,7 @@ from sqlalchemy import Connection
 from raksha.audit.log import AuditLog
 from raksha.auth.access import Denied, Rule, check_station, visible_stations
 from raksha.auth.users import User
+from raksha.errors import message_of
 from raksha.incidents.evidence import (
     EvidenceIntegrityError,
     EvidenceKeyError,
@@ -309,10 +310,10 @@ class IncidentService:
                 details={"action": str(action), "error": str(exc)},
             )
             if isinstance(exc, IncidentNotFound):
-                raise NotFound(str(exc)) from None
+                raise NotFound(message_of(exc)) from None
             if isinstance(exc, InvalidActor | UnknownUnit):
-                raise BadRequest(str(exc)) from None
-            raise Conflict(str(exc)) from None
+                raise BadRequest(message_of(exc)) from None
+            raise Conflict(message_of(exc)) from None
         if self.on_change is not None:
             self.on_change()
         fresh = self.store.get_incident(incident_id)
@@ -372,12 +373,12 @@ class IncidentService:
                 data = blurred_view(data, ev.kind, self._face_crop(incident, ev.kind))
         except EvidenceMissing as exc:
             audit("evidence.missing")
-            raise Gone(str(exc)) from None
+            raise Gone(message_of(exc)) from None
         except EvidenceIntegrityError as exc:
             audit("evidence.integrity_failure", {"error": str(exc)})
-            raise Conflict(str(exc)) from None
+            raise Conflict(message_of(exc)) from None
         except EvidenceKeyError as exc:
-            raise Unavailable(str(exc)) from None
+            raise Unavailable(message_of(exc)) from None
         details: dict[str, Any] = {"kind": ev.kind.value, "sha256": ev.sha256, "view": view}
         if unblur:
             details["reason"] = (reason or "").strip()

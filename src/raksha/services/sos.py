@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from raksha.audit.log import AuditLog
-from raksha.errors import RakshaError
+from raksha.errors import RakshaError, message_of
 from raksha.geo.distance import haversine_m
 from raksha.geo.routing import Router
 from raksha.incidents.lifecycle import IllegalTransition
@@ -189,7 +189,7 @@ class SosService:
         try:
             self.store.apply_action(incident_id, Action.SOS_CANCEL, device.actor, note)
         except IllegalTransition as exc:
-            raise Conflict(str(exc)) from None
+            raise Conflict(message_of(exc)) from None
         self.store.link_sos_message(source.id, signal.message_id.strip(), incident_id)
         return self._done(device, incident_id, "cancelled", None)
 

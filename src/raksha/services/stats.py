@@ -31,6 +31,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from raksha.audit.log import AuditLog
+from raksha.errors import message_of
 from raksha.incidents.model import utcnow
 from raksha.services.errors import Invalid
 from raksha.services.incidents import Caller
@@ -247,7 +248,7 @@ def incident_statistics(
     try:
         since, until = period(days, tz, now)
     except ValueError as exc:
-        raise Invalid(str(exc)) from None
+        raise Invalid(message_of(exc)) from None
     shown = stations if stations is not None else sorted(known_stations or ())
     raw = incident_stats(
         store.engine, since=since, until=until, tz=tz, station_ids=stations, show_stations=shown

@@ -18,6 +18,7 @@ from typing import Any
 from raksha.audit.log import AuditLog
 from raksha.auth.access import Rule, visible_stations
 from raksha.domain.units import UnitState
+from raksha.errors import message_of
 from raksha.incidents.lifecycle import IllegalTransition
 from raksha.incidents.model import Action, utcnow
 from raksha.services.devices import Device
@@ -94,9 +95,9 @@ class UnitService:
         try:
             unit = self.store.report_position(unit_id, lat, lon, when, accuracy_m=accuracy_m)
         except UnknownUnit as exc:
-            raise NotFound(str(exc)) from None
+            raise NotFound(message_of(exc)) from None
         except StalePosition as exc:
-            raise Conflict(str(exc)) from None
+            raise Conflict(message_of(exc)) from None
         if self.on_change is not None:
             self.on_change()
         return unit
@@ -106,9 +107,9 @@ class UnitService:
         try:
             unit = self.store.set_unit_duty(unit_id, on_duty)
         except UnknownUnit as exc:
-            raise NotFound(str(exc)) from None
+            raise NotFound(message_of(exc)) from None
         except UnitUnavailable as exc:
-            raise Conflict(str(exc)) from None
+            raise Conflict(message_of(exc)) from None
         self.audit.append(
             device.actor,
             "unit.duty",
@@ -165,7 +166,7 @@ class UnitService:
                 incident_id, action, device.actor, note, unit_id, with_it=audit_it
             )
         except (IllegalTransition, UnitUnavailable) as exc:
-            raise Conflict(str(exc)) from None
+            raise Conflict(message_of(exc)) from None
         if self.on_change is not None:
             self.on_change()
         return incident_id

@@ -23,6 +23,7 @@ from raksha.auth.passwords import password_problem
 from raksha.auth.roles import Role
 from raksha.auth.sessions import SessionStore
 from raksha.auth.users import USERNAME, User, UserStore
+from raksha.errors import N_, Message, message_of
 from raksha.services.errors import BadRequest, Conflict, Invalid, NotFound
 from raksha.services.incidents import Caller
 from raksha.store import push as push_rows
@@ -34,10 +35,6 @@ ROLE_LABELS = {
     Role.AUDITOR: "auditor",
     Role.ADMIN: "admin",
 }
-
-
-def _article(word: str) -> str:
-    return "An" if word[:1].lower() in "aeiou" else "A"
 
 
 class UserAdmin:
@@ -68,31 +65,36 @@ class UserAdmin:
         try:
             return Role(value.strip().lower())
         except ValueError:
-            raise Invalid(f"Unknown role {value!r}.") from None
+            raise Invalid(Message(N_("Unknown role %(role)r."), role=value)) from None
 
     def _station(self, role: Role, station_id: str | None) -> str | None:
         """The station the role needs (None for roles not bound to one), or `Invalid`."""
         station = (station_id or "").strip() or None
         label = ROLE_LABELS[role]
         if role.station_bound and station is None:
-            raise Invalid(f"{_article(label)} {label} works for one station: choose it.")
+            template = (
+                N_("An %(role)s works for one station: choose it.")
+                if label[:1] in "aeiou"
+                else N_("A %(role)s works for one station: choose it.")
+            )
+            raise Invalid(Message(template, role=Message(label)))
         if not role.station_bound:
             return None  # a station chosen for another role is ignored, not an error
         if self.known_stations and station not in self.known_stations:
-            raise Invalid(f"Unknown station {station!r}.")
+            raise Invalid(Message(N_("Unknown station %(station)r."), station=station))
         return station
 
     def _get(self, username: str) -> User:
         user = self.users.get(username)
         if user is None:
-            raise NotFound(f"No user named {username!r}.")
+            raise NotFound(Message(N_("No user named %(user)r."), user=username))
         return user
 
     @staticmethod
     def _password_ok(password: str, username: str) -> None:
         problem = password_problem(password, username)
         if problem is not None:
-            raise Invalid(f"Weak password: {problem}.")
+            raise Invalid(Message(N_("Weak password: %(problem)s."), problem=problem))
 
     def _audit(
         self,
@@ -134,13 +136,17 @@ class UserAdmin:
         name = username.strip()
         if not USERNAME.match(name):
             raise Invalid(
-                "User names have 2 to 64 letters, digits or . _ @ -, starting with a letter "
-                "or digit."
+                Message(
+                    N_(
+                        "User names have 2 to 64 letters, digits or . _ @ -, starting with a "
+                        "letter or digit."
+                    )
+                )
             )
         r = self._role(role)
         station = self._station(r, station_id)
         if self.users.get(name) is not None:
-            raise Conflict(f"A user named {name!r} already exists.")
+            raise Conflict(Message(N_("A user named %(user)r already exists."), user=name))
         self._password_ok(password, name)
         try:
             user = self.users.add(
@@ -148,8 +154,10 @@ class UserAdmin:
             )
         except AuthError as exc:
             if "exists" in str(exc):
-                raise Conflict(f"A user named {name!r} already exists.") from None
-            raise Invalid(str(exc)) from None
+                raise Conflict(
+                    Message(N_("A user named %(user)r already exists."), user=name)
+                ) from None
+            raise Invalid(message_of(exc)) from None
         self._audit(caller, "user.add", user, {"role": user.role.value})
         return user
 
@@ -159,11 +167,11 @@ class UserAdmin:
         self._allowed(caller)
         user = self._get(username)
         if disabled and user.id == caller.user.id:
-            raise BadRequest("You cannot disable your own account.")
+            raise BadRequest(Message(N_("You cannot disable your own account.")))
         try:
             user = self.users.set_disabled(user.username, disabled)
         except AuthError as exc:
-            raise NotFound(str(exc)) from None
+            raise NotFound(message_of(exc)) from None
         ended = self.sessions.end_all_for(user.id) if disabled else 0
         if disabled:  # nor are they told of incidents any more
             push_rows.unsubscribe(self.users.engine, user.username)
@@ -180,7 +188,9 @@ class UserAdmin:
         try:
             user = self.users.set_password(user.username, password)
         except AuthError as exc:
-            raise Invalid(f"Weak password: {exc}.") from None
+            raise Invalid(
+                Message(N_("Weak password: %(problem)s."), problem=message_of(exc))
+            ) from None
         ended = self.sessions.end_all_for(user.id)
         self._audit(caller, "user.password_set", user, {"sessions_ended": ended})
         return user
@@ -195,9 +205,11 @@ class UserAdmin:
         r = self._role(role)
         station = self._station(r, station_id)
         if before.role is r and before.station_id == station:
-            raise BadRequest(f"{before.username} already has this role and station.")
+            raise BadRequest(
+                Message(N_("%(user)s already has this role and station."), user=before.username)
+            )
         if before.id == caller.user.id and r is not before.role:
-            raise BadRequest("You cannot change your own role.")
+            raise BadRequest(Message(N_("You cannot change your own role.")))
         try:
             user = self.users.set_role(
                 before.username,
@@ -206,7 +218,7 @@ class UserAdmin:
                 known_stations=self.known_stations or None,
             )
         except AuthError as exc:
-            raise Invalid(str(exc)) from None
+            raise Invalid(message_of(exc)) from None
         ended = self.sessions.end_all_for(user.id)
         # Notices follow the new scope: the browser subscribes again at the next login.
         push_rows.unsubscribe(self.users.engine, user.username)

@@ -28,7 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from raksha.alerts.outbox import PendingDelivery
 from raksha.domain.routing import Route
 from raksha.domain.units import UnitState
-from raksha.errors import RakshaError
+from raksha.errors import N_, Message, RakshaError
 from raksha.incidents.events import Event
 from raksha.incidents.lifecycle import IllegalTransition, check_actor, record_action
 from raksha.incidents.merge import MergeRule, OpenIncident, Sighting, pick
@@ -434,7 +434,9 @@ class IncidentStore:
             found = self.get_incident(incident_id)
             assert found is not None
             return found
-        raise ConcurrentUpdate(f"incident {incident_id} kept changing; try again")
+        raise ConcurrentUpdate(
+            Message(N_("incident %(incident)s kept changing; try again"), incident=incident_id)
+        )
 
     def _extend_in(
         self,
@@ -538,8 +540,15 @@ class IncidentStore:
                         raise NotDue(incident_id)
                     if expected_version is not None and cur.version != expected_version:
                         raise ConcurrentUpdate(
-                            f"incident {incident_id} changed (version {cur.version}, "
-                            f"expected {expected_version}); reload and try again"
+                            Message(
+                                N_(
+                                    "incident %(incident)s changed (version %(version)d, "
+                                    "expected %(expected)d); reload and try again"
+                                ),
+                                incident=incident_id,
+                                version=cur.version,
+                                expected=expected_version,
+                            )
                         )
                     rec = record_action(
                         cur.state,
@@ -584,9 +593,14 @@ class IncidentStore:
             except _Retry:
                 if expected_version is not None:
                     raise ConcurrentUpdate(
-                        f"incident {incident_id} changed meanwhile; reload and try again"
+                        Message(
+                            N_("incident %(incident)s changed meanwhile; reload and try again"),
+                            incident=incident_id,
+                        )
                     ) from None
-        raise ConcurrentUpdate(f"incident {incident_id} kept changing; try again")
+        raise ConcurrentUpdate(
+            Message(N_("incident %(incident)s kept changing; try again"), incident=incident_id)
+        )
 
     def _read_for_update(self, conn: Connection, incident_id: str) -> _Current:
         query = select(
@@ -605,7 +619,9 @@ class IncidentStore:
             query = query.with_for_update()
         row = conn.execute(query).first()
         if row is None:
-            raise IncidentNotFound(f"no incident with id {incident_id}")
+            raise IncidentNotFound(
+                Message(N_("no incident with id %(incident)s"), incident=incident_id)
+            )
         return _Current(
             state=IncidentState(row.state),
             version=int(row.version),

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine, Row, insert, select, update
 
 from raksha.domain.units import UnitState, UnitStatus
+from raksha.errors import N_, Message
 from raksha.geo.distance import haversine_m
 from raksha.geo.routing import PatrolUnitLike
 from raksha.store._db import db_errors
@@ -114,12 +115,18 @@ def get_unit(conn: Connection, unit_id: str) -> UnitState | None:
 
 def require_unit(conn: Connection, unit_id: str | None) -> UnitState:
     if not unit_id:
-        raise UnknownUnit("name the patrol unit (unit_id)")
+        raise UnknownUnit(Message(N_("name the patrol unit (unit_id)")))
     unit = get_unit(conn, unit_id)
     if unit is None:
         known = [str(r) for r in conn.execute(select(U.c.id).order_by(U.c.id)).scalars()]
         shown = ", ".join(known[:12]) + (", …" if len(known) > 12 else "")
-        raise UnknownUnit(f"unknown patrol unit {unit_id!r}; known units: {shown or '(none)'}")
+        raise UnknownUnit(
+            Message(
+                N_("unknown patrol unit %(unit)r; known units: %(known)s"),
+                unit=unit_id,
+                known=shown or Message(N_("(none)")),
+            )
+        )
     return unit
 
 
@@ -138,14 +145,25 @@ def claim(conn: Connection, unit_id: str, incident_id: str, at: datetime) -> Uni
     )
     if res.rowcount != 1:
         fresh = get_unit(conn, unit_id) or unit
-        busy = (
-            f" with incident {fresh.incident_id[:8]}"
-            if fresh.incident_id and fresh.status.busy
-            else ""
-        )
+        status = Message(fresh.status.value.replace("_", " "))
+        if fresh.incident_id and fresh.status.busy:
+            raise UnitUnavailable(
+                Message(
+                    N_(
+                        "patrol unit %(unit)s is %(status)s with incident %(incident)s; "
+                        "choose an available unit"
+                    ),
+                    unit=unit_id,
+                    status=status,
+                    incident=fresh.incident_id[:8],
+                )
+            )
         raise UnitUnavailable(
-            f"patrol unit {unit_id} is {fresh.status.value.replace('_', ' ')}{busy}; "
-            "choose an available unit"
+            Message(
+                N_("patrol unit %(unit)s is %(status)s; choose an available unit"),
+                unit=unit_id,
+                status=status,
+            )
         )
     return unit
 
@@ -181,8 +199,14 @@ def set_duty(engine: Engine, unit_id: str, on_duty: bool, at: datetime) -> UnitS
         unit = require_unit(conn, unit_id)
         if unit.status.busy:
             raise UnitUnavailable(
-                f"patrol unit {unit_id} is {unit.status.value.replace('_', ' ')}; "
-                "it is freed when its incident is closed"
+                Message(
+                    N_(
+                        "patrol unit %(unit)s is %(status)s; it is freed when its incident "
+                        "is closed"
+                    ),
+                    unit=unit_id,
+                    status=Message(unit.status.value.replace("_", " ")),
+                )
             )
         status = UnitStatus.AVAILABLE if on_duty else UnitStatus.OFF_DUTY
         # Only while it is not busy: a dispatch that claimed it meanwhile wins.
@@ -193,7 +217,11 @@ def set_duty(engine: Engine, unit_id: str, on_duty: bool, at: datetime) -> UnitS
             .values(status=status.value, incident_id=None, updated_at=at, version=U.c.version + 1)
         )
         if res.rowcount != 1:
-            raise UnitUnavailable(f"patrol unit {unit_id} was just dispatched; try again later")
+            raise UnitUnavailable(
+                Message(
+                    N_("patrol unit %(unit)s was just dispatched; try again later"), unit=unit_id
+                )
+            )
         fresh = get_unit(conn, unit_id)
     assert fresh is not None
     return fresh

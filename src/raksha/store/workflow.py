@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from raksha.domain.units import UnitState, UnitStatus
+from raksha.errors import N_, Message
 from raksha.geo.distance import haversine_m
 from raksha.incidents.escalation import Deadline, DeadlineKind, EscalationPolicy, Step
 from raksha.incidents.events import EVENT_OF_ACTION, Event, Snapshot, event_payload, job_card
@@ -211,7 +212,11 @@ def after_action(
     elif rec.action in (Action.UNIT_ACK, Action.ON_SCENE):
         if rec.unit_id is not None and rec.unit_id != current_unit:
             raise UnitUnavailable(
-                f"incident {inc.id[:8]} is not (or no longer) patrol unit {rec.unit_id}'s job"
+                Message(
+                    N_("incident %(incident)s is not (or no longer) patrol unit %(unit)s's job"),
+                    incident=inc.id[:8],
+                    unit=rec.unit_id,
+                )
             )
         if current_unit is not None:
             unit = units.require_unit(conn, current_unit)

@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from raksha.api.deps import current_principal
-from raksha.web.i18n import N_, known_message
+from raksha.web.i18n import N_, localize
 from raksha.web.i18n import gettext as _
 from raksha.web.render import page
 
@@ -53,7 +53,7 @@ async def web_http_error(request: Request, exc: Exception) -> Response:
             return Response(status_code=401, headers={"HX-Redirect": target})
         return RedirectResponse(target, status_code=303)
     who = await current_principal(request)
-    detail = known_message(str(exc.detail))
+    detail = localize(exc.detail)
     message = _(MESSAGES[exc.status_code]) if exc.status_code in MESSAGES else detail
     return page(
         request,

@@ -16,7 +16,9 @@ Updating the catalogues after a change of text (the mapping is `babel.cfg`):
         --copyright-holder="Raksha contributors" -o src/raksha/web/locale/messages.pot .
     pybabel update --no-wrap -i src/raksha/web/locale/messages.pot -d src/raksha/web/locale
 
-then translate the new or fuzzy messages of `hi/LC_MESSAGES/messages.po` (tests/test_web_i18n.py
+(the mapping also reads `raksha.errors.N_` in the store, the services, the incidents and
+auth packages: their refusals with values are `raksha.errors.Message`s, shown through
+`localize`), then translate the new or fuzzy messages of `hi/LC_MESSAGES/messages.po` (tests/test_web_i18n.py
 fails while one lacks its Hindi).
 """
 
@@ -37,6 +39,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from raksha.errors import Message
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "messages"
@@ -166,6 +170,15 @@ def known_message(text: str) -> str:
     """A message of another layer in the current language when it is one of KNOWN_MESSAGES
     (those are in the catalogue), else as it is."""
     return gettext(text) if text in KNOWN_MESSAGES else text
+
+
+def localize(text: object) -> str:
+    """A refusal's detail in the current language: a `raksha.errors.Message` (a message of
+    another layer with its values, marked for the catalogue where it is raised) through the
+    catalogue, else as `known_message`."""
+    if isinstance(text, Message):
+        return text.render(gettext)
+    return known_message(str(text))
 
 
 def script_catalogue(lang: str | None = None) -> dict[str, Any]:

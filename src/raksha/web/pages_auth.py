@@ -20,7 +20,7 @@ from raksha.api.login import (
 from raksha.auth.access import Rule
 from raksha.web.errors import safe_next
 from raksha.web.i18n import gettext as _
-from raksha.web.i18n import known_message
+from raksha.web.i18n import localize
 from raksha.web.render import home_of, page
 
 router = APIRouter(include_in_schema=False)
@@ -93,7 +93,7 @@ async def login_submit(
             status_code=exc.status_code,
             title=_("Log in"),
             next=target,
-            error=known_message(str(exc.detail)),
+            error=localize(exc.detail),
             username=username,
             headers=exc.headers,
         )
@@ -158,7 +158,7 @@ async def password_submit(
             change_password, ctx, request, who, current_password, new_password
         )
     except HTTPException as exc:
-        return again(exc.status_code, known_message(str(exc.detail)), exc.headers)
+        return again(exc.status_code, localize(exc.detail), exc.headers)
     response = RedirectResponse("/account/password?done=1", status_code=303)
     set_session_cookie(response, request, new.token, ctx)
     return response

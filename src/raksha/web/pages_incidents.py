@@ -35,6 +35,7 @@ from raksha.incidents.model import IncidentState
 from raksha.services.cameras import visible_cameras
 from raksha.services.units import Suggestion
 from raksha.web.i18n import gettext as _
+from raksha.web.i18n import localize
 from raksha.web.render import page
 from raksha.web.site import Site
 
@@ -536,7 +537,12 @@ def incident_act(
     except HTTPException as exc:
         if exc.status_code in (400, 409):
             return _incident_page(
-                request, ctx, who, incident_id, status_code=exc.status_code, error=str(exc.detail)
+                request,
+                ctx,
+                who,
+                incident_id,
+                status_code=exc.status_code,
+                error=localize(exc.detail),
             )
         raise
     return RedirectResponse(f"/incidents/{incident_id}?done={body.action}", status_code=303)

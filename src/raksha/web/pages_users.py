@@ -18,7 +18,7 @@ from raksha.auth.access import Rule
 from raksha.auth.roles import Role
 from raksha.auth.users import User
 from raksha.services.users import UserAdmin
-from raksha.web.i18n import N_, known_message
+from raksha.web.i18n import N_, localize
 from raksha.web.i18n import gettext as _
 from raksha.web.render import ROLE_LABELS, page
 
@@ -105,7 +105,7 @@ def _changed(
                 ctx,
                 who,
                 status_code=exc.status_code,
-                error=known_message(str(exc.detail)),
+                error=localize(exc.detail),
                 error_user=username,
                 form=form,
             )
