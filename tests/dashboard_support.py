@@ -74,6 +74,7 @@ def site_config(
         {
             "storage": {"url": db_url},
             "evidence": {"dir": str(evidence_dir), "encrypt": encrypt, "key_env": KEY_ENV},
+            "timezone": "Asia/Kolkata",
             "stations": [
                 {"id": STATION_A, "lat": 26.85, "lon": 80.94},
                 {"id": STATION_B, "lat": 26.89, "lon": 80.94},

@@ -70,6 +70,7 @@ def site(db_url: str, evidence: Path) -> RunConfig:
         {
             "storage": {"url": db_url},
             "evidence": {"dir": str(evidence)},
+            "timezone": "Asia/Kolkata",
             "stations": [
                 {"id": A, "name": "Hazratganj", "lat": 26.8500, "lon": 80.9462},
                 {"id": B, "name": "Aliganj", "lat": 26.8930, "lon": 80.9390},
@@ -179,6 +180,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) -> Iterator
     users.add("op_b", "operator", PASSWORD, station_id=B)
     users.add("sup_a", "supervisor", PASSWORD, station_id=A)
     users.add("aud", "auditor", PASSWORD)
+    users.add("adm", "admin", PASSWORD)
     store.set_camera_status("cam-hz-1", True, hotspot_id=f"{A}-crossing", station_id=A)
     store.set_camera_status(
         "cam-ag-1", False, hotspot_id=f"{B}-market", station_id=B, last_error="connection refused"
@@ -816,3 +818,50 @@ def test_list_keyboard_shortcuts_and_dark_mode(world: World) -> None:
         assert tab.errors == []
     finally:
         tab.close()
+
+
+DAILY_PAGES = {
+    "sup_a": [
+        "/incidents?view=all&state=NEW&from=2025-01-01&score=10",
+        "/stats?days=30",
+        "/reports?days=30",
+    ],
+    "adm": ["/users", "/users?done=added&user=op_a"],
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "hi"])
+def test_daily_pages_fit_a_phone_in_both_languages_and_dark(world: World, lang: str) -> None:
+    """The daily tools (filtered list, statistics, reports, user administration) on a phone,
+    in English and in Hindi, in dark mode: nothing wider than the screen, text readable
+    against its background, no script error."""
+    add_incident(world, A, f"{A}-crossing")
+    for who, paths in DAILY_PAGES.items():
+        tab = Tab(world, PHONE)
+        try:
+            tab.context.add_cookies([{"name": "lang", "value": lang, "url": world.url}])
+            tab.page.emulate_media(color_scheme="dark")
+            bad: list[str] = []
+            tab.page.on(
+                "response", lambda r, bad=bad: bad.append(r.url) if r.status >= 400 else None
+            )
+            tab.login(who)
+            for path in paths:
+                tab.page.goto(path)
+                tab.page.wait_for_load_state()
+                assert tab.page.locator("html").get_attribute("lang") == lang, path
+                width = tab.page.evaluate("() => document.documentElement.scrollWidth")
+                assert width <= PHONE["width"], f"{path} ({lang}) is {width}px wide on a phone"
+                body = tab.page.locator("body").evaluate(COLOURS)
+                assert _luminance(body[1]) < 0.05 and _contrast(*body) >= 7, (path, body)
+                heading = tab.page.locator("main h1, h1").first.evaluate(COLOURS)
+                assert _contrast(heading[0], body[1]) >= 4.5, (path, heading)
+                # Times in the deployment's zone, with the date and the zone's name (the
+                # browser itself runs in UTC here).
+                for text in tab.page.locator("time[datetime]").all_inner_texts():
+                    assert "2026" in text or "2027" in text, (path, text)
+                    assert "IST" in text or "GMT+5:30" in text, (path, text)
+                tab.shot(f"phone-{lang}-{who}-{path.strip('/').split('?')[0]}")
+            assert tab.errors == [] and bad == [], (tab.errors, bad)
+        finally:
+            tab.close()

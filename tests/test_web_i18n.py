@@ -291,7 +291,7 @@ def _hindi_page(c: TestClient, path: str, status: int = 200) -> str:
     html = r.text
     assert r.headers["content-language"] == "hi", path
     if not path.startswith("/incidents/rows"):  # the list's rows alone (the live refresh)
-        assert '<html lang="hi">' in html, path
+        assert '<html lang="hi" ' in html, path
         assert len(DEVANAGARI.findall(html)) > 40, path
     left = untranslated(html)
     assert left == [], f"{path}: English left in the Hindi page: {left}"
@@ -434,10 +434,10 @@ def test_the_switch_sets_the_cookie_and_goes_back(site: Site) -> None:
     assert cookie.startswith("lang=hi;") and "path=/" in cookie and "samesite=lax" in cookie
     assert "max-age=31536000" in cookie and "httponly" not in cookie
     hindi = c.get("/login?next=/map").text  # the cookie is kept by the client
-    assert '<html lang="hi">' in hindi and "लॉग इन" in hindi
+    assert '<html lang="hi" ' in hindi and "लॉग इन" in hindi
     back = c.get("/lang/en?next=/login", follow_redirects=False)
     assert back.headers["location"] == "/login" and "lang=en;" in back.headers["set-cookie"]
-    assert '<html lang="en">' in c.get("/login").text
+    assert '<html lang="en" ' in c.get("/login").text
     # Only our languages; only a page of this site to go back to.
     assert c.get("/lang/fr", follow_redirects=False).status_code == 404
     away = c.get("/lang/hi?next=//evil.example/x", follow_redirects=False)
@@ -456,20 +456,20 @@ def test_accept_language_alone_gives_hindi_and_the_cookie_wins(site: Site) -> No
         ("", "en"),
     ):
         r = c.get("/login", headers={"Accept-Language": header})
-        assert f'<html lang="{lang}">' in r.text, header
+        assert f'<html lang="{lang}" ' in r.text, header
         assert r.headers["content-language"] == lang
     unit = c.get("/unit", headers={"Accept-Language": "hi-IN"}).text
-    assert '<html lang="hi">' in unit and "गश्ती यूनिट" in unit
+    assert '<html lang="hi" ' in unit and "गश्ती यूनिट" in unit
     c.cookies.set(i18n.COOKIE, "en")
-    assert '<html lang="en">' in c.get("/login", headers={"Accept-Language": "hi"}).text
+    assert '<html lang="en" ' in c.get("/login", headers={"Accept-Language": "hi"}).text
     c.cookies.set(i18n.COOKIE, "xx")  # an unknown choice: as if none
-    assert '<html lang="hi">' in c.get("/login", headers={"Accept-Language": "hi"}).text
+    assert '<html lang="hi" ' in c.get("/login", headers={"Accept-Language": "hi"}).text
 
 
 def test_english_is_the_default(site: Site) -> None:
     c = TestClient(site.app)
     html = c.get("/login").text
-    assert '<html lang="en">' in html and "<h1>Log in</h1>" in html
+    assert '<html lang="en" ' in html and "<h1>Log in</h1>" in html
     assert not DEVANAGARI.search(html.replace("हिन्दी", ""))
     assert 'id="lang-en" lang="en" hreflang="en" aria-current="true">English</a>' in html
     block = re.search(r'<script type="application/json" id="i18n">(.*?)</script>', html, re.S)

@@ -428,8 +428,8 @@ class SiteConfig(_Frozen):
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     sos: SosConfig = Field(default_factory=SosConfig)
     dispatch: DispatchConfig = Field(default_factory=DispatchConfig)
-    #: Where times are shown to people (the CLI; the dashboard uses the browser's zone and
-    #: names it). Stored times are always UTC.
+    #: Where times are shown to people, with their date and the zone's name (the CLI, the
+    #: dashboard, its statistics' days). Stored times are always UTC.
     timezone: Annotated[str, AfterValidator(_check_zone)] = "UTC"
     #: KEY=VALUE file with camera credentials (relative to the config file until `load_site`).
     secrets_file: Path | None = None

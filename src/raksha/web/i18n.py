@@ -18,8 +18,8 @@ Updating the catalogues after a change of text (the mapping is `babel.cfg`):
 
 (the mapping also reads `raksha.errors.N_` in the store, the services, the incidents and
 auth packages: their refusals with values are `raksha.errors.Message`s, shown through
-`localize`), then translate the new or fuzzy messages of `hi/LC_MESSAGES/messages.po` (tests/test_web_i18n.py
-fails while one lacks its Hindi).
+`localize`), then translate the new or fuzzy messages of `hi/LC_MESSAGES/messages.po`
+(tests/test_web_i18n.py fails while one lacks its Hindi).
 """
 
 from __future__ import annotations

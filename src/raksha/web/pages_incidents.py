@@ -36,7 +36,7 @@ from raksha.services.cameras import visible_cameras
 from raksha.services.units import Suggestion
 from raksha.web.i18n import gettext as _
 from raksha.web.i18n import localize
-from raksha.web.render import page
+from raksha.web.render import page, site_timezone
 from raksha.web.site import Site
 
 router = APIRouter(include_in_schema=False)
@@ -65,7 +65,7 @@ def _states(view: View) -> list[IncidentState] | None:
 
 
 def _zone(name: str) -> tuple[str, tzinfo]:
-    """The browser's time zone (an IANA name the list's script sends), else UTC."""
+    """The time zone the list's dates are days in (an IANA name), else UTC."""
     if name and ZONE_NAME.match(name):
         try:
             return name, ZoneInfo(name)
@@ -92,8 +92,8 @@ def _day(value: str, what: str) -> date | None:
 class Filters:
     """What the list shows, as it stands in the query string (shareable, kept by the live
     refresh): the tab (`view`), a state, a station (roles that see several), a camera, local
-    dates from/to (both included, in the browser's time zone `tz`) and a minimum peak score
-    in percent."""
+    dates from/to (both included, days in the time zone `tz`: the deployment's unless the form
+    names another) and a minimum peak score in percent."""
 
     view: View = "open"
     state: IncidentState | None = None
@@ -318,7 +318,9 @@ def incidents_page(
 ) -> Response:
     """The list with its filters; `q` (an incident id, or its first characters) opens that
     incident when the caller may see it."""
-    f = _filters(who, view, state, station, camera, day_from, day_to, score, tz)
+    f = _filters(
+        who, view, state, station, camera, day_from, day_to, score, tz or site_timezone(request)
+    )
     text = q.strip()
     if not text:
         return _list_page(request, ctx, who, f)
@@ -377,7 +379,9 @@ def incident_rows(
 ) -> Response:
     """The list's rows alone (htmx swaps them in when an event says something changed),
     with the same filters as the page."""
-    f = _filters(who, view, state, station, camera, day_from, day_to, score, tz)
+    f = _filters(
+        who, view, state, station, camera, day_from, day_to, score, tz or site_timezone(request)
+    )
     return page(
         request,
         "_incident_rows.html",

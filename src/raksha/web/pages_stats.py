@@ -4,8 +4,8 @@ per station, per camera and by outcome, the false-alarm share with its 95 % inte
 median time to acknowledge per day and camera vs SOS origins (`raksha.services.stats`).
 
 The charts are inline SVG drawn here (`raksha.web.svg_charts`), each with its numbers as a
-table under a `<details>`. The days are those of the deployment's zone: the web settings'
-`time_zone` when they have one, else Asia/Kolkata.
+table under a `<details>`. The days are those of the deployment's zone (the config's
+`timezone:`), where every page shows its times.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from markupsafe import Markup
 
 from raksha.api.deps import Context, Principal, require, service_errors
 from raksha.auth.access import Rule
-from raksha.services.stats import DEFAULT_TZ, Statistics, incident_statistics
+from raksha.services.stats import Statistics, incident_statistics
 from raksha.web import i18n, svg_charts
 from raksha.web.i18n import N_
 from raksha.web.i18n import gettext as _
 from raksha.web.pages_reports import duration
-from raksha.web.render import page
+from raksha.web.render import page, site_timezone
 
 router = APIRouter(include_in_schema=False)
 
@@ -114,8 +114,7 @@ def stats_page(
             422,
             _("days must be one of %(choices)s") % {"choices": ", ".join(map(str, DAY_CHOICES))},
         )
-    settings = getattr(request.app.state, "raksha_web", None)
-    tz = getattr(settings, "time_zone", None) or DEFAULT_TZ
+    tz = site_timezone(request)
     with service_errors():
         stats = incident_statistics(
             who.caller,

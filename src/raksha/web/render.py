@@ -288,6 +288,7 @@ def page(
             "languages": list(i18n.LANGUAGES.items()),
             "script_i18n": i18n.script_catalogue(lang),
             "server_now": datetime.now(UTC).isoformat(),
+            "tz": site_timezone(request),
             "live_events": user is not None and user.role in STAFF and template in LIVE_TEMPLATES,
             "push_key": _push_key(request) if user is not None and user.role in STAFF else None,
         }
@@ -312,6 +313,12 @@ def back_to(request: Request, status_code: int = 200) -> str:
     if ref.netloc == request.url.netloc and ref.path.startswith("/"):
         return ref.path + (f"?{ref.query}" if ref.query else "")
     return "/"
+
+
+def site_timezone(request: Request) -> str:
+    """The deployment's time zone (the config's `timezone:`), where the pages show times."""
+    site = getattr(request.app.state, "raksha_site", None)
+    return str(getattr(site, "timezone", None) or "UTC")
 
 
 def _push_key(request: Request) -> str | None:

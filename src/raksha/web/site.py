@@ -32,10 +32,12 @@ class Site:
     hotspots: tuple[HotspotConfig, ...] = ()
     patrol_units: tuple[PatrolUnitConfig, ...] = ()
     cameras: tuple[CameraConfig, ...] = ()
+    #: Where the pages show times (the config's `timezone:`); stored times are UTC.
+    timezone: str = "UTC"
 
     @classmethod
     def of(cls, cfg: SiteConfig) -> Site:
-        return cls(cfg.stations, cfg.hotspots, cfg.patrol_units, cfg.cameras)
+        return cls(cfg.stations, cfg.hotspots, cfg.patrol_units, cfg.cameras, cfg.timezone)
 
     def hotspot(self, hotspot_id: str | None) -> HotspotConfig | None:
         return next((h for h in self.hotspots if h.id == hotspot_id), None)

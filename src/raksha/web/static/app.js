@@ -79,13 +79,41 @@
     return m >= 1000 ? (m / 1000).toFixed(1) + " km" : Math.round(m) + " m";
   }
 
+  /* Times are shown in the deployment's time zone (`<html data-tz>`, the config's
+     `timezone:`), with the date and the zone's name, in the page's language; the server's
+     text (UTC) stays as the title. Without a zone on the page: the browser's. */
+  var ZONE = document.documentElement.getAttribute("data-tz") || "";
+  var FORMATS = {};
+  function formatter(withDate) {
+    var key = withDate ? "date" : "time";
+    if (FORMATS[key]) return FORMATS[key];
+    var lang = document.documentElement.lang === "hi" ? "hi-IN" : "en-IN";
+    var opts = { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+                 timeZoneName: "short" };
+    if (withDate) { opts.year = "numeric"; opts.month = "short"; opts.day = "numeric"; }
+    try {
+      if (ZONE) opts.timeZone = ZONE;
+      FORMATS[key] = new Intl.DateTimeFormat(lang, opts);
+    } catch (e) {
+      delete opts.timeZone;
+      FORMATS[key] = new Intl.DateTimeFormat(lang, opts);
+    }
+    return FORMATS[key];
+  }
+  /* "6 Dec 2026, 13:18:31 IST" (withDate) or "13:18:31 IST"; "" for a time it cannot read. */
+  function showTime(value, withDate) {
+    var d = value instanceof Date ? value : new Date(value);
+    if (isNaN(d.getTime())) return "";
+    return formatter(withDate !== false).format(d);
+  }
+
   function localTimes(root) {
     root.querySelectorAll("time[datetime]").forEach(function (el) {
       if (el.dataset.local) return;
-      var d = new Date(el.getAttribute("datetime"));
-      if (isNaN(d.getTime())) return;
+      var text = showTime(el.getAttribute("datetime"), true);
+      if (!text) return;
       el.title = el.textContent;
-      el.textContent = d.toLocaleString();
+      el.textContent = text;
       el.dataset.local = "1";
     });
   }
@@ -430,10 +458,13 @@
   }
 
   /* ---- the list's filters and keyboard ------------------------------------------------ */
-  /* The filter form sends the browser's time zone, so "from" and "to" are local days. */
+  /* The filter form sends the time zone the page shows times in (the deployment's, else the
+     browser's), so "from" and "to" are days as the list shows them. */
   function localZone() {
-    var zone = "";
-    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { zone = ""; }
+    var zone = ZONE;
+    if (!zone) {
+      try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { zone = ""; }
+    }
     document.querySelectorAll("input[data-local-zone]").forEach(function (el) {
       if (!el.value && zone) el.value = zone;
     });
@@ -600,6 +631,7 @@
   R.ngettext = ngettext;
   R.now = now;
   R.parseTime = parseTime;
+  R.showTime = showTime;
   R.clock = clock;
   R.countdown = countdown;
   R.metres = metres;

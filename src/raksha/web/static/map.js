@@ -69,7 +69,7 @@
     var lat = c.lat + 0.0004 * k, lon = c.lon + 0.0004 * k;
     var status = CAMERA_LABEL[c.status] || c.status;
     var lines = [_("Camera %(id)s", { id: c.id }), _("status: %(status)s", { status: status })];
-    if (c.last_frame_at) lines.push(_("last frame: %(time)s", { time: new Date(c.last_frame_at).toLocaleString() }));
+    if (c.last_frame_at) lines.push(_("last frame: %(time)s", { time: R.showTime(c.last_frame_at, true) }));
     if (c.last_error) lines.push(_("error: %(error)s", { error: c.last_error }));
     add(L.circleMarker([lat, lon], { radius: 7, color: "#fff", weight: 2, fillColor: CAMERA[c.status] || "#9ca3af", fillOpacity: 1 }), lat, lon)
       .bindPopup(R.textNode(lines)).bindTooltip(R.textNode([c.id + ": " + status]), { direction: "bottom" });
@@ -92,7 +92,7 @@
     var lines = [_("Unit %(unit)s", { unit: u.id }) + " (" + u.kind + ")", _("station %(station)s", { station: u.station_id || u.station })];
     if (u.status) lines.push(_("status: %(status)s", { status: UNIT_LABEL[u.status] || u.status }));
     if (u.incident_id) lines.push(_("job: incident %(id)s", { id: u.incident_id.slice(0, 8) }));
-    if (where.live) lines.push(_("live position, %(time)s", { time: new Date(u.position_at).toLocaleTimeString() }) +
+    if (where.live) lines.push(_("live position, %(time)s", { time: R.showTime(u.position_at, false) }) +
       (u.accuracy_m ? " (±" + Math.round(u.accuracy_m) + " m)" : ""));
     else if (u.status) lines.push(u.position_at ? _("at its base (last position too old)") : _("at its base (no position yet)"));
     return R.textNode(lines);
