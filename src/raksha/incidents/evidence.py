@@ -287,7 +287,11 @@ class EvidenceWriter:
         path = _free_name(folder, stem, suffix)
         atomic_write(path, data)
         return EvidenceFile(
-            kind=kind, path=str(path), sha256=hashlib.sha256(data).hexdigest(), bytes=len(data)
+            kind=kind,
+            path=str(path),
+            sha256=hashlib.sha256(data).hexdigest(),
+            bytes=len(data),
+            content_sha256=hashlib.sha256(jpeg).hexdigest(),
         )
 
     def capture(

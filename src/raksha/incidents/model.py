@@ -68,6 +68,8 @@ class EvidenceKind(StrEnum):
     FACE = "face"
     #: The full frame with every other face blurred.
     FRAME_BLURRED = "frame_blurred"
+    #: A short video around the decision, every face but the subject's blurred.
+    CLIP = "clip"
 
 
 def utcnow() -> datetime:
@@ -86,10 +88,17 @@ class EvidenceFile:
     path: str
     sha256: str
     bytes: int
+    #: SHA-256 of the content (the plain JPEG or MP4 bytes), taken at capture; it stays the
+    #: same when a key rotation re-encrypts the file (`sha256`, of the bytes on disk, does
+    #: not). None for files recorded before it was kept.
+    content_sha256: str | None = None
 
     def __post_init__(self) -> None:
-        if len(self.sha256) != 64 or any(c not in "0123456789abcdef" for c in self.sha256):
-            raise ValueError(f"sha256 must be 64 lowercase hex digits, got {self.sha256!r}")
+        for digest in (self.sha256, self.content_sha256):
+            if digest is None:
+                continue
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                raise ValueError(f"sha256 must be 64 lowercase hex digits, got {digest!r}")
         if self.bytes < 0:
             raise ValueError("bytes must be >= 0")
 

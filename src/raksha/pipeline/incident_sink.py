@@ -58,7 +58,13 @@ class _Unsaved:
         return {
             "new": self.new.to_json(),
             "files": [
-                {"kind": f.kind.value, "path": f.path, "sha256": f.sha256, "bytes": f.bytes}
+                {
+                    "kind": f.kind.value,
+                    "path": f.path,
+                    "sha256": f.sha256,
+                    "bytes": f.bytes,
+                    "content_sha256": f.content_sha256,
+                }
                 for f in self.files
             ],
             "camera_id": self.camera_id,
@@ -70,7 +76,13 @@ class _Unsaved:
     def from_json(d: dict[str, Any], spool_id: int) -> _Unsaved:
         new = NewIncident.from_json(d["new"])
         files = [
-            EvidenceFile(EvidenceKind(f["kind"]), str(f["path"]), str(f["sha256"]), int(f["bytes"]))
+            EvidenceFile(
+                EvidenceKind(f["kind"]),
+                str(f["path"]),
+                str(f["sha256"]),
+                int(f["bytes"]),
+                f.get("content_sha256"),
+            )
             for f in d["files"]
         ]
         cx, cy, w = (float(v) for v in d["face"])

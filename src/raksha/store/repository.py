@@ -263,6 +263,7 @@ class IncidentStore:
                     "sha256": ev.sha256,
                     "bytes": ev.bytes,
                     "created_at": at,
+                    "content_sha256": ev.content_sha256,
                 }
                 for i, ev in enumerate(evidence)
             ],
@@ -703,7 +704,11 @@ class IncidentStore:
         for r in rows:
             out.setdefault(r.incident_id, []).append(
                 EvidenceFile(
-                    kind=EvidenceKind(r.kind), path=r.path, sha256=r.sha256, bytes=int(r.bytes)
+                    kind=EvidenceKind(r.kind),
+                    path=r.path,
+                    sha256=r.sha256,
+                    bytes=int(r.bytes),
+                    content_sha256=r.content_sha256,
                 )
             )
         return {k: tuple(v) for k, v in out.items()}

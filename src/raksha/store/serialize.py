@@ -52,7 +52,13 @@ def incident_to_json(
         "patrol_units": [] if route is None else route["patrol_units"],
         "route": route,
         "evidence": [
-            {"kind": ev.kind.value, "path": ev.path, "sha256": ev.sha256, "bytes": ev.bytes}
+            {
+                "kind": ev.kind.value,
+                "path": ev.path,
+                "sha256": ev.sha256,
+                "bytes": ev.bytes,
+                "content_sha256": ev.content_sha256,
+            }
             for ev in incident.evidence
         ],
         "track_id": incident.track_id,

@@ -47,7 +47,9 @@ ACTIONS = (
     "reassign",
 )
 UNIT_STATES = ("available", "dispatched", "on_scene", "off_duty")
-EVIDENCE_KINDS = ("face", "frame_blurred")
+EVIDENCE_KINDS = ("face", "frame_blurred", "clip")
+#: Why an officer dismissed an incident (a false alarm).
+DISMISS_REASONS = ("no_distress", "not_a_person", "duplicate", "other")
 DELIVERY_STATES = ("pending", "delivered", "failed")
 
 
@@ -123,6 +125,8 @@ incident_evidence = Table(
     Column("sha256", String(64), nullable=False),
     Column("bytes", BigInteger, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    # SHA-256 of the content (the plain bytes); `sha256` is of the bytes on disk.
+    Column("content_sha256", String(64), nullable=True),
     PrimaryKeyConstraint("incident_id", "n"),
     CheckConstraint(_in("kind", EVIDENCE_KINDS), name="kind"),
 )
@@ -144,8 +148,54 @@ incident_actions = Table(
     Column("note", Text, nullable=True),
     Column("unit_id", String(128), nullable=True),
     Column("at", UtcDateTime(), nullable=False),
+    # A dismissal's reason (DISMISS_REASONS); None for other actions and older dismissals.
+    Column("reason", String(32), nullable=True),
     CheckConstraint(_in("action", ACTIONS), name="action"),
+    CheckConstraint(f"reason IS NULL OR {_in('reason', DISMISS_REASONS)}", name="reason"),
     Index(None, "incident_id", "id"),
+)
+
+legal_holds = Table(
+    "legal_holds",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "incident_id",
+        String(36),
+        ForeignKey("incidents.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("case_number", String(128), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("placed_by", String(128), nullable=False),
+    Column("placed_at", UtcDateTime(), nullable=False),
+    # Lifted: by whom, when and why (a hold with lifted_at NULL is in force).
+    Column("lifted_by", String(128), nullable=True),
+    Column("lifted_at", UtcDateTime(), nullable=True),
+    Column("lift_reason", Text, nullable=True),
+)
+
+#: Would-be incidents of a model or threshold run in shadow beside the live one: stored to
+#: compare on the deployment's own footage, never alerted, never shown as incidents.
+shadow_events = Table(
+    "shadow_events",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("camera_id", String(128), nullable=False),
+    Column("hotspot_id", String(128), nullable=False),
+    Column("station_id", String(128), nullable=False),
+    Column("opened_at", UtcDateTime(), nullable=False),
+    Column("track_id", Integer, nullable=True),
+    Column("person_key", String(256), nullable=True),
+    Column("event_start_s", Float, nullable=True),
+    Column("event_end_s", Float, nullable=True),
+    Column("peak_distress", Float, nullable=False),
+    Column("model_name", String(128), nullable=False),
+    Column("model_sha256", String(64), nullable=False),
+    Column("thresholds", json_type(), nullable=False),
+    Column("live_incident_id", String(36), nullable=True),
+    Index(None, "camera_id", "opened_at"),
 )
 
 cameras = Table(
