@@ -12,6 +12,14 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Evidence is encrypted by default: the tests' processes (and the CLI subprocesses they
+# start) get one evidence key unless the environment has one; tests of a missing or wrong
+# key pass their own environment.
+if not os.environ.get("RAKSHA_EVIDENCE_KEY"):
+    from cryptography.fernet import Fernet
+
+    os.environ["RAKSHA_EVIDENCE_KEY"] = Fernet.generate_key().decode()
 SHARED = Path(os.environ.get("RAKSHA_SHARED", REPO.parent / "shared")).resolve()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,8 @@ def test_a_good_config_passes_both(tmp_path: Path, models_dir: Path, videos_dir:
     )
     assert result.exit_code == 0, result.output
     assert "ok (1 stations" in result.output
-    runtime = build_runtime(load_run_config(path), models_dir=models_dir, env={})
+    key = {"RAKSHA_EVIDENCE_KEY": os.environ["RAKSHA_EVIDENCE_KEY"]}
+    runtime = build_runtime(load_run_config(path), models_dir=models_dir, env=key)
     runtime.stop(drain_s=0)
 
 

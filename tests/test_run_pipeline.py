@@ -45,6 +45,7 @@ from raksha.alerts.signing import (
 )
 from raksha.app import build_runtime
 from raksha.config import load_run_config
+from raksha.incidents.evidence import read_evidence
 from raksha.pipeline.incident_sink import StoredIncident
 from raksha.pipeline.runtime import Runtime
 from raksha.store import IncidentStore
@@ -60,6 +61,8 @@ SCHEMA_PREFIX = "raksha_run_t_"
 BROKER = ("127.0.0.1", 1883)
 WEBHOOK_SECRET = "run-pipeline-webhook-secret-91d2"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+#: The evidence key the tests' conftest put in the environment (encryption is on by default).
+KEY_ENV = {"RAKSHA_EVIDENCE_KEY": os.environ["RAKSHA_EVIDENCE_KEY"]}
 
 #: The camera's hotspot and three stations around it; B is clearly the nearest.
 HOTSPOT = {
@@ -292,7 +295,11 @@ def check_evidence(row: dict[str, Any]) -> None:
         path = Path(ev["path"])
         assert path.is_file(), ev
         assert hashlib.sha256(path.read_bytes()).hexdigest() == ev["sha256"], ev
-        assert path.read_bytes()[:2] == b"\xff\xd8", "evidence is a JPEG"
+        # Encrypted at rest by default: nothing readable on disk, a JPEG once decrypted.
+        assert path.suffix == ".enc" and path.read_bytes()[:2] != b"\xff\xd8", ev
+        plain = read_evidence(path, os.environ["RAKSHA_EVIDENCE_KEY"].encode())
+        assert plain[:2] == b"\xff\xd8", "evidence is a JPEG"
+        assert hashlib.sha256(plain).hexdigest() == ev["content_sha256"], ev
 
 
 def check_evidence_shows_the_subject(row: dict[str, Any], clip: SyntheticClip) -> None:
@@ -310,10 +317,14 @@ def check_evidence_shows_the_subject(row: dict[str, Any], clip: SyntheticClip) -
     face_px = x2 - x1
     subject = cv2.resize(source, (face_px, face_px), interpolation=cv2.INTER_CUBIC)
 
-    face = cv2.imread(by_kind["face"]["path"], cv2.IMREAD_GRAYSCALE)
+    def picture(path: str) -> Any:
+        plain = read_evidence(path, KEY_ENV["RAKSHA_EVIDENCE_KEY"].encode())
+        return cv2.imdecode(np.frombuffer(plain, np.uint8), cv2.IMREAD_GRAYSCALE)
+
+    face = picture(by_kind["face"]["path"])
     assert face is not None and min(face.shape) >= face_px // 2, face.shape
     # The crop may be scaled; bring the subject to the crop's scale by its box within it.
-    frame = cv2.imread(by_kind["frame_blurred"]["path"], cv2.IMREAD_GRAYSCALE)
+    frame = picture(by_kind["frame_blurred"]["path"])
     assert frame is not None and frame.shape == (480, 640), frame.shape
     in_frame = frame[y1:y2, x1:x2]
     score = float(cv2.matchTemplate(in_frame, subject, cv2.TM_CCOEFF_NORMED).max())
@@ -352,7 +363,7 @@ def check_distress_incident(row: dict[str, Any], clip: SyntheticClip, camera_id:
 def run_to_end(config: Path, models_dir: Path, **kw: Any) -> Runtime:
     """`raksha run --exit-at-end` in process: built, started, waited on, stopped."""
     rt = build_runtime(
-        load_run_config(config), models_dir=models_dir, exit_at_end=True, env={}, **kw
+        load_run_config(config), models_dir=models_dir, exit_at_end=True, env=KEY_ENV, **kw
     )
     rt.start()
     try:
@@ -1010,7 +1021,7 @@ def test_a_dead_stream_is_recorded_offline_while_the_runtime_runs(
         [camera("cam-dead", f"rtsp://user:secret@127.0.0.1:{free_port()}/x")],
         db,
     )
-    rt = build_runtime(load_run_config(cfg), models_dir=models_dir, env={})
+    rt = build_runtime(load_run_config(cfg), models_dir=models_dir, env=KEY_ENV)
     rt.start()
     waiter = threading.Thread(target=rt.wait, daemon=True)
     waiter.start()
@@ -1162,7 +1173,9 @@ def test_storage_url_placeholders_are_filled_from_the_environment(
     assert (db_dir / "raksha.db").is_file()
 
     rt = build_runtime(
-        load_run_config(path), models_dir=models_dir, env={"RAKSHA_T_DB_DIR": str(db_dir)}
+        load_run_config(path),
+        models_dir=models_dir,
+        env={"RAKSHA_T_DB_DIR": str(db_dir), **KEY_ENV},
     )
     try:
         assert Path(rt.store.engine.url.database or "") == db_dir / "raksha.db"

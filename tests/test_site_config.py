@@ -94,7 +94,7 @@ def test_valid_config_loads_with_defaults(tmp_path: Path) -> None:
     assert site.camera("cam-2").hotspot == "am-market"
     assert site.cameras[1].fps is None and site.cameras[1].enabled  # unset: the site's
     assert site.storage.url == "sqlite:///raksha.db"
-    assert site.evidence.dir == Path("evidence") and site.evidence.encrypt is False
+    assert site.evidence.dir == Path("evidence") and site.evidence.encrypt is True
     assert site.alerts.webhook is not None and site.alerts.webhook.timeout_s > 0
     assert site.alerts.mqtt is not None
     assert site.alerts.mqtt.qos == 1

@@ -65,11 +65,14 @@ def demo_site_config(
     fps: float = 5.0,
     storage_url: str = "sqlite:///raksha-demo.db",
     evidence_dir: str = "demo-evidence",
+    evidence_key_file: str | None = None,
 ) -> dict[str, Any]:
     """The demo site as a plain dict (validates as `SiteConfig`).
 
     `camera_urls`: a list of URLs (camera `cam-1`, `cam-2`, … placed at the hotspots in the
-    order of `HOTSPOTS`, wrapping around), or a mapping hotspot id -> URL.
+    order of `HOTSPOTS`, wrapping around), or a mapping hotspot id -> URL. Evidence is
+    encrypted (the default) with the keys of `evidence_key_file`, else of
+    $RAKSHA_EVIDENCE_KEY.
     """
     hotspot_ids = [h[0] for h in HOTSPOTS]
     if isinstance(camera_urls, Mapping):
@@ -91,7 +94,8 @@ def demo_site_config(
             for n, (hotspot, url) in enumerate(placed, start=1)
         ],
         "storage": {"url": storage_url},
-        "evidence": {"dir": evidence_dir},
+        "evidence": {"dir": evidence_dir}
+        | ({"key_file": evidence_key_file} if evidence_key_file else {}),
         "timezone": "Asia/Kolkata",
     }
 

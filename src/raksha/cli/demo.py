@@ -83,6 +83,19 @@ def _staged_clip(assets: Path, directory: Path, models: Path | None) -> Path | N
         return None
 
 
+def _demo_key(directory: Path) -> Path:
+    """The demo's evidence key file (made on the first run, mode 0600): its evidence is
+    encrypted at rest like a deployment's."""
+    from raksha.incidents.evidence import new_key
+
+    path = (directory / "evidence.key").resolve()
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(new_key() + b"\n")
+    return path
+
+
 def _clear(directory: Path) -> None:
     """--fresh: the database, its journal, the evidence and the spool of an earlier run."""
     for name in ("raksha.db", "raksha.db-wal", "raksha.db-shm", "raksha-incident-spool.db"):
@@ -200,6 +213,7 @@ def demo(
         fps=fps,
         storage_url=f"sqlite:///{db}",
         evidence_dir=str((directory / "evidence").resolve()),
+        evidence_key_file=str(_demo_key(directory)),
         # The clips stand in for live cameras: played at their own pace, analysed at --fps.
         analysis={"source": {"realtime_files": True}},
     )

@@ -2,17 +2,21 @@
 
 Files go to `<evidence_dir>/<incident_id>/face.jpg` (kind FACE) and `frame_blurred.jpg` (kind
 FRAME_BLURRED), with `.enc` appended when encrypted and `-1`, `-2`, … when a name is taken
-(another capture for the same incident). Every write is atomic: a temporary file in the same
-folder, fsync, rename, fsync of the folder. Files are created with mode 0600 in folders of
-mode 0700.
+(another capture for the same incident, or a re-encryption by a key rotation). Every write is
+atomic: a temporary file in the same folder, fsync, rename, fsync of the folder. Files are
+created with mode 0600 in folders of mode 0700.
 
-The SHA-256 recorded for a file is taken over the bytes stored on disk (the ciphertext when
-encrypted), so anyone can check a file against the record without the key.
+Two SHA-256 are recorded per file: `sha256` over the bytes stored on disk (the ciphertext when
+encrypted), so anyone can check a file against the record without the key, and
+`content_sha256` over the plain JPEG or MP4, which stays the same through a key rotation (the
+hash a court certificate names).
 
-Encryption at rest (optional): Fernet from `cryptography` (AES-128-CBC with HMAC-SHA256,
-authenticated), key = a urlsafe-base64 32-byte key from an environment variable (by default
-`RAKSHA_EVIDENCE_KEY`; make one with `python -c "from cryptography.fernet import Fernet;
-print(Fernet.generate_key().decode())"`). `read_evidence` decrypts.
+Encryption at rest is on by default: Fernet from `cryptography` (AES-128-CBC with
+HMAC-SHA256, authenticated). The keys come from a key file (`evidence.key_file`: one key per
+line, the first encrypts, the others are older keys still accepted for reading during a
+rotation; `raksha evidence keygen` writes one) or, without a file, from an environment
+variable (`evidence.key_env`, default `RAKSHA_EVIDENCE_KEY`: one key, or several separated by
+commas, the first encrypting). `KeyRing` reads them; `read_checked` decrypts.
 
 Privacy: other faces are pixelated over boxes grown by `blur_expand` on each side, then
 smoothed, so no identity survives. The subject's own (ungrown) box is never blurred.
@@ -27,6 +31,7 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -87,22 +92,81 @@ def _fernet(key: bytes | str) -> object:
     return Fernet(key.encode() if isinstance(key, str) else key)
 
 
+def new_key() -> bytes:
+    """A new random Fernet key (urlsafe base64 of 32 bytes)."""
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key()
+
+
+NO_KEY_HINT = (
+    "set evidence.key_file to a key file (make one with `raksha evidence keygen --out FILE`) "
+    "or the {env} environment variable to a Fernet key, or evidence.encrypt: false to keep "
+    "evidence in the clear"
+)
+
+
+def _parse_keys(text: str, where: str) -> tuple[bytes, ...]:
+    keys: list[bytes] = []
+    for raw in text.replace(",", "\n").splitlines():
+        value = raw.strip()
+        if not value or value.startswith("#"):
+            continue
+        try:
+            _fernet(value)
+        except (ValueError, TypeError):
+            raise ConfigError(
+                f"{where} holds something that is not a Fernet key (32 bytes, urlsafe base64)"
+            ) from None
+        keys.append(value.encode())
+    return tuple(keys)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRing:
+    """Where the evidence keys are: a key file, else an environment variable. `load` reads
+    them now (the first encrypts; all decrypt) or raises ConfigError naming the file or the
+    variable, never a key."""
+
+    env_var: str = "RAKSHA_EVIDENCE_KEY"
+    file: Path | None = None
+
+    def describe(self) -> str:
+        return f"key file {self.file}" if self.file is not None else f"${self.env_var}"
+
+    def load(self, env: Mapping[str, str] | None = None) -> tuple[bytes, ...]:
+        if self.file is not None:
+            try:
+                text = Path(self.file).read_text(encoding="ascii")
+            except FileNotFoundError:
+                raise ConfigError(
+                    f"evidence.key_file {self.file} does not exist (make one with "
+                    "`raksha evidence keygen --out FILE`)"
+                ) from None
+            except (OSError, UnicodeDecodeError) as exc:
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "unreadable"
+                raise ConfigError(f"evidence.key_file {self.file}: {why}") from None
+            keys = _parse_keys(text, f"evidence.key_file {self.file}")
+            if not keys:
+                raise ConfigError(f"evidence.key_file {self.file} holds no key")
+            return keys
+        env = os.environ if env is None else env
+        value = env.get(self.env_var)
+        if not value:
+            raise ConfigError(
+                "evidence encryption is on (the default) but there is no key: "
+                + NO_KEY_HINT.format(env=self.env_var)
+            )
+        keys = _parse_keys(value, self.env_var)
+        if not keys:
+            raise ConfigError(f"{self.env_var} holds no key")
+        return keys
+
+
 def load_key(env_var: str, env: Mapping[str, str] | None = None) -> bytes:
-    """The Fernet key from `env_var`; ConfigError names the variable (never the value)."""
-    env = os.environ if env is None else env
-    value = env.get(env_var)
-    if not value:
-        raise ConfigError(
-            f"evidence encryption is on but {env_var} is not set "
-            "(a Fernet key: Fernet.generate_key())"
-        )
-    try:
-        _fernet(value)
-    except (ValueError, TypeError):
-        raise ConfigError(
-            f"{env_var} is not a valid Fernet key (32 bytes, urlsafe base64)"
-        ) from None
-    return value.encode()
+    """The (first) Fernet key from `env_var`; ConfigError names the variable (never the
+    value)."""
+    return KeyRing(env_var).load(env)[0]
 
 
 def encrypt_bytes(data: bytes, key: bytes) -> bytes:
@@ -111,11 +175,13 @@ def encrypt_bytes(data: bytes, key: bytes) -> bytes:
     return Fernet(key).encrypt(data)
 
 
-def decrypt_bytes(data: bytes, key: bytes) -> bytes:
-    from cryptography.fernet import Fernet, InvalidToken
+def decrypt_bytes(data: bytes, key: bytes | Sequence[bytes]) -> bytes:
+    """The plain bytes; `key` may be several keys (any of them may have encrypted it)."""
+    from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+    keys = [key] if isinstance(key, bytes) else list(key)
     try:
-        return Fernet(key).decrypt(data)
+        return MultiFernet([Fernet(k) for k in keys]).decrypt(data)
     except InvalidToken:
         raise ValueError("evidence cannot be decrypted with this key (or it was altered)") from None
 
@@ -238,20 +304,30 @@ class EvidenceWriter:
         *,
         key: bytes | None = None,
         key_env: str = "RAKSHA_EVIDENCE_KEY",
+        key_file: Path | None = None,
+        older_keys: Sequence[bytes] = (),
         face_margin: float = 0.3,
         blur_expand: float = 0.2,
         jpeg_quality: int = 92,
     ) -> None:
         self.directory = Path(directory)
         self._key = key
-        #: Where `read` finds the key when none was given (the dashboard reads it per file,
-        #: so a key set after start, or a missing one, shows as a 503, not a dead server).
-        self.key_env = key_env
+        #: Keys still accepted for reading (a rotation in progress), after `key`.
+        self._older = tuple(older_keys)
+        #: Where `read` finds the keys when none was given (the dashboard reads them per
+        #: file, so a key set after start, or a missing one, shows as a 503, not a dead
+        #: server).
+        self.keys = KeyRing(key_env, key_file)
         self.face_margin = face_margin
         self.blur_expand = blur_expand
         self.jpeg_quality = jpeg_quality
-        if key is not None:
-            _fernet(key)  # fail early on a bad key
+        for k in (key, *self._older):
+            if k is not None:
+                _fernet(k)  # fail early on a bad key
+
+    @property
+    def key_env(self) -> str:
+        return self.keys.env_var
 
     @property
     def encrypts(self) -> bool:
@@ -264,11 +340,13 @@ class EvidenceWriter:
     def from_config(
         cls, cfg: EvidenceConfig, env: Mapping[str, str] | None = None
     ) -> EvidenceWriter:
-        key = load_key(cfg.key_env, env) if cfg.encrypt else None
+        keys = KeyRing(cfg.key_env, cfg.key_file).load(env) if cfg.encrypt else ()
         return cls(
             cfg.dir,
-            key=key,
+            key=keys[0] if keys else None,
+            older_keys=keys[1:],
             key_env=cfg.key_env,
+            key_file=cfg.key_file,
             face_margin=cfg.face_margin,
             blur_expand=cfg.blur_expand,
             jpeg_quality=cfg.jpeg_quality,
@@ -326,7 +404,8 @@ class EvidenceWriter:
     def read(self, ev: EvidenceFile) -> bytes:
         """The plain JPEG bytes of `ev` after checking its recorded SHA-256 (raises
         EvidenceMissing, EvidenceIntegrityError, EvidenceKeyError)."""
-        return read_checked(ev, self.key_env, key=self._key)
+        known = (self._key, *self._older) if self._key is not None else None
+        return read_checked(ev, self.keys, keys=known)
 
     def discard(self, files: Sequence[EvidenceFile]) -> None:
         """Remove files written for an event that did not need them (a merge into an
@@ -355,8 +434,11 @@ class EvidenceKeyError(RakshaError):
     """The evidence is encrypted and the key is missing or wrong."""
 
 
-def read_checked(ev: EvidenceFile, key_env: str, *, key: bytes | None = None) -> bytes:
-    """The plain JPEG bytes of `ev` after checking its recorded SHA-256."""
+def read_checked(
+    ev: EvidenceFile, ring: KeyRing | str, *, keys: Sequence[bytes] | bytes | None = None
+) -> bytes:
+    """The plain bytes of `ev` after checking its recorded SHA-256 (the keys: `keys`, else
+    read from `ring` now; a str is an environment variable's name)."""
     path = Path(ev.path)
     try:
         raw = path.read_bytes()
@@ -370,12 +452,12 @@ def read_checked(ev: EvidenceFile, key_env: str, *, key: bytes | None = None) ->
         )
     if path.suffix != ".enc":
         return raw
-    if key is None:
+    if keys is None:
         try:
-            key = load_key(key_env)
+            keys = (KeyRing(ring) if isinstance(ring, str) else ring).load()
         except RakshaError as exc:
             raise EvidenceKeyError(str(exc)) from None
     try:
-        return decrypt_bytes(raw, key)
+        return decrypt_bytes(raw, keys)
     except ValueError as exc:
         raise EvidenceKeyError(f"evidence file {path.name}: {exc}") from None
