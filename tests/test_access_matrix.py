@@ -122,6 +122,49 @@ def _disable_nobody(w: World, _own: bool) -> tuple[str, Any]:
     return "/api/users/nobody/disable", None
 
 
+def _holder(who: str, own: bool, ok: int = 200) -> int:
+    """Legal holds and the signed case export: supervisors (own station) and the control
+    room; another station's supervisor 404, every other role 403."""
+    if who not in ("sup_a", "cr"):
+        return 403
+    return 404 if who == "sup_a" and not own else ok
+
+
+def _new_hold(w: World, own: bool) -> tuple[str, Any]:
+    n = next(w.counter)
+    return f"/api/incidents/{_inc(w, own)}/holds", {"case_number": f"FIR {n}", "reason": "court"}
+
+
+def _lift(w: World, own: bool) -> tuple[str, Any]:
+    """A hold in force on the incident (placed through the store), to lift."""
+    from datetime import UTC, datetime
+
+    from raksha.store import holds
+
+    n = next(w.counter)
+    hold = holds.place(
+        w.dash.store.engine,
+        _inc(w, own),
+        case_number=f"FIR {n}",
+        reason="court",
+        by="sup_a",
+        at=datetime.now(UTC),
+    )
+    return f"/api/incidents/{_inc(w, own)}/holds/{hold.id}/lift", {"reason": "case closed"}
+
+
+def _case_export(w: World, own: bool) -> tuple[str, Any]:
+    """The signed export, with the deployment's signing key configured."""
+    from raksha.services.case_signing import write_signing_key
+
+    ctx = w.dash.app.state.raksha
+    if ctx.evidence.signing_key_file is None:
+        key = Path(ctx.evidence.dir).parent / "case-signing.pem"
+        write_signing_key(key)
+        ctx.evidence = ctx.evidence.model_copy(update={"signing_key_file": key})
+    return f"/api/incidents/{_inc(w, own)}/export.zip", None
+
+
 MATRIX: dict[tuple[str, str], tuple[Builder, Expect]] = {
     ("GET", "/healthz"): (lambda w, o: ("/healthz", None), lambda who, o: 200),
     # Changing one's password: any logged-in user (a wrong current password here: 401).
@@ -246,6 +289,16 @@ MATRIX: dict[tuple[str, str], tuple[Builder, Expect]] = {
         lambda w, o: ("/api/sos", {"message_id": "m-1", "lat": 26.85, "lon": 80.94}),
         lambda who, o: 401,
     ),
+    ("GET", "/api/incidents/{incident_id}/holds"): (
+        lambda w, o: (f"/api/incidents/{_inc(w, o)}/holds", None),
+        _holder,
+    ),
+    ("POST", "/api/incidents/{incident_id}/holds"): (
+        _new_hold,
+        lambda who, o: _holder(who, o, 201),
+    ),
+    ("POST", "/api/incidents/{incident_id}/holds/{hold_id}/lift"): (_lift, _holder),
+    ("GET", "/api/incidents/{incident_id}/export.zip"): (_case_export, _holder),
     # Last: it ends the sessions used above.
     ("POST", "/api/logout"): (lambda w, o: ("/api/logout", None), lambda who, o: 200),
 }

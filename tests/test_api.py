@@ -125,7 +125,7 @@ def test_list_filters(dash: Dash) -> None:
     start = datetime.now(UTC).isoformat()
     a = add_incident(dash.store, dash.writer, dash.image, STATION_A)
     add_incident(dash.store, dash.writer, dash.image, STATION_A)
-    dash.post("cr", f"/api/incidents/{a}/actions", json={"action": "dismiss"})
+    dash.post("cr", f"/api/incidents/{a}/actions", json={"action": "dismiss", "reason": "other"})
     cr = dash.client("cr")
     mine = {"since": start}
     assert cr.get("/api/incidents", params={**mine, "state": "DISMISSED"}).json()["count"] == 1

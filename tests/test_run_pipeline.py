@@ -298,7 +298,10 @@ def check_evidence(row: dict[str, Any]) -> None:
         # Encrypted at rest by default: nothing readable on disk, a JPEG once decrypted.
         assert path.suffix == ".enc" and path.read_bytes()[:2] != b"\xff\xd8", ev
         plain = read_evidence(path, os.environ["RAKSHA_EVIDENCE_KEY"].encode())
-        assert plain[:2] == b"\xff\xd8", "evidence is a JPEG"
+        if ev["kind"] == "clip":
+            assert plain[4:8] == b"ftyp", "the clip is an MP4"
+        else:
+            assert plain[:2] == b"\xff\xd8", "evidence is a JPEG"
         assert hashlib.sha256(plain).hexdigest() == ev["content_sha256"], ev
 
 
@@ -309,7 +312,7 @@ def check_evidence_shows_the_subject(row: dict[str, Any], clip: SyntheticClip) -
     import numpy as np
 
     by_kind = {ev["kind"]: ev for ev in row["evidence"]}
-    assert set(by_kind) == {"face", "frame_blurred"}, by_kind
+    assert set(by_kind) == {"face", "frame_blurred", "clip"}, by_kind
     fear = clip.segments[1]
     assert fear.label == "fear" and fear.image is not None
     source = cv2.imread(str(fear.image), cv2.IMREAD_GRAYSCALE)
@@ -337,6 +340,19 @@ def check_evidence_shows_the_subject(row: dict[str, Any], clip: SyntheticClip) -
         if t.shape[0] <= face.shape[0] and t.shape[1] <= face.shape[1]:
             best = max(best, float(cv2.matchTemplate(face, t, cv2.TM_CCOEFF_NORMED).max()))
     assert best > 0.9, f"the face evidence does not show the subject ({best:.3f})"
+
+    # The clip: seconds before and after the decision, the subject's face unaltered in it.
+    from raksha.incidents.clip import decode_mp4
+
+    plain = read_evidence(by_kind["clip"]["path"], KEY_ENV["RAKSHA_EVIDENCE_KEY"].encode())
+    images, times = decode_mp4(plain)
+    assert len(images) >= 10 and times[-1] - times[0] >= 3.0, (len(images), times)
+    assert images[0].shape[:2] == (480, 640)
+    grey = [cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) for img in images]
+    seen = max(
+        float(cv2.matchTemplate(g[y1:y2, x1:x2], subject, cv2.TM_CCOEFF_NORMED).max()) for g in grey
+    )
+    assert seen > 0.8, f"the clip does not show the subject's fear face ({seen:.3f})"
 
 
 def check_distress_incident(row: dict[str, Any], clip: SyntheticClip, camera_id: str) -> None:
@@ -522,6 +538,8 @@ def test_calm_clip_gives_no_incident(
     frames, faces, events = map(int, m.groups())
     assert frames >= calm_clip.seconds * 5 - 2 and faces >= frames - 2 and events == 0
     assert list_incidents(cfg, models_dir) == []
+    # Event clips are on by default: the camera's ring buffer held its last seconds all
+    # along, and without an incident not one frame of it reached the disk.
     assert not (tmp_path / "evidence").exists() or not any((tmp_path / "evidence").iterdir())
 
 

@@ -115,7 +115,7 @@ def test_refused_actions_are_audited_and_another_station_is_not_found(
     with pytest.raises(Denied) as err:  # a role that may not read incidents at all
         service.list_visible(Caller(UserStore(store.engine).add("aud", "auditor", PASSWORD)))
     assert err.value.status == 403
-    service.act(who["op_a"], iid, "dismiss")
+    service.act(who["op_a"], iid, "dismiss", reason="no_distress")
     with pytest.raises(Conflict):
         service.act(who["op_a"], iid, "acknowledge")
     refused = audit.entries(action="incident.action_refused")

@@ -257,12 +257,19 @@ def test_incident_page_shows_the_clock_and_marks(site: Site) -> None:
 # ---- dispatch: the nearest available units -------------------------------------------------
 
 
+def unit_options(html: str) -> list[tuple[str, str]]:
+    """The dispatch form's unit choices, nearest first."""
+    select = re.search(r'<select name="unit_id".*?</select>', html, re.S)
+    assert select is not None, "no unit choice on the page"
+    return re.findall(r'<option value="([^"]+)">([^<]*)</option>', select.group(0))
+
+
 def test_dispatch_offers_the_nearest_units_then_the_unit_acknowledges(site: Site) -> None:
     iid = add(site, lat=NEAR_A[0], lon=NEAR_A[1], place="Near pink-a")
     assert site.act("op_a", iid, "acknowledge").status_code == 200
     assert site.act("op_a", iid, "confirm").status_code == 200
     html = site.client("op_a").get(f"/incidents/{iid}").text
-    options = re.findall(r'<option value="([^"]+)">([^<]*)</option>', html)
+    options = unit_options(html)
     assert options[0][0] == "pink-a", options
     assert re.fullmatch(r"pink-a \(scooter\) · \d+ m · base", options[0][1]), options
     assert f'data-suggest="/api/incidents/{iid}/units"' in html
@@ -274,7 +281,7 @@ def test_dispatch_offers_the_nearest_units_then_the_unit_acknowledges(site: Site
     r = site.device("POST", "/position", json={"lat": 26.8502, "lon": 80.9402, "accuracy_m": 8})
     assert r.status_code == 200, r.text
     html = site.client("op_a").get(f"/incidents/{iid}").text
-    first = re.findall(r'<option value="([^"]+)">([^<]*)</option>', html)[0]
+    first = unit_options(html)[0]
     assert first[0] == "pink-a" and first[1].endswith(" · live"), first
 
     r = site.act("op_a", iid, "dispatch", unit_id="pink-a")

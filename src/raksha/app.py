@@ -14,6 +14,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -30,12 +31,15 @@ from raksha.incidents.evidence import EvidenceWriter
 from raksha.models import file_sha256
 from raksha.pipeline.analyzer import FrameAnalyzer, Models
 from raksha.pipeline.camera import CameraPipeline
+from raksha.pipeline.clip_sink import ClipIncidentSink
 from raksha.pipeline.incident_sink import IncidentSink, StoredIncident
 from raksha.pipeline.runtime import Runtime
+from raksha.pipeline.shadow import ShadowModels, ShadowScorer, ShadowSink
 from raksha.pipeline.spool import Spool
 from raksha.services.deployment import configure_store, live_units, push_notifier
 from raksha.services.escalation import EscalationTimer
 from raksha.services.retention import sweep_orphaned_evidence
+from raksha.services.retention_timer import retention_timer
 from raksha.site.config import CameraConfig
 from raksha.site.effective import effective_camera_config
 from raksha.site.load import load_site_secrets, storage_url
@@ -74,10 +78,10 @@ def preflight(
             message = str(exc)
             if message not in problems:
                 problems.append(message if message.startswith(where) else f"{where}: {message}")
-    for what, name in (
-        ("detector.model", cfg.detector.model),
-        ("expression.model", cfg.expression.model),
-    ):
+    models = [("detector.model", cfg.detector.model), ("expression.model", cfg.expression.model)]
+    if cfg.shadow is not None and cfg.shadow.model is not None:
+        models.append(("shadow.model", cfg.shadow.model))
+    for what, name in models:
         try:
             status = verify(name, models_dir)
         except RakshaError as exc:
@@ -174,20 +178,39 @@ def build_runtime(
     # Evidence a crash left without its incident row goes (audited); the spool's stays.
     waiting = {f["path"] for _, doc in spool.pending() for f in doc.get("files", [])}
     sweep_orphaned_evidence(store, cfg.evidence.dir, keep=waiting)
-    sink = IncidentSink(
+    # Then on schedule (evidence.purge_every_s): the retention purge and the same sweep.
+    retention = retention_timer(
+        cfg,
         store,
-        router,
-        EvidenceWriter.from_config(cfg.evidence, env),
-        cfg.hotspots,
-        cfg.incidents,
-        cfg.distress,
-        model_name=cfg.expression.model,
-        model_sha256=model_sha,
-        channels=list(store.workflow.station_channels),
-        on_stored=stored,
-        spool=spool,
-        live_units=live_units(store),
+        keep=lambda: {f["path"] for _, doc in spool.pending() for f in doc.get("files", [])},
     )
+    writer = EvidenceWriter.from_config(cfg.evidence, env)
+    sink_args = (store, router, writer, cfg.hotspots, cfg.incidents, cfg.distress)
+    sink_kw: dict[str, Any] = {
+        "model_name": cfg.expression.model,
+        "model_sha256": model_sha,
+        "channels": list(store.workflow.station_channels),
+        "on_stored": stored,
+        "spool": spool,
+        "live_units": live_units(store),
+    }
+    ev = cfg.evidence
+    sink = (
+        ClipIncidentSink(
+            *sink_args,
+            clip_writer=writer,
+            pre_s=ev.clip_before_s,
+            post_s=ev.clip_after_s,
+            max_width=ev.clip_width,
+            blur_expand=ev.blur_expand,
+            **sink_kw,
+        )
+        if ev.clip_before_s + ev.clip_after_s > 0
+        else IncidentSink(*sink_args, **sink_kw)
+    )
+    # Shadow mode: another model or thresholds scored beside the live ones, stored only.
+    shadow = ShadowModels.load(cfg, models_dir, model_sha)
+    shadow_sink = None if shadow is None else ShadowSink(store, sink, shadow)
 
     # The cameras: each routed to its station once; disabled ones are listed, never read.
     stations = {}
@@ -209,6 +232,8 @@ def build_runtime(
             station_id=stations[cam.id],
             stopping=stopping,
             play_once=exit_at_end,
+            shadow=shadow,
+            shadow_sink=shadow_sink,
         )
         for cam in cfg.cameras
         if cam.enabled
@@ -221,7 +246,7 @@ def build_runtime(
         stopping=stopping,
         exit_at_end=exit_at_end,
         evidence_dir=cfg.evidence.dir,
-        background=[timer],
+        background=[timer, retention],
     )
 
 
@@ -238,6 +263,8 @@ def camera_pipeline(
     station_id: str,
     stopping: threading.Event,
     play_once: bool,
+    shadow: ShadowModels | None = None,
+    shadow_sink: ShadowSink | None = None,
 ) -> CameraPipeline:
     """One camera's pipeline with its own settings (the site's, with the camera's
     overrides: `effective_camera_config`)."""
@@ -256,7 +283,8 @@ def camera_pipeline(
     def make_analyzer() -> FrameAnalyzer:
         detector = build_detector(settings.detector, models_dir)
         models = Models(detector, classifier, cfg.expression.model)
-        return FrameAnalyzer(analysis, models, source_id=camera.id)
+        scorer = None if shadow is None else ShadowScorer(shadow, camera.id)
+        return FrameAnalyzer(analysis, models, source_id=camera.id, shadow=scorer)
 
     return CameraPipeline(
         camera,
@@ -267,6 +295,7 @@ def camera_pipeline(
         station_id=station_id,
         stopping=stopping,
         secrets=camera_secrets(camera, env, secrets),
+        shadow_sink=shadow_sink,
     )
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from raksha.detect.config import DetectorConfig
 from raksha.distress.config import DistressConfig
@@ -52,12 +52,51 @@ class IncidentPolicy(BaseModel):
     spool_max: int = Field(10_000, ge=1)
 
 
+class ShadowConfig(BaseModel):
+    """A second expression model and/or other distress thresholds run beside the live ones on
+    the same faces: their would-be events are stored (`shadow_events`), never alerted and
+    never incidents (docs/field-precision.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: The shadow's expression model (registry name or .onnx path); None: the live model's
+    #: readings, scored with the shadow's thresholds.
+    model: str | None = None
+    #: Distress settings that differ from the live `distress:` (the rest are the live ones).
+    distress: dict[str, Any] = Field(default_factory=dict)
+
+    def scorer_config(self, live: DistressConfig) -> DistressConfig:
+        """The shadow's distress settings: the live ones with `distress:` over them."""
+        return DistressConfig.model_validate({**live.model_dump(), **self.distress})
+
+
 class RunConfig(AnalysisConfig, SiteConfig):
     """`raksha run`: the analysis settings plus the city (stations, cameras, storage, alerts)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     incidents: IncidentPolicy = Field(default_factory=IncidentPolicy)
+    #: A model or thresholds tried in shadow beside the live ones (absent: off).
+    shadow: ShadowConfig | None = None
+
+    @model_validator(mode="after")
+    def _check_shadow(self) -> RunConfig:
+        if self.shadow is not None:
+            try:
+                self.shadow.scorer_config(self.distress)
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"{'.'.join(map(str, e['loc'])) or 'distress'}: "
+                    f"{str(e['msg']).removeprefix('Value error, ')}"
+                    for e in exc.errors()
+                )
+                raise ValueError(f"shadow.distress: {problems}") from None
+            if self.shadow.model in (None, self.expression.model) and not self.shadow.distress:
+                raise ValueError(
+                    "shadow: same model and thresholds as the live ones; "
+                    "set shadow.model or shadow.distress"
+                )
+        return self
 
     def analysis(self) -> AnalysisConfig:
         return AnalysisConfig.model_validate(

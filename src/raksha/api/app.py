@@ -34,6 +34,8 @@ from raksha.api import (
     routes_audit,
     routes_auth,
     routes_cameras,
+    routes_export,
+    routes_holds,
     routes_incidents,
     routes_map,
     routes_push,
@@ -62,6 +64,7 @@ from raksha.services.escalation import EscalationTimer
 from raksha.services.incidents import IncidentService
 from raksha.services.intake import DeviceIntake
 from raksha.services.push import PushService
+from raksha.services.retention_timer import retention_timer
 from raksha.services.sos import SosService
 from raksha.services.units import UnitService
 from raksha.site.load import storage_url
@@ -145,7 +148,9 @@ def build_context(
         s,
         audit,
         # Reads only: the key is looked up per encrypted file (missing: that read is 503).
-        EvidenceWriter(cfg.evidence.dir, key_env=cfg.evidence.key_env),
+        EvidenceWriter(
+            cfg.evidence.dir, key_env=cfg.evidence.key_env, key_file=cfg.evidence.key_file
+        ),
         list_audit_every_s=st.list_audit_every_s,
     )
     return ApiContext(
@@ -241,11 +246,13 @@ def create_app(
         if ctx.settings.background_jobs
         else None
     )
+    # Evidence past its retention goes here too (each file deleted and audited once).
+    retention = retention_timer(cfg, ctx.store) if ctx.settings.background_jobs else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         started = await hub.start()
-        jobs = [job for job in (dispatch, timer, intake) if job is not None]
+        jobs = [job for job in (dispatch, timer, intake, retention) if job is not None]
         for job in jobs:
             job.start()
         try:
@@ -325,6 +332,8 @@ def create_app(
         routes_system,
         routes_auth,
         routes_incidents,
+        routes_holds,
+        routes_export,
         routes_cameras,
         routes_map,
         routes_audit,

@@ -17,7 +17,7 @@ from raksha.api.deps import Context, Principal, require, service_errors
 from raksha.api.schemas import ActionIn, ActionOut, IncidentList, IncidentOut
 from raksha.api.views import action_view, incident_view
 from raksha.auth.access import Rule
-from raksha.incidents.model import IncidentState
+from raksha.incidents.model import EvidenceKind, IncidentState
 
 router = APIRouter(tags=["incidents"])
 
@@ -153,7 +153,7 @@ def get_evidence(
     ctx.metrics.evidence.labels(view, "ok").inc()
     return Response(
         image.data,
-        media_type="image/jpeg",
+        media_type="video/mp4" if image.kind is EvidenceKind.CLIP else "image/jpeg",
         headers={"Cache-Control": "no-store", "X-Raksha-Evidence-View": image.view},
     )
 
@@ -179,6 +179,7 @@ def post_action(
             note=body.note,
             unit_id=body.unit_id,
             expected_version=body.expected_version,
+            reason=body.reason,
         )
     ctx.metrics.actions.labels(outcome.record.action.value).inc()
     return ActionOut(

@@ -24,6 +24,8 @@ HistoryActionName = Literal[
     "sos_cancel",
     "reassign",
 ]
+#: Why an officer dismissed an incident (`raksha.incidents.model.DismissReason`).
+DismissReasonName = Literal["no_distress", "not_a_person", "duplicate", "other"]
 
 
 class LoginIn(BaseModel):
@@ -70,6 +72,9 @@ class ActionIn(BaseModel):
     action: ActionName
     note: str | None = Field(None, max_length=2000)
     unit_id: str | None = Field(None, max_length=128)
+    reason: DismissReasonName | None = Field(
+        None, description="Why it is dismissed: required with dismiss, refused with the others."
+    )
     expected_version: int | None = Field(
         None, ge=1, le=2**31 - 1, description="Refuse (409) if the incident changed since."
     )
@@ -119,6 +124,8 @@ class ActionRecordOut(BaseModel):
     at: str | None
     note: str | None = None
     unit_id: str | None = None
+    #: Dismissals only: why ("unspecified" for those recorded before reasons were asked).
+    reason: DismissReasonName | Literal["unspecified"] | None = None
 
 
 class DeliveryOut(BaseModel):

@@ -21,12 +21,12 @@ hash with a copy kept elsewhere (`raksha audit verify` prints it for that purpos
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, func, insert, or_, select, update
 
 from raksha.audit.chain import entry_hash
 from raksha.audit.tables import GENESIS, audit_head, audit_log
@@ -236,6 +236,15 @@ class AuditLog:
             query = query.where(audit_log.c.target == target)
         order = audit_log.c.seq.desc() if newest_first else audit_log.c.seq
         query = query.order_by(order).limit(limit)
+        with db_errors("cannot read the audit log"), self.engine.connect() as c:
+            return [_entry(r) for r in c.execute(query)]
+
+    def about(self, targets: Sequence[str], prefixes: Sequence[str] = ()) -> list[AuditEntry]:
+        """Every entry whose target is one of `targets` or starts with one of `prefixes`
+        (an incident and its evidence files), oldest first."""
+        conditions: list[ColumnElement[bool]] = [audit_log.c.target.in_(list(targets))]
+        conditions += [audit_log.c.target.startswith(p, autoescape=True) for p in prefixes]
+        query = select(audit_log).where(or_(*conditions)).order_by(audit_log.c.seq)
         with db_errors("cannot read the audit log"), self.engine.connect() as c:
             return [_entry(r) for r in c.execute(query)]
 

@@ -41,6 +41,8 @@ class Rule(StrEnum):
     EVIDENCE_VIEW = "evidence_view"
     #: The unblurred original; checked inside the evidence route when `unblur` is asked for.
     EVIDENCE_UNBLUR = "evidence_unblur"
+    #: Place or lift a legal hold on an incident's evidence (kept past its retention).
+    EVIDENCE_HOLD = "evidence_hold"
     EVENTS = "events"
     CAMERAS_READ = "cameras_read"
     AUDIT_READ = "audit_read"
@@ -74,6 +76,7 @@ POLICIES: dict[Rule, Policy] = {
     Rule.INCIDENTS_EXPORT: Policy(frozenset({SUP, CR}), station_scoped=True),
     Rule.EVIDENCE_VIEW: Policy(_STATION_STAFF, station_scoped=True),
     Rule.EVIDENCE_UNBLUR: Policy(frozenset({SUP, CR}), station_scoped=True),
+    Rule.EVIDENCE_HOLD: Policy(frozenset({SUP, CR}), station_scoped=True),
     Rule.EVENTS: Policy(_STATION_STAFF, station_scoped=True),
     Rule.CAMERAS_READ: Policy(frozenset({OP, SUP, CR, ADM}), station_scoped=True),
     Rule.AUDIT_READ: Policy(frozenset({AUD})),

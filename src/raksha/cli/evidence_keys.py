@@ -37,8 +37,7 @@ def rotate_key(
         bool,
         typer.Option(
             "--new",
-            help="First put a new key at the head of evidence.key_file (the old stay for "
-            "reading).",
+            help="First put a new key at the head of evidence.key_file (the old stay for reading).",
         ),
     ] = False,
     retire: Annotated[

@@ -1,7 +1,10 @@
 """`raksha report response-times`: time to acknowledge, to dispatch, for the unit to
 acknowledge, to travel and to be on scene (p50/p95 per station, per patrol unit and overall),
-as a table, a JSON file and a plot. Run on the server as the deployment's operator: every
-station is visible, and the report is written to the audit log under `cli:<os user>`."""
+as a table, a JSON file and a plot. `raksha report precision`: field precision (of the camera
+incidents officers judged, the share that were real) per camera, station, hour and model.
+`raksha report shadow`: shadow mode's would-be events against the live incidents. Run on the
+server as the deployment's operator: every station is visible, and each report is written to
+the audit log under `cli:<os user>`."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from raksha.cli.options import DEFAULT_CONFIG, ConfigOpt
 from raksha.errors import RakshaError
 
 if TYPE_CHECKING:
+    from raksha.services.precision import FieldPrecision
     from raksha.services.reports import ResponseTimes
 
 app = typer.Typer(help="Reports on the incidents.", no_args_is_help=True, rich_markup_mode=None)
@@ -178,3 +182,129 @@ def response_times(
     if plot_out is not None:
         plot(report, plot_out)
         typer.echo(f"wrote {plot_out}")
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100.0 * value:.1f}%"
+
+
+def _reasons(reasons: dict[str, int]) -> str:
+    return ", ".join(f"{k} {n}" for k, n in reasons.items()) or "-"
+
+
+def precision_lines(report: FieldPrecision) -> list[str]:
+    """The field precision as a plain table: overall, per camera, station, hour and model."""
+    from raksha.store.serialize import iso
+
+    head = f"{'':28} {'real':>5} {'dism.':>5} {'open':>5} {'precision':>9} {'95% CI':>15}"
+    lines = [
+        f"Field precision of camera incidents opened from {iso(report.since)} to "
+        f"{iso(report.until)} (hours in {report.tz}); real = confirmed, dispatched or resolved",
+        f"review: at least {report.min_judged} judged and precision below {_pct(report.floor)}",
+    ]
+    sections = [
+        ("", [report.overall]),
+        ("camera ", report.cameras),
+        ("station ", report.stations),
+        ("hour ", report.hours),
+        ("model ", report.models),
+    ]
+    for prefix, rows in sections:
+        lines += ["", head]
+        for r in rows:
+            sh = r.share
+            ci = "-" if sh.n == 0 else f"{_pct(sh.low)}-{_pct(sh.high)}"
+            flag = "  REVIEW" if r.review else ""
+            name = f"{prefix}{r.key}"[:28]
+            lines.append(
+                f"{name:28} {r.real:>5} {r.dismissed:>5} {r.pending:>5} "
+                f"{_pct(sh.value):>9} {ci:>15}  {_reasons(r.reasons)}{flag}"
+            )
+    return lines
+
+
+@app.command("precision")
+def precision(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    days: Annotated[
+        int | None,
+        typer.Option("--days", help="Local days back, today included (default precision.days)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Field precision: of the camera incidents officers judged, the share that were real.
+
+    Per camera (flagged REVIEW below the configured floor), per station, per local hour of
+    day and per model, with 95 % Wilson intervals and the reasons of the dismissals."""
+    from raksha.cli.users import cli_actor
+    from raksha.config import load_run_config
+    from raksha.services.precision import field_precision_for_operator
+    from raksha.site.load import storage_url
+    from raksha.store.repository import IncidentStore
+
+    cfg = load_run_config(config)
+    store = IncidentStore.open(storage_url(cfg))
+    try:
+        report = field_precision_for_operator(
+            store,
+            actor=cli_actor(),
+            settings=cfg.precision,
+            days=days,
+            tz=cfg.timezone,
+            known_stations=[s.id for s in cfg.stations],
+        )
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2))
+        return
+    for line in precision_lines(report):
+        typer.echo(line.rstrip())
+
+
+@app.command("shadow")
+def shadow(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    days: Annotated[
+        int | None,
+        typer.Option("--days", help="Local days back, today included (default precision.days)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Shadow mode against the live side, per camera: the shadow's would-be events, how many
+    the live side also raised, and of those how many officers judged real."""
+    from raksha.cli.users import cli_actor
+    from raksha.config import load_run_config
+    from raksha.services.errors import Invalid
+    from raksha.services.shadow import comparison_json, shadow_report_for_operator
+    from raksha.services.stats import MAX_DAYS, period
+    from raksha.site.load import storage_url
+    from raksha.store.repository import IncidentStore
+
+    cfg = load_run_config(config)
+    n = cfg.precision.days if days is None else days
+    if not 1 <= n <= MAX_DAYS:
+        raise Invalid(f"--days must be between 1 and {MAX_DAYS}")
+    since, until = period(n, cfg.timezone)
+    store = IncidentStore.open(storage_url(cfg))
+    try:
+        report = shadow_report_for_operator(store, actor=cli_actor(), since=since, until=until)
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps(comparison_json(report), indent=2))
+        return
+    typer.echo(f"Shadow events against live incidents, the last {n} days ({cfg.timezone})")
+    if not report.cameras:
+        typer.echo("no shadow events (is `shadow:` set in the config?)")
+        return
+    typer.echo(
+        f"{'camera':20} {'shadow':>6} {'both':>5} {'judged':>6} {'real':>5} "
+        f"{'shadow only':>11} {'live':>5} {'live caught':>11}  models"
+    )
+    for cam, c in report.cameras.items():
+        typer.echo(
+            f"{cam[:20]:20} {c.events:>6} {c.overlap:>5} {c.overlap_judged:>6} "
+            f"{c.overlap_real:>5} {c.shadow_only:>11} {c.live:>5} {c.live_caught:>11}  "
+            + ", ".join(sorted(c.models))
+        )

@@ -357,11 +357,13 @@ class EvidenceWriter:
             raise ValueError(f"incident id {incident_id!r} is not a safe folder name")
         return self.directory / incident_id
 
-    def _store(self, folder: Path, kind: EvidenceKind, stem: str, jpeg: bytes) -> EvidenceFile:
+    def _store(
+        self, folder: Path, kind: EvidenceKind, stem: str, jpeg: bytes, ext: str = ".jpg"
+    ) -> EvidenceFile:
         if self._key is not None:
-            data, suffix = encrypt_bytes(jpeg, self._key), ".jpg.enc"
+            data, suffix = encrypt_bytes(jpeg, self._key), f"{ext}.enc"
         else:
-            data, suffix = jpeg, ".jpg"
+            data, suffix = jpeg, ext
         path = _free_name(folder, stem, suffix)
         atomic_write(path, data)
         return EvidenceFile(
@@ -400,6 +402,16 @@ class EvidenceWriter:
             self._store(folder, EvidenceKind.FACE, "face", face_jpeg),
             self._store(folder, EvidenceKind.FRAME_BLURRED, "frame_blurred", scene_jpeg),
         ]
+
+    def store_clip(self, incident_id: str, mp4: bytes) -> EvidenceFile:
+        """Write an event clip (already blurred and encoded: `raksha.incidents.clip`) into
+        the incident's folder, encrypted like the stills."""
+        folder = self.incident_dir(incident_id)
+        new_dir = not folder.exists()
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if new_dir:
+            _fsync_dir(folder.parent)
+        return self._store(folder, EvidenceKind.CLIP, "clip", mp4, ".mp4")
 
     def read(self, ev: EvidenceFile) -> bytes:
         """The plain JPEG bytes of `ev` after checking its recorded SHA-256 (raises

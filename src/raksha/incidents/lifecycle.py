@@ -14,6 +14,10 @@ nothing is dispatched without an acknowledgement. Every action names its actor; 
 name starts with `system:` (automation such as the escalation timer) may only escalate, so the
 acknowledgement, and every other state change, is a person's.
 
+A dismissal may carry a reason (`DismissReason`), and only a dismissal: the officers' paths
+(`require_reason`, asked by the incident service) refuse one without. Dismissals stored
+before reasons were asked for keep no reason and read as "unspecified".
+
 Pure functions; the store applies them inside a transaction.
 """
 
@@ -22,7 +26,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from raksha.errors import N_, Message, RakshaError
-from raksha.incidents.model import Action, ActionRecord, IncidentState, utcnow
+from raksha.incidents.model import Action, ActionRecord, DismissReason, IncidentState, utcnow
 
 S = IncidentState
 
@@ -98,6 +102,43 @@ class InvalidActor(RakshaError):
     """An action without a (human, where required) actor."""
 
 
+class InvalidReason(RakshaError):
+    """A dismissal without a (known) reason, or a reason on another action."""
+
+
+def _reasons() -> str:
+    return ", ".join(r.value for r in DismissReason)
+
+
+def dismiss_reason(
+    action: Action | str, reason: DismissReason | str | None
+) -> DismissReason | None:
+    """The reason as a `DismissReason` (None when none is given), or InvalidReason for an
+    unknown one or a reason on an action other than dismiss."""
+    if reason is None or reason == "":
+        return None
+    if _action(action) is not Action.DISMISS:
+        raise InvalidReason(Message(N_("only a dismissal takes a reason")))
+    try:
+        return DismissReason(reason)
+    except ValueError:
+        raise InvalidReason(
+            Message(
+                N_("unknown dismissal reason %(reason)r; one of: %(known)s"),
+                reason=str(reason),
+                known=_reasons(),
+            )
+        ) from None
+
+
+def require_reason(action: Action | str, reason: DismissReason | str | None) -> None:
+    """InvalidReason when a person dismisses without saying why (or gives a bad reason)."""
+    if dismiss_reason(action, reason) is None and _action(action) is Action.DISMISS:
+        raise InvalidReason(
+            Message(N_("say why the incident is dismissed: one of %(known)s"), known=_reasons())
+        )
+
+
 #: What an officer's buttons (and the officers' API) offer; the others come from a unit's
 #: device (unit_ack), a panic signal (sos_join, sos_cancel) or the timer (reassign).
 OFFICER_ACTIONS: tuple[Action, ...] = (
@@ -154,9 +195,11 @@ def record_action(
     note: str | None = None,
     unit_id: str | None = None,
     incident_id: str = "",
+    reason: DismissReason | str | None = None,
 ) -> ActionRecord:
     """Validate an action by `actor` on an incident in `state` and return its history record."""
     act = _action(action)
+    why = dismiss_reason(act, reason)
     who = check_actor(act, actor)
     st = _state(state)
     new_state = apply_action(st, act)
@@ -172,6 +215,7 @@ def record_action(
         note=note or None,
         unit_id=unit_id or None,
         incident_id=incident_id,
+        reason=why,
     )
 
 

@@ -50,6 +50,22 @@ class Action(StrEnum):
     REASSIGN = "reassign"
 
 
+class DismissReason(StrEnum):
+    """Why an officer dismissed an incident: what field precision counts the false alarms by."""
+
+    #: A person was there, but not in distress (a laugh, a yawn, a squint in the sun).
+    NO_DISTRESS = "no_distress"
+    #: No person: a poster, a reflection, a mannequin.
+    NOT_A_PERSON = "not_a_person"
+    #: The same person and moment as another incident.
+    DUPLICATE = "duplicate"
+    OTHER = "other"
+
+
+#: What a dismissal recorded before reasons were asked for (a NULL reason) reads as.
+UNSPECIFIED_REASON = "unspecified"
+
+
 class Origin(StrEnum):
     #: Raised by a camera's distress score.
     CAMERA = "camera"
@@ -318,6 +334,9 @@ class ActionRecord:
     note: str | None = None
     unit_id: str | None = None
     incident_id: str = ""
+    #: A dismissal's reason; None for other actions and for dismissals recorded before
+    #: reasons were asked for (shown as UNSPECIFIED_REASON).
+    reason: DismissReason | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ runtime drives per camera.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,9 @@ from raksha.track.base import FaceTracker
 if TYPE_CHECKING:
     from raksha.detect.motion import ChangeWatch, MotionGate
     from raksha.pipeline.regions import RegionPlanner, SearchPlan
+    from raksha.pipeline.shadow import ShadowFrame, ShadowScorer
+
+log = logging.getLogger(__name__)
 
 STAGES = ("decode", "detect", "track", "expression", "distress")
 
@@ -89,6 +93,7 @@ class FrameAnalyzer:
         models: Models,
         source_id: str = "video",
         tracker: FaceTracker | None = None,
+        shadow: ShadowScorer | None = None,
     ) -> None:
         from raksha.track.factory import build_tracker
 
@@ -116,6 +121,10 @@ class FrameAnalyzer:
             if cfg.detector.region_change < 1.0:
                 self._change = ChangeWatch()
         self._last_faces = FaceDetections.empty()
+        #: Shadow mode (`raksha.pipeline.shadow`): scored after the live side on each frame;
+        #: its events of the latest frame are in `shadow_frame`. None: off.
+        self.shadow = shadow
+        self.shadow_frame: ShadowFrame | None = None
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -167,6 +176,8 @@ class FrameAnalyzer:
             distress=readings.sharpness_s + time.perf_counter() - t0,
         )
         self._last_t = frame.t
+        if self.shadow is not None:
+            self.shadow_frame = self._shadow(located, readings)
 
         results = tuple(
             FaceResult(
@@ -193,6 +204,17 @@ class FrameAnalyzer:
             timings=timings,
         )
 
+    def _shadow(self, located: Located, readings: FaceReadings) -> ShadowFrame | None:
+        """The shadow's turn on this frame; its failure never costs the live result."""
+        assert self.shadow is not None
+        try:
+            return self.shadow.update(located, readings)
+        except Exception:
+            log.exception(
+                "%s: shadow scoring failed on frame %d", self.source_id, located.frame.index
+            )
+            return None
+
     def _detect(self, frame: Frame) -> tuple[FaceDetections, SearchPlan | None]:
         """This frame's faces: a whole-frame search, or (track-guided) its regions."""
         detector = self.models.detector
@@ -217,3 +239,7 @@ class FrameAnalyzer:
     def finish(self) -> list[DistressEvent]:
         """Close every open event at the end of the stream."""
         return self.scorer.finish(self._last_t)
+
+    def finish_shadow(self) -> list[DistressEvent]:
+        """Close every open shadow event at the end of the stream (none without shadow)."""
+        return [] if self.shadow is None else self.shadow.finish()

@@ -24,6 +24,7 @@ from raksha.errors import RakshaError
 from raksha.incidents.model import CameraHealth
 from raksha.pipeline.analyzer import FrameAnalyzer
 from raksha.pipeline.incident_sink import IncidentSink
+from raksha.pipeline.shadow import ShadowSink
 from raksha.site.config import CameraConfig
 from raksha.sources.base import FrameSource
 from raksha.sources.targets import SourceKind, parse_target
@@ -85,6 +86,7 @@ class CameraPipeline(threading.Thread):
         station_id: str,
         stopping: threading.Event,
         secrets: Sequence[str] = (),
+        shadow_sink: ShadowSink | None = None,
     ) -> None:
         super().__init__(name=f"camera-{camera.id}", daemon=True)
         self.camera = camera
@@ -93,6 +95,8 @@ class CameraPipeline(threading.Thread):
         #: Makes this camera's analyzer (its own detector, with the camera's settings).
         self.make_analyzer = make_analyzer
         self._sink = sink
+        #: Where the shadow's events go (shadow mode on), after the live sink's turn.
+        self._shadow_sink = shadow_sink
         self._store = store
         self._station_id = station_id
         self._stopping = stopping
@@ -203,6 +207,8 @@ class CameraPipeline(threading.Thread):
                 self._sink.finish(cam, analyzer.finish())
             except RakshaError as exc:
                 log.error("camera %s: cannot close its events: %s", cam.id, exc)
+            if self._shadow_sink is not None:
+                self._shadow_sink.finish(cam, analyzer.finish_shadow())
             self._source.close()
 
     def _loop(self, source: FrameSource, analyzer: FrameAnalyzer) -> None:
@@ -234,6 +240,8 @@ class CameraPipeline(threading.Thread):
                         self._peak_distress = score
                 self.stats.events += len(analysis.opened)
                 self._sink.handle(cam, frame, analysis)
+                if self._shadow_sink is not None and analyzer.shadow_frame is not None:
+                    self._shadow_sink.handle(cam, analyzer.shadow_frame)
             except RakshaError as exc:  # e.g. the store is briefly unreachable
                 self.stats.errors += 1
                 log.error("camera %s: %s", cam.id, exc)

@@ -184,6 +184,19 @@ class IncidentSink:
         for event in events:
             self._closed(camera, event)
 
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Finish work still in flight at shutdown (nothing here; the clip sink encodes its
+        last clips)."""
+
+    def person_key(self, camera_id: str, track_id: int) -> str:
+        """The key this run gives the person of a track at a camera (`incidents.person_key`)."""
+        return f"{camera_id}:{self._run}:{track_id}"
+
+    def open_incident_of(self, camera_id: str, track_id: int) -> str | None:
+        """The incident of the track's event open now, if the live side raised one."""
+        with self._lock:
+            return self._open.get((camera_id, track_id))
+
     # ---- internals ------------------------------------------------------------------------
 
     def _opened(
@@ -222,7 +235,7 @@ class IncidentSink:
             track_id=event.track_id,
             source_id=camera.id,
             event_start_s=event.start_s,
-            person_key=f"{camera.id}:{self._run}:{event.track_id}",
+            person_key=self.person_key(camera.id, event.track_id),
             opened_at=seen_at,
             peak_absolute=event.peak_absolute,
             peak_relative=event.peak_relative,

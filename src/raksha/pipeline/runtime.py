@@ -117,6 +117,7 @@ class Runtime:
         deadline = time.monotonic() + store_wait_s
         while self.sink.retry_unsaved(force=True) and time.monotonic() < deadline:
             time.sleep(1.0)
+        self.sink.close()  # the last event clips, onto stored incidents
         waiting, in_memory = self.sink.unsaved, self.sink.unsaved_in_memory_only
         if waiting - in_memory:
             log.error(

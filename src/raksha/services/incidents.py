@@ -35,6 +35,7 @@ from raksha.audit.log import AuditLog
 from raksha.auth.access import Denied, Rule, check_station, visible_stations
 from raksha.auth.users import User
 from raksha.errors import message_of
+from raksha.incidents.clip import ClipError, pixelated_clip
 from raksha.incidents.evidence import (
     EvidenceIntegrityError,
     EvidenceKeyError,
@@ -42,7 +43,12 @@ from raksha.incidents.evidence import (
     EvidenceStore,
 )
 from raksha.incidents.evidence_view import blurred_view, job_picture
-from raksha.incidents.lifecycle import IllegalTransition, InvalidActor
+from raksha.incidents.lifecycle import (
+    IllegalTransition,
+    InvalidActor,
+    InvalidReason,
+    require_reason,
+)
 from raksha.incidents.model import (
     Action,
     ActionRecord,
@@ -255,10 +261,12 @@ class IncidentService:
         note: str | None = None,
         unit_id: str | None = None,
         expected_version: int | None = None,
+        reason: str | None = None,
     ) -> ActionOutcome:
         """Apply a lifecycle action as the caller; it commits with its audit entry or not
         at all. Refusals (illegal in this state, changed meanwhile) are audited and raised
-        as `Conflict`, `BadRequest` or `NotFound`."""
+        as `Conflict`, `BadRequest` or `NotFound`. A dismissal needs its `reason` (one of
+        `DismissReason`); no other action takes one (`BadRequest`)."""
         incident = self._scoped(caller, incident_id, Rule.INCIDENTS_ACT)
         target = f"incident:{incident_id}"
 
@@ -276,6 +284,7 @@ class IncidentService:
                     "to": rec.to_state.value,
                     "note": rec.note,
                     "unit_id": rec.unit_id,
+                    **({"reason": rec.reason.value} if rec.reason is not None else {}),
                 },
             )
 
@@ -283,6 +292,7 @@ class IncidentService:
         if str(action) == Action.DISPATCH.value:
             job_extra = {"picture_jpeg_b64": self._job_picture(incident)}
         try:
+            require_reason(action, reason)
             rec = self.store.apply_action(
                 incident_id,
                 action,
@@ -292,11 +302,13 @@ class IncidentService:
                 expected_version=expected_version,
                 with_it=audit_it,
                 job_extra=job_extra,
+                reason=reason,
             )
         except (
             IllegalTransition,
             ConcurrentUpdate,
             InvalidActor,
+            InvalidReason,
             IncidentNotFound,
             UnknownUnit,
             UnitUnavailable,
@@ -311,7 +323,7 @@ class IncidentService:
             )
             if isinstance(exc, IncidentNotFound):
                 raise NotFound(message_of(exc)) from None
-            if isinstance(exc, InvalidActor | UnknownUnit):
+            if isinstance(exc, InvalidActor | InvalidReason | UnknownUnit):
                 raise BadRequest(message_of(exc)) from None
             raise Conflict(message_of(exc)) from None
         if self.on_change is not None:
@@ -367,9 +379,13 @@ class IncidentService:
             if reason is None or len(reason.strip()) < 3:
                 raise Invalid("unblurring needs a reason (at least 3 characters)")
         view = "original" if unblur else ("blurred" if masked else "subject")
+        if ev.kind is EvidenceKind.CLIP and not unblur:
+            view = "blurred"  # a clip plays pixelated unless unmasked with a reason
         try:
             data = self.evidence_store.read(ev)
-            if view == "blurred":
+            if view == "blurred" and ev.kind is EvidenceKind.CLIP:
+                data = pixelated_clip(data)
+            elif view == "blurred":
                 data = blurred_view(data, ev.kind, self._face_crop(incident, ev.kind))
         except EvidenceMissing as exc:
             audit("evidence.missing")
@@ -379,6 +395,9 @@ class IncidentService:
             raise Conflict(message_of(exc)) from None
         except EvidenceKeyError as exc:
             raise Unavailable(message_of(exc)) from None
+        except ClipError as exc:  # the hash matched: a clip we stored but cannot read back
+            audit("evidence.integrity_failure", {"error": str(exc)})
+            raise Conflict(str(exc)) from None
         details: dict[str, Any] = {"kind": ev.kind.value, "sha256": ev.sha256, "view": view}
         if unblur:
             details["reason"] = (reason or "").strip()

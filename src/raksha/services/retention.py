@@ -5,21 +5,32 @@ Policy (documented in docs/privacy.md):
 - evidence of an incident older than `retention_days` is deleted from disk, unless the case is
   still being worked (CONFIRMED or DISPATCHED): such evidence is kept until the case is
   resolved or dismissed and then follows the same rule;
+- evidence under a legal hold (`raksha.services.holds`) is never deleted while the hold is in
+  force, whatever its age;
 - the incident row, its history and the evidence *hashes* stay, so the record of what was
   captured and who saw it survives the pictures;
-- every deletion is appended to the audit log as `evidence.purged`.
+- every deletion is appended to the audit log as `evidence.purged`, naming each file deleted
+  with its recorded SHA-256 (of the stored bytes) and content SHA-256 (of the plain picture).
+
+Each incident is purged inside a transaction holding its row lock (`raksha.store.holds`),
+re-checking the hold there: a hold placed meanwhile wins, and two processes purging at once
+(`raksha run` and `raksha serve` both run the `RetentionTimer`) delete and audit each file
+once. Only files this process deleted are audited.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from raksha.audit.log import AuditLog
-from raksha.incidents.model import IncidentState, utcnow
+from raksha.incidents.model import EvidenceFile, Incident, IncidentState, utcnow
+from raksha.store import holds
+from raksha.store.errors import IncidentNotFound
 from raksha.store.repository import IncidentStore
 
 log = logging.getLogger(__name__)
@@ -36,6 +47,83 @@ class PurgeReport:
     files_deleted: int = 0
     bytes_deleted: int = 0
     kept_active: int = 0
+    #: Incidents past retention whose evidence a legal hold keeps.
+    kept_held: int = 0
+
+
+def _file_record(ev: EvidenceFile, size: int) -> dict[str, Any]:
+    return {
+        "name": Path(ev.path).name,
+        "kind": ev.kind.value,
+        "sha256": ev.sha256,
+        "content_sha256": ev.content_sha256,
+        "bytes": size,
+    }
+
+
+def _present(incident: Incident) -> list[tuple[EvidenceFile, int]]:
+    out = []
+    for ev in incident.evidence:
+        with contextlib.suppress(OSError):
+            path = Path(ev.path)
+            if path.is_file():
+                out.append((ev, path.stat().st_size))
+    return out
+
+
+def _unlink(path: Path) -> bool:
+    """Delete `path`; False when it was gone already (another process was first) or cannot
+    be deleted (logged): only what was deleted is audited."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        log.warning("cannot delete evidence file %s: %s", path, exc.strerror or exc)
+        return False
+    return True
+
+
+def _purge_one(
+    store: IncidentStore, incident: Incident, root: Path, retention_days: int, report: PurgeReport
+) -> None:
+    """Delete the incident's files under its row lock unless a hold is in force now."""
+    try:
+        with holds.locked(store.engine, incident.id, "purge the evidence") as conn:
+            if holds.held_in(conn, incident.id):
+                report.kept_held += 1
+                return
+            deleted = [
+                _file_record(ev, size) for ev, size in _present(incident) if _unlink(Path(ev.path))
+            ]
+            if not deleted:
+                return
+            size = sum(int(d["bytes"]) for d in deleted)
+            AuditLog.append_in(
+                conn,
+                ACTOR,
+                "evidence.purged",
+                target=incident.id,
+                station_id=incident.station_id,
+                details={
+                    "files": len(deleted),
+                    "bytes": size,
+                    "deleted": deleted,
+                    "retention_days": retention_days,
+                    "opened_at": incident.opened_at.isoformat(),
+                    "state": incident.state.value,
+                },
+            )
+    except IncidentNotFound:
+        return
+    report.incidents.append(incident.id)
+    report.files_deleted += len(deleted)
+    report.bytes_deleted += size
+    folder = root / incident.id
+    if folder.parent == root:
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty: anything else is the orphan sweep's (audited)
+    log.info("evidence of incident %s deleted (retention %d days)", incident.id, retention_days)
 
 
 def purge_expired_evidence(
@@ -46,43 +134,28 @@ def purge_expired_evidence(
     now: datetime | None = None,
     dry_run: bool = False,
 ) -> PurgeReport:
-    """Delete the evidence files of incidents opened before now - retention_days."""
+    """Delete the evidence files of incidents opened before now - retention_days, except
+    cases still being worked and incidents under a legal hold."""
     cutoff = (now or utcnow()) - timedelta(days=retention_days)
     report = PurgeReport(cutoff=cutoff)
-    audit = AuditLog(store.engine)
     root = evidence_dir.resolve()
-    for incident in store.list_incidents(until=cutoff, limit=None):
+    expired = store.list_incidents(until=cutoff, limit=None)
+    held = holds.held(store.engine, (i.id for i in expired if i.evidence)) if dry_run else set()
+    for incident in expired:
         if incident.state in KEEP_WHILE:
             report.kept_active += 1
             continue
-        present = [Path(e.path) for e in incident.evidence if Path(e.path).is_file()]
+        present = _present(incident) if incident.evidence else []
         if not present:
-            continue
-        size = sum(p.stat().st_size for p in present)
-        report.incidents.append(incident.id)
-        report.files_deleted += len(present)
-        report.bytes_deleted += size
-        if dry_run:
-            continue
-        for p in present:
-            p.unlink(missing_ok=True)
-        folder = root / incident.id
-        if folder.is_dir() and folder.parent == root:
-            shutil.rmtree(folder, ignore_errors=True)
-        audit.append(
-            ACTOR,
-            "evidence.purged",
-            target=incident.id,
-            station_id=incident.station_id,
-            details={
-                "files": len(present),
-                "bytes": size,
-                "retention_days": retention_days,
-                "opened_at": incident.opened_at.isoformat(),
-                "state": incident.state.value,
-            },
-        )
-        log.info("evidence of incident %s deleted (retention %d days)", incident.id, retention_days)
+            continue  # purged before: nothing to delete, nothing to lock for
+        if not dry_run:
+            _purge_one(store, incident, root, retention_days, report)
+        elif incident.id in held:
+            report.kept_held += 1
+        else:
+            report.incidents.append(incident.id)
+            report.files_deleted += len(present)
+            report.bytes_deleted += sum(size for _, size in present)
     return report
 
 
@@ -96,6 +169,8 @@ class OrphanReport:
     files_deleted: int = 0
     bytes_deleted: int = 0
     folders: list[str] = field(default_factory=list)
+    #: `<folder>/<file>` of each file deleted.
+    names: list[str] = field(default_factory=list)
 
 
 def sweep_orphaned_evidence(
@@ -121,21 +196,30 @@ def sweep_orphaned_evidence(
     limit = (now if now is not None else time.time()) - grace_s
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         gone = 0
-        for f in sorted(folder.iterdir()):
+        try:
+            entries = sorted(folder.iterdir())
+        except FileNotFoundError:
+            continue  # another process removed the folder
+        for f in entries:
             if not f.is_file() or str(f.resolve()) in referenced:
                 continue
-            st = f.stat()
+            try:
+                st = f.stat()
+            except FileNotFoundError:
+                continue  # another process swept it
             if st.st_mtime > limit:
                 continue
+            if not dry_run and not _unlink(f):
+                continue  # only what this process deleted is counted and audited
             report.files_deleted += 1
             report.bytes_deleted += st.st_size
             gone += 1
-            if not dry_run:
-                f.unlink(missing_ok=True)
+            report.names.append(f"{folder.name}/{f.name}")
         if gone:
             report.folders.append(folder.name)
-            if not dry_run and not any(folder.iterdir()):
-                folder.rmdir()
+            if not dry_run:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only when empty
     if report.files_deleted and not dry_run:
         AuditLog(store.engine).append(
             "system:orphan-sweep",
@@ -144,6 +228,7 @@ def sweep_orphaned_evidence(
                 "files": report.files_deleted,
                 "bytes": report.bytes_deleted,
                 "folders": report.folders[:100],
+                "names": report.names[:500],
             },
         )
         log.warning(

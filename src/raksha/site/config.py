@@ -221,15 +221,32 @@ class EvidenceConfig(_Frozen):
     dir: Path = Path("evidence")
     #: Days evidence is kept before a clean-up may delete it.
     retention_days: int = Field(30, ge=1)
-    #: Encrypt evidence at rest with Fernet (AES-128-CBC + HMAC-SHA256); the key is read
-    #: from the environment variable `key_env` (make one with `Fernet.generate_key()`).
-    encrypt: bool = False
+    #: Seconds between two rounds of the retention purge and orphan sweep that `raksha run`
+    #: and `raksha serve` run by themselves; 0 turns it off (then `raksha evidence purge`).
+    purge_every_s: float = Field(3600.0, ge=0)
+    #: The deployment's Ed25519 signing key for case exports (PEM, mode 0600; make one with
+    #: `raksha evidence keygen-signing --out FILE`); relative to the working directory.
+    signing_key_file: Path | None = None
+    #: Encrypt evidence at rest with Fernet (AES-128-CBC + HMAC-SHA256): on by default. The
+    #: keys are in `key_file` (one per line, the first encrypts; `raksha evidence keygen`),
+    #: else in the environment variable `key_env` (several separated by commas). Without a
+    #: key, Raksha refuses to start and says how to make one.
+    encrypt: bool = True
     key_env: str = Field("RAKSHA_EVIDENCE_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    #: A file holding the evidence keys (mode 0600; relative to the working directory).
+    key_file: Path | None = None
     #: Margin around the subject's face crop, as a fraction of the box size on each side.
     face_margin: float = Field(0.3, ge=0, le=3)
     #: Other faces' boxes are grown by this fraction on each side before they are blurred.
     blur_expand: float = Field(0.2, ge=0, le=2)
     jpeg_quality: int = Field(92, ge=50, le=100)
+    #: Each incident's clip: seconds before and after the decision (from a ring buffer in
+    #: memory per camera; frames without an incident never touch disk). 0 and 0: no clips.
+    clip_before_s: float = Field(5.0, ge=0, le=30)
+    clip_after_s: float = Field(5.0, ge=0, le=30)
+    #: Clip frames are scaled down to at most this width (the buffer's memory: about
+    #: width x height x 3 bytes x analysed fps x clip_before_s per camera).
+    clip_width: int = Field(640, ge=160, le=1920)
 
 
 class _SignedPost(_Frozen):
@@ -376,6 +393,18 @@ class DispatchConfig(_Frozen):
     directions_url: str = "geo:{lat},{lon}"
 
 
+class PrecisionConfig(_Frozen):
+    """Field precision: of the camera incidents officers judged, the share that were real
+    (docs/field-precision.md)."""
+
+    #: A camera with at least `min_judged` judged incidents and a precision below this is
+    #: flagged for review (its placement, its thresholds, the scene).
+    floor: float = Field(0.3, ge=0, le=1)
+    min_judged: int = Field(10, ge=1)
+    #: The window (local days, today included) the figures and the flag are computed over.
+    days: int = Field(30, ge=1, le=366)
+
+
 def _ref_error(
     loc: tuple[str | int, ...], kind: str, value: str, known: list[str]
 ) -> InitErrorDetails:
@@ -428,6 +457,7 @@ class SiteConfig(_Frozen):
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     sos: SosConfig = Field(default_factory=SosConfig)
     dispatch: DispatchConfig = Field(default_factory=DispatchConfig)
+    precision: PrecisionConfig = Field(default_factory=PrecisionConfig)
     #: Where times are shown to people, with their date and the zone's name (the CLI, the
     #: dashboard, its statistics' days). Stored times are always UTC.
     timezone: Annotated[str, AfterValidator(_check_zone)] = "UTC"

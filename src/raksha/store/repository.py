@@ -30,13 +30,19 @@ from raksha.domain.routing import Route
 from raksha.domain.units import UnitState
 from raksha.errors import N_, Message, RakshaError
 from raksha.incidents.events import Event
-from raksha.incidents.lifecycle import IllegalTransition, check_actor, record_action
+from raksha.incidents.lifecycle import (
+    IllegalTransition,
+    check_actor,
+    dismiss_reason,
+    record_action,
+)
 from raksha.incidents.merge import MergeRule, OpenIncident, Sighting, pick
 from raksha.incidents.model import (
     Action,
     ActionRecord,
     CameraHealth,
     CameraStatus,
+    DismissReason,
     EvidenceFile,
     EvidenceKind,
     Incident,
@@ -512,6 +518,7 @@ class IncidentStore:
         with_it: Callable[[Connection, ActionRecord], object] | None = None,
         only_if_due: datetime | None = None,
         job_extra: Mapping[str, Any] | None = None,
+        reason: DismissReason | str | None = None,
     ) -> ActionRecord:
         """Apply a lifecycle action by `actor` and record it in the history.
 
@@ -526,8 +533,11 @@ class IncidentStore:
         it, the next deadline is set, and the state change (with a job card for a dispatched
         unit) goes into the outbox. `only_if_due` (the escalation timer) applies the action
         only while the incident's deadline is still at or before that time, else `NotDue`.
+        `reason` is a dismissal's (`InvalidReason` for an unknown one or on another action);
+        whether a dismissal must have one is the caller's rule (`require_reason`).
         """
         check_actor(action, actor)
+        dismiss_reason(action, reason)
         for _ in range(_RETRIES):
             try:
                 with (
@@ -559,6 +569,7 @@ class IncidentStore:
                         note=note,
                         unit_id=unit_id,
                         incident_id=incident_id,
+                        reason=reason,
                     )
                     values: dict[str, Any] = {
                         "state": rec.to_state.value,
@@ -579,6 +590,7 @@ class IncidentStore:
                             "note": rec.note,
                             "unit_id": rec.unit_id,
                             "at": rec.at,
+                            "reason": None if rec.reason is None else rec.reason.value,
                         },
                     )
                     workflow.after_action(
@@ -728,6 +740,7 @@ class IncidentStore:
                     note=r.note,
                     unit_id=r.unit_id,
                     incident_id=r.incident_id,
+                    reason=None if r.reason is None else DismissReason(r.reason),
                 )
                 for r in rows
             ]

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from raksha.domain.types import round_or_none
-from raksha.incidents.model import ActionRecord, Incident
+from raksha.incidents.model import UNSPECIFIED_REASON, Action, ActionRecord, Incident
 
 
 def iso(t: datetime | None) -> str | None:
@@ -18,7 +18,7 @@ def iso(t: datetime | None) -> str | None:
 
 
 def action_to_json(rec: ActionRecord) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "action": rec.action.value,
         "from_state": rec.from_state.value,
         "to_state": rec.to_state.value,
@@ -27,6 +27,9 @@ def action_to_json(rec: ActionRecord) -> dict[str, Any]:
         "note": rec.note,
         "unit_id": rec.unit_id,
     }
+    if rec.action is Action.DISMISS:  # why (older dismissals have none: "unspecified")
+        out["reason"] = rec.reason.value if rec.reason is not None else UNSPECIFIED_REASON
+    return out
 
 
 def incident_to_json(

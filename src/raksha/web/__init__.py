@@ -24,6 +24,7 @@ from raksha.web import (
     errors,
     pages_audit,
     pages_auth,
+    pages_custody,
     pages_incidents,
     pages_lang,
     pages_map,
@@ -56,6 +57,7 @@ def register_web(
     for module in (
         pages_auth,
         pages_incidents,
+        pages_custody,
         pages_map,
         pages_audit,
         pages_unit,

@@ -31,9 +31,10 @@ from raksha.api.views import incident_view
 from raksha.auth.access import POLICIES, Denied, Rule
 from raksha.auth.roles import Role
 from raksha.domain.units import UnitState
-from raksha.incidents.model import IncidentState
+from raksha.incidents.model import DismissReason, IncidentState
 from raksha.services.cameras import visible_cameras
 from raksha.services.units import Suggestion
+from raksha.web.custody import custody_context
 from raksha.web.i18n import gettext as _
 from raksha.web.i18n import localize
 from raksha.web.render import page, site_timezone
@@ -42,6 +43,8 @@ from raksha.web.site import Site
 router = APIRouter(include_in_schema=False)
 
 ACTIONS = ("acknowledge", "confirm", "dispatch", "dismiss", "resolve", "escalate", "on_scene")
+#: What the dismiss button's reason may be.
+DISMISS_REASONS = frozenset(r.value for r in DismissReason)
 View = Literal["open", "closed", "all"]
 OPEN_STATES = [s for s in IncidentState if not s.is_terminal]
 CLOSED_STATES = [s for s in IncidentState if s.is_terminal]
@@ -479,6 +482,7 @@ def _incident_page(
         units=dispatch_units(site, incident, suggested, available),
         hotspot=hotspot,
         may_unblur=role in (Role.SUPERVISOR, Role.CONTROL_ROOM),
+        custody=custody_context(ctx, who, incident_id),
         error=error,
         done=done,
     )
@@ -506,14 +510,27 @@ def incident_act(
     note: Annotated[str, Form(max_length=2000)] = "",
     unit_id: Annotated[str, Form(max_length=128)] = "",
     expected_version: Annotated[int | None, Form()] = None,
+    reason: Annotated[str, Form(max_length=32)] = "",
 ) -> Response:
-    """An action button: the service's action with the form's fields; back to the page."""
+    """An action button: the service's action with the form's fields; back to the page.
+    The form's reason goes with a dismissal only, which needs one."""
+    why = reason.strip() if action == "dismiss" else ""
+    if action == "dismiss" and why not in DISMISS_REASONS:
+        return _incident_page(
+            request,
+            ctx,
+            who,
+            incident_id,
+            status_code=400,
+            error=_("Choose why the incident is dismissed."),
+        )
     try:
         body = ActionIn(
             action=action,
             note=note.strip() or None,
             unit_id=unit_id.strip() or None,
             expected_version=expected_version,
+            reason=why or None,
         )
     except ValidationError:
         return _incident_page(
@@ -537,6 +554,7 @@ def incident_act(
                 note=body.note,
                 unit_id=body.unit_id,
                 expected_version=body.expected_version,
+                reason=body.reason,
             )
     except HTTPException as exc:
         if exc.status_code in (400, 409):

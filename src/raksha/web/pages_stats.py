@@ -1,7 +1,11 @@
 """Incident statistics on the dashboard (/stats): supervisors (their station) and the control
 room (every station, or one) see the incidents of the last 7, 30 or 90 local days per day,
 per station, per camera and by outcome, the false-alarm share with its 95 % interval, the
-median time to acknowledge per day and camera vs SOS origins (`raksha.services.stats`).
+median time to acknowledge per day and camera vs SOS origins (`raksha.services.stats`);
+the field precision of the same period (of the camera incidents officers judged, the share
+that were real) per camera with the cameras to review, per station, hour of day and model
+(`raksha.services.precision`); and, where shadow mode ran, its would-be events against the
+live incidents per camera (`raksha.services.shadow`).
 
 The charts are inline SVG drawn here (`raksha.web.svg_charts`), each with its numbers as a
 table under a `<details>`. The days are those of the deployment's zone (the config's
@@ -20,7 +24,11 @@ from markupsafe import Markup
 
 from raksha.api.deps import Context, Principal, require, service_errors
 from raksha.auth.access import Rule
+from raksha.services.precision import field_precision
+from raksha.services.reports import report_stations
+from raksha.services.shadow import shadow_report
 from raksha.services.stats import Statistics, incident_statistics
+from raksha.site.config import PrecisionConfig
 from raksha.web import i18n, svg_charts
 from raksha.web.i18n import N_
 from raksha.web.i18n import gettext as _
@@ -125,12 +133,30 @@ def stats_page(
             known_stations=ctx.station_ids,
             audit=ctx.audit,
         )
+        precision = field_precision(
+            who.caller,
+            ctx.store,
+            settings=ctx.config.precision if ctx.config is not None else PrecisionConfig(),
+            days=days,
+            station=station or None,
+            tz=tz,
+            known_stations=ctx.station_ids,
+            audit=ctx.audit,
+        )
+        shadow = shadow_report(
+            ctx.store,
+            since=precision.since,
+            until=precision.until,
+            stations=report_stations(who.caller, station or None, ctx.station_ids),
+        )
     return page(
         request,
         "stats.html",
         who,
         title=_("Statistics"),
         stats=stats,
+        precision=precision,
+        shadow=shadow,
         charts=charts(stats),
         day_choices=DAY_CHOICES,
         outcomes=OUTCOMES,

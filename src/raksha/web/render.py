@@ -106,9 +106,20 @@ CAMERA_STATUS_LABELS = {
 #: Templates whose pages follow the live events (and alert the officer on a new incident).
 LIVE_TEMPLATES = frozenset({"incidents.html", "incident.html", "map.html"})
 
+#: Why an officer dismissed an incident (raksha.incidents.model.DismissReason), in the
+#: order the dismiss form offers them; "unspecified" is a dismissal from before reasons.
+DISMISS_REASON_LABELS = {
+    "no_distress": N_("A person, but not in distress"),
+    "not_a_person": N_("Not a person (poster, reflection)"),
+    "duplicate": N_("Duplicate of another incident"),
+    "other": N_("Other reason"),
+    "unspecified": N_("reason not recorded"),
+}
+
 EVIDENCE_LABELS = {
     "face": N_("Face crop"),
     "frame_blurred": N_("Whole frame (bystanders blurred)"),
+    "clip": N_("Clip around the decision (bystanders blurred)"),
 }
 
 
@@ -227,6 +238,7 @@ TEMPLATES.env.globals["UNIT_STATUS_LABELS"] = UNIT_STATUS_LABELS
 TEMPLATES.env.globals["CAMERA_STATUS_LABELS"] = CAMERA_STATUS_LABELS
 TEMPLATES.env.globals["ROUTE_METHODS"] = ROUTE_METHODS
 TEMPLATES.env.globals["DELIVERY_LABELS"] = DELIVERY_LABELS
+TEMPLATES.env.globals["DISMISS_REASON_LABELS"] = DISMISS_REASON_LABELS
 TEMPLATES.env.globals["ROLE_LABELS"] = {r.value: label for r, label in ROLE_LABELS.items()}
 #: A message known only when the page runs (a label from the tables above): translated, and
 #: never read as a format string.

@@ -1,0 +1,135 @@
+"""The retention timer: evidence past its retention goes on its own, on a schedule.
+
+`raksha run` and `raksha serve` both start a `RetentionTimer` when `evidence.purge_every_s`
+is above 0 (default: hourly). Each round runs the retention purge and the orphan sweep of
+`raksha.services.retention`; both may run in several processes at once (each incident is
+purged under its row lock, each file is counted by whoever deleted it), so nothing is
+deleted or audited twice. The first round comes a minute after start (or sooner when the
+interval is shorter), not at once: a restart loop does not hammer the disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from raksha.config import RunConfig
+from raksha.errors import RakshaError
+from raksha.pipeline.spool import Spool
+from raksha.services.retention import (
+    OrphanReport,
+    PurgeReport,
+    purge_expired_evidence,
+    sweep_orphaned_evidence,
+)
+from raksha.store.repository import IncidentStore
+
+log = logging.getLogger("raksha.retention")
+
+#: The first round waits at most this long after start.
+FIRST_ROUND_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionRound:
+    purge: PurgeReport
+    orphans: OrphanReport
+
+
+def spooled_evidence(path: Path) -> set[str]:
+    """The evidence files of incidents waiting in the spool at `path` (none when it does not
+    exist): the orphan sweep keeps them."""
+    if not path.is_file():
+        return set()
+    spool = Spool(path)
+    try:
+        return {str(f["path"]) for _, doc in spool.pending() for f in doc.get("files", [])}
+    finally:
+        spool.close()
+
+
+class RetentionTimer:
+    def __init__(
+        self,
+        store: IncidentStore,
+        evidence_dir: Path,
+        retention_days: int,
+        *,
+        every_s: float = 3600.0,
+        keep: Callable[[], set[str]] | None = None,
+        first_after_s: float | None = None,
+    ) -> None:
+        self.store = store
+        self.evidence_dir = evidence_dir
+        self.retention_days = retention_days
+        self.every_s = every_s
+        self.keep = keep
+        self.first_after_s = min(every_s, FIRST_ROUND_S) if first_after_s is None else first_after_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.rounds = 0
+        self.files_deleted = 0
+
+    def tick(self) -> RetentionRound | None:
+        """One round now: the purge, then the sweep (None when the store or disk failed;
+        the next round tries again)."""
+        try:
+            purge = purge_expired_evidence(self.store, self.evidence_dir, self.retention_days)
+            keep = self.keep() if self.keep is not None else set()
+            orphans = sweep_orphaned_evidence(self.store, self.evidence_dir, keep=keep)
+        except (RakshaError, OSError) as exc:
+            log.warning("retention timer: %s", exc)
+            return None
+        self.rounds += 1
+        self.files_deleted += purge.files_deleted + orphans.files_deleted
+        if purge.files_deleted or orphans.files_deleted:
+            log.info(
+                "retention: deleted %d file(s) of %d incident(s), %d orphaned; %d kept for a "
+                "legal hold",
+                purge.files_deleted,
+                len(purge.incidents),
+                orphans.files_deleted,
+                purge.kept_held,
+            )
+        return RetentionRound(purge, orphans)
+
+    def start(self) -> RetentionTimer:
+        if self._thread is None and self.every_s > 0:
+            self._thread = threading.Thread(target=self._loop, name="raksha-retention", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+
+    def _loop(self) -> None:
+        wait = self.first_after_s
+        while not self._stop.wait(wait):
+            self.tick()
+            wait = self.every_s
+
+
+def spool_path(cfg: RunConfig) -> Path:
+    """Where `raksha run` spools incidents during a database outage."""
+    return cfg.incidents.spool or cfg.evidence.dir.parent / "raksha-incident-spool.db"
+
+
+def retention_timer(
+    cfg: RunConfig, store: IncidentStore, *, keep: Callable[[], set[str]] | None = None
+) -> RetentionTimer:
+    """The deployment's timer (`evidence.purge_every_s`; 0: it never starts). The sweep
+    keeps the evidence waiting in the spool (read from its file unless `keep` says)."""
+    where = spool_path(cfg)
+    return RetentionTimer(
+        store,
+        cfg.evidence.dir,
+        cfg.evidence.retention_days,
+        every_s=cfg.evidence.purge_every_s,
+        keep=keep if keep is not None else (lambda: spooled_evidence(where)),
+    )
