@@ -245,6 +245,27 @@ def test_demo_serves_the_dashboard_with_printed_logins(
             time.sleep(1)
         cameras = client.get("/api/cameras").json()["cameras"]
         assert cameras and all(c["online"] for c in cameras if c["enabled"]), cameras
+        # The staged incident has its clip by now (5 s after the decision), and the
+        # supervisor's signed case export of it verifies.
+        sup = re.search(r"demo-supervisor\s+supervisor\s+station \S+\s+password (\S+)", text)
+        assert sup, text
+        boss = httpx.Client(base_url=url.group(1), timeout=30)
+        r = boss.post("/api/login", json={"username": "demo-supervisor", "password": sup.group(1)})
+        assert r.status_code == 200, r.text
+        first = incidents[-1]["id"]
+        kinds = [e["kind"] for e in boss.get(f"/api/incidents/{first}").json()["evidence"]]
+        assert "clip" in kinds, kinds
+        case = boss.get(f"/api/incidents/{first}/export.zip")
+        assert case.status_code == 200, case.text
+        (tmp_path / "case.zip").write_bytes(case.content)
+        check = subprocess.run(
+            [sys.executable, "-m", "raksha", "evidence", "verify", str(tmp_path / "case.zip")],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert check.returncode == 0 and "verified" in check.stdout, check.stdout + check.stderr
 
         from playwright.sync_api import sync_playwright
 

@@ -66,6 +66,7 @@ def demo_site_config(
     storage_url: str = "sqlite:///raksha-demo.db",
     evidence_dir: str = "demo-evidence",
     evidence_key_file: str | None = None,
+    signing_key_file: str | None = None,
 ) -> dict[str, Any]:
     """The demo site as a plain dict (validates as `SiteConfig`).
 
@@ -95,7 +96,8 @@ def demo_site_config(
         ],
         "storage": {"url": storage_url},
         "evidence": {"dir": evidence_dir}
-        | ({"key_file": evidence_key_file} if evidence_key_file else {}),
+        | ({"key_file": evidence_key_file} if evidence_key_file else {})
+        | ({"signing_key_file": signing_key_file} if signing_key_file else {}),
         "timezone": "Asia/Kolkata",
     }
 

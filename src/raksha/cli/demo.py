@@ -96,6 +96,16 @@ def _demo_key(directory: Path) -> Path:
     return path
 
 
+def _demo_signing_key(directory: Path) -> Path:
+    """The demo's key for signing case exports (made on the first run)."""
+    from raksha.services.case_signing import write_signing_key
+
+    path = (directory / "case-signing.pem").resolve()
+    if not path.exists():
+        write_signing_key(path)
+    return path
+
+
 def _clear(directory: Path) -> None:
     """--fresh: the database, its journal, the evidence and the spool of an earlier run."""
     for name in ("raksha.db", "raksha.db-wal", "raksha.db-shm", "raksha-incident-spool.db"):
@@ -214,6 +224,7 @@ def demo(
         storage_url=f"sqlite:///{db}",
         evidence_dir=str((directory / "evidence").resolve()),
         evidence_key_file=str(_demo_key(directory)),
+        signing_key_file=str(_demo_signing_key(directory)),
         # The clips stand in for live cameras: played at their own pace, analysed at --fps.
         analysis={"source": {"realtime_files": True}},
     )
