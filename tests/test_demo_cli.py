@@ -259,7 +259,10 @@ def test_demo_serves_the_dashboard_with_printed_logins(
         assert case.status_code == 200, case.text
         (tmp_path / "case.zip").write_bytes(case.content)
         check = subprocess.run(
-            [sys.executable, "-m", "raksha", "evidence", "verify", str(tmp_path / "case.zip")],
+            [
+                *(sys.executable, "-m", "raksha", "evidence", "verify", str(tmp_path / "case.zip")),
+                *("--config", str(tmp_path / "demo" / "raksha.yaml")),  # the key it trusts
+            ],
             capture_output=True,
             text=True,
             env=env,

@@ -107,6 +107,41 @@ def test_every_face_but_the_subjects_is_blurred_in_every_frame(faces_dir: Path) 
         assert edges < 0.1 * sharp, f"frame {i}: the bystander's face is not blurred"
 
 
+def test_a_track_that_jumps_onto_a_passer_by_does_not_unblur_them(faces_dir: Path) -> None:
+    """The tracker gives the subject's id to the bystander on frames 4-5 (people crossing):
+    those boxes are far from where the subject was, so they are blurred like any other."""
+    scene = _scene(faces_dir)
+    frames = [
+        ClipFrame(
+            scene,
+            i * 0.2,
+            ((1, SUBJECT), (2, BYSTANDER)) if i < 4 else ((1, BYSTANDER), (3, SUBJECT)),
+        )
+        for i in range(6)
+    ]
+    images, _ = decode_mp4(make_clip(frames, subject_track=1, decided_t=0.4))
+    bx1, by1, bx2, by2 = (int(v) for v in BYSTANDER)
+    sharp = cv2.Laplacian(
+        cv2.cvtColor(scene[by1:by2, bx1:bx2], cv2.COLOR_BGR2GRAY), cv2.CV_64F
+    ).var()
+    for i, img in enumerate(images):
+        grey = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)[by1:by2, bx1:bx2]
+        assert cv2.Laplacian(grey, cv2.CV_64F).var() < 0.1 * sharp, f"frame {i} shows them"
+
+
+def test_byte_ranges_of_a_clip() -> None:
+    from raksha.api.routes_incidents import byte_range
+
+    assert byte_range(None, 100) is None and byte_range("items=0-1", 100) is None
+    assert byte_range("bytes=0-", 100) == (0, 99)
+    assert byte_range("bytes=10-19", 100) == (10, 19)
+    assert byte_range("bytes=90-500", 100) == (90, 99)
+    assert byte_range("bytes=-30", 100) == (70, 99)
+    assert byte_range("bytes=100-", 100) == (-1, -1)
+    assert byte_range("bytes=5-1", 100) == (-1, -1)
+    assert byte_range("bytes=0-1,5-6", 100) is None  # several ranges: the whole body
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[IncidentStore]:
     s = IncidentStore.open(f"sqlite:///{tmp_path / 'raksha.db'}")
@@ -125,7 +160,8 @@ def test_a_stored_clip_is_encrypted_hashed_and_joins_its_incident(
     ev = writer.store_clip(iid, mp4)
     assert ev.kind is EvidenceKind.CLIP and ev.path.endswith("clip.mp4.enc")
     raw = Path(ev.path).read_bytes()
-    assert b"ftyp" not in raw and hashlib.sha256(raw).hexdigest() == ev.sha256
+    assert raw[4:8] != b"ftyp" and raw.startswith(b"gAAAAA")  # a Fernet token, not an MP4
+    assert hashlib.sha256(raw).hexdigest() == ev.sha256
     assert ev.content_sha256 == hashlib.sha256(mp4).hexdigest()
     assert evidence_rows.append_files(store.engine, iid, [ev])
     incident = store.get_incident(iid)

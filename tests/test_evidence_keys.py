@@ -27,15 +27,20 @@ from raksha.services.evidence_keys import add_key, retire_old_keys, rotate_evide
 from raksha.site.config import EvidenceConfig
 from raksha.store import IncidentStore
 
-#: What a JPEG, an MP4 (its `ftyp` box) and a PNG start with: none may be readable at rest.
-READABLE = (b"\xff\xd8\xff", b"ftyp", b"\x89PNG")
+#: What a JPEG, a PNG and an MP4 (its `ftyp` box at byte 4) start with.
+MAGIC = ((0, b"\xff\xd8\xff"), (0, b"\x89PNG"), (4, b"ftyp"))
 
 
 def readable_files(folder: Path) -> list[Path]:
-    """Files under `folder` that hold a JPEG, MP4 or PNG signature anywhere in them."""
+    """Files under `folder` that are a picture or a video as they lie on disk: they start
+    like a JPEG, PNG or MP4, or are not a Fernet token (which is all an encrypted file is)."""
     found = []
     for path in folder.rglob("*"):
-        if path.is_file() and any(sig in path.read_bytes() for sig in READABLE):
+        if not path.is_file():
+            continue
+        head = path.read_bytes()[:16]
+        magic = any(head[at : at + len(sig)] == sig for at, sig in MAGIC)
+        if magic or not head.startswith(b"gAAAAA"):  # Fernet: version byte 0x80, base64
             found.append(path)
     return found
 
@@ -140,7 +145,7 @@ def test_rotation_re_encrypts_every_file_then_retires_the_old_key(
     assert k2 != k1
     # The old key cannot be retired while files still need it.
     with pytest.raises(RakshaError, match="not under the current key yet"):
-        retire_old_keys(store, cfg)
+        retire_old_keys(cfg)
 
     report = rotate_evidence(store, cfg, audit)
     assert (report.files, report.rekeyed, report.current, report.failed) == (6, 6, 0, [])
@@ -163,8 +168,11 @@ def test_rotation_re_encrypts_every_file_then_retires_the_old_key(
     # A second run has nothing to do; then the old key goes.
     again = rotate_evidence(store, cfg, audit)
     assert (again.rekeyed, again.current) == (0, 6)
-    assert retire_old_keys(store, cfg) == 1
+    assert retire_old_keys(cfg) == 1
     assert KeyRing(file=key_file).load() == (k2,)
+    # The retired key is kept aside (0600), not destroyed: the deployment decides.
+    retired = key_file.with_name(key_file.name + ".retired")
+    assert k1 in retired.read_bytes() and stat.S_IMODE(os.stat(retired).st_mode) == 0o600
     assert EvidenceWriter.from_config(cfg).read(store.get_incident(ids[0]).evidence[0])  # type: ignore[union-attr]
 
 
@@ -222,9 +230,73 @@ def test_cli_keygen_and_rotate(tmp_path: Path, faces_dir: Path) -> None:
         _capture(s2, EvidenceWriter.from_config(cfg.evidence), faces_dir, 2)
     finally:
         s2.close()
-    r = runner.invoke(
-        cli_app, ["evidence", "rotate-key", "--config", str(config), "--new", "--retire"]
-    )
+    both = ["evidence", "rotate-key", "--config", str(config), "--new", "--retire"]
+    r = runner.invoke(cli_app, both)
+    assert r.exit_code != 0 and "separate runs" in r.output + str(r.exception)
+    r = runner.invoke(cli_app, ["evidence", "rotate-key", "--config", str(config), "--new"])
     assert r.exit_code == 0, r.output
-    assert "4 re-encrypted" in r.output and "dropped 1 old key" in r.output
+    assert "4 re-encrypted" in r.output
+    r = runner.invoke(cli_app, ["evidence", "rotate-key", "--config", str(config), "--retire"])
+    assert r.exit_code == 0, r.output
+    assert "0 re-encrypted" in r.output and "dropped 1 old key" in r.output
     assert len(KeyRing(file=key_file).load()) == 1
+
+
+def test_a_running_writer_picks_up_a_new_key_and_retire_sees_every_file(
+    tmp_path: Path, store: IncidentStore, faces_dir: Path
+) -> None:
+    """A process that loaded the old key writes with the new one once the key file changes;
+    a file the store does not know of (a spooled incident's) still blocks retiring a key it
+    needs."""
+    key_file = _key_file(tmp_path, Fernet.generate_key())
+    cfg = _config(tmp_path, key_file)
+    running = EvidenceWriter.from_config(cfg)
+    add_key(cfg)
+    os.utime(key_file, (1, 1))  # a different mtime even on a coarse clock
+    new = KeyRing(file=key_file).load()[0]
+    [iid] = _capture(store, running, faces_dir, 1)
+    incident = store.get_incident(iid)
+    assert incident is not None
+    assert EvidenceWriter(cfg.dir, key=new).read(incident.evidence[0])  # the new key alone
+    # An unreferenced file under an old key (a spooled incident's evidence) blocks retiring.
+    stray = cfg.dir / "spooled-incident" / "face.jpg.enc"
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(Fernet(KeyRing(file=key_file).load()[1]).encrypt(b"\xff\xd8\xff..."))
+    with pytest.raises(RakshaError, match=r"spooled-incident/face\.jpg\.enc is not under the"):
+        retire_old_keys(cfg)
+    stray.unlink()
+    plain = stray.with_name("face.jpg")
+    plain.write_bytes(b"\xff\xd8\xff plain")
+    with pytest.raises(RakshaError, match="stored in the clear"):
+        retire_old_keys(cfg)
+    plain.unlink()
+    assert retire_old_keys(cfg) == 1
+
+
+def test_two_rotations_at_once_lose_nothing(
+    tmp_path: Path, store: IncidentStore, faces_dir: Path
+) -> None:
+    import threading
+
+    cfg = _config(tmp_path, _key_file(tmp_path, Fernet.generate_key()))
+    ids = _capture(store, EvidenceWriter.from_config(cfg), faces_dir, 4)
+    add_key(cfg)
+    reports = []
+
+    def rotate() -> None:
+        reports.append(rotate_evidence(store, cfg, AuditLog(store.engine)))
+
+    threads = [threading.Thread(target=rotate) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r.rekeyed for r in reports) == 8 and all(r.failed == [] for r in reports)
+    reader = EvidenceWriter.from_config(cfg)
+    on_disk = sorted(p.name for p in cfg.dir.rglob("*") if p.is_file())
+    assert len(on_disk) == 8, on_disk  # no copy left behind, none lost
+    for iid in ids:
+        incident = store.get_incident(iid)
+        assert incident is not None
+        for ev in incident.evidence:
+            assert hashlib.sha256(reader.read(ev)).hexdigest() == ev.content_sha256

@@ -11,7 +11,7 @@ import io
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 
 from raksha.api.deps import Context, Principal, require, service_errors
 from raksha.api.schemas import ActionIn, ActionOut, IncidentList, IncidentOut
@@ -119,14 +119,17 @@ def get_incident(
     "/api/incidents/{incident_id}/evidence/{n}",
     response_class=Response,
     responses={
-        200: {"content": {"image/jpeg": {}}},
+        200: {"content": {"image/jpeg": {}, "video/mp4": {}}},
+        206: {"description": "A byte range of a clip", "content": {"video/mp4": {}}},
         403: {"description": "Unblurring is not allowed for this role"},
         404: {"description": "No such incident or evidence in your scope"},
         409: {"description": "The file fails its SHA-256 check; not served"},
         410: {"description": "The file is gone"},
+        416: {"description": "A byte range outside the clip"},
     },
 )
 def get_evidence(
+    request: Request,
     incident_id: IncidentId,
     n: Annotated[int, Path(ge=1, le=10000)],
     ctx: Context,
@@ -138,7 +141,9 @@ def get_evidence(
     """Evidence image `n` (1-based) as stored: the subject, with every other face blurred at
     capture; `masked=true` pixelates the subject too. Every view is audited. `unblur=true`
     with a `reason` (supervisor, control room) returns the same stored file, audited with
-    the reason: bystanders are never stored unblurred."""
+    the reason: bystanders are never stored unblurred. A clip (video/mp4) plays pixelated
+    unless unblurred with a reason, and is served in byte ranges when asked (`Range`); every
+    request is audited."""
     view = "original" if unblur else ("blurred" if masked else "subject")
     try:
         with service_errors():
@@ -150,12 +155,42 @@ def get_evidence(
         if outcome is not None:
             ctx.metrics.evidence.labels(view, outcome).inc()
         raise
-    ctx.metrics.evidence.labels(view, "ok").inc()
+    ctx.metrics.evidence.labels(image.view, "ok").inc()
+    headers = {"Cache-Control": "no-store", "X-Raksha-Evidence-View": image.view}
+    if image.kind is not EvidenceKind.CLIP:
+        return Response(image.data, media_type="image/jpeg", headers=headers)
+    # A video: browsers (Safari above all) ask for it in byte ranges.
+    headers["Accept-Ranges"] = "bytes"
+    size = len(image.data)
+    span = byte_range(request.headers.get("range"), size)
+    if span is None:
+        return Response(image.data, media_type="video/mp4", headers=headers)
+    if span == (-1, -1):
+        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+    start, end = span
+    headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     return Response(
-        image.data,
-        media_type="video/mp4" if image.kind is EvidenceKind.CLIP else "image/jpeg",
-        headers={"Cache-Control": "no-store", "X-Raksha-Evidence-View": image.view},
+        image.data[start : end + 1], status_code=206, media_type="video/mp4", headers=headers
     )
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The one byte range a `Range: bytes=a-b` header asks for, inclusive; None for no
+    header or a form not handled (then the whole body is sent), (-1, -1) when unsatisfiable."""
+    if not header or not header.startswith("bytes=") or "," in header:
+        return None
+    first, _, last = header[6:].strip().partition("-")
+    try:
+        if first == "":  # the last N bytes
+            n = int(last)
+            return (-1, -1) if n <= 0 else (max(0, size - n), size - 1)
+        start = int(first)
+        end = int(last) if last else size - 1
+    except ValueError:
+        return None
+    if start < 0 or start >= size or end < start:
+        return (-1, -1)
+    return start, min(end, size - 1)
 
 
 @router.post(

@@ -248,6 +248,34 @@ class AuditLog:
         with db_errors("cannot read the audit log"), self.engine.connect() as c:
             return [_entry(r) for r in c.execute(query)]
 
+    def tally(self, actions: Sequence[str], *, since: datetime, until: datetime) -> dict[str, int]:
+        """How many entries of each of `actions` were appended in `[since, until)` (0 for an
+        action without any), in one grouped query."""
+        query = (
+            select(audit_log.c.action, func.count())
+            .where(
+                audit_log.c.action.in_(list(actions)),
+                audit_log.c.at >= since,
+                audit_log.c.at < until,
+            )
+            .group_by(audit_log.c.action)
+        )
+        counts = dict.fromkeys(actions, 0)
+        with db_errors("cannot read the audit log"), self.engine.connect() as c:
+            for action, n in c.execute(query):
+                counts[str(action)] = int(n)
+        return counts
+
+    def between(self, action: str, *, since: datetime, until: datetime) -> list[AuditEntry]:
+        """Every entry of `action` appended in `[since, until)`, oldest first."""
+        query = (
+            select(audit_log)
+            .where(audit_log.c.action == action, audit_log.c.at >= since, audit_log.c.at < until)
+            .order_by(audit_log.c.seq)
+        )
+        with db_errors("cannot read the audit log"), self.engine.connect() as c:
+            return [_entry(r) for r in c.execute(query)]
+
     def count(self) -> int:
         with db_errors("cannot read the audit log"), self.engine.connect() as c:
             return int(c.execute(select(func.count()).select_from(audit_log)).scalar_one())

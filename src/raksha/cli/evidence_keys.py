@@ -50,8 +50,9 @@ def rotate_key(
     ] = False,
 ) -> None:
     """Re-encrypt every evidence file under the first key (and encrypt files stored in the
-    clear). Safe to stop and run again; restart `raksha run`/`serve` after --new so they
-    write with the new key, then run it once more with --retire."""
+    clear). Safe to stop and run again. Rotation: `rotate-key --new`, then (once `raksha
+    run`/`serve` have picked up the new key) `rotate-key --retire`, which drops the old
+    keys only when no file under the evidence folder needs them."""
     from raksha.audit.log import AuditLog
     from raksha.config import load_run_config
     from raksha.services.evidence_keys import add_key, retire_old_keys, rotate_evidence
@@ -61,6 +62,11 @@ def rotate_key(
     cfg = load_run_config(config)
     if not cfg.evidence.encrypt:
         raise RakshaError("evidence.encrypt is false: turn it on before rotating keys")
+    if new and retire:
+        raise RakshaError(
+            "--new and --retire go in separate runs: restart `raksha run`/`serve` (or let them "
+            "capture once: they reload a changed key file) between them"
+        )
     if new:
         count = add_key(cfg.evidence)
         typer.echo(f"a new key heads {cfg.evidence.key_file} ({count} keys in it)")
@@ -77,8 +83,11 @@ def rotate_key(
         if report.failed:
             raise typer.Exit(1)
         if retire:
-            dropped = retire_old_keys(store, cfg.evidence)
-            typer.echo(f"dropped {dropped} old key(s) from {cfg.evidence.key_file}")
+            dropped = retire_old_keys(cfg.evidence)
+            typer.echo(
+                f"dropped {dropped} old key(s) from {cfg.evidence.key_file} (kept in "
+                f"{cfg.evidence.key_file}.retired: store it offline or destroy it by policy)"
+            )
     finally:
         store.close()
 

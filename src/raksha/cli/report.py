@@ -2,7 +2,8 @@
 acknowledge, to travel and to be on scene (p50/p95 per station, per patrol unit and overall),
 as a table, a JSON file and a plot. `raksha report precision`: field precision (of the camera
 incidents officers judged, the share that were real) per camera, station, hour and model.
-`raksha report shadow`: shadow mode's would-be events against the live incidents. Run on the
+`raksha report shadow`: shadow mode's would-be events against the live incidents.
+`raksha report transparency`: the public transparency pack (docs/transparency.md). Run on the
 server as the deployment's operator: every station is visible, and each report is written to
 the audit log under `cli:<os user>`."""
 
@@ -308,3 +309,51 @@ def shadow(
             f"{c.overlap_real:>5} {c.shadow_only:>11} {c.live:>5} {c.live_caught:>11}  "
             + ", ".join(sorted(c.models))
         )
+
+
+@app.command("transparency")
+def transparency(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the pack into.")],
+    config: ConfigOpt = DEFAULT_CONFIG,
+    days: Annotated[
+        int, typer.Option("--days", help="Local days back, today included (1 to 366).")
+    ] = 365,
+    eval_json: Annotated[
+        Path | None,
+        typer.Option(
+            "--eval-json", help="Measured accuracy: a `raksha eval expression --json` file."
+        ),
+    ] = None,
+) -> None:
+    """The transparency pack: what is tracked, where and why, who sees what, retention,
+    measured accuracy, incidents and outcomes, and the impact assessment's sections, as
+    index.html, transparency.md and transparency.json, with a Hindi and English public
+    notice per hotspot under notices/. Gaps in the config are named, never filled in."""
+    from raksha.cli.users import cli_actor
+    from raksha.config import load_run_config
+    from raksha.services.transparency import read_eval_results, transparency_for_operator
+    from raksha.services.transparency_render import write_pack
+    from raksha.site.load import storage_url
+    from raksha.store.repository import IncidentStore
+
+    cfg = load_run_config(config)
+    results = read_eval_results(eval_json) if eval_json is not None else ()
+    store = IncidentStore.open(storage_url(cfg))
+    try:
+        pack = transparency_for_operator(
+            cfg,
+            store,
+            actor=cli_actor(),
+            days=days,
+            eval_results=results,
+            eval_source=None if eval_json is None else eval_json.name,
+        )
+    finally:
+        store.close()
+    written = write_pack(pack, out)
+    notices = sum(1 for p in written if p.parent.name == "notices")
+    typer.echo(f"wrote the transparency pack to {out}/ ({out / 'index.html'})")
+    typer.echo(
+        f"{len(written) - notices} pack files, {notices} notice files; "
+        f"{len(pack.gaps)} gap{'s' if len(pack.gaps) != 1 else ''} named"
+    )

@@ -15,6 +15,7 @@ pixelated, enough to see what happens, not who it happens to.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -47,15 +48,62 @@ class ClipFrame:
     faces: tuple[tuple[int, BoxT], ...] = ()
 
 
-def blurred_frames(frames: Sequence[ClipFrame], subject_track: int, grow: float = 0.2) -> list[U8]:
+def _same_face(a: BoxT, b: BoxT) -> bool:
+    """Whether box `b` is plausibly the face of box `a` a frame later (at a few frames a
+    second): its centre within three quarters of a face width, its size within half to
+    twice."""
+    aw, bw = a[2] - a[0], b[2] - b[0]
+    if aw <= 0 or bw <= 0 or not 0.5 <= bw / aw <= 2.0:
+        return False
+    dx = (a[0] + a[2] - b[0] - b[2]) / 2
+    dy = (a[1] + a[3] - b[1] - b[3]) / 2
+    return bool(math.hypot(dx, dy) <= 0.75 * max(aw, bw))
+
+
+def _subject_boxes(
+    frames: Sequence[ClipFrame], subject_track: int, decided_t: float | None
+) -> list[BoxT | None]:
+    """The subject's box on each frame, or None where the subject is not trusted to be
+    there: the track's box is followed outward from the decision's frame and kept only while
+    it moves like one face (a tracker that swapped ids onto a passer-by does not unblur the
+    passer-by)."""
+    boxes: list[BoxT | None] = [
+        next((box for track, box in f.faces if track == subject_track), None) for f in frames
+    ]
+    if decided_t is None:
+        start = next((i for i, b in enumerate(boxes) if b is not None), 0)
+    else:
+        start = min(range(len(frames)), key=lambda i: abs(frames[i].t - decided_t))
+    out: list[BoxT | None] = [None] * len(frames)
+    for step in (1, -1):
+        last = boxes[start]
+        i = start
+        while 0 <= i < len(frames):
+            box = boxes[i]
+            if box is not None and (last is None or _same_face(last, box)):
+                out[i] = box
+                last = box
+            i += step
+    return out
+
+
+def blurred_frames(
+    frames: Sequence[ClipFrame],
+    subject_track: int,
+    grow: float = 0.2,
+    decided_t: float | None = None,
+) -> list[U8]:
     """Each frame with every face but the subject's blurred (boxes of the frame and of its
-    neighbours, grown by `grow` on each side)."""
+    neighbours, grown by `grow` on each side); a box of the subject's track that jumps away
+    from where the subject was is blurred too."""
+    subject = _subject_boxes(frames, subject_track, decided_t)
     out = []
     for i, frame in enumerate(frames):
-        near = frames[max(0, i - 1) : i + 2]
-        others = [box for f in near for track, box in f.faces if track != subject_track]
-        subject = next((box for track, box in frame.faces if track == subject_track), None)
-        out.append(blur_other_faces(frame.image, subject, others, grow))
+        lo, hi = max(0, i - 1), min(len(frames), i + 2)
+        others = [
+            box for j in range(lo, hi) for _track, box in frames[j].faces if box != subject[j]
+        ]
+        out.append(blur_other_faces(frame.image, subject[i], others, grow))
     return out
 
 
@@ -127,8 +175,14 @@ def pixelated_clip(data: bytes, cells: int = CLIP_CELLS) -> bytes:
     return encode_mp4([anonymize(img, cells) for img in images], times)
 
 
-def make_clip(frames: Sequence[ClipFrame], subject_track: int, grow: float = 0.2) -> bytes:
+def make_clip(
+    frames: Sequence[ClipFrame],
+    subject_track: int,
+    grow: float = 0.2,
+    decided_t: float | None = None,
+) -> bytes:
     """The stored clip: bystanders blurred, H.264 in MP4."""
     if not frames:
         raise ClipError("a clip needs at least one frame")
-    return encode_mp4(blurred_frames(frames, subject_track, grow), [f.t for f in frames])
+    images = blurred_frames(frames, subject_track, grow, decided_t)
+    return encode_mp4(images, [f.t for f in frames])

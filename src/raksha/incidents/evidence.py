@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import logging
 import os
 import re
 import tempfile
@@ -43,6 +44,8 @@ from raksha.incidents.model import EvidenceFile, EvidenceKind
 
 if TYPE_CHECKING:
     from raksha.site.config import EvidenceConfig
+
+log = logging.getLogger(__name__)
 
 U8 = npt.NDArray[np.uint8]
 Box = Sequence[float] | npt.NDArray[np.floating]
@@ -69,6 +72,11 @@ def _fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """fsync a folder, so a file created or renamed in it survives a crash."""
+    _fsync_dir(path)
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -324,6 +332,31 @@ class EvidenceWriter:
         for k in (key, *self._older):
             if k is not None:
                 _fernet(k)  # fail early on a bad key
+        #: The key file's mtime when its keys were read (a rotation changes it).
+        self._keys_mtime = self._key_file_mtime()
+
+    def _key_file_mtime(self) -> float | None:
+        if self.keys.file is None:
+            return None
+        try:
+            return Path(self.keys.file).stat().st_mtime
+        except OSError:
+            return None
+
+    def _refresh_keys(self) -> None:
+        """A running process writes with the key file's new first key after a rotation's
+        `--new` (checked at each capture: a stat, rarely a read)."""
+        if self._key is None or self.keys.file is None:
+            return
+        mtime = self._key_file_mtime()
+        if mtime is None or mtime == self._keys_mtime:
+            return
+        try:
+            keys = self.keys.load()
+        except RakshaError as exc:  # mid-rewrite or broken: keep the keys in hand
+            log.warning("evidence key file changed but cannot be read: %s", exc)
+            return
+        self._key, self._older, self._keys_mtime = keys[0], keys[1:], mtime
 
     @property
     def key_env(self) -> str:
@@ -360,6 +393,7 @@ class EvidenceWriter:
     def _store(
         self, folder: Path, kind: EvidenceKind, stem: str, jpeg: bytes, ext: str = ".jpg"
     ) -> EvidenceFile:
+        self._refresh_keys()
         if self._key is not None:
             data, suffix = encrypt_bytes(jpeg, self._key), f"{ext}.enc"
         else:
@@ -416,6 +450,7 @@ class EvidenceWriter:
     def read(self, ev: EvidenceFile) -> bytes:
         """The plain JPEG bytes of `ev` after checking its recorded SHA-256 (raises
         EvidenceMissing, EvidenceIntegrityError, EvidenceKeyError)."""
+        self._refresh_keys()
         known = (self._key, *self._older) if self._key is not None else None
         return read_checked(ev, self.keys, keys=known)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -52,6 +53,8 @@ class ClipIncidentSink(IncidentSink):
         self._recorders: dict[str, ClipRecorder] = {}
         self._recorders_lock = threading.Lock()
         self._queue: queue.Queue[PendingClip | None] = queue.Queue(maxsize=QUEUE_MAX)
+        #: Set by `close`: clips still waiting after it are dropped.
+        self._deadline: float | None = None
         self._worker = threading.Thread(target=self._encode_loop, name="clips", daemon=True)
         self._worker.start()
         #: Clips attached, and clips lost (encoder error, full queue, incident gone).
@@ -86,13 +89,18 @@ class ClipIncidentSink(IncidentSink):
         self.recorder(camera.id).flush()
 
     def close(self, timeout_s: float = 30.0) -> None:
-        """Finish every clip in progress and wait for the encoder (at shutdown)."""
+        """Finish the clips in progress and give the encoder `timeout_s` in all (at
+        shutdown); clips still waiting then are dropped, said in the log."""
         with self._recorders_lock:
             recorders = list(self._recorders.values())
         for rec in recorders:
             rec.flush()
-        self._queue.put(None)
-        self._worker.join(timeout=timeout_s)
+        self._deadline = time.monotonic() + timeout_s
+        try:
+            self._queue.put(None, timeout=timeout_s)
+        except queue.Full:
+            log.error("clip encoder still busy at shutdown; the clips waiting are dropped")
+        self._worker.join(timeout=max(0.0, self._deadline - time.monotonic()))
 
     # ---- internals ------------------------------------------------------------------------
 
@@ -112,6 +120,10 @@ class ClipIncidentSink(IncidentSink):
             clip = self._queue.get()
             if clip is None:
                 return
+            if self._deadline is not None and time.monotonic() > self._deadline:
+                self.clips_lost += 1
+                log.error("clip of incident %s dropped at shutdown", clip.incident_id)
+                continue
             try:
                 self._store_clip(clip)
             except Exception:  # a clip must never stop the cameras
@@ -128,7 +140,7 @@ class ClipIncidentSink(IncidentSink):
         if sum(1 for e in incident.evidence if e.kind is EvidenceKind.CLIP) >= self.max_clips:
             return
         try:
-            mp4 = make_clip(clip.frames, clip.track_id, self.blur_expand)
+            mp4 = make_clip(clip.frames, clip.track_id, self.blur_expand, clip.decided_t)
             ev = self.clip_writer.store_clip(clip.incident_id, mp4)
         except (ClipError, OSError, ValueError) as exc:
             self.clips_lost += 1

@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -68,6 +69,8 @@ from raksha.store.repository import IncidentStore
 
 #: Default seconds between two audit entries of the same caller's same list.
 LIST_AUDIT_EVERY_S = 300.0
+#: Pixelated clip views kept in memory (a few hundred kB each).
+CLIP_CACHE = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +126,8 @@ class IncidentService:
         #: Called after an action commits (the live-event hub's poke).
         self.on_change = on_change
         self._lock = threading.Lock()
+        self._clip_lock = threading.Lock()
+        self._clip_cache: OrderedDict[str, bytes] = OrderedDict()
         #: (caller, filter) -> (time of its last audit entry, lists since then).
         self._listed: dict[tuple[str, str], tuple[float, int]] = {}
 
@@ -384,7 +389,7 @@ class IncidentService:
         try:
             data = self.evidence_store.read(ev)
             if view == "blurred" and ev.kind is EvidenceKind.CLIP:
-                data = pixelated_clip(data)
+                data = self._pixelated(ev.sha256, data)
             elif view == "blurred":
                 data = blurred_view(data, ev.kind, self._face_crop(incident, ev.kind))
         except EvidenceMissing as exc:
@@ -403,6 +408,21 @@ class IncidentService:
             details["reason"] = (reason or "").strip()
         audit("evidence.unblur" if unblur else "evidence.view", details)
         return EvidenceImage(data, view, ev.kind)
+
+    def _pixelated(self, sha256: str, data: bytes) -> bytes:
+        """A clip's pixelated view, kept for the last few clips played: a browser asks for a
+        video in several ranges, and each would otherwise decode and encode it again."""
+        cache = self._clip_cache
+        with self._clip_lock:
+            if sha256 in cache:
+                cache.move_to_end(sha256)
+                return cache[sha256]
+        out = pixelated_clip(data)
+        with self._clip_lock:
+            cache[sha256] = out
+            while len(cache) > CLIP_CACHE:
+                cache.popitem(last=False)
+        return out
 
     def _job_picture(self, incident: Incident) -> str | None:
         """The pixelated scene for the unit's job card (None: no frame, or unreadable)."""

@@ -148,6 +148,12 @@ class HotspotConfig(_Frozen):
     name: str = ""
     lat: Lat
     lon: Lon
+    #: Why a camera watches this place (e.g. "night-time crowding at the bus stand"), for the
+    #: transparency pack and the public notice; None: listed there as a gap.
+    purpose: str | None = Field(None, min_length=1, max_length=2000)
+    #: The legal basis of the cameras here (an act, an order, a permission), for the
+    #: transparency pack and the public notice; None: listed there as a gap.
+    legal_basis: str | None = Field(None, min_length=1, max_length=2000)
 
 
 class CameraCredentials(_Frozen):
@@ -405,6 +411,25 @@ class PrecisionConfig(_Frozen):
     days: int = Field(30, ge=1, le=366)
 
 
+class TransparencyConfig(_Frozen):
+    """Who answers for the deployment, for the transparency pack and the public notices
+    (`raksha report transparency`, docs/transparency.md). Every field is optional; a missing
+    one is named in the pack as a gap."""
+
+    #: The body that runs the cameras (e.g. "Lucknow Police Commissionerate").
+    operator: str | None = Field(None, min_length=1, max_length=300)
+    #: Where the public asks about the cameras (a phone number, an address, an e-mail).
+    contact: str | None = Field(None, min_length=1, max_length=300)
+    #: The data-protection officer, or whoever answers for personal data.
+    dpo_contact: str | None = Field(None, min_length=1, max_length=300)
+    #: Where a complaint is filed (a web page).
+    complaint_url: str | None = Field(None, pattern=r"^https?://\S+$", max_length=500)
+    #: Why cameras are needed at all, in the operator's words (the DPIA's necessity).
+    necessity: str | None = Field(None, min_length=1, max_length=5000)
+    #: The reference of the data-protection / fundamental-rights impact assessment.
+    dpia_reference: str | None = Field(None, min_length=1, max_length=300)
+
+
 def _ref_error(
     loc: tuple[str | int, ...], kind: str, value: str, known: list[str]
 ) -> InitErrorDetails:
@@ -458,6 +483,9 @@ class SiteConfig(_Frozen):
     sos: SosConfig = Field(default_factory=SosConfig)
     dispatch: DispatchConfig = Field(default_factory=DispatchConfig)
     precision: PrecisionConfig = Field(default_factory=PrecisionConfig)
+    #: Who runs the cameras and whom to ask (transparency pack, public notices); None: the
+    #: pack names each of its fields as a gap.
+    transparency: TransparencyConfig | None = None
     #: Where times are shown to people, with their date and the zone's name (the CLI, the
     #: dashboard, its statistics' days). Stored times are always UTC.
     timezone: Annotated[str, AfterValidator(_check_zone)] = "UTC"
