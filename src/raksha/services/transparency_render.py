@@ -495,8 +495,9 @@ def notice_blocks(pack: TransparencyPack, place: HotspotPlace) -> list[Block]:
         Bullets(
             (
                 "यह आपकी पहचान नहीं करता: न चेहरा पहचान, न किसी सूची से मिलान।",
-                "यह आने-जाने वालों का वीडियो नहीं रखता: तस्वीरें केवल चेतावनी होने पर सहेजी "
-                "जाती हैं, और उनमें अन्य लोगों के चेहरे धुंधले किए जाते हैं।",
+                "यह आने-जाने वालों का वीडियो नहीं रखता: तस्वीरें और कुछ सेकंड का वीडियो केवल "
+                "चेतावनी होने पर सहेजे जाते हैं, और उनमें अन्य लोगों के चेहरे धुंधले किए जाते "
+                "हैं।",
             ),
             "hi",
         ),
@@ -504,8 +505,8 @@ def notice_blocks(pack: TransparencyPack, place: HotspotPlace) -> list[Block]:
         Bullets(
             (
                 "It does not identify you: no face recognition, no matching against any list.",
-                "It does not keep video of passers-by: pictures are stored only when an alert "
-                "is raised, with other people's faces blurred.",
+                "It does not keep video of passers-by: pictures and a few seconds of video are "
+                "stored only when an alert is raised, with other people's faces blurred.",
             ),
             "en",
         ),
