@@ -68,7 +68,7 @@ def _register() -> None:
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(train.train_app, name="train")
     app.add_typer(train.eval_app, name="eval")
-    from raksha.cli import eval_events  # noqa: F401  (adds eval make-clips / events)
+    from raksha.cli import eval_events, eval_watchlist  # noqa: F401  (add more eval commands)
 
 
 _register()
