@@ -17,7 +17,9 @@ import io
 import json
 import os
 import stat
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +27,10 @@ import pytest
 import yaml
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 from typer.testing import CliRunner
 
 from dashboard_support import STATION_A, STATION_B, add_incident, dashboard
@@ -34,6 +39,7 @@ from raksha.auth.roles import Role
 from raksha.auth.users import User
 from raksha.cli import app as cli_app
 from raksha.domain.routing import Route
+from raksha.errors import RakshaError
 from raksha.incidents.evidence import EvidenceWriter
 from raksha.incidents.model import Action, NewIncident, utcnow
 from raksha.services.case_export import CaseExporter, Deployment, verify_case_export
@@ -99,6 +105,22 @@ def _export(world: dict[str, object]) -> tuple[Path, bytes]:
     return out, result.data
 
 
+def _fingerprint(key: Ed25519PublicKey) -> str:
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return "SHA256:" + hashlib.sha256(raw).hexdigest()
+
+
+def _pem(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def _public_file(key: Ed25519PublicKey, out: Path) -> Path:
+    out.write_bytes(_pem(key))
+    return out
+
+
 def _rewrite(src: Path, dst: Path, change: dict[str, bytes | None]) -> Path:
     """A copy of the zip with members replaced (None: removed) or added."""
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
@@ -158,8 +180,9 @@ def test_the_export_holds_the_case_and_verifies(world: dict[str, object]) -> Non
     assert fp == "SHA256:" + hashlib.sha256(pub).hexdigest()
 
     report = verify_case_export(path)
-    assert report.ok, report.problems
+    assert report.intact, report.problems
     assert report.key_source == "embedded" and report.fingerprint == fp
+    assert not report.ok and report.exit_code == 2  # intact, but nobody vouched for the key
     assert report.incident_id == incident.id and report.files_checked == len(listed)
     trusted = Path(str(world["tmp"])) / "trusted.pub"
     trusted.write_bytes(
@@ -169,6 +192,7 @@ def test_the_export_holds_the_case_and_verifies(world: dict[str, object]) -> Non
     )
     assert verify_case_export(path, public_key=trusted).key_source == "trusted"
     assert verify_case_export(path, public_key=trusted).ok
+    assert verify_case_export(path, public_key=trusted).exit_code == 0
 
     audit_log = world["audit"]
     assert isinstance(audit_log, AuditLog)
@@ -333,8 +357,22 @@ def test_cli_keygen_export_and_verify(world: dict[str, object], tmp_path: Path) 
     assert r.exit_code == 0, r.output
     assert "manifest sha256" in r.output
     r = run(cli_app, ["evidence", "verify", str(out)])
-    assert r.exit_code == 0, r.output
-    assert "verified" in r.output and "key inside the export" in r.output
+    assert r.exit_code == 2, r.output
+    assert "UNTRUSTED: signed by a key nobody vouched for" in r.output
+    assert "verified" not in r.output
+    fp = load_signing_key(key).public_key()
+    for trust in (
+        ["--config", str(config)],
+        ["--fingerprint", _fingerprint(fp)],
+        ["--fingerprint", _fingerprint(fp).removeprefix("SHA256:").upper()],
+        ["--public-key", str(_public_file(fp, tmp_path / "deploy.pub"))],
+    ):
+        r = run(cli_app, ["evidence", "verify", str(out), *trust])
+        assert r.exit_code == 0, (trust, r.output)
+        assert "verified" in r.output and "UNTRUSTED" not in r.output
+    r = run(cli_app, ["evidence", "verify", str(out), "--fingerprint", "SHA256:12ab"])
+    assert isinstance(r.exception, RakshaError) and r.exception.exit_code == 2
+    assert "64 hex digits" in str(r.exception) and "\n" not in str(r.exception)
     with zipfile.ZipFile(out) as zf:
         frame = bytearray(zf.read("evidence/2-frame_blurred.jpg"))
     frame[-10] ^= 0x20
@@ -383,8 +421,274 @@ def test_the_api_export_is_scoped_and_verifies(tmp_path: Path, faces_dir: Path) 
         assert f"raksha-case-{own}.zip" in r.headers["content-disposition"]
         saved = tmp_path / "api.zip"
         saved.write_bytes(r.content)
-        report = verify_case_export(saved)
+        report = verify_case_export(
+            saved, public_key=_public_file(load_signing_key(key).public_key(), tmp_path / "api.pub")
+        )
         assert report.ok and report.incident_id == own
         exported = ctx.audit.entries(action="evidence.exported")
         assert [e.actor for e in exported] == ["cr", "sup_a"]
         assert exported[1].details["manifest_sha256"] == r.headers["x-raksha-manifest-sha256"]
+
+
+# ---- a forger, hostile zips, retention and key rotation in the certificate ---------------------
+
+
+def _members(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as zf:
+        return {i.filename: zf.read(i) for i in zf.infolist()}
+
+
+def _forge(
+    path: Path,
+    dst: Path,
+    change: dict[str, bytes],
+    key: Ed25519PrivateKey,
+    edit: dict[str, object] | None = None,
+) -> Path:
+    """What a forger without the deployment's key makes: files replaced, the manifest rebuilt
+    over them with the forger's fingerprint (and `edit` applied), signed with the forger's
+    key, whose public half is shipped as signing_key.pub."""
+    files = {**_members(path), **change, "signing_key.pub": _pem(key.public_key())}
+    doc = json.loads(files.pop("manifest.json"))
+    files.pop("manifest.sig")
+    doc["signature"]["public_key_fingerprint"] = _fingerprint(key.public_key())
+    doc["files"] = [
+        {"name": n, "sha256": hashlib.sha256(d).hexdigest(), "bytes": len(d)}
+        for n, d in sorted(files.items())
+    ]
+    doc.update(edit or {})
+    manifest = json.dumps(doc).encode()
+    with zipfile.ZipFile(dst, "w") as zout:
+        for name, data in {**files, "manifest.json": manifest}.items():
+            zout.writestr(name, data)
+        zout.writestr("manifest.sig", key.sign(manifest))
+    return dst
+
+
+def _cli_config(world: dict[str, object], tmp_path: Path) -> Path:
+    config = tmp_path / "site.yaml"
+    evidence = {"dir": str(tmp_path / "ev"), "key_env": KEY_ENV}
+    evidence["signing_key_file"] = str(world["signing"])
+    config.write_text(
+        yaml.safe_dump({"storage": {"url": world["url"]}, "evidence": evidence}), encoding="utf-8"
+    )
+    return config
+
+
+def _verify_cli(*args: str) -> tuple[int, str]:
+    r = CliRunner().invoke(cli_app, ["evidence", "verify", *args])
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    assert "Traceback" not in r.output
+    return r.exit_code, r.output
+
+
+def test_a_forged_export_is_untrusted_without_a_key_and_fails_with_the_real_one(
+    world: dict[str, object], tmp_path: Path
+) -> None:
+    path, _ = _export(world)
+    with zipfile.ZipFile(path) as zf:
+        face = bytearray(zf.read("evidence/1-face.jpg"))
+    face[len(face) // 2] ^= 0x01
+    forger = Ed25519PrivateKey.generate()
+    forged = _forge(path, tmp_path / "forged.zip", {"evidence/1-face.jpg": bytes(face)}, forger)
+    # Everything in the forged zip is consistent with the forger's own key ...
+    report = verify_case_export(forged)
+    assert report.intact and not report.ok and report.exit_code == 2
+    code, out = _verify_cli(str(forged))
+    assert code == 2, out
+    assert "UNTRUSTED: signed by a key nobody vouched for" in out
+    assert _fingerprint(forger.public_key()) in out and "verified" not in out
+    # ... and fails against the deployment's key, however it is given.
+    real = load_signing_key(Path(str(world["signing"]))).public_key()
+    for trust in (
+        ["--public-key", str(_public_file(real, tmp_path / "real.pub"))],
+        ["--config", str(_cli_config(world, tmp_path))],
+        ["--fingerprint", _fingerprint(real)],
+    ):
+        code, out = _verify_cli(str(forged), *trust)
+        assert code == 1, (trust, out)
+        assert "FAILED" in out and "verified" not in out
+    code, out = _verify_cli(str(forged), "--public-key", str(tmp_path / "real.pub"))
+    assert "the signature does not match" in out
+    code, out = _verify_cli(str(forged), "--fingerprint", _fingerprint(real))
+    assert f"not the trusted {_fingerprint(real)}" in out
+    # The genuine export verifies against each of them.
+    for trust in (
+        ["--public-key", str(tmp_path / "real.pub")],
+        ["--config", str(tmp_path / "site.yaml")],
+        ["--fingerprint", _fingerprint(real)],
+    ):
+        code, out = _verify_cli(str(path), *trust)
+        assert code == 0 and "verified" in out, (trust, out)
+    r = CliRunner().invoke(
+        cli_app,
+        ["evidence", "verify", str(path), "--fingerprint", _fingerprint(real), "--config", "x"],
+    )
+    assert isinstance(r.exception, RakshaError) and "give one key to trust" in str(r.exception)
+
+
+def _raw_zip(dst: Path, members: list[tuple[str, bytes, int, int, int, int]]) -> Path:
+    """A zip written by hand: (name, payload as stored, method, flag bits, CRC-32, size
+    declared) per member, so that the test can declare what zipfile would not write."""
+    out, central = bytearray(), bytearray()
+    for name, payload, method, flags, crc, size in members:
+        offset, raw = len(out), name.encode()
+        out += struct.pack(
+            "<4s5H3L2H", b"PK\x03\x04", 20, flags, method, 0, 0x21, crc, len(payload), size,
+            len(raw), 0,
+        )  # fmt: skip
+        out += raw + payload
+        central += struct.pack(
+            "<4s6H3L5H2L", b"PK\x01\x02", 20, 20, flags, method, 0, 0x21, crc, len(payload),
+            size, len(raw), 0, 0, 0, 0, 0, offset,
+        )  # fmt: skip
+        central += raw
+    end = struct.pack(
+        "<4s4H2LH", b"PK\x05\x06", 0, 0, len(members), len(members), len(central), len(out), 0
+    )
+    dst.write_bytes(bytes(out + central + end))
+    return dst
+
+
+def _with_member(
+    path: Path, dst: Path, name: str, payload: bytes, method: int, flags: int, crc: int, size: int
+) -> Path:
+    members = [(n, d, 0, 0, zlib.crc32(d), len(d)) for n, d in _members(path).items() if n != name]
+    return _raw_zip(dst, [*members, (name, payload, method, flags, crc, size)])
+
+
+def _bomb(size: int) -> tuple[bytes, int]:
+    """`size` zero bytes deflated (raw, as in a zip): a few MB; and their CRC-32."""
+    packer = zlib.compressobj(1, zlib.DEFLATED, -15)
+    block, parts, crc = bytes(1 << 24), [], 0
+    for start in range(0, size, len(block)):
+        chunk = block[: min(len(block), size - start)]
+        parts.append(packer.compress(chunk))
+        crc = zlib.crc32(chunk, crc)
+    parts.append(packer.flush())
+    return b"".join(parts), crc
+
+
+def test_hostile_zips_are_one_line_each_never_a_traceback(
+    world: dict[str, object], tmp_path: Path
+) -> None:
+    from raksha.services import case_export
+
+    path, _ = _export(world)
+    name = "evidence/1-face.jpg"
+    face = _members(path)[name]
+    crc = zlib.crc32(face)
+    cases = {
+        "size.zip": (face, 0, 0, crc, len(face) + 7),  # declared larger than the manifest says
+        "encrypted.zip": (face, 0, 0x1, crc, len(face)),  # the encrypted flag
+        "method.zip": (face, 99, 0, crc, len(face)),  # a compression method nobody knows
+    }
+    for file, member in cases.items():
+        bad = _with_member(path, tmp_path / file, name, *member)
+        report = verify_case_export(bad)
+        assert len(report.problems) == 1 and report.problems[0].startswith(f"altered: {name}")
+        code, out = _verify_cli(str(bad))
+        assert code == 1 and f"FAILED: altered: {name}" in out, (file, out)
+    assert verify_case_export(tmp_path / "size.zip").problems == [f"altered: {name}"]
+    assert "encrypted" in verify_case_export(tmp_path / "encrypted.zip").problems[0]
+
+    # A few MB that inflate past the cap: declared as the manifest's size (read stops there),
+    # or honestly declared in a manifest re-signed to match (never read at all).
+    big = case_export.MAX_MEMBER_BYTES + (64 << 20)
+    bomb, bomb_crc = _bomb(big)
+    assert len(bomb) < 8 << 20
+    lying = _with_member(path, tmp_path / "lying.zip", name, bomb, 8, 0, bomb_crc, len(face))
+    code, out = _verify_cli(str(lying))
+    assert code == 1 and f"FAILED: altered: {name}" in out, out
+    forger = Ed25519PrivateKey.generate()
+    honest = _forge(path, tmp_path / "honest.zip", {}, forger)
+    files = _members(honest)
+    doc = json.loads(files["manifest.json"])
+    for f in doc["files"]:
+        if f["name"] == name:
+            f["bytes"] = big
+    manifest = json.dumps(doc).encode()
+    files.update({"manifest.json": manifest, "manifest.sig": forger.sign(manifest)})
+    members = [(n, d, 0, 0, zlib.crc32(d), len(d)) for n, d in files.items() if n != name]
+    huge = _raw_zip(tmp_path / "huge.zip", [*members, (name, bomb, 8, 0, bomb_crc, big)])
+    report = verify_case_export(huge)
+    assert report.problems == [f"altered: {name} (larger than a case export holds; not read)"]
+    code, out = _verify_cli(str(huge))
+    assert code == 1 and f"FAILED: altered: {name}" in out
+
+    # A manifest of the wrong shapes (re-signed, so the signature is not what fails).
+    for edit, words in (
+        ({"signature": "x"}, "signature.public_key_fingerprint"),
+        ({"files": "all"}, "files is not a list"),
+        ({"files": [{"name": 3}]}, "files[0] has no name"),
+        ({"files": [{"name": name, "sha256": "00", "bytes": 1}]}, "has no SHA-256"),
+        ({"files": [{"name": name, "sha256": "0" * 64, "bytes": "1"}]}, "has no size"),
+        ({"incident_id": ["x"]}, "incident_id"),
+        ({"files": [{"name": "x", "sha256": "0" * 64, "bytes": 1}] * 10_001}, "more than"),
+    ):
+        bad = _forge(path, tmp_path / "shape.zip", {}, forger, edit)
+        (problem,) = verify_case_export(bad).problems
+        assert problem.startswith("altered: manifest.json is not a valid manifest"), problem
+        assert words in problem, problem
+        code, out = _verify_cli(str(bad))
+        assert code == 1 and "FAILED: altered: manifest.json" in out, out
+    (tmp_path / "shape.zip").unlink()
+    # The same file listed twice, and a zip of too many entries.
+    twice = _forge(
+        path,
+        tmp_path / "twice.zip",
+        {},
+        forger,
+        {"files": [*json.loads(_members(honest)["manifest.json"])["files"]] * 2},
+    )
+    assert any("lists" in p and "2 times" in p for p in verify_case_export(twice).problems)
+    many = _raw_zip(
+        tmp_path / "many.zip",
+        [(f"f{n}", b"", 0, 0, 0, 0) for n in range(case_export.MAX_ENTRIES + 1)],
+    )
+    code, out = _verify_cli(str(many))
+    assert code == 1 and "more than 10000" in out
+
+
+def test_the_certificate_lists_retention_deletions_and_key_rotations(
+    world: dict[str, object],
+) -> None:
+    from datetime import timedelta
+
+    from raksha.services.retention import purge_expired_evidence
+
+    store, audit, iid = world["store"], world["audit"], str(world["iid"])
+    assert isinstance(store, IncidentStore) and isinstance(audit, AuditLog)
+    incident = store.get_incident(iid)
+    assert incident is not None
+    HoldService(store, audit).lift_local("sup_a", iid, reason="case closed", via="test")
+    # A key rotation and the retention purge audit the incident by its bare id.
+    face = Path(incident.evidence[0].path).name
+    audit.append(
+        "system:key-rotation",
+        "evidence.rekeyed",
+        target=iid,
+        station_id=STATION_A,
+        details={"files": [{"file": face, "new_file": face, "content_sha256": "c" * 64}]},
+    )
+    tmp = Path(str(world["tmp"]))
+    report = purge_expired_evidence(store, tmp / "ev", 30, now=utcnow() + timedelta(days=60))
+    assert report.incidents == [iid]
+    path, data = _export(world)
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        entries = json.loads(zf.read("audit.json"))["entries"]
+        cert = zf.read("certificate.txt").decode()
+        html = zf.read("certificate.html").decode()
+        manifest = json.loads(zf.read("manifest.json"))
+    by_action = {e["action"]: e for e in entries}
+    assert by_action["evidence.purged"]["target"] == iid
+    assert by_action["evidence.rekeyed"]["target"] == iid
+    incident_part = cert.split("4. Access to the incident")[1]
+    for text in (incident_part, html):
+        assert "system:retention" in text and "deleted by retention" in text
+        assert "system:key-rotation" in text and "re-encrypted under a new key" in text
+    face_part = cert.split("evidence/1-face.jpg")[1].split("evidence/2-")[0]
+    assert "deleted by retention" in face_part and "re-encrypted under a new key" in face_part
+    assert "deleted by the retention policy on" in face_part
+    assert {r["reason"] for r in manifest["records_not_included"]} == {"deleted by retention"}
+    assert verify_case_export(path).intact

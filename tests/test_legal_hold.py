@@ -183,6 +183,9 @@ def test_the_api_lets_supervisors_and_the_control_room_hold(
         assert r.status_code == 201, r.text
         hold = r.json()
         assert hold["placed_by"] == "sup_a" and hold["active"]
+        assert hold["evidence_present"] == hold["evidence_recorded"] == 2
+        assert hold["evidence"] == "Evidence files still on disk: 2 of 2."
+        assert hold["evidence_deleted_at"] is None
         assert dash.post("sup_a", url, json={"case_number": "", "reason": "x"}).status_code == 422
         assert dash.post("cr", url, json=body).status_code == 409  # the same case again
         r = dash.post("cr", f"/api/incidents/{other}/holds", json=body)
@@ -324,7 +327,7 @@ def test_cli_hold_release_and_list(tmp_path: Path) -> None:
         ],
     )
     assert r.exit_code == 0, r.output
-    assert "placed" in r.output
+    assert "placed" in r.output and "Evidence files still on disk: 2 of 2." in r.output
     r = run(cli_app, ["evidence", "holds", *base])
     assert iid in r.output and "FIR 5" in r.output and "Insp. Rao" in r.output
     r = run(cli_app, ["evidence", "purge", *base])
@@ -405,4 +408,48 @@ def test_the_incident_page_shows_the_custody_panel_to_permitted_roles_only(
         assert 'id="no-hold"' in r.text
         hi = sup.get(f"/incidents/{iid}", cookies={"lang": "hi"}).text
         assert "कानूनी रोक" in hi
+        assert "Evidence files still on disk: 2 of 2." in page
+
+        # Evidence retention deleted already: the hold is recorded, and the panel says so.
+        gone = _incident(store, EvidenceWriter(tmp_path / "evidence"), OLD, seed=5)
+        purge_expired_evidence(store, tmp_path / "evidence", 30, now=NOW)
+        (purged,) = AuditLog(store.engine).entries(action="evidence.purged", target=gone)
+        r = sup.post(
+            f"/incidents/{gone}/holds",
+            data={"case_number": "FIR 2", "reason": "court order", "csrf_token": token},
+        )
+        assert r.status_code == 200 and "<code>FIR 2</code>, placed by sup_a" in r.text
+        said = f"0 files: evidence already deleted on {purged.at:%Y-%m-%d} by retention."
+        assert said in r.text and 'id="evidence-left" class="flash attention"' in r.text
+        assert "The evidence is kept past its retention period" not in r.text
+        assert hold_rows.of_incident(store.engine, gone)[0].active
+        hi = sup.get(f"/incidents/{gone}", cookies={"lang": "hi"}).text
+        assert f"0 फ़ाइलें: साक्ष्य {purged.at:%Y-%m-%d} को रखने की नीति के अनुसार पहले ही" in hi
     store.close()
+
+
+def test_a_hold_on_evidence_retention_deleted_is_recorded_and_says_0_files(
+    tmp_path: Path, faces_dir: Path
+) -> None:
+    """A court may want the hold on record even so; the answer must not look like the
+    evidence is kept."""
+    with dashboard("sqlite", tmp_path, faces_dir) as dash:
+        iid = add_incident(dash.store, dash.writer, dash.image, STATION_A)
+        later = datetime.now(UTC) + timedelta(days=60)
+        report = purge_expired_evidence(dash.store, dash.cfg.evidence.dir, 30, now=later)
+        assert report.incidents == [iid]
+        (purged,) = AuditLog(dash.store.engine).entries(action="evidence.purged")
+        body = {"case_number": "FIR 8/2026", "reason": "court order"}
+        r = dash.post("sup_a", f"/api/incidents/{iid}/holds", json=body)
+        assert r.status_code == 201, r.text
+        hold = r.json()
+        assert hold["active"] and hold["case_number"] == "FIR 8/2026"
+        assert hold["evidence_present"] == 0 and hold["evidence_recorded"] == 2
+        assert datetime.fromisoformat(hold["evidence_deleted_at"]) == purged.at
+        assert hold["evidence"].startswith(
+            f"0 files: evidence already deleted on {purged.at:%Y-%m-%d} by retention."
+        )
+        listed = dash.client("sup_a").get(f"/api/incidents/{iid}/holds").json()
+        assert listed["held"]
+        (entry,) = AuditLog(dash.store.engine).entries(action="evidence.hold_placed")
+        assert entry.target == f"incident:{iid}"

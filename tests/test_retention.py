@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from raksha.audit.log import AuditLog
 from raksha.domain.routing import Route
@@ -115,4 +116,107 @@ def test_evidence_no_incident_refers_to_is_swept_audited_and_young_or_spooled_fi
     again = sweep_orphaned_evidence(store, tmp_path / "ev", keep={f.path for f in spooled})
     assert again.files_deleted == 0
     assert len(AuditLog(store.engine).entries(action="evidence.orphans_removed")) == 1
+    store.close()
+
+
+def test_a_failing_round_never_ends_the_timer(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whatever a round raises (here the spool's keep() on an old spool document, a
+    KeyError) is logged with its traceback, and the next round runs and purges."""
+    import logging
+    import time
+
+    from raksha.services.retention_timer import RetentionTimer
+
+    store = IncidentStore.open(f"sqlite:///{tmp_path / 'r.db'}")
+    calls: list[int] = []
+
+    def keep() -> set[str]:
+        calls.append(1)
+        raise KeyError("path")
+
+    timer = RetentionTimer(store, tmp_path / "ev", 30, every_s=0.05, first_after_s=0.01, keep=keep)
+    caplog.set_level(logging.WARNING, logger="raksha.retention")
+    try:
+        timer.start()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(calls) < 2:
+            time.sleep(0.02)
+        assert len(calls) >= 2, "the thread died with the first failing round"
+        iid = _incident(store, EvidenceWriter(tmp_path / "ev"), datetime.now(UTC) - timedelta(40))
+        inc = store.get_incident(iid)
+        assert inc is not None
+        while time.monotonic() < deadline and any(Path(e.path).exists() for e in inc.evidence):
+            time.sleep(0.02)
+        assert not any(Path(e.path).exists() for e in inc.evidence)
+        assert timer._thread is not None and timer._thread.is_alive()
+        assert timer.files_deleted == 2
+    finally:
+        timer.stop()
+        store.close()
+    failed = [r for r in caplog.records if "orphan sweep failed" in r.getMessage()]
+    assert failed and failed[0].exc_info is not None and failed[0].exc_info[0] is KeyError
+
+
+def test_the_purge_commits_its_audit_entry_before_deleting_and_says_what_it_could_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = IncidentStore.open(f"sqlite:///{tmp_path / 'r.db'}")
+    iid = _incident(store, EvidenceWriter(tmp_path / "evidence"), NOW - timedelta(days=40))
+    inc = store.get_incident(iid)
+    assert inc is not None
+    stuck = Path(inc.evidence[0].path)
+    audit = AuditLog(store.engine)
+    seen: list[bool] = []
+    real_unlink = Path.unlink
+
+    def unlink(self: Path, missing_ok: bool = False) -> None:
+        # Whoever looks at the audit log when the file goes finds its entry committed.
+        named = {
+            d["name"] for e in audit.entries(action="evidence.purged") for d in e.details["deleted"]
+        }
+        seen.append(self.name in named)
+        if self == stuck:
+            raise PermissionError(13, "Permission denied")
+        real_unlink(self, missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    report = purge_expired_evidence(store, tmp_path / "evidence", 30, now=NOW)
+    monkeypatch.undo()
+    assert seen == [True, True]
+    assert report.files_deleted == 1 and report.files_failed == 1 and stuck.is_file()
+    (purged,) = audit.entries(action="evidence.purged")
+    assert purged.details["files"] == 2
+    (failed,) = audit.entries(action="evidence.purge_failed")
+    assert failed.target == iid and [d["name"] for d in failed.details["failed"]] == [stuck.name]
+    assert failed.details["failed"][0]["error"] == "Permission denied"
+    assert failed.details["failed"][0]["sha256"] == inc.evidence[0].sha256
+    # The next purge deletes it, without naming it in a second evidence.purged entry.
+    again = purge_expired_evidence(store, tmp_path / "evidence", 30, now=NOW)
+    assert again.files_deleted == 1 and not stuck.exists()
+    assert len(audit.entries(action="evidence.purged")) == 1
+    assert audit.verify().ok
+    store.close()
+
+
+def test_a_stop_ends_the_purge_between_incidents(tmp_path: Path) -> None:
+    store = IncidentStore.open(f"sqlite:///{tmp_path / 'r.db'}")
+    writer = EvidenceWriter(tmp_path / "evidence")
+    ids = [_incident(store, writer, NOW - timedelta(days=40 + n)) for n in range(2)]
+    asked: list[int] = []
+
+    def stop() -> bool:
+        asked.append(1)
+        return len(asked) > 1  # set while the first incident was being purged
+
+    report = purge_expired_evidence(store, tmp_path / "evidence", 30, now=NOW, stop=stop)
+    assert report.stopped and len(report.incidents) == 1 and report.files_deleted == 2
+    (done,) = report.incidents
+    (entry,) = AuditLog(store.engine).entries(action="evidence.purged")
+    assert entry.target == done
+    (other,) = set(ids) - {done}
+    inc = store.get_incident(other)
+    assert inc is not None and all(Path(e.path).is_file() for e in inc.evidence)
+    assert purge_expired_evidence(store, tmp_path / "evidence", 30, now=NOW).incidents == [other]
     store.close()

@@ -175,15 +175,20 @@ def build_runtime(
         cfg.incidents.spool or cfg.evidence.dir.parent / "raksha-incident-spool.db",
         max_items=cfg.incidents.spool_max,
     )
+
     # Evidence a crash left without its incident row goes (audited); the spool's stays.
-    waiting = {f["path"] for _, doc in spool.pending() for f in doc.get("files", [])}
-    sweep_orphaned_evidence(store, cfg.evidence.dir, keep=waiting)
+    def spooled_files() -> set[str]:
+        """The evidence files of incidents waiting in the spool (kept by the sweep)."""
+        return {
+            str(f["path"])
+            for _, doc in spool.pending()
+            for f in doc.get("files", [])
+            if isinstance(f, dict) and f.get("path")
+        }
+
+    sweep_orphaned_evidence(store, cfg.evidence.dir, keep=spooled_files())
     # Then on schedule (evidence.purge_every_s): the retention purge and the same sweep.
-    retention = retention_timer(
-        cfg,
-        store,
-        keep=lambda: {f["path"] for _, doc in spool.pending() for f in doc.get("files", [])},
-    )
+    retention = retention_timer(cfg, store, keep=spooled_files)
     writer = EvidenceWriter.from_config(cfg.evidence, env)
     sink_args = (store, router, writer, cfg.hotspots, cfg.incidents, cfg.distress)
     sink_kw: dict[str, Any] = {

@@ -53,6 +53,18 @@ class HoldOut(BaseModel):
     lift_reason: str | None = None
 
 
+class PlacedHoldOut(HoldOut):
+    """The hold placed, and what it can still keep: a hold is recorded even when the
+    retention purge deleted the evidence already (0 files present)."""
+
+    evidence_recorded: int
+    evidence_present: int
+    #: When the retention purge deleted evidence of the incident (null: never).
+    evidence_deleted_at: datetime | None = None
+    #: The same in words ("0 files: evidence already deleted on 2026-05-02 by retention. ...").
+    evidence: str
+
+
 class HoldList(BaseModel):
     holds: list[HoldOut]
     #: Whether a hold is in force (the evidence is kept past its retention).
@@ -92,7 +104,7 @@ def list_holds(
 
 @router.post(
     "/api/incidents/{incident_id}/holds",
-    response_model=HoldOut,
+    response_model=PlacedHoldOut,
     status_code=201,
     responses=RESPONSES,
 )
@@ -101,14 +113,24 @@ def place_hold(
     body: HoldIn,
     ctx: Context,
     who: Annotated[Principal, Depends(require(Rule.EVIDENCE_HOLD))],
-) -> HoldOut:
+) -> PlacedHoldOut:
     """Keep the incident's evidence for a case: never purged while the hold is in force.
-    Audited as `evidence.hold_placed` with the case number and reason."""
+    Audited as `evidence.hold_placed` with the case number and reason. The hold is recorded
+    even when the evidence was deleted already: `evidence_present` says how many files it
+    keeps (0, with `evidence_deleted_at`, when retention deleted them)."""
     with service_errors():
-        hold = hold_service(ctx).place(
+        service = hold_service(ctx)
+        hold = service.place(
             who.caller, incident_id, case_number=body.case_number, reason=body.reason
         )
-    return hold_view(hold)
+        left = service.evidence_left(who.caller, incident_id)
+    return PlacedHoldOut(
+        **hold_view(hold).model_dump(),
+        evidence_recorded=left.recorded,
+        evidence_present=left.present,
+        evidence_deleted_at=left.purged_at,
+        evidence=str(left.message),
+    )
 
 
 @router.post(

@@ -73,19 +73,22 @@ def hold(
     by: By,
     config: ConfigOpt = DEFAULT_CONFIG,
 ) -> None:
-    """Place a legal hold: the incident's evidence is never purged while it is in force."""
+    """Place a legal hold: the incident's evidence is never purged while it is in force.
+    Says how many evidence files are still on disk (0 when retention deleted them already:
+    the hold is recorded all the same)."""
     from raksha.audit.log import AuditLog
     from raksha.cli.users import cli_actor
     from raksha.services.holds import HoldService
 
     _, store = _open(config)
     try:
-        h = HoldService(store, AuditLog(store.engine)).place_local(
-            by, incident, case_number=case, reason=reason, via=cli_actor()
-        )
+        service = HoldService(store, AuditLog(store.engine))
+        h = service.place_local(by, incident, case_number=case, reason=reason, via=cli_actor())
+        left = service.evidence_left_local(incident)
     finally:
         store.close()
     typer.echo(f"hold {h.id} placed on incident {incident} for case {h.case_number} by {by}")
+    typer.echo(left.message)
 
 
 @app.command("release")
@@ -198,24 +201,66 @@ def verify(
     file: Annotated[Path, typer.Argument(help="The case export (zip).")],
     public_key: Annotated[
         Path | None,
-        typer.Option("--public-key", help="Verify against this public key (PEM) you trust."),
+        typer.Option("--public-key", help="Trust this public key (PEM) of the deployment."),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Trust the key of this deployment config (its evidence.signing_key_file).",
+        ),
+    ] = None,
+    fingerprint: Annotated[
+        str | None,
+        typer.Option("--fingerprint", help="Trust the key with this published fingerprint."),
     ] = None,
 ) -> None:
     """Check a case export: the manifest's signature, then every file's SHA-256. Exit 0 when
-    all is as signed, 1 naming each file altered, missing or extra."""
-    from raksha.services.case_export import verify_case_export
+    all is as signed by a key you trust (--public-key, --config or --fingerprint), 1 naming
+    each file altered, missing or extra (or a bad signature), 2 when all is as signed but
+    by a key nobody vouched for (the one inside the zip, which a forger can replace)."""
+    from raksha.errors import RakshaError
+    from raksha.services.case_export import TrustedKey, verify_case_export
 
-    report = verify_case_export(file, public_key=public_key)
-    if report.key_source == "trusted":
-        typer.echo(f"checked against the trusted key {public_key} ({report.fingerprint})")
-    elif report.fingerprint is not None:
-        typer.echo(
-            f"checked against the key inside the export ({report.fingerprint}): this shows the "
-            "files are as signed, not who signed them; compare the fingerprint with the "
-            "deployment's, or give --public-key"
+    given = [
+        o
+        for o, v in (
+            ("--public-key", public_key),
+            ("--config", config),
+            ("--fingerprint", fingerprint),
         )
+        if v is not None
+    ]
+    if len(given) > 1:
+        raise RakshaError(f"give one key to trust, not {' and '.join(given)}")
+    trust: TrustedKey | None = None
+    if public_key is not None:
+        trust = TrustedKey.from_public_key_file(public_key)
+    elif config is not None:
+        from raksha.config import load_run_config
+
+        cfg = load_run_config(config)
+        trust = TrustedKey.from_signing_key_file(cfg.evidence.signing_key_file, str(config))
+    elif fingerprint is not None:
+        trust = TrustedKey.from_fingerprint(fingerprint)
+    report = verify_case_export(file, trust=trust)
+    if trust is not None:
+        typer.echo(f"checked against the trusted key {trust.fingerprint} ({trust.source})")
     for problem in report.problems:
         typer.echo(f"FAILED: {problem}", err=True)
-    if not report.ok:
+    if report.problems:
+        if not report.trusted and report.fingerprint is not None:
+            typer.echo(f"(signed by the key inside the export, {report.fingerprint})", err=True)
         raise typer.Exit(1)
-    typer.echo(f"verified: incident {report.incident_id}, {report.files_checked} file(s) as signed")
+    if not report.trusted:
+        typer.echo(
+            f"UNTRUSTED: signed by a key nobody vouched for (fingerprint {report.fingerprint}): "
+            "the files are as that key signed them, but anyone can make a key and sign "
+            "altered files; give --public-key, --config or --fingerprint of the deployment",
+            err=True,
+        )
+        raise typer.Exit(2)
+    typer.echo(
+        f"verified: incident {report.incident_id}, {report.files_checked} file(s) as signed "
+        f"by {report.fingerprint}"
+    )

@@ -108,3 +108,15 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     except OSError as exc:
         raise PublicKeyError(f"cannot read the public key {path}: {exc.strerror or exc}") from None
     return read_public_key(data, f"the public key {path}")
+
+
+def parse_fingerprint(text: str) -> str:
+    """A published fingerprint as `fingerprint` writes it (`SHA256:` and 64 lowercase hex
+    digits); the prefix, case, colons and spaces are optional. PublicKeyError otherwise."""
+    value = "".join(text.split()).lower()
+    value = value.removeprefix("sha256:").replace(":", "")
+    if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise PublicKeyError(
+            f"the fingerprint {text.strip()[:80]!r} is not SHA256: and 64 hex digits"
+        )
+    return "SHA256:" + value

@@ -11,12 +11,19 @@ at all. Callers are checked like every incident action (`Rule.EVIDENCE_HOLD`: su
 the incident's station and the control room; another station's incident is NotFound). The
 `*_local` methods are the command line's: whoever runs it holds the database already, and
 names themselves (`--by`).
+
+A hold is recorded even when the evidence is gone already (a court may want the record of
+it kept): `evidence_left` says how many of the incident's evidence files are still on disk,
+and when the retention purge deleted the others (its `evidence.purged` entry), for the API's
+answer and the incident page.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection
@@ -36,6 +43,49 @@ from raksha.store.repository import IncidentStore
 CASE_MAX = 128
 REASON_MIN = 3
 REASON_MAX = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceLeft:
+    """How much of an incident's evidence a hold can still keep."""
+
+    #: Evidence files the incident recorded, and how many of them are still on disk.
+    recorded: int
+    present: int
+    #: When the retention purge deleted evidence of it (its latest `evidence.purged`).
+    purged_at: datetime | None = None
+
+    @property
+    def message(self) -> Message:
+        if self.recorded == 0:
+            return Message(N_("The incident has no evidence files; the hold keeps its record."))
+        if self.present == 0 and self.purged_at is not None:
+            return Message(
+                N_(
+                    "0 files: evidence already deleted on %(date)s by retention. The hold "
+                    "keeps the record and its hashes."
+                ),
+                date=f"{self.purged_at:%Y-%m-%d}",
+            )
+        if self.present == 0:
+            return Message(
+                N_(
+                    "0 files: the evidence is no longer on disk. The hold keeps the record "
+                    "and its hashes."
+                )
+            )
+        return Message(
+            N_("Evidence files still on disk: %(present)d of %(recorded)d."),
+            present=self.present,
+            recorded=self.recorded,
+        )
+
+
+def _on_disk(path: str) -> bool:
+    try:
+        return Path(path).is_file()
+    except OSError:
+        return False
 
 
 def _case_number(value: str) -> str:
@@ -78,6 +128,10 @@ class HoldService:
 
     def _scoped(self, caller: Caller, incident_id: str) -> Incident:
         return scoped_incident(self.store, self.audit, caller, incident_id, Rule.EVIDENCE_HOLD)
+
+    def evidence_left(self, caller: Caller, incident_id: str) -> EvidenceLeft:
+        """How many of the incident's evidence files are still on disk (what a hold keeps)."""
+        return self._left(self._scoped(caller, incident_id))
 
     def of_incident(self, caller: Caller, incident_id: str) -> list[LegalHold]:
         """The incident's holds, in force and lifted, oldest first."""
@@ -137,11 +191,21 @@ class HoldService:
             )
         return [self._lift(incident, actor, h.id, text, address=None, via=via) for h in active]
 
+    def evidence_left_local(self, incident_id: str) -> EvidenceLeft:
+        return self._left(self._incident(incident_id))
+
     def in_force(self) -> list[LegalHold]:
         """Every hold in force (the command line's list)."""
         return rows.in_force(self.store.engine)
 
     # ---- both -------------------------------------------------------------------------------
+
+    def _left(self, incident: Incident) -> EvidenceLeft:
+        present = sum(_on_disk(ev.path) for ev in incident.evidence)
+        purged = self.audit.entries(
+            action="evidence.purged", target=incident.id, newest_first=True, limit=1
+        )
+        return EvidenceLeft(len(incident.evidence), present, purged[0].at if purged else None)
 
     def _auditor(
         self, incident: Incident, actor: str, action: str, address: str | None, via: str | None

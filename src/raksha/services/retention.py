@@ -12,22 +12,33 @@ Policy (documented in docs/privacy.md):
 - every deletion is appended to the audit log as `evidence.purged`, naming each file deleted
   with its recorded SHA-256 (of the stored bytes) and content SHA-256 (of the plain picture).
 
-Each incident is purged inside a transaction holding its row lock (`raksha.store.holds`),
-re-checking the hold there: a hold placed meanwhile wins, and two processes purging at once
-(`raksha run` and `raksha serve` both run the `RetentionTimer`) delete and audit each file
-once. Only files this process deleted are audited.
+Each incident is purged in two steps. First, inside a transaction holding its row lock
+(`raksha.store.holds`), the hold is re-checked (a hold placed meanwhile wins) and the
+`evidence.purged` entry naming the files is written and committed; only then are the files
+deleted. So no file is ever deleted without its audit entry committed before, whatever stops
+the process (a shutdown, a kill, a power cut). A file the purge could not delete is named
+in an `evidence.purge_failed` entry (the `evidence.purged` entry before it named it too), and
+the next purge tries again; a process killed between the commit and the deletion leaves the
+files, which the next purge deletes. A file already named by an `evidence.purged` entry is
+not audited again, so two processes purging at once (`raksha run` and `raksha serve` both
+run the `RetentionTimer`) audit each file once; each counts the files it deleted. `stop`
+is checked between incidents: a shutdown waits for the incident at hand, never more.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Connection, select
+
 from raksha.audit.log import AuditLog
+from raksha.audit.tables import audit_log
 from raksha.incidents.model import EvidenceFile, Incident, IncidentState, utcnow
 from raksha.store import holds
 from raksha.store.errors import IncidentNotFound
@@ -38,6 +49,8 @@ log = logging.getLogger(__name__)
 #: Cases still being worked keep their evidence past the retention period.
 KEEP_WHILE = frozenset({IncidentState.CONFIRMED, IncidentState.DISPATCHED})
 ACTOR = "system:retention"
+PURGED = "evidence.purged"
+PURGE_FAILED = "evidence.purge_failed"
 
 
 @dataclass
@@ -49,6 +62,10 @@ class PurgeReport:
     kept_active: int = 0
     #: Incidents past retention whose evidence a legal hold keeps.
     kept_held: int = 0
+    #: Files named by `evidence.purged` that could not be deleted (`evidence.purge_failed`).
+    files_failed: int = 0
+    #: The purge stopped before the end (`stop`); the next one goes on.
+    stopped: bool = False
 
 
 def _file_record(ev: EvidenceFile, size: int) -> dict[str, Any]:
@@ -71,53 +88,97 @@ def _present(incident: Incident) -> list[tuple[EvidenceFile, int]]:
     return out
 
 
-def _unlink(path: Path) -> bool:
-    """Delete `path`; False when it was gone already (another process was first) or cannot
-    be deleted (logged): only what was deleted is audited."""
+def _remove(path: Path) -> tuple[bool, str | None]:
+    """Delete `path`: (True, None) when this process deleted it, (False, None) when it was
+    gone already (another process was first), (False, why) when it cannot be deleted."""
     try:
         path.unlink()
     except FileNotFoundError:
-        return False
+        return False, None
     except OSError as exc:
-        log.warning("cannot delete evidence file %s: %s", path, exc.strerror or exc)
-        return False
-    return True
+        why = exc.strerror or str(exc)
+        log.warning("cannot delete evidence file %s: %s", path, why)
+        return False, why
+    return True, None
+
+
+def _unlink(path: Path) -> bool:
+    """Delete `path`; False when it was gone already or cannot be deleted (logged)."""
+    return _remove(path)[0]
+
+
+def _audited(conn: Connection, incident_id: str) -> set[tuple[str, str]]:
+    """(name, sha256) of each file an `evidence.purged` entry of the incident named."""
+    query = select(audit_log.c.details).where(
+        audit_log.c.target == incident_id, audit_log.c.action == PURGED
+    )
+    out: set[tuple[str, str]] = set()
+    for (details,) in conn.execute(query):
+        items = details.get("deleted") if isinstance(details, dict) else None
+        for d in items if isinstance(items, list) else ():
+            if isinstance(d, dict):
+                out.add((str(d.get("name")), str(d.get("sha256"))))
+    return out
 
 
 def _purge_one(
     store: IncidentStore, incident: Incident, root: Path, retention_days: int, report: PurgeReport
 ) -> None:
-    """Delete the incident's files under its row lock unless a hold is in force now."""
+    """Audit, then delete, the incident's files, unless a hold is in force (see the module)."""
     try:
         with holds.locked(store.engine, incident.id, "purge the evidence") as conn:
             if holds.held_in(conn, incident.id):
                 report.kept_held += 1
                 return
-            deleted = [
-                _file_record(ev, size) for ev, size in _present(incident) if _unlink(Path(ev.path))
-            ]
-            if not deleted:
-                return
-            size = sum(int(d["bytes"]) for d in deleted)
-            AuditLog.append_in(
-                conn,
-                ACTOR,
-                "evidence.purged",
-                target=incident.id,
-                station_id=incident.station_id,
-                details={
-                    "files": len(deleted),
-                    "bytes": size,
-                    "deleted": deleted,
-                    "retention_days": retention_days,
-                    "opened_at": incident.opened_at.isoformat(),
-                    "state": incident.state.value,
-                },
-            )
+            present = _present(incident)
+            done = _audited(conn, incident.id)
+            new = [(ev, n) for ev, n in present if (Path(ev.path).name, ev.sha256) not in done]
+            if new:
+                AuditLog.append_in(
+                    conn,
+                    ACTOR,
+                    PURGED,
+                    target=incident.id,
+                    station_id=incident.station_id,
+                    details={
+                        "files": len(new),
+                        "bytes": sum(n for _, n in new),
+                        "deleted": [_file_record(ev, n) for ev, n in new],
+                        "retention_days": retention_days,
+                        "opened_at": incident.opened_at.isoformat(),
+                        "state": incident.state.value,
+                    },
+                )
     except IncidentNotFound:
         return
+    # The entry is committed: now the files go.
+    deleted = 0
+    size = 0
+    failed: list[dict[str, Any]] = []
+    for ev, n in present:
+        gone, why = _remove(Path(ev.path))
+        if gone:
+            deleted += 1
+            size += n
+        elif why is not None:
+            failed.append({**_file_record(ev, n), "error": why})
+    if failed:
+        report.files_failed += len(failed)
+        AuditLog(store.engine).append(
+            ACTOR,
+            PURGE_FAILED,
+            target=incident.id,
+            station_id=incident.station_id,
+            details={
+                "files": len(failed),
+                "failed": failed,
+                "note": "named by evidence.purged but still on disk; the next purge tries again",
+            },
+        )
+    if not deleted:
+        return
     report.incidents.append(incident.id)
-    report.files_deleted += len(deleted)
+    report.files_deleted += deleted
     report.bytes_deleted += size
     folder = root / incident.id
     if folder.parent == root:
@@ -133,15 +194,20 @@ def purge_expired_evidence(
     *,
     now: datetime | None = None,
     dry_run: bool = False,
+    stop: Callable[[], bool] | None = None,
 ) -> PurgeReport:
     """Delete the evidence files of incidents opened before now - retention_days, except
-    cases still being worked and incidents under a legal hold."""
+    cases still being worked and incidents under a legal hold; `stop` (checked between
+    incidents) ends it early."""
     cutoff = (now or utcnow()) - timedelta(days=retention_days)
     report = PurgeReport(cutoff=cutoff)
     root = evidence_dir.resolve()
     expired = store.list_incidents(until=cutoff, limit=None)
     held = holds.held(store.engine, (i.id for i in expired if i.evidence)) if dry_run else set()
     for incident in expired:
+        if stop is not None and stop():
+            report.stopped = True
+            break
         if incident.state in KEEP_WHILE:
             report.kept_active += 1
             continue
@@ -181,10 +247,12 @@ def sweep_orphaned_evidence(
     grace_s: float = ORPHAN_GRACE_S,
     now: float | None = None,
     dry_run: bool = False,
+    stop: Callable[[], bool] | None = None,
 ) -> OrphanReport:
     """Delete evidence files no incident row refers to (a crash between writing the files
     and storing the row left them), older than `grace_s`; `keep` names files still waiting
-    in the spool. One `evidence.orphans_removed` audit entry says what went."""
+    in the spool. One `evidence.orphans_removed` audit entry says what went; `stop` (checked
+    between folders) ends it early, still auditing what went."""
     import time
 
     report = OrphanReport()
@@ -195,6 +263,8 @@ def sweep_orphaned_evidence(
     referenced |= {str(Path(p).resolve()) for p in keep or ()}
     limit = (now if now is not None else time.time()) - grace_s
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if stop is not None and stop():
+            break
         gone = 0
         try:
             entries = sorted(folder.iterdir())

@@ -4,7 +4,10 @@
 is above 0 (default: hourly). Each round runs the retention purge and the orphan sweep of
 `raksha.services.retention`; both may run in several processes at once (each incident is
 purged under its row lock, each file is counted by whoever deleted it), so nothing is
-deleted or audited twice. The first round comes a minute after start (or sooner when the
+deleted or audited twice. A round that fails (the database away, a bug) is logged, with its
+traceback, and the next round runs as planned: the thread never dies of it. `stop` is
+checked between incidents, so a shutdown never cuts a purge between its audit entry and its
+deletions. The first round comes a minute after start (or sooner when the
 interval is shorter), not at once: a restart loop does not hammer the disk.
 """
 
@@ -46,7 +49,12 @@ def spooled_evidence(path: Path) -> set[str]:
         return set()
     spool = Spool(path)
     try:
-        return {str(f["path"]) for _, doc in spool.pending() for f in doc.get("files", [])}
+        return {
+            str(f["path"])
+            for _, doc in spool.pending()
+            for f in doc.get("files", [])
+            if isinstance(f, dict) and f.get("path")
+        }
     finally:
         spool.close()
 
@@ -74,17 +82,31 @@ class RetentionTimer:
         self.files_deleted = 0
 
     def tick(self) -> RetentionRound | None:
-        """One round now: the purge, then the sweep (None when the store or disk failed;
-        the next round tries again)."""
+        """One round now: the purge, then the sweep (None when one of them failed: logged,
+        and the next round tries again). Nothing raised here ends the timer's thread."""
+        stop = self._stop.is_set
         try:
-            purge = purge_expired_evidence(self.store, self.evidence_dir, self.retention_days)
-            keep = self.keep() if self.keep is not None else set()
-            orphans = sweep_orphaned_evidence(self.store, self.evidence_dir, keep=keep)
+            purge = purge_expired_evidence(
+                self.store, self.evidence_dir, self.retention_days, stop=stop
+            )
         except (RakshaError, OSError) as exc:
             log.warning("retention timer: %s", exc)
             return None
+        except Exception:
+            log.exception("retention timer: the purge failed; the next round tries again")
+            return None
+        self.files_deleted += purge.files_deleted
+        try:
+            keep = self.keep() if self.keep is not None else set()
+            orphans = sweep_orphaned_evidence(self.store, self.evidence_dir, keep=keep, stop=stop)
+        except (RakshaError, OSError) as exc:
+            log.warning("retention timer: %s", exc)
+            return None
+        except Exception:
+            log.exception("retention timer: the orphan sweep failed; the next round tries again")
+            return None
         self.rounds += 1
-        self.files_deleted += purge.files_deleted + orphans.files_deleted
+        self.files_deleted += orphans.files_deleted
         if purge.files_deleted or orphans.files_deleted:
             log.info(
                 "retention: deleted %d file(s) of %d incident(s), %d orphaned; %d kept for a "
@@ -111,7 +133,10 @@ class RetentionTimer:
     def _loop(self) -> None:
         wait = self.first_after_s
         while not self._stop.wait(wait):
-            self.tick()
+            try:
+                self.tick()
+            except Exception:  # tick logs its own; this is the last guard of the thread
+                log.exception("retention timer: the round failed; the next round tries again")
             wait = self.every_s
 
 
