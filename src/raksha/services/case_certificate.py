@@ -74,8 +74,10 @@ def _device(f: CertificateFacts) -> list[str]:
 def _production(f: CertificateFacts) -> list[str]:
     lines = [
         f"The records were produced automatically at {f.captured_at} (UTC), when the system "
-        "scored sustained distress on the camera's live video: a crop of the subject's face, "
-        "and the frame with every other face pixelated at capture.",
+        "scored sustained distress on the camera's live video: a crop of the subject's face "
+        "and the frame with every other face pixelated at capture, and (where listed) a clip "
+        "of the seconds before and after, cut from the camera's frames held in memory, with "
+        "every other face pixelated in each frame.",
         "Each record's SHA-256 was computed and stored in the incident database when it was "
         "written; the file was kept on the deployment's disk (mode 0600) and read back for "
         "this export only after its stored hash matched.",
