@@ -9,17 +9,19 @@ middle, never fire a step twice or lose one: the deadline lives in the incidents
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 
 from raksha.errors import RakshaError
 from raksha.incidents.model import ActionRecord
+from raksha.services.periodic import Periodic
 from raksha.store.repository import IncidentStore
 
 log = logging.getLogger("raksha.escalation")
 
 
-class EscalationTimer:
+class EscalationTimer(Periodic):
+    name = "raksha-escalation"
+
     def __init__(
         self,
         store: IncidentStore,
@@ -27,11 +29,9 @@ class EscalationTimer:
         every_s: float = 1.0,
         on_fired: Callable[[list[ActionRecord]], None] | None = None,
     ) -> None:
+        super().__init__(every_s)
         self.store = store
-        self.every_s = every_s
         self.on_fired = on_fired
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.fired = 0
 
     def tick(self) -> list[ActionRecord]:
@@ -50,22 +50,3 @@ class EscalationTimer:
             if self.on_fired is not None:
                 self.on_fired(fired)
         return fired
-
-    def start(self) -> EscalationTimer:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._loop, name="raksha-escalation", daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            self._thread = None
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.tick()
-            self._stop.wait(self.every_s)

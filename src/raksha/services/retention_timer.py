@@ -14,7 +14,6 @@ interval is shorter), not at once: a restart loop does not hammer the disk.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 from raksha.config import RunConfig
 from raksha.errors import RakshaError
 from raksha.pipeline.spool import Spool
+from raksha.services.periodic import Periodic
 from raksha.services.retention import (
     OrphanReport,
     PurgeReport,
@@ -59,7 +59,9 @@ def spooled_evidence(path: Path) -> set[str]:
         spool.close()
 
 
-class RetentionTimer:
+class RetentionTimer(Periodic):
+    name = "raksha-retention"
+
     def __init__(
         self,
         store: IncidentStore,
@@ -70,14 +72,12 @@ class RetentionTimer:
         keep: Callable[[], set[str]] | None = None,
         first_after_s: float | None = None,
     ) -> None:
+        first = min(every_s, FIRST_ROUND_S) if first_after_s is None else first_after_s
+        super().__init__(every_s, first_after_s=first)
         self.store = store
         self.evidence_dir = evidence_dir
         self.retention_days = retention_days
-        self.every_s = every_s
         self.keep = keep
-        self.first_after_s = min(every_s, FIRST_ROUND_S) if first_after_s is None else first_after_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.rounds = 0
         self.files_deleted = 0
 
@@ -117,27 +117,6 @@ class RetentionTimer:
                 purge.kept_held,
             )
         return RetentionRound(purge, orphans)
-
-    def start(self) -> RetentionTimer:
-        if self._thread is None and self.every_s > 0:
-            self._thread = threading.Thread(target=self._loop, name="raksha-retention", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            self._thread = None
-
-    def _loop(self) -> None:
-        wait = self.first_after_s
-        while not self._stop.wait(wait):
-            try:
-                self.tick()
-            except Exception:  # tick logs its own; this is the last guard of the thread
-                log.exception("retention timer: the round failed; the next round tries again")
-            wait = self.every_s
 
 
 def spool_path(cfg: RunConfig) -> Path:
