@@ -165,6 +165,44 @@ def _case_export(w: World, own: bool) -> tuple[str, Any]:
     return f"/api/incidents/{_inc(w, own)}/export.zip", None
 
 
+def _wl_alert(w: World, own: bool) -> str:
+    """A pending watchlist alert of station A (own) or B, stored directly."""
+    from datetime import UTC, datetime
+
+    from raksha.store import watchlist as wl
+
+    alert_id = f"00000000-0000-4000-8000-{next(w.counter):012d}"
+    station = STATION_A if own else STATION_B
+    alert = wl.WatchlistAlert(alert_id, "P-1", "cam-a", station, datetime.now(UTC), 0.6, None)
+    with w.dash.store.engine.begin() as c:
+        wl.insert_alert(c, alert)
+    return alert_id
+
+
+def _camera_alert(w: World, own: bool) -> tuple[str, Any]:
+    """An open camera alert of station A (own) or B, stored directly (a fresh one each time:
+    a second acknowledgement is a 409)."""
+    from datetime import UTC, datetime
+
+    from raksha.store import camera_alerts as ca
+
+    alert_id = f"00000000-0000-4000-9000-{next(w.counter):012d}"
+    now = datetime.now(UTC)
+    station = STATION_A if own else STATION_B
+    alert = ca.CameraAlert(alert_id, "cam-a", station, "frozen", now, now, "frozen")
+    with w.dash.store.engine.begin() as c:
+        ca.raise_alert(c, alert, None, ("store",))
+    return f"/api/camera-alerts/{alert_id}/acknowledge", {}
+
+
+def _watchlist(who: str, own: bool, ok: int = 200) -> int:
+    """Watchlist matches: supervisors (own station) and the control room; every other role
+    404, as if the routes did not exist."""
+    if who not in ("sup_a", "cr"):
+        return 404
+    return 404 if who == "sup_a" and not own else ok
+
+
 MATRIX: dict[tuple[str, str], tuple[Builder, Expect]] = {
     ("GET", "/healthz"): (lambda w, o: ("/healthz", None), lambda who, o: 200),
     # Changing one's password: any logged-in user (a wrong current password here: 401).
@@ -299,6 +337,20 @@ MATRIX: dict[tuple[str, str], tuple[Builder, Expect]] = {
     ),
     ("POST", "/api/incidents/{incident_id}/holds/{hold_id}/lift"): (_lift, _holder),
     ("GET", "/api/incidents/{incident_id}/export.zip"): (_case_export, _holder),
+    ("GET", "/api/watchlist/alerts"): (
+        lambda w, o: ("/api/watchlist/alerts", None),
+        lambda who, o: _watchlist(who, True),
+    ),
+    ("GET", "/api/watchlist/alerts/{alert_id}"): (
+        lambda w, o: (f"/api/watchlist/alerts/{_wl_alert(w, o)}", None),
+        _watchlist,
+    ),
+    ("POST", "/api/watchlist/alerts/{alert_id}/decision"): (
+        lambda w, o: (f"/api/watchlist/alerts/{_wl_alert(w, o)}/decision", {"decision": "confirm"}),
+        _watchlist,
+    ),
+    # Station staff acknowledge their own station's camera alerts; the control room any.
+    ("POST", "/api/camera-alerts/{alert_id}/acknowledge"): (_camera_alert, _scoped),
     # Last: it ends the sessions used above.
     ("POST", "/api/logout"): (lambda w, o: ("/api/logout", None), lambda who, o: 200),
 }

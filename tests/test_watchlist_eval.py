@@ -183,6 +183,9 @@ def test_enrolment_and_searches_on_a_toy_set() -> None:
     assert out["enrolment"]["identities_not_enrolled"] == ["cat"]
     assert out["quality"]["by_check"] == {"blurred": 1, "too_small": 1, "turned": 1}
     assert out["verification"]["skipped"] == 1 and out["verification"]["auc"] == 1.0
+    # The smallest gallery an unknown search met (an enrolled person's, against the others):
+    # the list size the measured FMR counts for (raksha.site.watchlist's gate).
+    assert out["watchlist"]["gallery_size"] == 1
     json.dumps(out, allow_nan=False)  # no inf or nan in the JSON
 
 

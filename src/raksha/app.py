@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from raksha.alerts.dispatcher import OutboxDispatcher
-from raksha.alerts.factory import build_notifiers
+from raksha.alerts.factory import build_notifiers, camera_channels
 from raksha.api.settings import ApiSettings
 from raksha.config import AnalysisConfig, RunConfig
 from raksha.detect.factory import build_detector
@@ -29,17 +29,21 @@ from raksha.expression.factory import build_expression_classifier
 from raksha.geo.routing import Router
 from raksha.incidents.evidence import EvidenceWriter
 from raksha.models import file_sha256
+from raksha.ort_session import check_provider, use_provider
 from raksha.pipeline.analyzer import FrameAnalyzer, Models
 from raksha.pipeline.camera import CameraPipeline
+from raksha.pipeline.camera_faults import CameraFaultReporter
 from raksha.pipeline.clip_sink import ClipIncidentSink
 from raksha.pipeline.incident_sink import IncidentSink, StoredIncident
 from raksha.pipeline.runtime import Runtime
 from raksha.pipeline.shadow import ShadowModels, ShadowScorer, ShadowSink
 from raksha.pipeline.spool import Spool
+from raksha.pipeline.watchlist import WatchlistShared
 from raksha.services.deployment import configure_store, live_units, push_notifier
 from raksha.services.escalation import EscalationTimer
 from raksha.services.retention import sweep_orphaned_evidence
 from raksha.services.retention_timer import retention_timer
+from raksha.services.watchlist import watchlist_runtime
 from raksha.site.config import CameraConfig
 from raksha.site.effective import effective_camera_config
 from raksha.site.load import load_site_secrets, storage_url
@@ -70,6 +74,7 @@ def preflight(
         ("devices", lambda: _device_tokens(cfg, env)),
         ("alerts.push", lambda: _push_key(cfg, env)),
         ("evidence", lambda: EvidenceWriter.from_config(cfg.evidence, env)),
+        ("execution.provider", lambda: check_provider(cfg.execution.provider)),
     ]
     for where, check in checks:
         try:
@@ -81,6 +86,10 @@ def preflight(
     models = [("detector.model", cfg.detector.model), ("expression.model", cfg.expression.model)]
     if cfg.shadow is not None and cfg.shadow.model is not None:
         models.append(("shadow.model", cfg.shadow.model))
+    if cfg.watchlist is not None:
+        from raksha.watchlist.embed import DEFAULT_MODEL as FACE_EMBEDDING
+
+        models.append(("watchlist", FACE_EMBEDDING))
     for what, name in models:
         try:
             status = verify(name, models_dir)
@@ -146,6 +155,7 @@ def build_runtime(
         raise ConfigError("; ".join(problems))
     secrets = load_site_secrets(cfg)
 
+    use_provider(cfg.execution.provider)  # the detector's and expression model's sessions
     # Models: the detector is checked here and built per camera (it keeps per-size state);
     # the expression model (an onnxruntime session, thread-safe) is shared.
     build_detector(cfg.detector, models_dir)
@@ -213,6 +223,8 @@ def build_runtime(
         if ev.clip_before_s + ev.clip_after_s > 0
         else IncidentSink(*sink_args, **sink_kw)
     )
+    # The face watchlist: None (nothing loaded) without a `watchlist:` section.
+    watchlist = watchlist_runtime(cfg, store.engine, models_dir, env)
     # Shadow mode: another model or thresholds scored beside the live ones, stored only.
     shadow = ShadowModels.load(cfg, models_dir, model_sha)
     shadow_sink = None if shadow is None else ShadowSink(store, sink, shadow)
@@ -239,6 +251,7 @@ def build_runtime(
             play_once=exit_at_end,
             shadow=shadow,
             shadow_sink=shadow_sink,
+            watchlist=watchlist,
         )
         for cam in cfg.cameras
         if cam.enabled
@@ -270,6 +283,7 @@ def camera_pipeline(
     play_once: bool,
     shadow: ShadowModels | None = None,
     shadow_sink: ShadowSink | None = None,
+    watchlist: WatchlistShared | None = None,
 ) -> CameraPipeline:
     """One camera's pipeline with its own settings (the site's, with the camera's
     overrides: `effective_camera_config`)."""
@@ -289,8 +303,22 @@ def camera_pipeline(
         detector = build_detector(settings.detector, models_dir)
         models = Models(detector, classifier, cfg.expression.model)
         scorer = None if shadow is None else ShadowScorer(shadow, camera.id)
-        return FrameAnalyzer(analysis, models, source_id=camera.id, shadow=scorer)
+        watcher = None if watchlist is None else watchlist.matcher(camera.id, station_id)
+        return FrameAnalyzer(
+            analysis, models, source_id=camera.id, shadow=scorer, watchlist=watcher
+        )
 
+    faults = (
+        CameraFaultReporter(
+            cfg.camera_health,
+            store.engine,
+            camera_id=camera.id,
+            station_id=station_id,
+            channels=camera_channels(cfg.alerts),
+        )
+        if cfg.camera_health.enabled
+        else None
+    )
     return CameraPipeline(
         camera,
         open_source=open_source,
@@ -301,6 +329,7 @@ def camera_pipeline(
         stopping=stopping,
         secrets=camera_secrets(camera, env, secrets),
         shadow_sink=shadow_sink,
+        faults=faults,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -18,6 +18,17 @@ from raksha.sources.config import SourceConfig
 from raksha.track.config import TrackerConfig
 
 
+class ExecutionConfig(BaseModel):
+    """Where the face detector and the expression model run (`raksha.ort_session`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: onnxruntime's execution provider: `cpu`, or `cuda` (onnxruntime-gpu with CUDA; refused
+    #: with a one-line error where onnxruntime has no CUDA provider). The GPU path is not
+    #: measured in this repository.
+    provider: Literal["cpu", "cuda"] = "cpu"
+
+
 class AnalysisConfig(BaseModel):
     """Everything `raksha analyze` needs: the first half of the pipeline."""
 
@@ -30,6 +41,8 @@ class AnalysisConfig(BaseModel):
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     expression: ExpressionConfig = Field(default_factory=ExpressionConfig)
     distress: DistressConfig = Field(default_factory=DistressConfig)
+    #: Where the detector and the expression model run.
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
 
 
 class IncidentPolicy(BaseModel):

@@ -51,7 +51,8 @@ def alert_document(delivery: PendingDelivery) -> dict[str, Any]:
     return {
         "schema": ALERT_SCHEMA,
         "alert_id": delivery.alert_id,
-        "incident_id": delivery.incident_id,
+        # None: a camera's own alert (`camera.fault`, `camera.recovered`), of no incident.
+        "incident_id": delivery.incident_id or None,
         "station_id": delivery.station_id,
         "alert": delivery.payload,
     }

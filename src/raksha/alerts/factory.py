@@ -30,6 +30,17 @@ def channel_roles(alerts: AlertsConfig) -> tuple[tuple[str, ...], tuple[str, ...
     return tuple(station), tuple(unit)
 
 
+def camera_channels(alerts: AlertsConfig) -> tuple[str, ...]:
+    """The channels a camera's own alerts (`camera.fault`, `camera.recovered`) go out on:
+    those that send Raksha's own format (the webhook, MQTT's `raksha` format)."""
+    channels = ["store"]
+    if alerts.webhook is not None:
+        channels.append("webhook")
+    if alerts.mqtt is not None and "raksha" in alerts.mqtt.formats:
+        channels.append("mqtt")
+    return tuple(channels)
+
+
 def _secret(env: Mapping[str, str], name: str, where: str) -> bytes:
     secret = env.get(name, "")
     if not secret:

@@ -51,6 +51,9 @@ EVENTS: Final = (
     "resolved",
     "dismissed",
 )
+#: A camera's own alerts (`raksha.pipeline.camera_health`): no incident's state change, so
+#: they go out in the "raksha" format only (webhook, MQTT `…/stations/<id>/cameras`).
+CAMERA_EVENTS: Final = ("camera.fault", "camera.recovered")
 STATES: Final = ("NEW", "ACKNOWLEDGED", "CONFIRMED", "DISPATCHED", "RESOLVED", "DISMISSED")
 ORIGINS: Final = ("camera", "sos")
 PRIORITIES: Final = ("normal", "high")
@@ -147,6 +150,11 @@ def render(
     from raksha.alerts.cap import cap_xml
     from raksha.alerts.eido import eido_body
 
+    if fmt in CONTENT_TYPES and fmt != "raksha" and is_camera_event(delivery):
+        raise DeliveryError(
+            f"alert {delivery.alert_id} is a camera alert: sent in the raksha format only",
+            permanent=True,
+        )
     if fmt == "raksha":
         body = alert_body(delivery)
     elif fmt == "eido":
@@ -156,6 +164,11 @@ def render(
     else:
         raise ValueError(f"unknown alert format {fmt!r}; known formats: {', '.join(FORMATS)}")
     return body, CONTENT_TYPES[fmt]
+
+
+def is_camera_event(delivery: PendingDelivery) -> bool:
+    """Whether `delivery` is a camera's own alert rather than an incident's state change."""
+    return delivery.payload.get("event") in CAMERA_EVENTS
 
 
 def utc_iso(t: datetime) -> str:

@@ -101,6 +101,8 @@ class MqttNotifier:
         if delivery.payload.get("event") == "job_card":
             unit = delivery.payload.get("unit") or {}
             return unit_topic(self._prefix, str(unit.get("id", "")))
+        if delivery.payload.get("event") in ("camera.fault", "camera.recovered"):
+            return incident_topic(self._prefix, delivery.station_id, "cameras")
         return self.topic_for(delivery.station_id)
 
     def send(self, delivery: PendingDelivery) -> None:

@@ -44,6 +44,7 @@ from raksha.api import (
     routes_system,
     routes_units,
     routes_users,
+    routes_watchlist,
     sse,
 )
 from raksha.api.bodylimit import BodyLimit
@@ -342,6 +343,7 @@ def create_app(
         routes_sos,
         routes_push,
         routes_reports,
+        routes_watchlist,
         sse,
     ):
         app.include_router(module.router)

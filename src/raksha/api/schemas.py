@@ -186,6 +186,18 @@ class IncidentList(BaseModel):
     count: int
 
 
+class CameraAlertOut(BaseModel):
+    """A camera's open camera alert (`camera_health`): what is wrong and since when."""
+
+    id: str
+    #: video_loss, frozen, covered, moved, reconnect
+    kind: str
+    since: str
+    message: str
+    acknowledged_by: str | None = None
+    cleared_at: str | None = None
+
+
 class CameraOut(BaseModel):
     """A camera's status; `display_url` is masked (never a password, token or query secret)."""
 
@@ -201,6 +213,8 @@ class CameraOut(BaseModel):
     analysed_fps: float | None = None
     frames_dropped: int | None = None
     p95_latency_ms: float | None = None
+    #: The camera's oldest open camera alert (None: none).
+    alert: CameraAlertOut | None = None
     name: str | None = None
     lat: float | None = None
     lon: float | None = None

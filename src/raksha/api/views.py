@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from raksha.api.schemas import (
     ActionRecordOut,
+    CameraAlertOut,
     CameraOut,
     DeliveryOut,
     EvidenceOut,
@@ -18,6 +19,7 @@ from raksha.api.schemas import (
 from raksha.incidents.lifecycle import officer_actions
 from raksha.incidents.model import ActionRecord, CameraStatus, Incident
 from raksha.redact import mask_url, redact
+from raksha.store.camera_alerts import CameraAlert
 from raksha.store.outbox import DeliveryStatus
 from raksha.store.serialize import action_to_json, incident_to_json, iso
 
@@ -59,7 +61,8 @@ def action_view(rec: ActionRecord) -> ActionRecordOut:
     return ActionRecordOut.model_validate(action_to_json(rec))
 
 
-def camera_view(cam: CameraStatus) -> CameraOut:
+def camera_view(cam: CameraStatus, alert: CameraAlert | None = None) -> CameraOut:
+    """`cam` as the API shows it, with its open camera `alert` if it has one."""
     return CameraOut(
         camera_id=cam.camera_id,
         hotspot_id=cam.hotspot_id,
@@ -75,4 +78,16 @@ def camera_view(cam: CameraStatus) -> CameraOut:
         analysed_fps=None if cam.health is None else cam.health.analysed_fps,
         frames_dropped=None if cam.health is None else cam.health.frames_dropped,
         p95_latency_ms=None if cam.health is None else cam.health.p95_latency_ms,
+        alert=None if alert is None else camera_alert_view(alert),
+    )
+
+
+def camera_alert_view(alert: CameraAlert) -> CameraAlertOut:
+    return CameraAlertOut(
+        id=alert.id,
+        kind=alert.kind,
+        since=iso(alert.since) or "",
+        message=alert.message,
+        acknowledged_by=alert.acknowledged_by,
+        cleared_at=iso(alert.cleared_at),
     )

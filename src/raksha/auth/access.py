@@ -49,6 +49,9 @@ class Rule(StrEnum):
     USERS_ADMIN = "users_admin"
     #: Clear a throttled officer's failed logins (a supervisor for their own station).
     USERS_UNLOCK = "users_unlock"
+    #: The face watchlist's matches: list, view and decide them (two officers confirm).
+    #: Hidden: a role without it gets 404, as if the routes did not exist.
+    WATCHLIST = "watchlist"
     #: Prometheus metrics: an admin, or the configured bearer token.
     METRICS = "metrics"
     #: A patrol unit's phone or tracker, or an SOS sender: no login, its device token
@@ -63,6 +66,8 @@ class Policy:
     station_scoped: bool = False
     #: True when a state-changing request needs the session's CSRF token.
     needs_login: bool = True
+    #: True when a role outside `roles` gets 404 instead of 403 (the route stays unseen).
+    hidden: bool = False
 
 
 _ALL = frozenset(Role)
@@ -82,6 +87,7 @@ POLICIES: dict[Rule, Policy] = {
     Rule.AUDIT_READ: Policy(frozenset({AUD})),
     Rule.USERS_ADMIN: Policy(frozenset({ADM})),
     Rule.USERS_UNLOCK: Policy(frozenset({SUP, CR, ADM}), station_scoped=True),
+    Rule.WATCHLIST: Policy(frozenset({SUP, CR}), station_scoped=True, hidden=True),
     Rule.METRICS: Policy(frozenset({ADM})),
     Rule.DEVICE: Policy(frozenset(), needs_login=False),
 }
@@ -112,6 +118,8 @@ def _decide(user: User | None, rule: Rule, station_id: str | None, scoped_check:
     if user.disabled:
         raise Denied(401, "this account is disabled")
     if user.role not in policy.roles:
+        if policy.hidden:
+            raise Denied(404, "not found")
         raise Denied(403, f"a {user.role.value} may not do this")
     if scoped_check and policy.station_scoped:
         scope = station_scope(user)

@@ -64,6 +64,9 @@ def _register() -> None:
     app.add_typer(report.app, name="report")
     app.add_typer(push.app, name="push")
     app.add_typer(units.app, name="units")
+    from raksha.cli import watchlist
+
+    app.add_typer(watchlist.app, name="watchlist")
     app.add_typer(models.app, name="models")
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(train.train_app, name="train")

@@ -71,7 +71,10 @@ class OrtYuNet:
     def __init__(self, model_path: Path, cfg: YuNetConfig) -> None:
         self._cfg = cfg
         self._session = cpu_session(
-            _free_input_size(model_path), cfg.threads, f"face detector model {model_path}"
+            _free_input_size(model_path),
+            cfg.threads,
+            f"face detector model {model_path}",
+            accelerated=True,
         )
         self._input = self._session.get_inputs()[0].name
         self._outputs = [f"{h}_{s}" for s in STRIDES for h in _HEADS]

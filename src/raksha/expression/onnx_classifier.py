@@ -39,7 +39,7 @@ class OnnxExpressionClassifier:
         self._cfg = cfg
         self._file = Path(model_file)
         what = f"expression model {self._file}"
-        self._session = cpu_session(self._file, cfg.threads, what)
+        self._session = cpu_session(self._file, cfg.threads, what, accelerated=True)
         self._check_io()
         # The two passes of a mirror-averaging model, each a session of its own, when the
         # mirror pass is to be skipped for confident faces.
@@ -48,8 +48,12 @@ class OnnxExpressionClassifier:
         if cfg.mirror_below < 1.0 and spec.output.kind == "probs":
             passes = split_mirror_passes(self._file, spec.output.name)
             if passes is not None:
-                self._plain = cpu_session(passes.plain, cfg.threads, f"{what} (first pass)")
-                self._mirror = cpu_session(passes.mirror, cfg.threads, f"{what} (mirror pass)")
+                self._plain = cpu_session(
+                    passes.plain, cfg.threads, f"{what} (first pass)", accelerated=True
+                )
+                self._mirror = cpu_session(
+                    passes.mirror, cfg.threads, f"{what} (mirror pass)", accelerated=True
+                )
                 self._session = self._plain  # the whole graph is not run: let it go
         self._labels = tuple(c for c in EXPRESSION_CLASSES if c in spec.classes)
         self._order = np.array([spec.classes.index(c) for c in self._labels], dtype=np.int64)

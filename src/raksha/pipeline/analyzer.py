@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from raksha.detect.motion import ChangeWatch, MotionGate
     from raksha.pipeline.regions import RegionPlanner, SearchPlan
     from raksha.pipeline.shadow import ShadowFrame, ShadowScorer
+    from raksha.pipeline.watchlist import WatchlistMatcher
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,10 @@ class Models:
     def load(cfg: AnalysisConfig, models_dir: Path | None = None) -> Models:
         from raksha.detect.factory import build_detector
         from raksha.expression.factory import build_expression_classifier
+        from raksha.ort_session import use_provider
 
         mdir = models_dir if models_dir is not None else cfg.models_dir
+        use_provider(cfg.execution.provider)
         return Models(
             detector=build_detector(cfg.detector, mdir),
             classifier=build_expression_classifier(cfg.expression, mdir),
@@ -94,6 +97,7 @@ class FrameAnalyzer:
         source_id: str = "video",
         tracker: FaceTracker | None = None,
         shadow: ShadowScorer | None = None,
+        watchlist: WatchlistMatcher | None = None,
     ) -> None:
         from raksha.track.factory import build_tracker
 
@@ -125,6 +129,9 @@ class FrameAnalyzer:
         #: its events of the latest frame are in `shadow_frame`. None: off.
         self.shadow = shadow
         self.shadow_frame: ShadowFrame | None = None
+        #: The face watchlist's matcher of this camera (`raksha.pipeline.watchlist`), run
+        #: after the live side on each frame; None: no watchlist here (nothing loaded).
+        self.watchlist = watchlist
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -178,6 +185,8 @@ class FrameAnalyzer:
         self._last_t = frame.t
         if self.shadow is not None:
             self.shadow_frame = self._shadow(located, readings)
+        if self.watchlist is not None:
+            self._watch(located, readings)
 
         results = tuple(
             FaceResult(
@@ -215,6 +224,16 @@ class FrameAnalyzer:
             )
             return None
 
+    def _watch(self, located: Located, readings: FaceReadings) -> None:
+        """The watchlist's turn on this frame; its failure never costs the live result."""
+        assert self.watchlist is not None
+        try:
+            self.watchlist.observe(located, readings.sharpness)
+        except Exception:
+            log.exception(
+                "%s: watchlist matching failed on frame %d", self.source_id, located.frame.index
+            )
+
     def _detect(self, frame: Frame) -> tuple[FaceDetections, SearchPlan | None]:
         """This frame's faces: a whole-frame search, or (track-guided) its regions."""
         detector = self.models.detector
@@ -238,6 +257,11 @@ class FrameAnalyzer:
 
     def finish(self) -> list[DistressEvent]:
         """Close every open event at the end of the stream."""
+        if self.watchlist is not None:
+            try:
+                self.watchlist.finish()
+            except Exception:
+                log.exception("%s: watchlist matching failed at the end", self.source_id)
         return self.scorer.finish(self._last_t)
 
     def finish_shadow(self) -> list[DistressEvent]:

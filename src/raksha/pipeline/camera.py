@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from raksha.errors import RakshaError
 from raksha.incidents.model import CameraHealth
 from raksha.pipeline.analyzer import FrameAnalyzer
+from raksha.pipeline.camera_faults import CameraFaultReporter
 from raksha.pipeline.incident_sink import IncidentSink
 from raksha.pipeline.shadow import ShadowSink
 from raksha.site.config import CameraConfig
@@ -87,6 +88,7 @@ class CameraPipeline(threading.Thread):
         stopping: threading.Event,
         secrets: Sequence[str] = (),
         shadow_sink: ShadowSink | None = None,
+        faults: CameraFaultReporter | None = None,
     ) -> None:
         super().__init__(name=f"camera-{camera.id}", daemon=True)
         self.camera = camera
@@ -97,6 +99,8 @@ class CameraPipeline(threading.Thread):
         self._sink = sink
         #: Where the shadow's events go (shadow mode on), after the live sink's turn.
         self._shadow_sink = shadow_sink
+        #: The camera's own faults (video loss, frozen, covered, moved): camera alerts.
+        self._faults = faults
         self._store = store
         self._station_id = station_id
         self._stopping = stopping
@@ -167,6 +171,8 @@ class CameraPipeline(threading.Thread):
         if src is None or self.stats.ended or self._stopping.is_set():
             return  # (on shutdown the pipeline records the final state itself)
         health = src.health()
+        if self._faults is not None and not self.is_file:
+            self._faults.poll(online=health.online, failures=health.failures)
         if health.online:
             return
         if health.last_error and health.last_error != self.stats.last_error:
@@ -240,6 +246,8 @@ class CameraPipeline(threading.Thread):
                         self._peak_distress = score
                 self.stats.events += len(analysis.opened)
                 self._sink.handle(cam, frame, analysis)
+                if self._faults is not None:
+                    self._faults.frame(frame.image, frame.t)
                 if self._shadow_sink is not None and analyzer.shadow_frame is not None:
                     self._shadow_sink.handle(cam, analyzer.shadow_frame)
             except RakshaError as exc:  # e.g. the store is briefly unreachable

@@ -435,7 +435,13 @@ def _tracking(cfg: RunConfig) -> Tracking:
         "looks at it and confirms or dismisses it",
     )
     does_not = (
-        "does not identify anyone: there is no face recognition and no name is attached to a face",
+        (
+            "does not identify anyone: there is no face recognition and no name is attached to "
+            "a face"
+            if _watchlist(cfg) == NOT_ENABLED
+            else "does not identify anyone except people on the authorised watchlist, and only "
+            "on the authorised cameras while an authorisation is in force"
+        ),
         "does not match faces against a watchlist"
         + ("" if _watchlist(cfg) == NOT_ENABLED else " other than the configured one"),
         "does not keep video of people passing by: frames without an incident are not stored",
@@ -460,7 +466,18 @@ def _tracking(cfg: RunConfig) -> Tracking:
 def _watchlist(cfg: RunConfig) -> str:
     """ "not enabled": the config has no watchlist section (none exists yet)."""
     section = getattr(cfg, "watchlist", None)
-    return NOT_ENABLED if section is None else f"enabled: {section}"
+    if section is None:
+        return NOT_ENABLED
+    auths = ", ".join(
+        f"{a.id} (by {a.authorised_by}; cameras {', '.join(a.cameras)}; "
+        f"{a.start.isoformat()} to {a.end.isoformat()}; at most {a.max_list_size} people)"
+        for a in section.authorisations
+    )
+    return (
+        f"enabled: threshold {section.threshold:g}, {section.votes.k} of {section.votes.n} "
+        f"faces of a track, false-match ceiling {section.fmr_ceiling:g}, every match confirmed "
+        f"by two officers; authorisations: {auths or 'none'}"
+    )
 
 
 # ---- section 2: where the cameras are ---------------------------------------------------------
@@ -513,6 +530,7 @@ _RULE_MEANING: dict[Rule, str] = {
     Rule.AUDIT_READ: "read and verify the audit log",
     Rule.USERS_ADMIN: "manage users",
     Rule.USERS_UNLOCK: "unlock a throttled officer's login",
+    Rule.WATCHLIST: "see and decide face watchlist matches (two officers confirm each)",
     Rule.METRICS: "service metrics",
     Rule.DEVICE: "a patrol unit's phone or an SOS sender, with its own device token",
 }

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -411,6 +413,37 @@ class PrecisionConfig(_Frozen):
     days: int = Field(30, ge=1, le=366)
 
 
+class CameraHealthConfig(_Frozen):
+    """Cameras that report their own failures (docs/reliability.md, "Camera alerts"): each
+    condition must hold for its `*_s` seconds to raise a camera alert, and be gone for
+    `clear_s` seconds to clear it. The grey levels are of 0..255 thumbnails."""
+
+    #: False: no camera alerts at all.
+    enabled: bool = True
+    #: Video loss: a live camera delivered no frame for this long.
+    video_loss_s: float = Field(15.0, gt=0, le=3600)
+    #: Frozen picture: consecutive frames differ by less than `frozen_max_diff` (mean absolute
+    #: difference of 64x36 grey thumbnails) for `frozen_s` seconds.
+    frozen_s: float = Field(20.0, gt=0, le=3600)
+    frozen_max_diff: float = Field(0.1, ge=0, le=255)
+    #: Covered or defocused lens: the frame's grey standard deviation below `covered_max_std`
+    #: or its Laplacian sharpness (variance, 160x90 grey) below `covered_max_sharpness`, for
+    #: `covered_s` seconds.
+    covered_s: float = Field(20.0, gt=0, le=3600)
+    covered_max_std: float = Field(6.0, ge=0, le=255)
+    covered_max_sharpness: float = Field(1.5, ge=0)
+    #: Scene changed (camera moved): the normalised correlation of the frame's 32x18 grey
+    #: thumbnail with the reference learnt over the first `reference_s` seconds below
+    #: `moved_min_correlation` for `moved_s` seconds. Relearnt when an officer acknowledges.
+    reference_s: float = Field(60.0, gt=0, le=3600)
+    moved_s: float = Field(30.0, gt=0, le=3600)
+    moved_min_correlation: float = Field(0.4, ge=-1, le=1)
+    #: Reconnect attempts failing in a row before a camera alert (0: never).
+    reconnect_failures: int = Field(3, ge=0)
+    #: A raised alert clears once its condition has been gone this long (no flapping).
+    clear_s: float = Field(10.0, ge=0, le=3600)
+
+
 class TransparencyConfig(_Frozen):
     """Who answers for the deployment, for the transparency pack and the public notices
     (`raksha report transparency`, docs/transparency.md). Every field is optional; a missing
@@ -428,6 +461,83 @@ class TransparencyConfig(_Frozen):
     necessity: str | None = Field(None, min_length=1, max_length=5000)
     #: The reference of the data-protection / fundamental-rights impact assessment.
     dpia_reference: str | None = Field(None, min_length=1, max_length=300)
+
+
+class WatchlistAuthorisation(_Frozen):
+    """One authorisation of the face watchlist: who approved it, on what legal basis and for
+    what purpose, on which cameras, from when until when, for how many people at most."""
+
+    id: Id
+    #: The senior officer who authorised it (name and rank).
+    authorised_by: str = Field(min_length=3, max_length=300)
+    legal_basis: str = Field(min_length=3, max_length=2000)
+    purpose: str = Field(min_length=3, max_length=2000)
+    cameras: tuple[Id, ...] = Field(min_length=1)
+    #: The window, timezone-aware (e.g. 2026-12-06T18:00:00+05:30).
+    start: AwareDatetime
+    end: AwareDatetime
+    #: The most people the list may hold while this authorisation is in force.
+    max_list_size: int = Field(ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _window(self) -> WatchlistAuthorisation:
+        if self.end <= self.start:
+            raise ValueError(f"authorisation {self.id}: end must be after start")
+        return self
+
+    def open_at(self, now: datetime) -> bool:
+        """Whether `now` (timezone-aware) lies in [start, end)."""
+        return self.start <= now < self.end
+
+
+class WatchlistVotes(_Frozen):
+    """A track is matched when `k` of its last `n` embedded faces agree on one person."""
+
+    k: int = Field(2, ge=1, le=100)
+    n: int = Field(3, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _order(self) -> WatchlistVotes:
+        if self.k > self.n:
+            raise ValueError(f"votes: k ({self.k}) may not exceed n ({self.n})")
+        return self
+
+
+class WatchlistConfig(_Frozen):
+    """The face watchlist (docs/watchlist.md). Absent: off, and no face model is loaded.
+
+    Matching is only enabled when `eval_json` (a `raksha eval watchlist --json` result)
+    shows a false-match rate at `threshold` no higher than `fmr_ceiling`; the check reads the
+    file, so it runs in `raksha.site.load.load_site`, not here."""
+
+    authorisations: tuple[WatchlistAuthorisation, ...] = ()
+    #: Cosine similarity at or above which a face matches an enrolled person.
+    threshold: float = Field(ge=-1, le=1)
+    votes: WatchlistVotes = Field(default_factory=WatchlistVotes)
+    #: The highest measured false-match rate per search the deployment accepts.
+    fmr_ceiling: float = Field(0.001, gt=0, le=1)
+    #: The measurement of the matcher (relative to the config file until `load_site`).
+    eval_json: Path | None = None
+    #: Delete the whole list (people and templates) once no authorisation is in force.
+    delete_list_when_closed: bool = False
+    #: Seconds between two faces of one track that are embedded (the sharpest in between).
+    embed_every_s: float = Field(1.0, gt=0, le=60)
+
+
+def in_force(wl: WatchlistConfig, now: datetime) -> tuple[WatchlistAuthorisation, ...]:
+    """The authorisations whose window is open at `now` (timezone-aware)."""
+    if now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    return tuple(a for a in wl.authorisations if a.open_at(now))
+
+
+def active_cameras(cfg: SiteConfig | WatchlistConfig | None, now: datetime) -> frozenset[str]:
+    """The cameras on which the watchlist may match at `now`: those of the authorisations
+    whose window is open. Empty without a `watchlist:` section."""
+    wl = cfg.watchlist if isinstance(cfg, SiteConfig) else cfg
+    if wl is None:
+        return frozenset()
+    return frozenset(c for a in in_force(wl, now) for c in a.cameras)
 
 
 def _ref_error(
@@ -483,6 +593,8 @@ class SiteConfig(_Frozen):
     sos: SosConfig = Field(default_factory=SosConfig)
     dispatch: DispatchConfig = Field(default_factory=DispatchConfig)
     precision: PrecisionConfig = Field(default_factory=PrecisionConfig)
+    #: Camera alerts: video loss, frozen picture, covered lens, moved camera.
+    camera_health: CameraHealthConfig = Field(default_factory=CameraHealthConfig)
     #: Who runs the cameras and whom to ask (transparency pack, public notices); None: the
     #: pack names each of its fields as a gap.
     transparency: TransparencyConfig | None = None
@@ -491,6 +603,8 @@ class SiteConfig(_Frozen):
     timezone: Annotated[str, AfterValidator(_check_zone)] = "UTC"
     #: KEY=VALUE file with camera credentials (relative to the config file until `load_site`).
     secrets_file: Path | None = None
+    #: The face watchlist (docs/watchlist.md); None: off.
+    watchlist: WatchlistConfig | None = None
 
     @model_validator(mode="after")
     def _cross_check(self) -> SiteConfig:
@@ -530,6 +644,13 @@ class SiteConfig(_Frozen):
                     input=[],
                 )
             )
+        if self.watchlist is not None:
+            camera_ids = [c.id for c in self.cameras]
+            for i, auth in enumerate(self.watchlist.authorisations):
+                for j, cam_id in enumerate(auth.cameras):
+                    if cam_id not in camera_ids:
+                        loc = ("watchlist", "authorisations", i, "cameras", j)
+                        errors.append(_ref_error(loc, "camera", cam_id, camera_ids))
         if errors:
             raise ValidationError.from_exception_data(type(self).__name__, errors)
         return self

@@ -56,9 +56,10 @@ def read_jurisdiction(path: Path, station_id: str = "") -> Jurisdiction:
         raise ConfigError(f"{who}jurisdiction file {path}: {msg}") from None
 
 
-def load_site(site: S, base_dir: Path) -> S:
+def load_site(site: S, base_dir: Path, *, check_watchlist: bool = True) -> S:
     """`site` with every jurisdiction file read (relative to `base_dir`) and `secrets_file`
-    made absolute. Warns when a camera URL holds a literal password."""
+    made absolute. Warns when a camera URL holds a literal password. `check_watchlist`
+    False skips the watchlist's measurement gate (only for commands that take data off)."""
     stations: list[StationConfig] = []
     for st in site.stations:
         if isinstance(st.jurisdiction, Path):
@@ -68,6 +69,15 @@ def load_site(site: S, base_dir: Path) -> S:
     update: dict[str, Any] = {"stations": tuple(stations)}
     if site.secrets_file is not None and not site.secrets_file.is_absolute():
         update["secrets_file"] = base_dir / site.secrets_file
+    if site.watchlist is not None:
+        from raksha.site.watchlist import check_eval
+
+        wl = site.watchlist
+        if wl.eval_json is not None and not wl.eval_json.is_absolute():
+            wl = wl.model_copy(update={"eval_json": base_dir / wl.eval_json})
+        if check_watchlist:
+            check_eval(wl)  # ConfigError: no matching, so Raksha does not start
+        update["watchlist"] = wl
     for cam in site.cameras:
         if has_literal_secret(cam.url):
             log.warning(

@@ -23,6 +23,8 @@ class SourceHealth:
     late: int = 0
     #: CPU seconds of a read-ahead thread (decoding and colour conversion).
     read_cpu_s: float = 0.0
+    #: Reconnect attempts that failed in a row (0 while connected, or for a file).
+    failures: int = 0
 
 
 class FrameSource(Protocol):

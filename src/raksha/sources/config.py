@@ -20,6 +20,9 @@ class SourceConfig(BaseModel):
     #: The cap is low because each attempt is cheap (a TCP probe first): a camera whose
     #: stream returns is analysed again within about this many seconds.
     reconnect_max_s: float = Field(4.0, gt=0)
+    #: Each reconnect wait is shortened by a random fraction of up to this (0: exact waits),
+    #: so cameras that lost their streams together do not all knock again at once.
+    reconnect_jitter: float = Field(0.1, ge=0, lt=1)
     #: For live streams: reconnect forever (None) or give up after this many failed reconnect
     #: attempts in a row (0: give up at the first failure).
     reconnect_attempts: int | None = Field(None, ge=0)

@@ -23,16 +23,18 @@ log = logging.getLogger(__name__)
 SourceFactory = Callable[[], FrameSource]
 
 
-#: Reconnect waits are drawn from [1 - RECONNECT_JITTER, 1] of their nominal length, so that
-#: cameras that lost their streams together (a switch, a recorder restart) do not all knock
-#: again at the same instant; see `raksha.backoff.Backoff`.
+#: The default of `source.reconnect_jitter`: reconnect waits are drawn from
+#: [1 - jitter, 1] of their nominal length, so that cameras that lost their streams together
+#: (a switch, a recorder restart) do not all knock again at the same instant; see
+#: `raksha.backoff.Backoff`.
 RECONNECT_JITTER = 0.1
 
 
-def reconnect_backoff(cfg: SourceConfig, jitter: float = RECONNECT_JITTER) -> Backoff:
+def reconnect_backoff(cfg: SourceConfig, jitter: float | None = None) -> Backoff:
     """Wait before reconnect attempt n (1-based): initial * factor**(n-1), capped at max,
-    less up to `jitter` of it."""
-    return Backoff(cfg.reconnect_initial_s, cfg.reconnect_factor, cfg.reconnect_max_s, jitter)
+    less up to `jitter` of it (None: `cfg.reconnect_jitter`)."""
+    j = cfg.reconnect_jitter if jitter is None else jitter
+    return Backoff(cfg.reconnect_initial_s, cfg.reconnect_factor, cfg.reconnect_max_s, j)
 
 
 class ReconnectingSource:
@@ -41,7 +43,8 @@ class ReconnectingSource:
     `factory()` opens the underlying source (raising SourceError when it cannot). When opening
     fails, or a live stream raises SourceError or ends, the stream is reopened after a wait of
     `reconnect_initial_s`, growing by `reconnect_factor` up to `reconnect_max_s`, each wait
-    shortened by a random fraction of up to `jitter` (`reconnect_backoff`); the wait resets
+    shortened by a random fraction of up to `source.reconnect_jitter` (`reconnect_backoff`;
+    the `jitter` argument overrides it); the wait resets
     once a frame arrives. With `cfg.reconnect_attempts = N`, `read()` gives up (raises
     SourceError) when N reconnect attempts in a row have failed; None means retry forever.
     Frames keep increasing `t` and `index` across reconnects; `t` advances by the outage.
@@ -60,7 +63,7 @@ class ReconnectingSource:
         display_url: str = "",
         sleep: Callable[[float], object] | None = None,
         clock: Callable[[], float] = time.monotonic,
-        jitter: float = RECONNECT_JITTER,
+        jitter: float | None = None,
         rng: random.Random | None = None,
         probe: Callable[[], str | None] | None = None,
     ) -> None:
@@ -122,7 +125,7 @@ class ReconnectingSource:
         return self._source_id
 
     def health(self) -> SourceHealth:
-        return SourceHealth(online=self.online, last_error=self.last_error)
+        return SourceHealth(online=self.online, last_error=self.last_error, failures=self.failures)
 
     def read(self) -> Frame | None:
         """The next frame; waits and reconnects as needed. None once closed (or a file ends)."""

@@ -104,7 +104,7 @@ class SqlOutbox:
                 delivery_id=int(r.id),
                 channel=str(r.channel),
                 alert_id=str(r.alert_id),
-                incident_id=str(r.incident_id),
+                incident_id=str(r.incident_id or ""),  # "": a camera alert
                 station_id=str(r.station_id),
                 payload=dict(r.payload),
                 attempts=int(r.attempts),

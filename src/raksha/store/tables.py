@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -228,7 +229,7 @@ alerts = Table(
         "incident_id",
         String(36),
         ForeignKey("incidents.id", ondelete="CASCADE"),
-        nullable=False,
+        nullable=True,  # None: a camera alert's (`camera.fault`, `camera.recovered`)
     ),
     Column("station_id", String(128), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
@@ -331,4 +332,98 @@ push_subscriptions = Table(
     Column("failures", Integer, nullable=False, server_default="0"),
     UniqueConstraint("endpoint"),
     Index(None, "username"),
+)
+
+#: The face watchlist (docs/watchlist.md). A person's entry stays after removal (who added
+#: and removed them, why), but their templates are deleted with it.
+WATCHLIST_ALERT_STATES = ("pending", "confirmed", "rejected")
+WATCHLIST_DECISIONS = ("confirm", "reject")
+
+watchlist_people = Table(
+    "watchlist_people",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("category", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    # Where the photos came from (a case file, a warrant), never the photos.
+    Column("image_source", Text, nullable=False),
+    Column("added_by", String(128), nullable=False),
+    Column("added_at", UtcDateTime(), nullable=False),
+    Column("review_date", UtcDateTime(), nullable=False),
+    Column("removed_at", UtcDateTime(), nullable=True),
+    Column("removed_by", String(128), nullable=True),
+    Column("removed_reason", Text, nullable=True),
+)
+
+watchlist_templates = Table(
+    "watchlist_templates",
+    metadata,
+    Column(
+        "person_id",
+        String(128),
+        ForeignKey("watchlist_people.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("n", Integer, nullable=False),
+    # Fernet tokens: the float32 embedding, and a small JPEG of the aligned face.
+    Column("embedding_enc", LargeBinary, nullable=False),
+    Column("thumbnail_enc", LargeBinary, nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("person_id", "n"),
+)
+
+watchlist_alerts = Table(
+    "watchlist_alerts",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("person_id", String(128), nullable=False),
+    Column("camera_id", String(128), nullable=False),
+    Column("station_id", String(128), nullable=False),
+    Column("opened_at", UtcDateTime(), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("probe_thumbnail_enc", LargeBinary, nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("closed_at", UtcDateTime(), nullable=True),
+    CheckConstraint(_in("state", WATCHLIST_ALERT_STATES), name="state"),
+    Index(None, "station_id", "state"),
+)
+
+watchlist_decisions = Table(
+    "watchlist_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "alert_id",
+        String(36),
+        ForeignKey("watchlist_alerts.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("officer", String(128), nullable=False),
+    Column("decision", String(16), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    UniqueConstraint("alert_id", "officer"),
+    CheckConstraint(_in("decision", WATCHLIST_DECISIONS), name="decision"),
+)
+
+CAMERA_FAULT_KINDS = ("video_loss", "frozen", "covered", "moved", "reconnect")
+
+#: Cameras that report their own failures (`raksha.pipeline.camera_health`): one row per
+#: fault, open until the camera recovers (`cleared_at`).
+camera_alerts = Table(
+    "camera_alerts",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("camera_id", String(128), nullable=False),
+    Column("station_id", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("since", UtcDateTime(), nullable=False),
+    Column("raised_at", UtcDateTime(), nullable=False),
+    Column("message", Text, nullable=False),
+    # A small, coarsely pixelated JPEG (no face recognisable); None without a frame.
+    Column("snapshot", LargeBinary, nullable=True),
+    Column("cleared_at", UtcDateTime(), nullable=True),
+    Column("acknowledged_at", UtcDateTime(), nullable=True),
+    Column("acknowledged_by", String(128), nullable=True),
+    CheckConstraint(_in("kind", CAMERA_FAULT_KINDS), name="kind"),
+    Index(None, "camera_id", "cleared_at"),
 )

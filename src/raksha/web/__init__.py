@@ -32,6 +32,7 @@ from raksha.web import (
     pages_stats,
     pages_unit,
     pages_users,
+    pages_watchlist,
 )
 from raksha.web.i18n import LanguageMiddleware
 from raksha.web.settings import WebSettings
@@ -64,6 +65,7 @@ def register_web(
         pages_reports,
         pages_stats,
         pages_users,
+        pages_watchlist,
         pages_lang,
     ):
         app.include_router(module.router)

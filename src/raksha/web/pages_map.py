@@ -21,7 +21,7 @@ from raksha.api.views import camera_view, incident_view
 from raksha.auth.access import Rule, station_scope
 from raksha.domain.units import UnitState
 from raksha.incidents.model import IncidentState
-from raksha.services.cameras import visible_cameras
+from raksha.services.cameras import open_camera_alerts, visible_cameras
 from raksha.site.effective import effective_camera_config
 from raksha.web.i18n import gettext as _
 from raksha.web.render import STAFF, page
@@ -96,6 +96,9 @@ def map_data(
                 "configured_fps": (configured_fps or {}).get(cam.camera_id),
                 "frames_dropped": cam.frames_dropped,
                 "p95_latency_ms": cam.p95_latency_ms,
+                "alert": None
+                if cam.alert is None
+                else {"kind": cam.alert.kind, "since": cam.alert.since},
                 "lat": spot.lat if spot else None,
                 "lon": spot.lon if spot else None,
             }
@@ -117,6 +120,7 @@ def map_data(
                     "configured_fps": (configured_fps or {}).get(cfg.id),
                     "frames_dropped": None,
                     "p95_latency_ms": None,
+                    "alert": None,
                     "lat": spot.lat if spot else None,
                     "lon": spot.lon if spot else None,
                 }
@@ -159,6 +163,12 @@ def configured_rates(ctx: Context) -> dict[str, float]:
     return {cam.id: effective_camera_config(cfg, cam).source.fps for cam in cfg.cameras}
 
 
+def scoped_cameras(ctx: Context, who: Principal) -> list[CameraOut]:
+    """The caller's cameras as the API shows them, each with its open camera alert."""
+    alerts = open_camera_alerts(ctx.store)
+    return [camera_view(c, alerts.get(c.camera_id)) for c in visible_cameras(ctx.store, who.caller)]
+
+
 @router.get("/map")
 def map_page(
     request: Request,
@@ -170,7 +180,7 @@ def map_page(
     web: WebSettings = request.app.state.raksha_web
     live = who.user.role in STAFF and ctx.units is not None
     with service_errors():
-        cameras = [camera_view(c) for c in visible_cameras(ctx.store, who.caller)]
+        cameras = scoped_cameras(ctx, who)
         incidents = (
             [incident_view(i) for i in ctx.incidents.list_visible(who.caller, states=OPEN_STATES)]
             if live
@@ -207,7 +217,7 @@ def camera_rows(
     assert who.user is not None
     site: Site = request.app.state.raksha_site
     with service_errors():
-        cameras = [camera_view(c) for c in visible_cameras(ctx.store, who.caller)]
+        cameras = scoped_cameras(ctx, who)
     data = map_data(
         site,
         cameras,

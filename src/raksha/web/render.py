@@ -103,6 +103,14 @@ CAMERA_STATUS_LABELS = {
     "unknown": N_("unknown"),
     "disabled": N_("disabled"),
 }
+#: A camera's own alert (raksha.pipeline.camera_health.FaultKind), on the map's camera table.
+CAMERA_ALERT_LABELS = {
+    "video_loss": N_("video lost"),
+    "frozen": N_("picture frozen"),
+    "covered": N_("lens covered or out of focus"),
+    "moved": N_("camera moved"),
+    "reconnect": N_("reconnects failing"),
+}
 #: Templates whose pages follow the live events (and alert the officer on a new incident).
 LIVE_TEMPLATES = frozenset({"incidents.html", "incident.html", "map.html"})
 
@@ -236,6 +244,7 @@ TEMPLATES.env.globals["countdown"] = countdown
 TEMPLATES.env.globals["DEADLINE_LABELS"] = DEADLINE_LABELS
 TEMPLATES.env.globals["UNIT_STATUS_LABELS"] = UNIT_STATUS_LABELS
 TEMPLATES.env.globals["CAMERA_STATUS_LABELS"] = CAMERA_STATUS_LABELS
+TEMPLATES.env.globals["CAMERA_ALERT_LABELS"] = CAMERA_ALERT_LABELS
 TEMPLATES.env.globals["ROUTE_METHODS"] = ROUTE_METHODS
 TEMPLATES.env.globals["DELIVERY_LABELS"] = DELIVERY_LABELS
 TEMPLATES.env.globals["DISMISS_REASON_LABELS"] = DISMISS_REASON_LABELS
@@ -266,6 +275,16 @@ def nav(who: Principal | None) -> list[tuple[str, str]]:
     return items
 
 
+def _watchlist_nav(request: Request, who: Principal | None) -> list[tuple[str, str]]:
+    """The watchlist page, for supervisors and the control room where one is configured."""
+    site = getattr(request.app.state, "raksha_site", None)
+    if who is None or who.user is None or not getattr(site, "watchlist", False):
+        return []
+    if who.user.role not in (Role.SUPERVISOR, Role.CONTROL_ROOM):
+        return []
+    return [("/watchlist", _("Watchlist"))]
+
+
 def home_of(who: Principal) -> str:
     role = who.user.role if who.user is not None else None
     if role in STAFF:
@@ -293,7 +312,7 @@ def page(
         base: dict[str, Any] = {
             "user": user,
             "csrf_token": who.csrf_token if who is not None else None,
-            "nav": nav(who),
+            "nav": nav(who) + _watchlist_nav(request, who),
             "path": request.url.path,
             "here": here,
             "lang": lang,

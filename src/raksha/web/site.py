@@ -34,10 +34,19 @@ class Site:
     cameras: tuple[CameraConfig, ...] = ()
     #: Where the pages show times (the config's `timezone:`); stored times are UTC.
     timezone: str = "UTC"
+    #: Whether the config has a face watchlist (its page is then in the menu).
+    watchlist: bool = False
 
     @classmethod
     def of(cls, cfg: SiteConfig) -> Site:
-        return cls(cfg.stations, cfg.hotspots, cfg.patrol_units, cfg.cameras, cfg.timezone)
+        return cls(
+            cfg.stations,
+            cfg.hotspots,
+            cfg.patrol_units,
+            cfg.cameras,
+            cfg.timezone,
+            cfg.watchlist is not None,
+        )
 
     def hotspot(self, hotspot_id: str | None) -> HotspotConfig | None:
         return next((h for h in self.hotspots if h.id == hotspot_id), None)

@@ -581,6 +581,9 @@ def evaluate_records(
         "known_identities": len(set(found.known_identity)),
         "unknown_probes": len(found.unknown_score),
         "unknown_identities": len(set(found.unknown_identity)),
+        # The smallest gallery an unknown search met: an enrolled person's photos ran
+        # against everyone else (a person never enrolled met the whole gallery).
+        "gallery_size": max(len(templates) - 1, 0),
         "impostor_comparisons": found.comparisons,
         "rank1_accuracy": found.rank1_accuracy(),
         "unknown_best_max": float(found.unknown_score.max()) if len(found.unknown_score) else None,
