@@ -281,7 +281,8 @@ def test_reporter_stores_raise_and_clear_with_outbox_and_audit(engine: Engine) -
             }
         )
     )
-    assert channels == ("store", "webhook", "mqtt")
+    # Channels of their own: a receiver failing on camera alerts holds only them.
+    assert channels == ("store", "webhook-camera", "mqtt-camera")
     rep = CameraFaultReporter(
         CFG,
         engine,
@@ -321,13 +322,13 @@ def test_reporter_stores_raise_and_clear_with_outbox_and_audit(engine: Engine) -
     assert fault["camera_id"] == "cam-1" and fault["kind"] == "video_loss"
     assert fault["audience"] == ["station", "control_room"]
     assert "url" not in json.dumps(fault).lower()
-    assert sorted(deliveries) == ["mqtt", "mqtt", "webhook", "webhook"]
+    assert sorted(deliveries) == ["mqtt-camera"] * 2 + ["webhook-camera"] * 2
     audit = [e.action for e in AuditLog(engine).entries()]
     assert audit[-2:] == ["camera.fault", "camera.recovered"]
 
     # The outbox hands them out; the raksha document names no incident, the topic is the
     # station's cameras topic, and the standard formats refuse them (permanently).
-    [due, *_] = SqlOutbox(engine).due_deliveries("mqtt", clock.wall + timedelta(1), 10)
+    [due, *_] = SqlOutbox(engine).due_deliveries("mqtt-camera", clock.wall + timedelta(1), 10)
     assert due.incident_id == ""
     doc = alert_document(due)
     assert doc["incident_id"] is None and doc["alert"]["event"] == "camera.fault"

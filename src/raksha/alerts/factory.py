@@ -30,14 +30,20 @@ def channel_roles(alerts: AlertsConfig) -> tuple[tuple[str, ...], tuple[str, ...
     return tuple(station), tuple(unit)
 
 
+#: A camera's own alerts go out on channels of their own (the same receivers, named apart):
+#: a receiver that refuses or fails on them holds only them, never the distress alerts.
+CAMERA_WEBHOOK = "webhook-camera"
+CAMERA_MQTT = "mqtt-camera"
+
+
 def camera_channels(alerts: AlertsConfig) -> tuple[str, ...]:
     """The channels a camera's own alerts (`camera.fault`, `camera.recovered`) go out on:
-    those that send Raksha's own format (the webhook, MQTT's `raksha` format)."""
+    the webhook's and MQTT's (Raksha's own format) camera channels."""
     channels = ["store"]
     if alerts.webhook is not None:
-        channels.append("webhook")
+        channels.append(CAMERA_WEBHOOK)
     if alerts.mqtt is not None and "raksha" in alerts.mqtt.formats:
-        channels.append("mqtt")
+        channels.append(CAMERA_MQTT)
     return tuple(channels)
 
 
@@ -91,6 +97,7 @@ def build_notifiers(
                 f"alerts.webhook.secret_env: environment variable {wh.secret_env} is not set"
             )
         notifiers["webhook"] = WebhookNotifier(wh.url, secret.encode(), wh.timeout_s)
+        notifiers[CAMERA_WEBHOOK] = WebhookNotifier(wh.url, secret.encode(), wh.timeout_s)
     if alerts.mqtt is not None:
         from raksha.alerts.mqtt import MqttNotifier
 
@@ -116,6 +123,18 @@ def build_notifiers(
                 fmt=fmt,
                 render=body,
             )
+            if fmt == "raksha":  # the camera alerts' own connection and hold
+                notifiers[CAMERA_MQTT] = MqttNotifier(
+                    mq.host,
+                    mq.port,
+                    mq.topic_prefix,
+                    mq.qos,
+                    None if mq.client_id is None else f"{mq.client_id}-camera",
+                    username=user or None,
+                    password=password or None,
+                    fmt=fmt,
+                    render=body,
+                )
     for feed in alerts.feeds:
         from raksha.alerts.formats import render
         from raksha.alerts.webhook import WebhookNotifier

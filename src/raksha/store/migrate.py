@@ -70,16 +70,75 @@ def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def _sqlite_keys_off(conn: Connection) -> Iterator[None]:
+    """SQLite's foreign keys off while migrating, back on after. A migration that changes a
+    column rebuilds the table on SQLite (copy, drop, rename); with the keys on, dropping the
+    old table would cascade into its children and delete their rows (the deliveries of
+    every alert, when `alerts` is rebuilt). The pragma only takes effect outside a
+    transaction, so it is set before the migration's transaction begins."""
+    if conn.engine.url.get_backend_name() != "sqlite":
+        yield
+        return
+    conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    conn.commit()
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+        conn.commit()
+
+
+def _check_foreign_keys(conn: Connection) -> None:
+    """After a migration on SQLite: every reference still points at a row (else the
+    migration is rolled back)."""
+    if conn.engine.url.get_backend_name() != "sqlite":
+        return
+    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        tables = sorted({str(row[0]) for row in broken})
+        raise StoreError(
+            f"the migration left {len(broken)} broken reference(s) in {', '.join(tables)}; "
+            "nothing was changed"
+        )
+
+
 def migrate(target: str | URL | Engine, revision: str = "head") -> Engine:
     """Upgrade the database to `revision` (default: the newest) and return its engine."""
     engine = target if isinstance(target, Engine) else make_engine(target)
     try:
-        with _sqlite_file_lock(engine), engine.begin() as conn:
+        with (
+            _sqlite_file_lock(engine),
+            engine.connect() as conn,
+            _sqlite_keys_off(conn),
+            conn.begin(),
+        ):
             if is_postgres(engine):
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_ID})
             command.upgrade(alembic_config(conn), revision)
+            _check_foreign_keys(conn)
     except SQLAlchemyError as exc:
         raise StoreError(
             f"cannot migrate database {display_url(engine.url)!r}: {describe(exc)}"
         ) from None
     return engine
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the database back to `revision` (for tests and a rollback by hand), keeping
+    every row as `migrate` does."""
+    try:
+        with (
+            _sqlite_file_lock(engine),
+            engine.connect() as conn,
+            _sqlite_keys_off(conn),
+            conn.begin(),
+        ):
+            if is_postgres(engine):
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_ID})
+            command.downgrade(alembic_config(conn), revision)
+            _check_foreign_keys(conn)
+    except SQLAlchemyError as exc:
+        raise StoreError(
+            f"cannot downgrade database {display_url(engine.url)!r}: {describe(exc)}"
+        ) from None
