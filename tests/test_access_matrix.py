@@ -189,7 +189,9 @@ def _camera_alert(w: World, own: bool) -> tuple[str, Any]:
     alert_id = f"00000000-0000-4000-9000-{next(w.counter):012d}"
     now = datetime.now(UTC)
     station = STATION_A if own else STATION_B
-    alert = ca.CameraAlert(alert_id, "cam-a", station, "frozen", now, now, "frozen")
+    # A camera of its own: a camera has one open alert of a kind at most.
+    camera = f"cam-a-{alert_id[-12:]}"
+    alert = ca.CameraAlert(alert_id, camera, station, "frozen", now, now, "frozen")
     with w.dash.store.engine.begin() as c:
         ca.raise_alert(c, alert, None, ("store",))
     return f"/api/camera-alerts/{alert_id}/acknowledge", {}

@@ -9,11 +9,13 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import av
 import cv2
@@ -27,6 +29,10 @@ from raksha.alerts.factory import camera_channels
 from raksha.alerts.formats import render
 from raksha.alerts.mqtt import MqttNotifier
 from raksha.audit.log import AuditLog
+from raksha.domain.types import Frame
+from raksha.errors import RakshaError, SourceError
+from raksha.pipeline.analyzer import FrameAnalyzer
+from raksha.pipeline.camera import CameraPipeline
 from raksha.pipeline.camera_faults import CameraFaultReporter
 from raksha.pipeline.camera_health import (
     CameraHealthMonitor,
@@ -36,10 +42,14 @@ from raksha.pipeline.camera_health import (
     Raised,
     pixelated_jpeg,
 )
-from raksha.site.config import AlertsConfig, CameraHealthConfig
+from raksha.pipeline.incident_sink import IncidentSink
+from raksha.services.retention import drop_old_camera_snapshots
+from raksha.site.config import AlertsConfig, CameraConfig, CameraHealthConfig
+from raksha.sources.base import FrameSource, SourceHealth
 from raksha.store import camera_alerts as rows
 from raksha.store import migrate
 from raksha.store.outbox import SqlOutbox
+from raksha.store.repository import IncidentStore
 from raksha.store.tables import alert_deliveries, alerts, camera_alerts
 
 FPS = 5.0
@@ -245,9 +255,9 @@ def test_snapshot_is_coarsely_pixelated() -> None:
     assert len(data) < 20_000
     out = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
     assert out.shape == (108, 192)
-    # 16 blocks across, each 12 px: inside a block the picture is flat (JPEG noise aside).
-    for x in range(0, 192, 12):
-        block = out[:, x + 3 : x + 9].astype(np.int16)
+    # 8 blocks across, each 24 px: inside a block the picture is flat (JPEG noise aside).
+    for x in range(0, 192, 24):
+        block = out[:, x + 4 : x + 20].astype(np.int16)
         assert np.abs(np.diff(block, axis=1)).max() <= 16
 
 
@@ -444,11 +454,16 @@ def test_raksha_run_raises_and_clears_a_frozen_picture(
 
 
 def test_default_settings_raise_nothing_on_the_real_clips(videos_dir: Path) -> None:
-    """The defaults on every sample clip at 5 fps, each clip looped to 3 minutes (as `raksha
-    run` replays a file camera): no camera alert."""
-    for path in sorted(videos_dir.iterdir()):
-        if path.suffix not in (".mp4", ".mov"):
-            continue
+    """The defaults on every sample clip at 5 fps, at full resolution (as the pipeline hands
+    frames to the health check), each clip looped to 3 minutes (as `raksha run` replays a
+    file camera): no camera alert. No clip found fails in CI (nothing checked is no pass)."""
+    clips = [p for p in sorted(videos_dir.iterdir()) if p.suffix in (".mp4", ".mov")]
+    if not clips:
+        msg = f"no sample clip (.mp4, .mov) in {videos_dir}"
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(msg)
+        pytest.skip(msg)
+    for path in clips:
         frames: list[tuple[float, np.ndarray]] = []
         nxt = 0.0
         with av.open(str(path)) as c:
@@ -456,8 +471,7 @@ def test_default_settings_raise_nothing_on_the_real_clips(videos_dir: Path) -> N
                 t = float(fr.time or 0.0)
                 if t >= nxt:
                     nxt = t + 1 / FPS
-                    small = cv2.resize(fr.to_ndarray(format="bgr24"), (320, 180))
-                    frames.append((t, small))
+                    frames.append((t, fr.to_ndarray(format="bgr24")))
         mon = CameraHealthMonitor(CameraHealthConfig())
         duration = frames[-1][0] + 1 / FPS
         offset, out = 0.0, []
@@ -466,3 +480,268 @@ def test_default_settings_raise_nothing_on_the_real_clips(videos_dir: Path) -> N
                 out += mon.observe(img, offset + t)
             offset += duration
         assert out == [], (path.name, out)
+
+
+# ---- review fixes: noise is not frozen, cool-down, store reconciliation, wiring --------------
+
+
+def noisy(base: np.ndarray, rng: np.random.Generator, sigma: float) -> np.ndarray:
+    """`base` with Gaussian sensor noise of `sigma` grey levels (the same on each channel)."""
+    noise = rng.standard_normal(base.shape[:2], dtype=np.float32) * np.float32(sigma)
+    return np.clip(base + noise[:, :, None] + 0.5, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("sigma", [1.0, 2.0])
+def test_a_still_street_with_sensor_noise_is_not_frozen(sigma: float) -> None:
+    """An empty street at 2 am, at 1080p as the pipeline hands it over (full resolution) and
+    scaled down to 640x360: the sensor noise alone makes each frame differ, so no `frozen`;
+    the same picture repeated exactly (a stuck decoder) is."""
+    rng = np.random.default_rng(7)
+    base = scene(4, (1080, 1920)).astype(np.float32)
+    for size in (None, (640, 360)):
+        mon = CameraHealthMonitor(CFG)
+        frames = []
+        for _ in range(seconds(14)):
+            img = noisy(base, rng, sigma)
+            frames.append(
+                img if size is None else cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+            )
+        changes, t = feed(mon, frames, 0.0)
+        assert raised(changes, FaultKind.FROZEN) == [], (sigma, size)
+        repeats, _ = feed(mon, [frames[-1]] * seconds(11), t)
+        assert len(raised(repeats, FaultKind.FROZEN)) == 1, (sigma, size)
+
+
+def test_a_cleared_kind_is_not_raised_again_within_the_cool_down() -> None:
+    cfg = CFG.model_copy(update={"cooldown_s": 60.0})
+    mon = CameraHealthMonitor(cfg)
+    base = scene()
+    still = live(base, 99)
+    t = 0.0
+    up, t = feed(mon, [live(base, i) for i in range(3)] + [still] * seconds(11), t)
+    assert len(raised(up, FaultKind.FROZEN)) == 1
+    down, t = feed(mon, [live(base, i) for i in range(seconds(6))], t)
+    assert len(cleared(down, FaultKind.FROZEN)) == 1
+    t_clear = cleared(down, FaultKind.FROZEN)[0]
+    again, t = feed(mon, [still] * seconds(20), t)  # frozen again, within the minute
+    assert raised(again, FaultKind.FROZEN) == []
+    late, t = feed(mon, [still] * seconds(40), t)
+    [t_again] = raised(late, FaultKind.FROZEN)
+    assert t_again - t_clear >= 60.0 - 1e-6
+
+
+def reporter(engine: Engine, clock: Clock, camera: str = "cam-r") -> CameraFaultReporter:
+    return CameraFaultReporter(
+        CFG,
+        engine,
+        camera_id=camera,
+        station_id="station-a",
+        channels=("store",),
+        clock=lambda: clock.mono,
+        wall=lambda: clock.wall,
+    )
+
+
+def lose_video(rep: CameraFaultReporter, clock: Clock) -> None:
+    rep.poll()
+    for _ in range(21):
+        clock.advance(0.5)
+        rep.poll(online=False, failures=1)
+
+
+def frames_again(rep: CameraFaultReporter, clock: Clock, n: int = 30) -> None:
+    base = scene()
+    for k in range(n):
+        clock.advance(0.2)
+        rep.frame(live(base, k), k / FPS)
+        rep.poll()
+
+
+def test_a_restart_clears_an_open_alert_whose_fault_is_gone(engine: Engine) -> None:
+    clock = Clock()
+    lose_video(reporter(engine, clock), clock)
+    assert [a.kind for a in rows.open_alerts(engine, "cam-r")] == ["video_loss"]
+    # Raksha restarts; the camera is fine again: the earlier run's alert is cleared.
+    clock.advance(60)
+    frames_again(reporter(engine, clock), clock)
+    assert rows.open_alerts(engine, "cam-r") == []
+    [hist] = rows.history(engine, "cam-r")
+    assert hist.cleared_at is not None
+
+
+def test_a_clear_the_store_missed_is_written_later(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock()
+    rep = reporter(engine, clock)
+    lose_video(rep, clock)
+    real_clear = rows.clear
+
+    def down(*_: Any, **__: Any) -> Any:
+        raise RakshaError("the store is unreachable")
+
+    monkeypatch.setattr(rows, "clear", down)
+    frames_again(rep, clock)  # cleared in memory; the write failed
+    assert rep.monitor.active == []
+    assert [a.kind for a in rows.open_alerts(engine, "cam-r")] == ["video_loss"]
+    monkeypatch.setattr(rows, "clear", real_clear)
+    frames_again(rep, clock, 2)
+    assert rows.open_alerts(engine, "cam-r") == []
+
+
+def test_raising_is_idempotent_and_clearing_closes_every_open_row(engine: Engine) -> None:
+    def alert(i: int) -> rows.CameraAlert:
+        at = datetime(2026, 12, 6, 8, i, tzinfo=UTC)
+        return rows.CameraAlert(f"ca-{i}", "cam-i", "station-a", "frozen", at, at, "frozen")
+
+    with engine.begin() as c:
+        assert rows.raise_alert(c, alert(1), None, ("store",)) is not None
+    with engine.begin() as c:
+        assert rows.raise_alert(c, alert(2), None, ("store",)) is None
+    assert [a.id for a in rows.open_alerts(engine, "cam-i")] == ["ca-1"]
+    # Two open rows (from before the fix): one clear closes both.
+    with engine.begin() as c:
+        c.execute(
+            camera_alerts.insert(),
+            {
+                "id": "ca-3",
+                "camera_id": "cam-i",
+                "station_id": "station-a",
+                "kind": "frozen",
+                "since": alert(3).since,
+                "raised_at": alert(3).since,
+                "message": "frozen",
+                "snapshot": None,
+                "cleared_at": None,
+            },
+        )
+    with engine.begin() as c:
+        done = rows.clear(c, "cam-i", "frozen", alert(9).since, ("store",))
+    assert done is not None and done.id == "ca-1"
+    assert rows.open_alerts(engine, "cam-i") == []
+
+
+class FakeSource:
+    def __init__(self, frames: int) -> None:
+        self.left = frames
+        self.index = 0
+
+    def info(self) -> Any:
+        return None
+
+    def read(self) -> Frame | None:
+        if self.left == 0:
+            raise SourceError("rtsp: gave up after 3 reconnect attempts")
+        self.left -= 1
+        self.index += 1
+        img = live(scene(), self.index)
+        return Frame(img, self.index / FPS, self.index, "cam-p", time.monotonic())
+
+    def health(self) -> SourceHealth:
+        return SourceHealth(online=True)
+
+    def close(self) -> None:
+        pass
+
+
+class BrokenAnalyzer:
+    motion = None
+    shadow_frame = None
+
+    def analyze(self, frame: Frame) -> Any:
+        raise RuntimeError("an analyser bug")
+
+    def finish(self) -> list[Any]:
+        return []
+
+    def finish_shadow(self) -> list[Any]:
+        return []
+
+
+class Nothing:
+    def __getattr__(self, name: str) -> Any:
+        return lambda *a, **k: None
+
+
+def test_the_pipeline_feeds_health_before_analysis_and_raises_when_it_gives_up(
+    engine: Engine,
+) -> None:
+    """Frames reach the health check even when analysis fails (no false "no video"); a live
+    camera that gives up reconnecting ends with its video loss and reconnect alerts open."""
+    seen: list[float] = []
+
+    class Counting(CameraFaultReporter):
+        def frame(self, image: np.ndarray, t: float) -> None:
+            seen.append(t)
+            super().frame(image, t)
+
+    faults = Counting(CFG, engine, camera_id="cam-p", station_id="station-a", channels=("store",))
+    cam = CameraConfig(id="cam-p", hotspot="h1", url="rtsp://10.0.0.9/stream")
+    pipe = CameraPipeline(
+        cam,
+        open_source=lambda: cast(FrameSource, FakeSource(5)),
+        make_analyzer=lambda: cast(FrameAnalyzer, BrokenAnalyzer()),
+        sink=cast(IncidentSink, Nothing()),
+        store=cast(IncidentStore, Nothing()),
+        station_id="station-a",
+        stopping=threading.Event(),
+        faults=faults,
+    )
+    pipe.run()
+    assert len(seen) == 5 and pipe.stats.errors >= 5
+    kinds = sorted(a.kind for a in rows.open_alerts(engine, "cam-p"))
+    assert kinds == ["reconnect", "video_loss"]
+
+
+def test_the_clip_check_fails_in_ci_without_clips(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="no sample clip"):
+        test_default_settings_raise_nothing_on_the_real_clips(tmp_path)
+
+
+def test_moved_is_not_raised_by_a_day_night_switch_or_a_covered_lens() -> None:
+    """Edges, not grey levels: a picture whose grey levels all change (here inverted, as an
+    IR switch can turn dark clothes bright) is the same scene; a covered lens raises
+    `covered`, never `moved` as well."""
+    mon = CameraHealthMonitor(CFG)
+    base = scene()
+    warm, t = feed(mon, [live(base, i) for i in range(seconds(12))], 0.0)
+    assert warm == []
+    night, t = feed(mon, [255 - live(base, i) for i in range(seconds(15))], t)
+    assert night == []
+    flat = np.full_like(base, 40)
+    covered, _ = feed(mon, [flat] * seconds(15), t)
+    assert raised(covered, FaultKind.COVERED) and raised(covered, FaultKind.MOVED) == []
+
+
+def test_cleared_alerts_snapshots_are_deleted_after_the_retention(engine: Engine) -> None:
+    at = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
+    for i, kind in enumerate(("frozen", "covered")):
+        alert = rows.CameraAlert(f"ca-{i}", "cam-s", "station-a", kind, at, at, kind)
+        with engine.begin() as c:
+            rows.raise_alert(c, alert, b"\xff\xd8 jpeg", ("store",))
+    with engine.begin() as c:
+        rows.clear(c, "cam-s", "frozen", at + timedelta(hours=1), ("store",))
+    store = cast(IncidentStore, type("S", (), {"engine": engine})())
+    cutoff = at + timedelta(days=30)
+    assert drop_old_camera_snapshots(store, cutoff, 30) == 1
+    assert rows.snapshot(engine, "ca-0") is None  # cleared and old: gone, the row stays
+    assert rows.get(engine, "ca-0") is not None
+    assert rows.snapshot(engine, "ca-1") is not None  # still open: kept
+    assert drop_old_camera_snapshots(store, cutoff, 30) == 0
+    [entry] = [e for e in AuditLog(engine).entries() if e.action == "camera.retention"]
+    assert entry.details["snapshots_deleted"] == ["ca-0"]
+
+
+def test_stream_times_that_stop_advancing_are_frozen() -> None:
+    """The frames still differ, but their stream time is stuck (a stalled demuxer handing out
+    the same timestamp): `frozen`, timed by the arrival (`seen`) clock."""
+    mon = CameraHealthMonitor(CFG)
+    base = scene()
+    out: list[Change] = []
+    for i in range(seconds(20)):
+        mon.seen(100.0 + i / FPS)
+        out += mon.observe(live(base, i), 3.0 if i >= seconds(3) else i / FPS)
+    assert [c.kind for c in out] == [FaultKind.FROZEN]

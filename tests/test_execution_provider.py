@@ -51,6 +51,41 @@ def test_cuda_without_a_cuda_provider_is_a_one_line_error(models_dir: Path) -> N
     assert [p for p in problems if p.startswith("execution.provider: cuda asked for")]
 
 
+class Cuda:
+    """A CPU session that says it runs on CUDA (a CUDA machine, pretended)."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+
+    def get_providers(self) -> list[str]:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)
+
+
+def test_cuda_listed_but_the_session_falls_back_to_the_cpu_is_a_one_line_error(
+    monkeypatch: pytest.MonkeyPatch, models_dir: Path
+) -> None:
+    """onnxruntime-gpu lists CUDA even where CUDA cannot start (no driver, no cuDNN), and
+    then runs the session on the CPU: that is refused, not run silently on the CPU."""
+    real = ort.InferenceSession
+
+    def session(source: Any, sess_options: Any = None, providers: Any = None) -> Any:
+        return real(source, sess_options=sess_options, providers=["CPUExecutionProvider"])
+
+    monkeypatch.setattr(
+        ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    )
+    monkeypatch.setattr(ort, "InferenceSession", session)
+    with pytest.raises(ConfigError) as err:
+        Models.load(AnalysisConfig.model_validate({"execution": {"provider": "cuda"}}), models_dir)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith("execution.provider: cuda asked for")
+    assert "CUDAExecutionProvider" in message and "execution.provider: cpu" in message
+
+
 def test_the_detector_and_expression_sessions_ask_for_the_provider(
     monkeypatch: pytest.MonkeyPatch, models_dir: Path
 ) -> None:
@@ -61,7 +96,7 @@ def test_the_detector_and_expression_sessions_ask_for_the_provider(
 
     def session(source: Any, sess_options: Any = None, providers: Any = None) -> Any:
         asked.append(list(providers))
-        return real(source, sess_options=sess_options, providers=["CPUExecutionProvider"])
+        return Cuda(real(source, sess_options=sess_options, providers=["CPUExecutionProvider"]))
 
     monkeypatch.setattr(
         ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]

@@ -4,7 +4,9 @@ Sessions run on the CPU provider. The face detector's and the expression model's
 (`accelerated=True`) run on the provider the config's `execution.provider` names instead
 (`use_provider`, set once when a run or an analysis starts), with the CPU provider behind it
 for any operator the accelerator lacks. Asking for `cuda` where onnxruntime has no CUDA
-provider is a one-line ConfigError, never a silent fallback to the CPU.
+provider, or where a session asked for CUDA starts on the CPU anyway (onnxruntime-gpu lists
+CUDA even where its libraries cannot load), is a one-line ConfigError, never a silent
+fallback to the CPU.
 """
 
 from __future__ import annotations
@@ -74,7 +76,18 @@ def cpu_session(model: Path | bytes, threads: int, what: str, *, accelerated: bo
     if accelerated and _provider != "cpu":
         providers = [PROVIDERS[_provider], _CPU]
     try:
-        return ort.InferenceSession(source, sess_options=opts, providers=providers)
+        session = ort.InferenceSession(source, sess_options=opts, providers=providers)
     except Exception as exc:  # onnxruntime raises its own exception types
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"cannot load {what}: {first}") from None
+    if providers[0] != _CPU:
+        # onnxruntime-gpu lists CUDA whether or not CUDA can start here (no driver, no
+        # cuDNN), then quietly runs the session on the CPU: refuse that.
+        got = list(session.get_providers())
+        if not got or got[0] != providers[0]:
+            raise ConfigError(
+                f"execution.provider: {_provider} asked for, but onnxruntime could not start "
+                f"{providers[0]} for {what} (it runs on {', '.join(got) or 'nothing'}); check "
+                f"the GPU driver, CUDA and cuDNN, or set execution.provider: cpu"
+            )
+    return session

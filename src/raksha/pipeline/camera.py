@@ -24,6 +24,7 @@ from raksha.errors import RakshaError
 from raksha.incidents.model import CameraHealth
 from raksha.pipeline.analyzer import FrameAnalyzer
 from raksha.pipeline.camera_faults import CameraFaultReporter
+from raksha.pipeline.camera_health import U8
 from raksha.pipeline.incident_sink import IncidentSink
 from raksha.pipeline.shadow import ShadowSink
 from raksha.site.config import CameraConfig
@@ -226,14 +227,19 @@ class CameraPipeline(threading.Thread):
             except RakshaError as exc:
                 self.stats.errors += 1
                 log.error("camera %s: %s", cam.id, exc)
+                self._gave_up()
                 self._status(False, str(exc), force=True)
                 return
             health = source.health()
             if frame is None:
                 if self._stopping.is_set():
                     break
+                self._gave_up()
                 self._status(False, "stream ended" if self.is_file else "stream lost", force=True)
                 return
+            # Camera health sees every frame read, before analysis: an analyser bug or a
+            # store hiccup is no "no video".
+            self._health_frame(frame.image, frame.t)
             try:
                 analysis = analyzer.analyze(frame)
                 self.stats.frame_latency_s.append(time.monotonic() - frame.captured_at)
@@ -246,8 +252,6 @@ class CameraPipeline(threading.Thread):
                         self._peak_distress = score
                 self.stats.events += len(analysis.opened)
                 self._sink.handle(cam, frame, analysis)
-                if self._faults is not None:
-                    self._faults.frame(frame.image, frame.t)
                 if self._shadow_sink is not None and analyzer.shadow_frame is not None:
                     self._shadow_sink.handle(cam, analyzer.shadow_frame)
             except RakshaError as exc:  # e.g. the store is briefly unreachable
@@ -265,6 +269,24 @@ class CameraPipeline(threading.Thread):
             # Down but not yet polled (a short run): the source knows why.
             down_for = source.health().last_error
         self._status(False, down_for if down_for not in (None, "connecting") else "stopped", True)
+
+    def _health_frame(self, image: U8, t: float) -> None:
+        if self._faults is None:
+            return
+        try:
+            self._faults.frame(image, t)
+        except Exception:  # a health-check bug must not stop the camera
+            log.exception("camera %s: camera health check failed", self.camera.id)
+
+    def _gave_up(self) -> None:
+        """A live camera's thread ends without being stopped: nothing polls it any more, so
+        its video loss (and reconnect) alerts are raised now and stay open."""
+        if self._faults is None or self.is_file or self._stopping.is_set():
+            return
+        try:
+            self._faults.gave_up()
+        except Exception:
+            log.exception("camera %s: cannot raise its camera alerts", self.camera.id)
 
     def _count(
         self, source: FrameSource, analyzer: FrameAnalyzer, timings: Mapping[str, float]

@@ -9,15 +9,20 @@ it held, a one-line message, a coarsely pixelated JPEG snapshot when there is a 
 `Cleared` one.
 
 Each condition has time hysteresis: it must hold for its seconds to raise, and be gone for
-`clear_s` to clear, so a borderline camera does not flap. The kinds:
+`clear_s` to clear, so a borderline camera does not flap; once cleared, the same kind is not
+raised again on that camera for `cooldown_s`. The kinds:
 
 - `video_loss`: no frame for `video_loss_s` (the camera should be live);
-- `frozen`: consecutive frames nearly identical (mean absolute difference of small grey
-  thumbnails below a floor) for `frozen_s`, while the stream keeps delivering frames;
+- `frozen`: consecutive frames repeat (99 % of the grey pixels, sampled without averaging at
+  up to 640 px across, differ by at most `frozen_max_diff`, 0 by default: exact repeats) for
+  `frozen_s`, while the stream keeps delivering frames; or the frames' stream times stop
+  advancing (timed then by `seen`). Sensor noise makes a still street's frames differ, so a
+  quiet night is not a frozen picture;
 - `covered`: the whole frame flat (low grey standard deviation) or blurred (low variance of
   its Laplacian) for `covered_s`: a covered, sprayed or defocused lens;
 - `moved`: the scene no longer matches the reference learnt over the first `reference_s`
-  seconds (normalised correlation of small grey thumbnails below a floor) for `moved_s`;
+  seconds (normalised correlation of 32x18 edge thumbnails, the gradient magnitude, below
+  a floor) for `moved_s`, not checked while the lens is covered;
   `relearn()` (an officer acknowledged the alert) learns a new reference;
 - `reconnect`: `reconnect_failures` reconnect attempts failed in a row.
 
@@ -38,12 +43,17 @@ from raksha.site.config import CameraHealthConfig
 F32 = npt.NDArray[np.float32]
 U8 = npt.NDArray[np.uint8]
 
-#: Thumbnail sizes (width, height): frozen test, scene reference, sharpness.
-FROZEN_SIZE = (64, 36)
+#: The frozen test samples (never averages) the grey frame down to at most this width.
+FROZEN_WIDTH = 640
+#: Share of the sampled pixels that may differ by more than `frozen_max_diff` in a repeat.
+FROZEN_OUTLIERS = 0.01
+#: Thumbnail sizes (width, height): scene reference, sharpness.
 SCENE_SIZE = (32, 18)
 SHARP_SIZE = (160, 90)
-#: The snapshot: this many blocks across (a face is a block or two: not recognisable).
-SNAPSHOT_BLOCKS = 16
+#: The snapshot: this many blocks across. 8, not 16: a face close to the lens can fill an
+#: eighth of the frame, and at 8 blocks even such a face is one or two flat blocks (no
+#: features); a covered lens or a turned camera still shows.
+SNAPSHOT_BLOCKS = 8
 SNAPSHOT_WIDTH = 192
 
 
@@ -88,9 +98,11 @@ class _Condition:
 
     raise_s: float
     clear_s: float
+    cooldown_s: float = 0.0
     bad_since: float | None = None
     good_since: float | None = None
     active: bool = False
+    cleared_at: float | None = None
 
     def update(self, bad: bool, t: float) -> bool | None:
         """True: raise now; False: clear now; None: no change."""
@@ -98,7 +110,8 @@ class _Condition:
             self.good_since = None
             if self.bad_since is None:
                 self.bad_since = t
-            if not self.active and t - self.bad_since >= self.raise_s:
+            cooling = self.cleared_at is not None and t - self.cleared_at < self.cooldown_s
+            if not self.active and not cooling and t - self.bad_since >= self.raise_s:
                 self.active = True
                 return True
             return None
@@ -109,6 +122,7 @@ class _Condition:
             self.good_since = t
         if t - self.good_since >= self.clear_s:
             self.active, self.bad_since, self.good_since = False, None, None
+            self.cleared_at = t
             return False
         return None
 
@@ -123,10 +137,32 @@ def thumbnail(grey_image: U8, size: tuple[int, int]) -> F32:
     return np.asarray(small, dtype=np.float32)
 
 
+def sampled(grey_image: U8, width: int = FROZEN_WIDTH) -> U8:
+    """`grey_image` sampled (every n-th pixel, no averaging: its noise kept) to at most
+    `width` pixels across."""
+    step = max(1, -(-grey_image.shape[1] // width))
+    return np.ascontiguousarray(grey_image[::step, ::step])
+
+
+def repeat_outliers(a: U8, b: U8, max_diff: float) -> float:
+    """Share of the pixels of `a` and `b` (same shape) differing by more than `max_diff`."""
+    d = np.abs(a.astype(np.int16) - b.astype(np.int16))
+    return float(np.count_nonzero(d > max_diff)) / max(1, d.size)
+
+
 def sharpness(grey_image: U8) -> float:
     """Variance of the Laplacian of a 160x90 grey thumbnail (low: blurred or flat)."""
     small = thumbnail(grey_image, SHARP_SIZE)
     return float(cv2.Laplacian(small, cv2.CV_32F).var())
+
+
+def edge_thumbnail(small: F32) -> F32:
+    """Gradient magnitude of a 160x90 grey thumbnail, shrunk to 32x18: where the scene's
+    edges are, which a day/night (IR) switch or a lighting change moves far less than its
+    grey levels."""
+    gx = cv2.Sobel(small, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(small, cv2.CV_32F, 0, 1, ksize=3)
+    return thumbnail(cv2.magnitude(gx, gy), SCENE_SIZE)  # type: ignore[arg-type]
 
 
 def correlation(a: F32, b: F32) -> float:
@@ -153,6 +189,7 @@ def pixelated_jpeg(image: U8, blocks: int = SNAPSHOT_BLOCKS, width: int = SNAPSH
 class FrameMeasures:
     """What the detectors read from one frame (kept for tests and the clip check)."""
 
+    #: Share of the sampled pixels that changed since the previous frame (None: first).
     diff: float | None
     std: float
     sharpness: float
@@ -169,12 +206,16 @@ class CameraHealthMonitor:
     last_frame_t: float | None = None
     started_t: float | None = None
     last: FrameMeasures | None = None
-    _prev: F32 | None = None
+    _prev: U8 | None = None
     _ref_sum: F32 | None = None
     _ref_n: int = 0
     _ref_start: float | None = None
     _reference: F32 | None = None
     _image: U8 | None = None
+    #: The previous frame's stream time, `seen` time and the time conditions ran on.
+    _t_in: float | None = None
+    _t_mono: float | None = None
+    _t_eff: float | None = None
 
     def __post_init__(self) -> None:
         c = self.cfg
@@ -185,11 +226,19 @@ class CameraHealthMonitor:
             FaultKind.MOVED: c.moved_s,
             FaultKind.RECONNECT: 0.0,
         }
-        self.conditions = {k: _Condition(s, c.clear_s) for k, s in seconds.items()}
+        self.conditions = {k: _Condition(s, c.clear_s, c.cooldown_s) for k, s in seconds.items()}
 
     @property
     def active(self) -> list[FaultKind]:
         return [k for k, c in self.conditions.items() if c.active]
+
+    def seed(self, kinds: set[FaultKind]) -> None:
+        """Take `kinds` as already raised (open in the store from an earlier run): each clears
+        once its condition has been gone for `clear_s`, as if this monitor had raised it."""
+        for kind in kinds:
+            cond = self.conditions[kind]
+            if not cond.active:
+                cond.active, cond.bad_since, cond.good_since = True, None, None
 
     def relearn(self) -> None:
         """Learn the scene's reference again from the next `reference_s` seconds."""
@@ -199,25 +248,44 @@ class CameraHealthMonitor:
         if not self.cfg.enabled:
             return []
         self._image = image
+        stuck, t = self._advance(t)
         g = grey(image)
-        small = thumbnail(g, FROZEN_SIZE)
-        scene = thumbnail(g, SCENE_SIZE)
-        diff = None if self._prev is None else float(np.abs(small - self._prev).mean())
-        self._prev = small
+        small = sampled(g)
+        prev, self._prev = self._prev, small
+        diff = None
+        if prev is not None and prev.shape == small.shape:
+            diff = repeat_outliers(small, prev, self.cfg.frozen_max_diff)
         mid = thumbnail(g, SHARP_SIZE)
         std = float(mid.std())
         sharp = float(cv2.Laplacian(mid, cv2.CV_32F).var())
+        scene = edge_thumbnail(mid)
         corr = self._scene(scene, t, flat=std <= self.cfg.covered_max_std)
         self.last = FrameMeasures(diff, std, sharp, corr)
         c = self.cfg
         changes: list[Change] = []
         covered = std < c.covered_max_std or sharp < c.covered_max_sharpness
         self._step(FaultKind.COVERED, covered, t, changes)
-        if diff is not None:  # a flat picture cannot tell frozen from still: covered says it
-            self._step(FaultKind.FROZEN, diff < c.frozen_max_diff and not covered, t, changes)
-        if corr is not None:
+        if diff is not None or stuck:  # a flat picture cannot tell frozen from still: covered
+            repeat = stuck or (diff is not None and diff <= FROZEN_OUTLIERS)
+            self._step(FaultKind.FROZEN, repeat and not covered, t, changes)
+        if corr is not None and not covered:  # a covered lens says nothing of the scene
             self._step(FaultKind.MOVED, corr < c.moved_min_correlation, t, changes)
         return changes
+
+    def _advance(self, t: float) -> tuple[bool, float]:
+        """Whether the stream time `t` is stuck (not after the previous frame's), and the time
+        the frame conditions run on: the stream time, carried on by the monotonic time of
+        `seen` while the stream time is stuck (so a stuck clock can raise `frozen`)."""
+        mono = self.last_frame_t
+        if self._t_in is None or self._t_eff is None:
+            stuck, eff = False, t
+        elif t > self._t_in:
+            stuck, eff = False, self._t_eff + (t - self._t_in)
+        else:
+            gap = mono - self._t_mono if mono is not None and self._t_mono is not None else 0.0
+            stuck, eff = True, self._t_eff + max(0.0, gap)
+        self._t_in, self._t_mono, self._t_eff = t, mono, eff
+        return stuck, eff
 
     def seen(self, now: float) -> None:
         """A frame arrived at monotonic time `now`."""
@@ -236,6 +304,25 @@ class CameraHealthMonitor:
         limit = self.cfg.reconnect_failures
         failing = limit > 0 and not online and failures >= limit
         self._step(FaultKind.RECONNECT, failing, t, changes)
+        return changes
+
+    def give_up(self, t: float) -> list[Change]:
+        """The camera stopped retrying (its thread ends, nothing ticks any more): raise video
+        loss, and failing reconnects unless they are off, now; they stay raised."""
+        if not self.cfg.enabled:
+            return []
+        seen = self.last_frame_t if self.last_frame_t is not None else self.started_t
+        start = t if seen is None else min(seen, t)
+        kinds = [FaultKind.VIDEO_LOSS]
+        if self.cfg.reconnect_failures > 0:
+            kinds.append(FaultKind.RECONNECT)
+        changes: list[Change] = []
+        for kind in kinds:
+            cond = self.conditions[kind]
+            cond.good_since = None
+            if not cond.active:
+                cond.active, cond.bad_since = True, start
+                changes.append(Raised(kind, t - start, MESSAGES[kind]))
         return changes
 
     def _scene(self, scene: F32, t: float, *, flat: bool) -> float | None:

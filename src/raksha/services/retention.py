@@ -10,7 +10,9 @@ Policy (documented in docs/privacy.md):
 - the incident row, its history and the evidence *hashes* stay, so the record of what was
   captured and who saw it survives the pictures;
 - every deletion is appended to the audit log as `evidence.purged`, naming each file deleted
-  with its recorded SHA-256 (of the stored bytes) and content SHA-256 (of the plain picture).
+  with its recorded SHA-256 (of the stored bytes) and content SHA-256 (of the plain picture);
+- the pixelated snapshot of a camera alert cleared more than `retention_days` ago is deleted
+  from its row (audited as `camera.retention`, with the alerts' ids); the row stays.
 
 Each incident is purged in two steps. First, inside a transaction holding its row lock
 (`raksha.store.holds`), the hold is re-checked (a hold placed meanwhile wins) and the
@@ -40,7 +42,8 @@ from sqlalchemy import Connection, select
 from raksha.audit.log import AuditLog
 from raksha.audit.tables import audit_log
 from raksha.incidents.model import EvidenceFile, Incident, IncidentState, utcnow
-from raksha.store import holds
+from raksha.store import camera_alerts, holds
+from raksha.store._db import db_errors
 from raksha.store.errors import IncidentNotFound
 from raksha.store.repository import IncidentStore
 
@@ -66,6 +69,8 @@ class PurgeReport:
     files_failed: int = 0
     #: The purge stopped before the end (`stop`); the next one goes on.
     stopped: bool = False
+    #: Snapshots of cleared camera alerts deleted (`camera.retention`).
+    camera_snapshots: int = 0
 
 
 def _file_record(ev: EvidenceFile, size: int) -> dict[str, Any]:
@@ -204,6 +209,8 @@ def purge_expired_evidence(
     root = evidence_dir.resolve()
     expired = store.list_incidents(until=cutoff, limit=None)
     held = holds.held(store.engine, (i.id for i in expired if i.evidence)) if dry_run else set()
+    if not dry_run:
+        report.camera_snapshots = drop_old_camera_snapshots(store, cutoff, retention_days)
     for incident in expired:
         if stop is not None and stop():
             report.stopped = True
@@ -223,6 +230,24 @@ def purge_expired_evidence(
             report.files_deleted += len(present)
             report.bytes_deleted += sum(size for _, size in present)
     return report
+
+
+def drop_old_camera_snapshots(store: IncidentStore, cutoff: datetime, retention_days: int) -> int:
+    """Delete the snapshots of camera alerts cleared before `cutoff`, audited as
+    `camera.retention`; how many."""
+    now = utcnow()
+    with db_errors("cannot apply the camera alerts' retention"), store.engine.begin() as c:
+        dropped = camera_alerts.drop_old_snapshots(c, cutoff)
+        if dropped:
+            AuditLog.append_in(
+                c,
+                ACTOR,
+                "camera.retention",
+                target="camera_alerts",
+                details={"retention_days": retention_days, "snapshots_deleted": dropped},
+                at=now,
+            )
+    return len(dropped)
 
 
 #: Files younger than this are never swept: a process may be between writing an incident's

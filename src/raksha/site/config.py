@@ -422,17 +422,19 @@ class CameraHealthConfig(_Frozen):
     enabled: bool = True
     #: Video loss: a live camera delivered no frame for this long.
     video_loss_s: float = Field(15.0, gt=0, le=3600)
-    #: Frozen picture: consecutive frames differ by less than `frozen_max_diff` (mean absolute
-    #: difference of 64x36 grey thumbnails) for `frozen_s` seconds.
+    #: Frozen picture: consecutive frames repeat, for `frozen_s` seconds: 99 % of the grey
+    #: pixels (sampled, not averaged, at up to 640 px across) differ by at most
+    #: `frozen_max_diff` grey levels. 0 (the default): exact repeats only, as a stuck decoder
+    #: or encoder hands out; a still street's sensor noise is never taken for a frozen one.
     frozen_s: float = Field(20.0, gt=0, le=3600)
-    frozen_max_diff: float = Field(0.1, ge=0, le=255)
+    frozen_max_diff: float = Field(0.0, ge=0, le=255)
     #: Covered or defocused lens: the frame's grey standard deviation below `covered_max_std`
     #: or its Laplacian sharpness (variance, 160x90 grey) below `covered_max_sharpness`, for
     #: `covered_s` seconds.
     covered_s: float = Field(20.0, gt=0, le=3600)
     covered_max_std: float = Field(6.0, ge=0, le=255)
     covered_max_sharpness: float = Field(1.5, ge=0)
-    #: Scene changed (camera moved): the normalised correlation of the frame's 32x18 grey
+    #: Scene changed (camera moved): the normalised correlation of the frame's 32x18 edge
     #: thumbnail with the reference learnt over the first `reference_s` seconds below
     #: `moved_min_correlation` for `moved_s` seconds. Relearnt when an officer acknowledges.
     reference_s: float = Field(60.0, gt=0, le=3600)
@@ -442,6 +444,9 @@ class CameraHealthConfig(_Frozen):
     reconnect_failures: int = Field(3, ge=0)
     #: A raised alert clears once its condition has been gone this long (no flapping).
     clear_s: float = Field(10.0, ge=0, le=3600)
+    #: Once cleared, the same kind is not raised again on the camera for this long (a
+    #: borderline camera raises once, not every few minutes).
+    cooldown_s: float = Field(300.0, ge=0, le=86400)
 
 
 class TransparencyConfig(_Frozen):

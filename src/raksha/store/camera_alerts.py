@@ -30,6 +30,7 @@ __all__ = [
     "acknowledge",
     "acknowledged_open",
     "clear",
+    "drop_old_snapshots",
     "get",
     "history",
     "open_alerts",
@@ -148,8 +149,21 @@ def _payload(alert: CameraAlert, event: str, at: datetime) -> dict[str, Any]:
 
 def raise_alert(
     c: Connection, alert: CameraAlert, snapshot: bytes | None, channels: Sequence[str]
-) -> str:
-    """Store `alert` (open) and its `camera.fault` outbox alert; the outbox alert's id."""
+) -> str | None:
+    """Store `alert` (open) and its `camera.fault` outbox alert; the outbox alert's id. None
+    (nothing written) when the camera already has an open alert of that kind: raising is
+    idempotent, checked inside the caller's transaction."""
+    existing = c.execute(
+        select(C.c.id)
+        .where(
+            C.c.camera_id == alert.camera_id,
+            C.c.kind == alert.kind,
+            C.c.cleared_at.is_(None),
+        )
+        .limit(1)
+    ).first()
+    if existing is not None:
+        return None
     c.execute(
         insert(C),
         {
@@ -176,19 +190,38 @@ def raise_alert(
 def clear(
     c: Connection, camera_id: str, kind: str, at: datetime, channels: Sequence[str]
 ) -> CameraAlert | None:
-    """Clear the camera's open alert of `kind` (None when there is none) and enqueue its
-    `camera.recovered` outbox alert."""
-    row = c.execute(
-        select(*_COLUMNS).where(
-            C.c.camera_id == camera_id, C.c.kind == kind, C.c.cleared_at.is_(None)
-        )
-    ).first()
-    if row is None:
+    """Clear every open alert of the camera of `kind` (there should be one at most) and
+    enqueue one `camera.recovered` outbox alert, for the oldest; None when none was open."""
+    found = c.execute(
+        select(*_COLUMNS)
+        .where(C.c.camera_id == camera_id, C.c.kind == kind, C.c.cleared_at.is_(None))
+        .order_by(C.c.since, C.c.id)
+    ).all()
+    if not found:
         return None
-    c.execute(update(C).where(C.c.id == row.id).values(cleared_at=at))
-    alert = _row(row)
+    c.execute(
+        update(C)
+        .where(C.c.id.in_([r.id for r in found]), C.c.cleared_at.is_(None))
+        .values(cleared_at=at)
+    )
+    alert = _row(found[0])
     _enqueue(c, alert.station_id, _payload(alert, RECOVERED_EVENT, at), channels, at)
     return alert
+
+
+def drop_old_snapshots(c: Connection, before: datetime) -> list[str]:
+    """Delete the snapshots of alerts cleared before `before` (the rows stay); their ids."""
+    ids = [
+        str(i)
+        for i in c.execute(
+            select(C.c.id).where(
+                C.c.cleared_at.is_not(None), C.c.cleared_at < before, C.c.snapshot.is_not(None)
+            )
+        ).scalars()
+    ]
+    if ids:
+        c.execute(update(C).where(C.c.id.in_(ids)).values(snapshot=None))
+    return ids
 
 
 def open_alerts(engine: Engine, camera_id: str | None = None) -> list[CameraAlert]:
