@@ -31,6 +31,7 @@ from raksha.incidents.evidence import EvidenceWriter
 from raksha.models import file_sha256
 from raksha.ort_session import check_provider, use_provider
 from raksha.pipeline.analyzer import FrameAnalyzer, Models
+from raksha.pipeline.batcher import BatchedClassifier
 from raksha.pipeline.camera import CameraPipeline
 from raksha.pipeline.camera_faults import CameraFaultReporter
 from raksha.pipeline.clip_sink import ClipIncidentSink
@@ -162,6 +163,17 @@ def build_runtime(
     classifier = build_expression_classifier(cfg.expression, models_dir)
     model_file = getattr(classifier, "model_file", None)
     model_sha = file_sha256(Path(model_file)) if model_file is not None else ""
+    # With `expression.batching` on, the cameras' faces are read in one shared service that
+    # batches them (started with the cameras, stopped after them); off, each camera runs it.
+    batching = cfg.expression.batching
+    batched = (
+        BatchedClassifier.around(
+            classifier, max_batch=batching.max_batch, max_wait_ms=batching.max_wait_ms
+        )
+        if batching.enabled
+        else None
+    )
+    camera_classifier: ExpressionClassifier = classifier if batched is None else batched
 
     # Where incidents go: routing, the store, the alert channels and their dispatcher.
     notifiers = build_notifiers(cfg.alerts, env, cfg.patrol_units)
@@ -240,7 +252,7 @@ def build_runtime(
         camera_pipeline(
             cfg,
             cam,
-            classifier=classifier,
+            classifier=camera_classifier,
             models_dir=models_dir,
             env=env,
             secrets=secrets,
@@ -264,7 +276,7 @@ def build_runtime(
         stopping=stopping,
         exit_at_end=exit_at_end,
         evidence_dir=cfg.evidence.dir,
-        background=[timer, retention],
+        background=[timer, retention] + ([] if batched is None else [batched]),
     )
 
 
