@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from alembic import command
@@ -103,9 +103,10 @@ def _check_foreign_keys(conn: Connection) -> None:
         )
 
 
-def migrate(target: str | URL | Engine, revision: str = "head") -> Engine:
-    """Upgrade the database to `revision` (default: the newest) and return its engine."""
-    engine = target if isinstance(target, Engine) else make_engine(target)
+def _move(engine: Engine, step: Callable[[Config, str], None], revision: str, what: str) -> None:
+    """Run one Alembic command (upgrade or downgrade to `revision`) in one transaction: one
+    process at a time, SQLite's foreign keys off for the table rebuilds and checked before
+    commit."""
     try:
         with (
             _sqlite_file_lock(engine),
@@ -115,30 +116,22 @@ def migrate(target: str | URL | Engine, revision: str = "head") -> Engine:
         ):
             if is_postgres(engine):
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_ID})
-            command.upgrade(alembic_config(conn), revision)
+            step(alembic_config(conn), revision)
             _check_foreign_keys(conn)
     except SQLAlchemyError as exc:
         raise StoreError(
-            f"cannot migrate database {display_url(engine.url)!r}: {describe(exc)}"
+            f"cannot {what} database {display_url(engine.url)!r}: {describe(exc)}"
         ) from None
+
+
+def migrate(target: str | URL | Engine, revision: str = "head") -> Engine:
+    """Upgrade the database to `revision` (default: the newest) and return its engine."""
+    engine = target if isinstance(target, Engine) else make_engine(target)
+    _move(engine, command.upgrade, revision, "migrate")
     return engine
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Take the database back to `revision` (for tests and a rollback by hand), keeping
     every row as `migrate` does."""
-    try:
-        with (
-            _sqlite_file_lock(engine),
-            engine.connect() as conn,
-            _sqlite_keys_off(conn),
-            conn.begin(),
-        ):
-            if is_postgres(engine):
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_ID})
-            command.downgrade(alembic_config(conn), revision)
-            _check_foreign_keys(conn)
-    except SQLAlchemyError as exc:
-        raise StoreError(
-            f"cannot downgrade database {display_url(engine.url)!r}: {describe(exc)}"
-        ) from None
+    _move(engine, command.downgrade, revision, "downgrade")
