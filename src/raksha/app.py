@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -138,24 +139,72 @@ def _close_all(notifiers: Mapping[str, object]) -> None:
             close()
 
 
-def build_runtime(
-    cfg: RunConfig,
-    *,
-    models_dir: Path | None = None,
-    exit_at_end: bool = False,
-    env: Mapping[str, str] | None = None,
-    on_stored: Callable[[StoredIncident], None] | None = None,
-) -> Runtime:
-    """Every enabled camera's pipeline, the incident sink, the store and the alert
-    dispatcher of `cfg`. Fails fast (a `RakshaError` naming the problem) on anything a
-    camera would otherwise fail on later: models, secrets, alert channels, the database."""
-    env = os.environ if env is None else env
-    models_dir = models_dir if models_dir is not None else cfg.models_dir
-    problems = preflight(cfg, models_dir=models_dir, env=env)
-    if problems:
-        raise ConfigError("; ".join(problems))
-    secrets = load_site_secrets(cfg)
+@dataclass
+class CameraParts:
+    """What the camera pipelines of one process share: the expression model (batched or
+    not), the store, the incident sink with its spool, the watchlist, shadow mode and each
+    camera's station. `raksha run` builds one; each cluster host (`raksha.cluster`) builds
+    its own and starts and stops cameras on it as they are assigned."""
 
+    cfg: RunConfig
+    models_dir: Path | None
+    env: Mapping[str, str]
+    secrets: Mapping[str, str]
+    classifier: ExpressionClassifier
+    store: IncidentStore
+    sink: IncidentSink
+    spool: Spool
+    stations: Mapping[str, str]
+    #: The shared batching service when `expression.batching` is on (start and stop it).
+    batched: BatchedClassifier | None = None
+    shadow: ShadowModels | None = None
+    shadow_sink: ShadowSink | None = None
+    watchlist: WatchlistShared | None = None
+
+    def spooled_files(self) -> set[str]:
+        """The evidence files of incidents waiting in the spool (kept by the sweep)."""
+        return {
+            str(f["path"])
+            for _, doc in self.spool.pending()
+            for f in doc.get("files", [])
+            if isinstance(f, dict) and f.get("path")
+        }
+
+    def pipeline(
+        self, camera: CameraConfig, stopping: threading.Event, *, play_once: bool
+    ) -> CameraPipeline:
+        """A new pipeline for `camera` (not started); `stopping` ends it."""
+        return camera_pipeline(
+            self.cfg,
+            camera,
+            classifier=self.classifier,
+            models_dir=self.models_dir,
+            env=self.env,
+            secrets=self.secrets,
+            sink=self.sink,
+            store=self.store,
+            station_id=self.stations[camera.id],
+            stopping=stopping,
+            play_once=play_once,
+            shadow=self.shadow,
+            shadow_sink=self.shadow_sink,
+            watchlist=self.watchlist,
+        )
+
+
+def camera_parts(
+    cfg: RunConfig,
+    store: IncidentStore,
+    *,
+    models_dir: Path | None,
+    env: Mapping[str, str],
+    on_stored: Callable[[StoredIncident], None] | None = None,
+    spool_path: Path | None = None,
+) -> CameraParts:
+    """The shared parts of `cfg`'s camera pipelines in this process, over `store` (already
+    configured). `spool_path` overrides where refused incidents wait (each cluster host has
+    its own)."""
+    secrets = load_site_secrets(cfg)
     use_provider(cfg.execution.provider)  # the detector's and expression model's sessions
     # Models: the detector is checked here and built per camera (it keeps per-size state);
     # the expression model (an onnxruntime session, thread-safe) is shared.
@@ -173,51 +222,18 @@ def build_runtime(
         if batching.enabled
         else None
     )
-    camera_classifier: ExpressionClassifier = classifier if batched is None else batched
-
-    # Where incidents go: routing, the store, the alert channels and their dispatcher.
-    notifiers = build_notifiers(cfg.alerts, env, cfg.patrol_units)
     router = Router.from_site(cfg)
-    store = configure_store(IncidentStore.open(storage_url(cfg, env, secrets)), cfg)
-    push = push_notifier(cfg, store, env)
-    if push is not None:
-        notifiers["push"] = push
-    dispatcher = OutboxDispatcher(store, notifiers)
-    # Deadlines live in the store; every process fires the passed ones, each once.
-    timer = EscalationTimer(
-        store, every_s=cfg.escalation.check_every_s, on_fired=lambda _: dispatcher.wake()
-    )
-
-    def stored(incident: StoredIncident) -> None:
-        dispatcher.wake()  # a new alert is in the outbox
-        if on_stored is not None:
-            on_stored(incident)
-
     spool = Spool(
-        cfg.incidents.spool or cfg.evidence.dir.parent / "raksha-incident-spool.db",
+        spool_path or cfg.incidents.spool or cfg.evidence.dir.parent / "raksha-incident-spool.db",
         max_items=cfg.incidents.spool_max,
     )
-
-    # Evidence a crash left without its incident row goes (audited); the spool's stays.
-    def spooled_files() -> set[str]:
-        """The evidence files of incidents waiting in the spool (kept by the sweep)."""
-        return {
-            str(f["path"])
-            for _, doc in spool.pending()
-            for f in doc.get("files", [])
-            if isinstance(f, dict) and f.get("path")
-        }
-
-    sweep_orphaned_evidence(store, cfg.evidence.dir, keep=spooled_files())
-    # Then on schedule (evidence.purge_every_s): the retention purge and the same sweep.
-    retention = retention_timer(cfg, store, keep=spooled_files)
     writer = EvidenceWriter.from_config(cfg.evidence, env)
     sink_args = (store, router, writer, cfg.hotspots, cfg.incidents, cfg.distress)
     sink_kw: dict[str, Any] = {
         "model_name": cfg.expression.model,
         "model_sha256": model_sha,
         "channels": list(store.workflow.station_channels),
-        "on_stored": stored,
+        "on_stored": on_stored,
         "spool": spool,
         "live_units": live_units(store),
     }
@@ -240,43 +256,90 @@ def build_runtime(
     # Shadow mode: another model or thresholds scored beside the live ones, stored only.
     shadow = ShadowModels.load(cfg, models_dir, model_sha)
     shadow_sink = None if shadow is None else ShadowSink(store, sink, shadow)
-
-    # The cameras: each routed to its station once; disabled ones are listed, never read.
+    # Each camera is routed to its station once.
     stations = {}
     for cam in cfg.cameras:
         hotspot = cfg.hotspot(cam.hotspot)
         stations[cam.id] = router.route(hotspot.lat, hotspot.lon).station_id
-    record_disabled_cameras(store, [c for c in cfg.cameras if not c.enabled], stations)
+    return CameraParts(
+        cfg=cfg,
+        models_dir=models_dir,
+        env=env,
+        secrets=secrets,
+        classifier=classifier if batched is None else batched,
+        store=store,
+        sink=sink,
+        spool=spool,
+        stations=stations,
+        batched=batched,
+        shadow=shadow,
+        shadow_sink=shadow_sink,
+        watchlist=watchlist,
+    )
+
+
+def build_runtime(
+    cfg: RunConfig,
+    *,
+    models_dir: Path | None = None,
+    exit_at_end: bool = False,
+    env: Mapping[str, str] | None = None,
+    on_stored: Callable[[StoredIncident], None] | None = None,
+    local_cameras: bool = True,
+) -> Runtime:
+    """Every enabled camera's pipeline, the incident sink, the store and the alert
+    dispatcher of `cfg`. Fails fast (a `RakshaError` naming the problem) on anything a
+    camera would otherwise fail on later: models, secrets, alert channels, the database.
+
+    With `local_cameras=False` (the driver of a cluster run) no camera runs here: the
+    runtime keeps the store, the outbox dispatcher and the timers, and the cluster's hosts
+    run the cameras."""
+    env = os.environ if env is None else env
+    models_dir = models_dir if models_dir is not None else cfg.models_dir
+    problems = preflight(cfg, models_dir=models_dir, env=env)
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+    # Where incidents go: the store, the alert channels and their dispatcher.
+    notifiers = build_notifiers(cfg.alerts, env, cfg.patrol_units)
+    store = configure_store(IncidentStore.open(storage_url(cfg, env, load_site_secrets(cfg))), cfg)
+    push = push_notifier(cfg, store, env)
+    if push is not None:
+        notifiers["push"] = push
+    dispatcher = OutboxDispatcher(store, notifiers)
+    # Deadlines live in the store; every process fires the passed ones, each once.
+    timer = EscalationTimer(
+        store, every_s=cfg.escalation.check_every_s, on_fired=lambda _: dispatcher.wake()
+    )
+
+    def stored(incident: StoredIncident) -> None:
+        dispatcher.wake()  # a new alert is in the outbox
+        if on_stored is not None:
+            on_stored(incident)
+
+    parts = camera_parts(cfg, store, models_dir=models_dir, env=env, on_stored=stored)
+    # Evidence a crash left without its incident row goes (audited); the spool's stays.
+    sweep_orphaned_evidence(store, cfg.evidence.dir, keep=parts.spooled_files())
+    # Then on schedule (evidence.purge_every_s): the retention purge and the same sweep.
+    retention = retention_timer(cfg, store, keep=parts.spooled_files)
+    # Disabled cameras are listed, never read.
+    record_disabled_cameras(store, [c for c in cfg.cameras if not c.enabled], parts.stations)
     stopping = threading.Event()
-    pipelines = [
-        camera_pipeline(
-            cfg,
-            cam,
-            classifier=camera_classifier,
-            models_dir=models_dir,
-            env=env,
-            secrets=secrets,
-            sink=sink,
-            store=store,
-            station_id=stations[cam.id],
-            stopping=stopping,
-            play_once=exit_at_end,
-            shadow=shadow,
-            shadow_sink=shadow_sink,
-            watchlist=watchlist,
-        )
-        for cam in cfg.cameras
-        if cam.enabled
-    ]
+    pipelines = (
+        [parts.pipeline(cam, stopping, play_once=exit_at_end) for cam in cfg.cameras if cam.enabled]
+        if local_cameras
+        else []
+    )
+    batched = [] if parts.batched is None or not local_cameras else [parts.batched]
     return Runtime(
         store=store,
         dispatcher=dispatcher,
-        sink=sink,
+        sink=parts.sink,
         pipelines=pipelines,
         stopping=stopping,
         exit_at_end=exit_at_end,
         evidence_dir=cfg.evidence.dir,
-        background=[timer, retention] + ([] if batched is None else [batched]),
+        background=[timer, retention, *batched],
     )
 
 

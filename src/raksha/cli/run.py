@@ -65,6 +65,7 @@ def _run(
     title: str,
     *,
     stop_on_interrupt: bool = False,
+    cluster: str | None = None,
 ) -> int:
     """Run until done or stopped; the number of incidents this run opened (merged
     re-detections not counted). With `stop_on_interrupt`, a Ctrl-C is raised again once the
@@ -87,7 +88,13 @@ def _run(
         if not stored.merged:
             opened.append(stored.incident_id)
 
-    runtime = build_runtime(cfg, models_dir=models, exit_at_end=exit_at_end, on_stored=on_stored)
+    coordinator = None
+    if cluster is None:
+        runtime = build_runtime(
+            cfg, models_dir=models, exit_at_end=exit_at_end, on_stored=on_stored
+        )
+    else:
+        runtime, coordinator = _cluster_runtime(cfg, cluster, models, exit_at_end)
 
     shown: list[dict[str, Any]] = []
     outage: list[str] = []
@@ -137,6 +144,9 @@ def _run(
         stats = [w.stats for w in runtime.pipelines]
         runtime.stop()
         signal.signal(signal.SIGTERM, old)
+    if coordinator is not None:
+        _print_cluster(coordinator)
+        return int(coordinator.opened)
     for s in stats:
         state = "error: " + s.last_error if s.errors and s.last_error else "ok"
         # Plain echo: one line per camera however long the error (no wrapping, no markup).
@@ -151,6 +161,40 @@ def _run(
     return len(opened)
 
 
+def _cluster_runtime(
+    cfg: Any, address: str, models: Path | None, exit_at_end: bool
+) -> tuple[Any, Any]:
+    try:
+        from raksha.cluster.run import cluster_runtime
+    except ImportError as exc:  # ray is an extra
+        raise RakshaError(
+            f"--cluster needs the cluster extra ({exc.name} is not installed): "
+            "pip install 'raksha[cluster]'"
+        ) from None
+    return cluster_runtime(cfg, address, models_dir=models, exit_at_end=exit_at_end)
+
+
+def _print_cluster(coordinator: Any) -> None:
+    """One line per camera from its host's last report, and every camera moved."""
+    status = coordinator.status()
+    for node, rep in sorted(coordinator.final_reports.items()):
+        for c in rep.cameras:
+            state = "error: " + c.last_error if c.errors and c.last_error else "ok"
+            p95 = f", p95 capture to score {c.p95_latency_ms:.0f} ms" if c.p95_latency_ms else ""
+            typer.echo(
+                f"camera {c.camera_id} (node {node[:12]}): {c.frames} frames, {c.faces} faces, "
+                f"{c.events} events ({state}); {c.dropped} frames dropped{p95}"
+            )
+    for m in status.moves:
+        back = f"analysed again after {m.back_after_s:.1f} s" if m.back_after_s else "not back"
+        typer.echo(
+            f"camera {m.camera_id} moved from node {m.from_node[:12]} to node "
+            f"{(m.to_node or '-')[:12]}: {back}"
+        )
+    for cam in status.unplaced:
+        typer.echo(f"camera {cam}: no host had room for it")
+
+
 def run(
     config: ConfigOpt = DEFAULT_CONFIG,
     exit_at_end: Annotated[
@@ -162,9 +206,17 @@ def run(
     ] = False,
     models: ModelsOpt = None,
     table: Annotated[bool, typer.Option("--table/--no-table", help="Live incident table.")] = True,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            help="Run the cameras on a Ray cluster: auto, ray://HOST:PORT or HOST:PORT "
+            "(docs/deploy-cluster.md; needs raksha[cluster] and PostgreSQL).",
+        ),
+    ] = None,
 ) -> None:
     """Run every enabled camera: detect distress, store incidents, send alerts."""
-    new = _run(config, models, exit_at_end, table, "Raksha incidents")
+    new = _run(config, models, exit_at_end, table, "Raksha incidents", cluster=cluster)
     typer.echo(f"{new} new incident(s) stored")
 
 

@@ -41,6 +41,7 @@ class Runtime:
         exit_at_end: bool = False,
         evidence_dir: Path = Path("evidence"),
         background: Sequence[Background] = (),
+        dispatch_every_s: float = 1.0,
     ) -> None:
         #: Started with the cameras, stopped before the store closes (the escalation timer,
         #: the MQTT intake).
@@ -52,6 +53,11 @@ class Runtime:
         self.stopping = stopping
         self.exit_at_end = exit_at_end
         self.evidence_dir = evidence_dir
+        #: Seconds between outbox rounds when nothing wakes the dispatcher (a cluster's hosts
+        #: cannot wake it: they store incidents in another process).
+        self.dispatch_every_s = dispatch_every_s
+        #: When set, `wait` ends when it says so (a cluster run: its cameras are elsewhere).
+        self.done: Callable[[], bool] | None = None
         self._dispatch_thread: threading.Thread | None = None
         self._status_thread: threading.Thread | None = None
 
@@ -63,7 +69,7 @@ class Runtime:
             self.sink.retry_unsaved(force=True)
         self._dispatch_thread = threading.Thread(
             target=self.dispatcher.run_forever,
-            args=(self.stopping, 1.0),
+            args=(self.stopping, self.dispatch_every_s),
             name="dispatcher",
             daemon=True,
         )
@@ -90,13 +96,18 @@ class Runtime:
     def wait(self, poll_s: float = 0.2, tick: Callable[[], None] | None = None) -> None:
         """Block until stopped; with exit_at_end, until every file camera has ended."""
         while not self.stopping.is_set():
-            if self.exit_at_end and self.files_done():
-                break
-            if not self.exit_at_end and not any(w.is_alive() for w in self.pipelines):
+            if self._finished():
                 break
             if tick is not None:
                 tick()
             time.sleep(poll_s)
+
+    def _finished(self) -> bool:
+        if self.done is not None:
+            return self.done()
+        if self.exit_at_end:
+            return self.files_done()
+        return not any(w.is_alive() for w in self.pipelines)
 
     def stop(self, drain_s: float = 10.0, store_wait_s: float = 30.0) -> None:
         """Stop cameras, then give pending alerts up to `drain_s` to go out. Anything not
@@ -113,26 +124,7 @@ class Runtime:
             self._status_thread.join(timeout=5)
         for b in self.background:
             b.stop()
-        # Every incident must be stored before we exit: retry those the store refused.
-        deadline = time.monotonic() + store_wait_s
-        while self.sink.retry_unsaved(force=True) and time.monotonic() < deadline:
-            time.sleep(1.0)
-        self.sink.close()  # the last event clips, onto stored incidents
-        waiting, in_memory = self.sink.unsaved, self.sink.unsaved_in_memory_only
-        if waiting - in_memory:
-            log.error(
-                "%d incident(s) not stored yet (store unreachable); they wait in the spool %s "
-                "and are stored on the next start",
-                waiting - in_memory,
-                self.sink.spool.path if self.sink.spool is not None else "-",
-            )
-        if in_memory:
-            log.critical(
-                "%d incident(s) could not be stored nor spooled and are lost with this process; "
-                "their evidence is on disk under %s",
-                in_memory,
-                self.evidence_dir,
-            )
+        flush_incidents(self.sink, self.evidence_dir, store_wait_s)
         deadline = time.monotonic() + drain_s
         while time.monotonic() < deadline:
             try:
@@ -148,3 +140,28 @@ class Runtime:
         if self.sink.spool is not None:
             self.sink.spool.close()
         self.store.close()
+
+
+def flush_incidents(sink: IncidentSink, evidence_dir: Path, store_wait_s: float = 30.0) -> None:
+    """At shutdown, once the cameras have stopped: store every incident the store refused
+    (retrying for up to `store_wait_s`), finish the last event clips, and say what is left
+    and where it waits."""
+    deadline = time.monotonic() + store_wait_s
+    while sink.retry_unsaved(force=True) and time.monotonic() < deadline:
+        time.sleep(1.0)
+    sink.close()  # the last event clips, onto stored incidents
+    waiting, in_memory = sink.unsaved, sink.unsaved_in_memory_only
+    if waiting - in_memory:
+        log.error(
+            "%d incident(s) not stored yet (store unreachable); they wait in the spool %s "
+            "and are stored on the next start",
+            waiting - in_memory,
+            sink.spool.path if sink.spool is not None else "-",
+        )
+    if in_memory:
+        log.critical(
+            "%d incident(s) could not be stored nor spooled and are lost with this process; "
+            "their evidence is on disk under %s",
+            in_memory,
+            evidence_dir,
+        )

@@ -1,0 +1,361 @@
+"""`raksha run --cluster`: placement (pure), and a real two-node Ray cluster on loopback
+running two file cameras into PostgreSQL, one node killed mid-run."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pg_support import admin_engine, pg_schema
+from raksha.cluster.placement import place
+from raksha.config import load_run_config
+from raksha.errors import ConfigError
+from raksha.store.repository import IncidentStore
+from test_run_pipeline import distress_clip, judge  # noqa: F401  (fixtures)
+
+# ---- placement --------------------------------------------------------------------------------
+
+
+def test_new_cameras_go_to_the_least_loaded_host_and_respect_capacity() -> None:
+    plan = place([f"c{i}" for i in range(7)], {"a": 4, "b": 2, "c": 0}, {})
+    load = Counter(plan.assignment.values())
+    assert load == {"a": 4, "b": 2}
+    assert plan.unplaced == ["c6"]
+    assert set(plan.moved) == set(plan.assignment)
+
+
+def test_running_cameras_stay_where_they_are() -> None:
+    current = {"c0": "b", "c1": "b", "c2": "a"}
+    plan = place(["c0", "c1", "c2", "c3"], {"a": 4, "b": 4}, current)
+    assert {c: plan.assignment[c] for c in current} == current
+    assert plan.moved == ["c3"]
+    assert plan.assignment["c3"] == "a"  # a has 1 of 4, b 2 of 4
+
+
+def test_a_lost_hosts_cameras_spread_over_the_others() -> None:
+    cams = [f"c{i:02d}" for i in range(30)]
+    first = place(cams, {"a": 10, "b": 10, "c": 10}, {})
+    assert Counter(first.assignment.values()) == {"a": 10, "b": 10, "c": 10}
+    survivors = {"a": 20, "c": 20}
+    second = place(cams, survivors, {c: h for c, h in first.assignment.items() if h != "b"})
+    assert Counter(second.assignment.values()) == {"a": 15, "c": 15}
+    assert sorted(second.moved) == first.cameras_of("b")
+    assert all(second.assignment[c] == h for c, h in first.assignment.items() if h != "b")
+
+
+def test_a_full_host_keeps_no_more_than_its_capacity() -> None:
+    plan = place(["c0", "c1", "c2"], {"a": 1, "b": 5}, {"c0": "a", "c1": "a", "c2": "a"})
+    assert Counter(plan.assignment.values()) == {"a": 1, "b": 2}
+    assert plan.assignment["c0"] == "a"
+
+
+def test_placement_is_deterministic_and_scales_to_a_city() -> None:
+    cams = [f"cam-{i:04d}" for i in range(1000)]
+    hosts = {f"node-{k}": 130 for k in range(8)}
+    shuffled = cams[:]
+    random.Random(3).shuffle(shuffled)
+    t0 = time.perf_counter()
+    plan = place(shuffled, hosts, {})
+    took = time.perf_counter() - t0
+    assert plan == place(cams, hosts, {})
+    assert not plan.unplaced
+    assert max(Counter(plan.assignment.values()).values()) == 125
+    assert took < 5  # (generous: a few milliseconds here; a sanity bound, not a benchmark)
+
+
+def test_negative_capacity_is_refused() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        place(["c"], {"a": -1}, {})
+
+
+# ---- addresses and stores ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("address", ["auto", "ray://10.0.0.1:10001", "head.local:6379"])
+def test_cluster_addresses_accepted(address: str) -> None:
+    from raksha.cluster.ray_hosts import check_address
+
+    assert check_address(address) == address
+
+
+@pytest.mark.parametrize("address", ["", "http://x:1", "head", "ray://head", "a b:1"])
+def test_bad_cluster_address_is_refused_with_what_is_accepted(address: str) -> None:
+    from raksha.cluster.ray_hosts import check_address
+
+    with pytest.raises(ConfigError, match="auto, ray://HOST:PORT or HOST:PORT"):
+        check_address(address)
+
+
+def test_a_cluster_run_refuses_sqlite(tmp_path: Path) -> None:
+    from raksha.cluster.run import check_shared_store
+    from test_run_pipeline import camera, write_config
+
+    cfg = load_run_config(
+        write_config(
+            tmp_path / "raksha.yaml", [camera("cam-1", "x.mp4")], f"sqlite:///{tmp_path}/r.db"
+        )
+    )
+    with pytest.raises(ConfigError, match="use PostgreSQL"):
+        check_shared_store(cfg, {})
+
+
+# ---- a real cluster -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ray_cluster() -> Iterator[Any]:
+    """A head (no cameras) and two camera nodes (room for two cameras each), on loopback.
+    Node death is noticed within about a second (health checks every 0.5 s)."""
+    from ray.cluster_utils import Cluster
+
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 0,
+            "include_dashboard": False,
+            "_system_config": {
+                "health_check_period_ms": 500,
+                "health_check_failure_threshold": 3,
+                "health_check_initial_delay_ms": 0,
+            },
+        },
+    )
+    try:
+        for _ in range(2):
+            cluster.add_node(num_cpus=1, resources={"raksha_cameras": 2})
+        cluster.wait_for_nodes()
+        yield cluster
+    finally:
+        import ray
+
+        ray.shutdown()
+        cluster.shutdown()
+
+
+SCHEMA_PREFIX = "raksha_cluster_t_"
+
+
+@contextmanager
+def pg_schema_url() -> Iterator[str]:
+    admin = admin_engine("the cluster tests", SCHEMA_PREFIX)
+    try:
+        with pg_schema(admin, SCHEMA_PREFIX) as url:
+            yield url
+    finally:
+        admin.dispose()
+
+
+def _per_camera(url: str) -> Counter[str]:
+    store = IncidentStore.open(url)
+    try:
+        return Counter(i.camera_id for i in store.list_incidents(limit=None))
+    finally:
+        store.close()
+
+
+@pytest.mark.slow
+def test_two_node_cluster_matches_one_process_and_survives_a_killed_node(
+    tmp_path: Path,
+    models_dir: Path,
+    distress_clip: Any,  # noqa: F811  (the fixture imported above)
+    ray_cluster: Any,
+) -> None:
+    from raksha.cluster.run import cluster_runtime
+    from test_run_pipeline import camera, run_to_end, write_config
+
+    cams = [camera("cam-north", distress_clip.path), camera("cam-south", distress_clip.path)]
+    # The reference: one process, the same clips.
+    with pg_schema_url() as single_url:
+        (tmp_path / "single").mkdir()
+        single_cfg = write_config(tmp_path / "single" / "raksha.yaml", cams, single_url)
+        run_to_end(single_cfg, models_dir)
+        expected = _per_camera(single_url)
+    assert expected == {"cam-north": 1, "cam-south": 1}, expected
+
+    with pg_schema_url() as url:
+        (tmp_path / "cluster").mkdir()
+        cfg = load_run_config(write_config(tmp_path / "cluster" / "raksha.yaml", cams, url))
+        runtime, coordinator = cluster_runtime(
+            cfg, ray_cluster.address, models_dir=models_dir, exit_at_end=True
+        )
+        runtime.start()
+        try:
+            # Both cameras analysing, one on each camera node.
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                status = coordinator.status()
+                if len(status.running()) == 2:
+                    break
+                time.sleep(0.2)
+            else:
+                pytest.fail(f"cameras not running on the cluster: {coordinator.status()}")
+            placement = coordinator.status().placement
+            assert len(set(placement.values())) == 2, placement
+            # Let the victim's incident be stored, then kill its node mid-clip.
+            victim_cam = "cam-north"
+            deadline = time.monotonic() + 30
+            while _per_camera(url)[victim_cam] < 1 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert _per_camera(url)[victim_cam] == 1
+            victim = next(n for n in ray_cluster.worker_nodes if n.node_id == placement[victim_cam])
+            killed_at = time.monotonic()
+            ray_cluster.remove_node(victim)
+            # Its camera is analysed again on the other node within 10 s.
+            while time.monotonic() - killed_at < 30:
+                moves = [m for m in coordinator.status().moves if m.camera_id == victim_cam]
+                if moves and moves[0].running_at is not None:
+                    break
+                time.sleep(0.1)
+            (move,) = [m for m in coordinator.status().moves if m.camera_id == victim_cam]
+            assert move.running_at is not None, move
+            assert move.running_at - killed_at < 10, move
+            assert move.to_node == placement["cam-south"]
+            runtime.wait()
+        finally:
+            runtime.stop()
+        # Exactly the incidents of the single process: the replayed event joined the stored one.
+        assert _per_camera(url) == expected
+        assert coordinator.done()
+
+
+@pytest.fixture
+def sim_cluster() -> Iterator[Any]:
+    """A head and three camera nodes for simulated hosts (no decoding), on loopback."""
+    from ray.cluster_utils import Cluster
+
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 0,
+            "include_dashboard": False,
+            "_system_config": {
+                "health_check_period_ms": 500,
+                "health_check_failure_threshold": 3,
+                "health_check_initial_delay_ms": 0,
+            },
+        },
+    )
+    try:
+        for _ in range(3):
+            cluster.add_node(num_cpus=0, resources={"raksha_cameras": 500})
+        cluster.wait_for_nodes()
+        yield cluster
+    finally:
+        import ray
+
+        ray.shutdown()
+        cluster.shutdown()
+
+
+@pytest.mark.slow
+def test_a_thousand_simulated_cameras_are_placed_and_replaced_after_a_node_loss(
+    sim_cluster: Any,
+) -> None:
+    from raksha.cluster.coordinator import CameraSpec, Coordinator
+    from raksha.cluster.ray_hosts import camera_nodes, connect, disconnect, start_host
+
+    connect(sim_cluster.address)
+    cams = [CameraSpec(f"cam-{i:04d}", is_file=False) for i in range(1000)]
+    coordinator = Coordinator(
+        cams, lambda node: start_host(node, kind="simulated"), camera_nodes, tick_s=0.25
+    )
+    t0 = time.monotonic()
+    coordinator.start()
+    try:
+        while time.monotonic() - t0 < 60 and len(coordinator.status().running()) < 1000:
+            time.sleep(0.1)
+        placed_s = time.monotonic() - t0
+        status = coordinator.status()
+        assert len(status.running()) == 1000, len(status.running())
+        load = Counter(status.placement.values())
+        assert sorted(load.values()) == [333, 333, 334], load
+        assert placed_s < 30
+        victim = next(n for n in sim_cluster.worker_nodes if n.node_id == max(load))
+        gone = load[victim.node_id]
+        killed = time.monotonic()
+        sim_cluster.remove_node(victim)
+        while time.monotonic() - killed < 60:
+            s = coordinator.status()
+            if len(s.moves) == gone and all(m.running_at is not None for m in s.moves):
+                break
+            time.sleep(0.1)
+        replaced_s = time.monotonic() - killed
+        s = coordinator.status()
+        assert len(s.running()) == 1000 and not s.unplaced
+        assert victim.node_id not in s.placement.values()
+        assert len(s.moves) == gone and all(m.running_at is not None for m in s.moves)
+        assert replaced_s < 30, replaced_s
+        # Nothing that ran elsewhere moved.
+        assert {m.camera_id for m in s.moves} == {
+            c for c, n in status.placement.items() if n == victim.node_id
+        }
+    finally:
+        coordinator.stop()
+        disconnect()
+
+
+def test_camera_host_starts_and_stops_what_it_is_assigned(
+    tmp_path: Path,
+    models_dir: Path,
+    distress_clip: Any,  # noqa: F811  (the fixture imported above)
+) -> None:
+    """The host without Ray: assignments start and stop cameras, unknown ids are refused
+    before anything changes, and stopping stores the incident and says so in its report."""
+    from raksha.cluster.host import CameraHost, host_spool
+    from test_run_pipeline import camera, write_config
+
+    cams = [camera("cam-a", distress_clip.path), camera("cam-b", distress_clip.path)]
+    url = f"sqlite:///{tmp_path / 'raksha.db'}"
+    cfg = load_run_config(write_config(tmp_path / "raksha.yaml", cams, url))
+    host = CameraHost(cfg, host_id="node-1/x", models_dir=models_dir, exit_at_end=True)
+    try:
+        assert host_spool(cfg, "node-1/x").name == "raksha-incident-spool-node-1_x.db"
+        assert host.assign(["cam-a"]) == ["cam-a"]
+        with pytest.raises(ConfigError, match="no enabled camera cam-z"):
+            host.assign(["cam-a", "cam-z"])
+        assert [c.camera_id for c in host.report().cameras] == ["cam-a"]
+        deadline = time.monotonic() + 60
+        while not host.report().cameras[0].ended and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (a,) = host.report().cameras
+        assert a.ended and not a.running and a.frames > 0 and a.events == 1
+        assert host.assign(["cam-b"]) == ["cam-b"]
+    finally:
+        last = host.stop()
+    assert [c.camera_id for c in last.cameras] == ["cam-b"]
+    assert last.pid == os.getpid() and last.cpu_s > 0
+    assert _per_camera(url)["cam-a"] == 1
+    with pytest.raises(ConfigError, match="stopped"):
+        host.assign(["cam-a"])
+
+
+@pytest.mark.parametrize(
+    ("address", "storage", "message"),
+    [
+        ("http://head:1", "postgresql://postgres@127.0.0.1/test", "expected auto, ray://"),
+        ("auto", "sqlite", "a cluster run needs a store every node reaches"),
+    ],
+)
+def test_raksha_run_cluster_refuses_bad_input_in_one_line(
+    tmp_path: Path, models_dir: Path, address: str, storage: str, message: str
+) -> None:
+    from test_run_pipeline import camera, run_cli, write_config
+
+    url = f"sqlite:///{tmp_path / 'r.db'}" if storage == "sqlite" else storage
+    cfg = write_config(tmp_path / "raksha.yaml", [camera("cam-1", tmp_path / "x.mp4")], url)
+    proc = run_cli(
+        "run", "--config", str(cfg), "--cluster", address, "--no-table", models_dir=models_dir
+    )
+    assert proc.returncode != 0
+    assert message in proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr + proc.stdout
