@@ -157,3 +157,107 @@ def test_a_double_click_is_409_on_the_page_not_a_database_error(
     r = sup.post(url, data=data)
     assert r.status_code == 409 and r.headers["content-type"].startswith("text/html")
     assert "You have decided this match already" in r.text
+
+
+def test_the_menu_counts_waiting_matches_and_confirmed_ones_stay_listed(
+    app: tuple[FastAPI, str],
+) -> None:
+    """The count the menu polls: in scope, 404 for others, not audited (no name, no face).
+    A match two officers confirmed leaves the count and is listed for a day, with who
+    confirmed it and the reminder that it dispatches nobody; listing it is audited."""
+    application, alert_id = app
+    engine = application.state.raksha.store.engine
+    sup = _login(application, "sup_a")
+    assert sup.get("/api/watchlist/pending").json() == {"pending": 1}
+    assert _login(application, "sup_b").get("/api/watchlist/pending").json() == {"pending": 0}
+    assert _login(application, "op_a").get("/api/watchlist/pending").status_code == 404
+    assert not [e for e in AuditLog(engine).entries() if e.action.startswith("watchlist.")]
+    url = f"/watchlist/{alert_id}/decide"
+    for name in ("sup_a", "sup_a2"):
+        officer = _login(application, name)
+        html = officer.get("/watchlist").text
+        r = officer.post(url, data={"decision": "confirm", "csrf_token": _csrf(html)})
+        assert r.status_code == 200
+    assert sup.get("/api/watchlist/pending").json() == {"pending": 0}
+    html = sup.get("/watchlist").text
+    assert f'id="confirmed-{alert_id}"' in html and "sup_a, sup_a2" in html
+    assert "dispatches nobody by itself" in html
+    assert alert_id not in _login(application, "sup_b").get("/watchlist").text
+    listed = [
+        e
+        for e in AuditLog(engine).entries()
+        if e.action == "watchlist.list" and e.details.get("state") == "confirmed"
+    ]
+    assert any(e.actor == "sup_a" and e.details["alerts"] == [alert_id] for e in listed)
+    hindi = _login(application, "sup_a", "hi").get("/watchlist").text
+    assert "पिछले 24 घंटों में पुष्टि हुए" in hindi
+
+
+def test_the_menu_badge_shows_a_new_match_in_the_browser(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In Chromium: the supervisor's menu shows how many matches wait, and a new match
+    raised while the page is open moves the count within one poll (15 s) and alerts."""
+    from cryptography.fernet import Fernet
+
+    from test_browser import CHROMIUM, CHROMIUM_ARGS, Server, _unavailable
+
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError:
+        _unavailable("the browser tests need the playwright package")
+    if not CHROMIUM.exists():
+        _unavailable(f"the browser tests need Debian's chromium at {CHROMIUM}")
+    monkeypatch.setenv(KEY_ENV, Fernet.generate_key().decode())
+    key = os.environ[KEY_ENV].encode()
+    cfg = site_config(f"sqlite:///{tmp_path / 'raksha.db'}", tmp_path / "evidence", encrypt=True)
+    cfg = cfg.model_copy(update={"watchlist": WatchlistConfig(threshold=0.45)})
+    store = IncidentStore.open(cfg.storage.url)
+    application = create_app(
+        cfg, store=store, settings=fast_settings(web=True), web=web_for(cfg, WebSettings())
+    )
+    application.state.raksha.users.add("sup_a", "supervisor", PASSWORD, station_id=STATION_A)
+    now = datetime.now(UTC)
+    person = wl.Person("P-7", "wanted", "warrant", "case file", "SI Verma", now, now + timedelta(9))
+
+    def match() -> str:
+        alert_id = str(uuid.uuid4())
+        with store.engine.begin() as c:
+            wl.insert_alert(
+                c,
+                wl.WatchlistAlert(
+                    alert_id, "P-7", "cam-a", STATION_A, datetime.now(UTC), 0.6, None
+                ),
+            )
+        return alert_id
+
+    with store.engine.begin() as c:
+        wl.add_person(c, person, [(encrypt_bytes(b"\0" * 1024, key), encrypt_bytes(_jpeg(9), key))])
+    match()
+    try:
+        with Server(application) as url, sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_context(base_url=url).new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto("/login")
+                page.fill("input[name=username]", "sup_a")
+                page.fill("input[name=password]", PASSWORD)
+                page.click("button[type=submit]")
+                page.wait_for_load_state()
+                badge = page.locator("#watchlist-pending")
+                badge.wait_for(state="visible", timeout=10_000)
+                assert badge.inner_text() == "1"
+                assert "1 watchlist match waits for a decision" in (
+                    badge.get_attribute("title") or ""
+                )
+                match()
+                expect(badge).to_have_text("2", timeout=25_000)
+                alerted = page.evaluate("window.Raksha.alerted.slice()")
+                assert "Watchlist match to decide" in alerted
+                assert errors == []
+            finally:
+                browser.close()
+    finally:
+        store.close()

@@ -113,6 +113,19 @@ def review_service(ctx: ApiContext) -> WatchlistReview:
 Who = Annotated[Principal, Depends(require(Rule.WATCHLIST))]
 
 
+class PendingCount(BaseModel):
+    #: Matches of your stations waiting for a decision.
+    pending: int
+
+
+@router.get("/api/watchlist/pending", response_model=PendingCount, responses=RESPONSES)
+def pending_count(ctx: Context, who: Who) -> PendingCount:
+    """How many watchlist matches of your stations wait for a decision (no names, no faces;
+    the dashboard's menu polls it to tell you a match waits). Not audited."""
+    with service_errors():
+        return PendingCount(pending=review_service(ctx).pending_count(who.caller))
+
+
 @router.get("/api/watchlist/alerts", response_model=AlertList, responses=RESPONSES)
 def list_alerts(ctx: Context, who: Who) -> AlertList:
     """The pending watchlist matches of your stations, newest first."""

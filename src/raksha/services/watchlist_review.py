@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import Engine
@@ -89,6 +90,44 @@ class WatchlistReview:
             },
         )
         return found
+
+    def pending_count(self, caller: Caller) -> int:
+        """How many matches of the caller's stations wait for a decision. Not audited: it
+        names nobody and shows no face (the menu polls it to tell officers a match waits)."""
+        scope = visible_stations(caller.user, Rule.WATCHLIST)
+        return rows.count_alerts(
+            self.engine, state="pending", station_ids=None if scope is None else sorted(scope)
+        )
+
+    def confirmed_since(self, caller: Caller, since: datetime) -> list[AlertView]:
+        """The caller's stations' matches confirmed by two officers since `since`, newest
+        first, with their decisions and without faces; audited as `watchlist.list`."""
+        scope = visible_stations(caller.user, Rule.WATCHLIST)
+        found = [
+            a
+            for a in rows.alerts(
+                self.engine,
+                state="confirmed",
+                station_ids=None if scope is None else sorted(scope),
+            )
+            if (a.closed_at or a.opened_at) >= since
+        ]
+        with db_errors("cannot read watchlist decisions"), self.engine.begin() as c:
+            views = [AlertView(a, rows.decisions(c, a.id)) for a in found]
+            self.audit.append_in(
+                c,
+                caller.name,
+                "watchlist.list",
+                target="watchlist_alerts",
+                address=caller.address,
+                details={
+                    "state": "confirmed",
+                    "since": since.isoformat(),
+                    "stations": None if scope is None else sorted(scope),
+                    "alerts": [a.id for a in found],
+                },
+            )
+        return views
 
     def _decrypt(self, token: bytes | None) -> bytes | None:
         if token is None:

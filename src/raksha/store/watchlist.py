@@ -272,6 +272,15 @@ def alerts(
         return [_alert(r) for r in c.execute(q)]
 
 
+def count_alerts(engine: Engine, *, state: str, station_ids: Sequence[str] | None = None) -> int:
+    """How many alerts are in `state`; `station_ids` None: every station."""
+    q = select(func.count()).select_from(A).where(A.c.state == state)
+    if station_ids is not None:
+        q = q.where(A.c.station_id.in_(list(station_ids)))
+    with db_errors("cannot count watchlist alerts"), engine.connect() as c:
+        return int(c.execute(q).scalar_one())
+
+
 def alert(c: Connection, alert_id: str) -> WatchlistAlert | None:
     row = c.execute(select(A).where(A.c.id == alert_id)).first()
     return None if row is None else _alert(row)

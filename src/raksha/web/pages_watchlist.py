@@ -7,6 +7,7 @@ the API's (`watchlist.view`); two different officers must confirm a match
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -23,6 +24,9 @@ from raksha.web.render import page
 router = APIRouter(include_in_schema=False)
 
 Who = Annotated[Principal, Depends(require(Rule.WATCHLIST))]
+
+#: Hours a confirmed match stays listed on the page (for the control room to act on).
+CONFIRMED_SHOWN_H = 24
 
 
 def _data_url(jpeg: bytes | None) -> str | None:
@@ -53,6 +57,19 @@ def _page(
     review = review_service(ctx)
     caller = who.caller
     cards = [_card(review.view(caller, a.id), caller.name) for a in review.pending(caller)]
+    since = datetime.now(UTC) - timedelta(hours=CONFIRMED_SHOWN_H)
+    confirmed = [
+        {
+            "id": v.alert.id,
+            "person_id": v.alert.person_id,
+            "camera_id": v.alert.camera_id,
+            "station_id": v.alert.station_id,
+            "opened_at": v.alert.opened_at.isoformat(),
+            "closed_at": (v.alert.closed_at or v.alert.opened_at).isoformat(),
+            "confirmed_by": sorted({d.officer for d in v.decisions if d.decision == "confirm"}),
+        }
+        for v in review.confirmed_since(caller, since)
+    ]
     return page(
         request,
         "watchlist.html",
@@ -60,6 +77,8 @@ def _page(
         status_code=status,
         title=_("Watchlist matches"),
         cards=cards,
+        confirmed=confirmed,
+        confirmed_hours=CONFIRMED_SHOWN_H,
         needed=CONFIRMATIONS_NEEDED,
         error=error,
     )

@@ -368,6 +368,45 @@
     prefsPanel();
   }
 
+  /* ---- face watchlist matches waiting ---------------------------------------------- */
+  /* For the officers who decide watchlist matches (their menu has the page): how many
+     matches of their stations wait, on the menu link, asked every 15 s. One more than before
+     alerts like an incident, saying only that a match waits (no name, no face). */
+  var WATCHLIST_EVERY_MS = 15000;
+  function watchlistBadge() {
+    var link = document.querySelector('.main-nav a[href="/watchlist"]');
+    if (!link || !window.fetch) return;
+    var badge = document.createElement("span");
+    badge.className = "badge state-new";
+    badge.id = "watchlist-pending";
+    badge.hidden = true;
+    link.appendChild(document.createTextNode(" "));
+    link.appendChild(badge);
+    var known = null;
+    function load() {
+      fetch("/api/watchlist/pending", { credentials: "same-origin",
+        headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (d) {
+          if (!d || typeof d.pending !== "number") return;
+          var n = d.pending;
+          var text = ngettext("%(n)s watchlist match waits for a decision",
+            "%(n)s watchlist matches wait for a decision", n, { n: n });
+          badge.textContent = String(n);
+          badge.hidden = n === 0;
+          badge.title = text;
+          if (known !== null && n > known) {
+            raise(_("Watchlist match to decide"), text,
+              { tag: "watchlist", url: "/watchlist", beeps: 2 });
+          }
+          known = n;
+        })
+        .catch(function () { /* offline: the next round tries again */ });
+    }
+    load();
+    setInterval(load, WATCHLIST_EVERY_MS);
+  }
+
   function prefsPanel() {
     var sound = document.getElementById("pref-sound");
     if (!sound) return;
@@ -654,6 +693,7 @@
   tick();
   setInterval(tick, 1000);
   alerts();
+  watchlistBadge();
   liveList();
   localZone();
   listKeys();
