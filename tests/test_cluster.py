@@ -142,6 +142,8 @@ def ray_cluster() -> Iterator[Any]:
 
 
 SCHEMA_PREFIX = "raksha_cluster_t_"
+#: The clips play as live cameras would deliver them (10 s each), so a node can die mid-clip.
+REAL_TIME = {"realtime_files": True}
 
 
 @contextmanager
@@ -176,14 +178,18 @@ def test_two_node_cluster_matches_one_process_and_survives_a_killed_node(
     # The reference: one process, the same clips.
     with pg_schema_url() as single_url:
         (tmp_path / "single").mkdir()
-        single_cfg = write_config(tmp_path / "single" / "raksha.yaml", cams, single_url)
+        single_cfg = write_config(
+            tmp_path / "single" / "raksha.yaml", cams, single_url, source=REAL_TIME
+        )
         run_to_end(single_cfg, models_dir)
         expected = _per_camera(single_url)
     assert expected == {"cam-north": 1, "cam-south": 1}, expected
 
     with pg_schema_url() as url:
         (tmp_path / "cluster").mkdir()
-        cfg = load_run_config(write_config(tmp_path / "cluster" / "raksha.yaml", cams, url))
+        cfg = load_run_config(
+            write_config(tmp_path / "cluster" / "raksha.yaml", cams, url, source=REAL_TIME)
+        )
         runtime, coordinator = cluster_runtime(
             cfg, ray_cluster.address, models_dir=models_dir, exit_at_end=True
         )
@@ -359,3 +365,51 @@ def test_raksha_run_cluster_refuses_bad_input_in_one_line(
     assert proc.returncode != 0
     assert message in proc.stderr + proc.stdout
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_a_node_without_the_evidence_key_hosts_no_camera_and_says_why(
+    tmp_path: Path,
+    distress_clip: Any,  # noqa: F811  (the fixture imported above)
+    ray_cluster: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A host whose node lacks a secret refuses to start, naming what is missing (never its
+    value); its cameras stay unplaced and the node is tried again later."""
+    from raksha.cluster.coordinator import CameraSpec, Coordinator
+    from raksha.cluster.ray_hosts import camera_nodes, connect, disconnect, start_host
+    from test_run_pipeline import camera, write_config
+
+    cfg = load_run_config(
+        write_config(
+            tmp_path / "raksha.yaml",
+            [camera("cam-a", distress_clip.path)],
+            f"sqlite:///{tmp_path / 'r.db'}",
+        )
+    )
+    bad = cfg.model_copy(
+        update={"evidence": cfg.evidence.model_copy(update={"key_env": "RAKSHA_NO_SUCH_KEY"})}
+    ).model_dump(mode="json")
+    connect(ray_cluster.address)
+    coordinator = Coordinator(
+        [CameraSpec("cam-a", is_file=True)],
+        lambda node: start_host(node, cfg_json=bad),
+        camera_nodes,
+        retry_s=600,
+    )
+    caplog.set_level("ERROR", logger="raksha.cluster.coordinator")
+    coordinator.start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            refused = [r for r in caplog.records if "could not start" in r.getMessage()]
+            if len(refused) == 2:
+                break
+            time.sleep(0.2)
+        status = coordinator.status()
+    finally:
+        coordinator.stop()
+        disconnect()
+    assert len(refused) == 2, [r.getMessage() for r in caplog.records]
+    assert all("RAKSHA_NO_SUCH_KEY" in r.getMessage() for r in refused)
+    assert status.hosts_ready == 0 and status.unplaced == ["cam-a"]
+    assert status.placement == {}

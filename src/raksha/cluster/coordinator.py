@@ -1,6 +1,6 @@
 """The coordinator: keeps every camera of the site running on some host of the cluster.
 
-A reconcile loop (every `tick_s`, in a thread of the `raksha run --cluster` process):
+A reconcile loop (every `tick_s`, 1 s, in a thread of the `raksha run --cluster` process):
 
 1. the live nodes and their capacity (`nodes()`); a host whose node is gone is lost;
 2. a host actor for each live node that has none (a node that refused one, e.g. a missing
@@ -8,7 +8,10 @@ A reconcile loop (every `tick_s`, in a thread of the `raksha run --cluster` proc
 3. a report from every ready host; a host whose call fails (its process or node died) or that
    has not answered for `host_timeout_s` is lost, and its actor killed;
 4. the placement (`placement.place`): cameras stay where they run, a lost host's cameras go to
-   the least-loaded hosts with room; each host whose set changed is told its new set.
+   the least-loaded hosts with room; each host whose set changed is told its new set. At
+   start, nothing is placed until every node's host is ready (or `startup_wait_s` has
+   passed), so that the cameras spread over all nodes. A node that joins later takes new and
+   displaced cameras; running ones are not moved to it.
 
 With `exit_at_end` (file cameras played once), a camera whose host reports it ended is done
 and never placed again; the run is over when every file camera is done. A file camera moved
@@ -104,10 +107,11 @@ class Coordinator:
         nodes: Callable[[], list[NodeInfo]],
         *,
         exit_at_end: bool = False,
-        tick_s: float = 0.5,
+        tick_s: float = 1.0,
         host_timeout_s: float = 15.0,
         ready_timeout_s: float = 120.0,
         retry_s: float = 30.0,
+        startup_wait_s: float = 60.0,
     ) -> None:
         self.cameras = {c.camera_id: c for c in cameras}
         self.make_host = make_host
@@ -117,6 +121,11 @@ class Coordinator:
         self.host_timeout_s = host_timeout_s
         self.ready_timeout_s = ready_timeout_s
         self.retry_s = retry_s
+        #: At start, cameras wait up to this long for every node's host to be ready, so that
+        #: they spread over all nodes instead of piling onto the first host to load.
+        self.startup_wait_s = startup_wait_s
+        self._first_round: float | None = None
+        self._placing = False
         self._hosts: dict[str, _Host] = {}
         self._assignment: dict[str, str] = {}
         self._ended: set[str] = set()
@@ -313,10 +322,18 @@ class Coordinator:
 
     def _place(self, now: float) -> None:
         with self._lock:
+            if not self._placing:
+                if self._first_round is None:
+                    self._first_round = now
+                loading = any(not h.ready for h in self._hosts.values())
+                if loading and now - self._first_round < self.startup_wait_s:
+                    return
+                self._placing = True
             ready = {n: h for n, h in self._hosts.items() if h.ready}
             wanted = [c for c in self.cameras if c not in self._ended]
             plan = place(wanted, {n: h.node.capacity for n, h in ready.items()}, self._assignment)
-            if plan.unplaced != self._unplaced and plan.unplaced:
+            # (Before the first host is ready every camera waits: nothing to say yet.)
+            if plan.unplaced != self._unplaced and plan.unplaced and ready:
                 log.warning(
                     "%d camera(s) have no host with room: %s",
                     len(plan.unplaced),
@@ -340,6 +357,6 @@ class Coordinator:
 
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip()
-    lines = [ln for ln in text.splitlines() if ln.strip()]
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     # Ray wraps the host's own error; its last line names it (e.g. a ConfigError's message).
     return (lines[-1] if lines else type(exc).__name__)[:300]

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 #: Seconds between outbox rounds in a cluster run (hosts store incidents in other processes
 #: and cannot wake this one's dispatcher, so it looks more often).
-DISPATCH_EVERY_S = 0.25
+DISPATCH_EVERY_S = 0.5
 
 
 class ClusterCoordination:
