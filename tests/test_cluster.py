@@ -367,6 +367,7 @@ def test_raksha_run_cluster_refuses_bad_input_in_one_line(
     assert "Traceback" not in proc.stderr + proc.stdout
 
 
+@pytest.mark.slow
 def test_a_node_without_the_evidence_key_hosts_no_camera_and_says_why(
     tmp_path: Path,
     distress_clip: Any,  # noqa: F811  (the fixture imported above)

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -219,7 +220,7 @@ def test_eval_watchlist_on_the_development_set(
         [
             "eval", "watchlist", "--data", str(data), "--json", str(out),
             "--report", str(report), "--target-fmr", "0.001,0.01", "--target-fmr", "0.05",
-            "--models", str(models_dir), "--resamples", "200",
+            "--models", str(models_dir), "--resamples", "200", "--probe-face-px", "48",
         ],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
@@ -241,6 +242,10 @@ def test_eval_watchlist_on_the_development_set(
     assert w["unknown_identities"] == 13
     rec = w["recommended"]
     assert 0.0 < rec["threshold"] < 1.0 and rec["tmr"] > 0.8
+    (small,) = w["degraded"]
+    assert small["face_px"] == 48.0 and small["threshold"] == rec["threshold"]
+    assert small["unknown_probes"] == w["unknown_probes"] and 0.0 <= small["tmr"] <= 1.0
+    assert "probes shrunk and JPEG-compressed (quality 60)" in res.output
     assert sorted(p.name for p in report.iterdir()) == [
         "results.json", "summary.txt", "verification_roc.png", "watchlist_rates.png",
     ]  # fmt: skip
@@ -262,3 +267,51 @@ def test_eval_watchlist_refusals_are_one_line(args: list[str], start: str) -> No
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert proc.stderr.startswith(start), proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+# --- probes made to look like a camera's -----------------------------------------------------
+
+
+def test_degrade_shrinks_to_the_face_width_and_never_enlarges() -> None:
+    from raksha.ml.evaluation.watchlist_degraded import degrade
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    small = degrade(image, face_width=200.0, face_px=50.0)
+    assert small.shape == (75, 100, 3) and small.dtype == np.uint8
+    same = degrade(image, face_width=40.0, face_px=50.0)  # a 40 px face is not enlarged
+    assert same.shape == image.shape
+    assert not np.array_equal(same, image)  # but still JPEG-compressed
+    with pytest.raises(ValueError, match="positive"):
+        degrade(image, face_width=0.0, face_px=50.0)
+
+
+def test_degraded_searches_use_the_clean_gallery_by_hand() -> None:
+    from raksha.ml.evaluation.watchlist_degraded import search_degraded
+
+    clean = [
+        _rec("a1", "ann", [1, 0, 0]),  # ann's template
+        _rec("a2", "ann", [1, 0.2, 0]),  # known probe
+        _rec("b1", "ben", [0, 1, 0]),  # ben's template
+        _rec("b2", "ben", [0, 1, 0.2]),  # known probe, lost when degraded
+    ]
+    templates, _ = enrol(clean, per_identity=1)
+
+    def unit(v: list[float]) -> Any:
+        a = np.asarray(v, np.float32)
+        return a / np.linalg.norm(a)
+
+    # The degraded probes: a2 drifted towards ben; b2's face was not found.
+    probes = [unit([1, 0.1, 0]), unit([0.6, 0.8, 0]), unit([0, 1, 0.1]), None]
+    s = search_degraded(clean, probes, templates)
+    assert s.known_identity == ("ann", "ben")
+    # a2 (0.6, 0.8) is nearer ben (0.8) than ann (0.6): a misidentification.
+    assert list(s.known_correct) == [False, False]
+    assert s.known_score[0] == pytest.approx(0.8, abs=1e-6)
+    assert s.known_score[1] == -math.inf
+    # Unknown: ann's two degraded photos against {ben}, ben's one with a face against {ann}.
+    assert s.unknown_identity == ("ann", "ann", "ben")
+    assert list(s.unknown_score) == pytest.approx([float(unit([1, 0.1, 0])[1]), 0.8, 0.0], abs=1e-6)
+    rates = s.rates(0.5)
+    assert rates["tmr"] == 0.0 and rates["misidentification"] == 0.5
+    assert rates["fmr"] == pytest.approx(1 / 3)

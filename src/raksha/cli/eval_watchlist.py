@@ -73,6 +73,16 @@ def eval_watchlist(
         Path | None, typer.Option("--models", help="Model directory (else RAKSHA_MODELS).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-photo lines.")] = False,
+    probe_face_px: Annotated[
+        list[float] | None,
+        typer.Option(
+            "--probe-face-px",
+            min=8,
+            max=512,
+            help="Also measure with probes shrunk so their face is this wide and JPEG-"
+            "compressed, like a camera's (repeat for several sizes, e.g. 64 48 32).",
+        ),
+    ] = None,
 ) -> None:
     """Enrolment refusals, pair verification ROC and the 1:N watchlist's true- and
     false-match rates with thresholds for target false-match rates (bootstrap 95 %
@@ -107,6 +117,7 @@ def eval_watchlist(
         resamples=resamples,
         seed=seed,
         on_image=progress,
+        probe_face_px=probe_face_px or (),
     )
     for line in summary_lines(result):
         typer.echo(line)

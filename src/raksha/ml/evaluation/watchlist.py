@@ -604,8 +604,11 @@ def run_watchlist_eval(
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     on_image: Callable[[int, int, ImageRecord], None] | None = None,
+    probe_face_px: Sequence[float] = (),
 ) -> WatchlistResult:
-    """Read the set in `folder`, run every photo through the chain, compute the figures."""
+    """Read the set in `folder`, run every photo through the chain, compute the figures;
+    with `probe_face_px`, also the figures with probes shrunk to those face widths and
+    compressed (`watchlist_degraded`), at the recommended threshold."""
     rows = read_identities(folder)
     pairs = read_pairs(folder)
     known = {r.file for r in rows}
@@ -625,6 +628,19 @@ def run_watchlist_eval(
         records, pairs, per_identity=per_identity, targets=targets, resamples=resamples, seed=seed
     )
     result.meta.update({"data": str(folder), **models})
+    threshold = result.watchlist["recommended"].get("threshold")
+    if probe_face_px and threshold is not None and math.isfinite(float(threshold)):
+        from raksha.ml.evaluation.watchlist_degraded import degraded_figures
+
+        result.watchlist["degraded"] = degraded_figures(
+            folder,
+            rows,
+            records,
+            per_identity=per_identity,
+            threshold=float(threshold),
+            sizes=sorted(set(probe_face_px), reverse=True),
+            models_dir=models_dir,
+        )
     return result
 
 
@@ -693,6 +709,19 @@ def summary_lines(result: WatchlistResult) -> list[str]:
         f"recommended threshold on this set: {_num(r['threshold'])} ({r['basis']}); "
         f"TMR {_pct(r.get('tmr'))}, FMR {_pct(r.get('fmr'))}"
     )
+    degraded = w.get("degraded") or []
+    if degraded:
+        lines.append(
+            f"probes shrunk and JPEG-compressed (quality {degraded[0]['jpeg_quality']}), "
+            f"clean gallery, at threshold {_num(degraded[0]['threshold'])}:"
+        )
+        lines.append("  face px   found   TMR     misID   FMR     rank-1")
+        for d in degraded:
+            lines.append(
+                f"  {d['face_px']:>7.0f}   {_pct(d['face_found_rate']):>6}  {_pct(d['tmr']):>6}"
+                f"  {_pct(d['misidentification']):>6}  {_pct(d['fmr']):>6}"
+                f"  {_pct(d['rank1_accuracy']):>6}"
+            )
     return lines
 
 
