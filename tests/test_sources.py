@@ -780,3 +780,63 @@ def test_a_real_camera_away_for_8_s_is_analysed_again_within_5_s_of_its_return(
         source.close()
         back_server.stop()
         thread.join(timeout=10)
+
+
+# ---- decoding on the GPU (source.hw_decode) ------------------------------------------------
+
+
+def _gpu_decoding_possible(clip: Path) -> bool:
+    """Whether this machine can open a CUDA decoder (CI and the project's machines cannot)."""
+    import av
+    from av.codec.hwaccel import HWAccel, hwdevices_available
+
+    if "cuda" not in hwdevices_available():
+        return False
+    try:
+        av.open(str(clip), hwaccel=HWAccel("cuda")).close()
+    except (av.error.FFmpegError, OSError):
+        return False
+    return True
+
+
+def test_hw_decode_auto_falls_back_to_the_cpu_with_the_same_frames(
+    videos_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from raksha.sources.config import SourceConfig
+
+    clip = videos_dir / "fer__woman2.mp4"
+    if _gpu_decoding_possible(clip):
+        pytest.skip("this machine decodes on the GPU: the fallback is not exercised here")
+    caplog.set_level(logging.WARNING, logger="raksha.sources.pyav_source")
+    with (
+        PyAVSource(str(clip), SourceConfig(hw_decode="auto")) as auto,
+        PyAVSource(str(clip), SourceConfig()) as cpu,
+    ):
+        for _ in range(5):
+            a, b = auto.read(), cpu.read()
+            assert a is not None and b is not None
+            assert a.t == b.t and np.array_equal(a.image, b.image)
+    said = [r.getMessage() for r in caplog.records]
+    assert len([m for m in said if "decoding on the CPU" in m]) == 1, said
+
+
+def test_hw_decode_cuda_without_a_gpu_is_one_clear_error(videos_dir: Path) -> None:
+    from raksha.sources.config import SourceConfig
+
+    clip = videos_dir / "fer__woman2.mp4"
+    if _gpu_decoding_possible(clip):
+        pytest.skip("this machine decodes on the GPU")
+    with pytest.raises(SourceError, match=r"^source\.hw_decode cuda: .*(auto|off)") as err:
+        PyAVSource(str(clip), SourceConfig(hw_decode="cuda"))
+    assert "Traceback" not in str(err.value)
+
+
+def test_hw_decode_reads_a_bare_yaml_off_as_off() -> None:
+    import yaml
+
+    from raksha.sources.config import SourceConfig
+
+    assert SourceConfig.model_validate(yaml.safe_load("hw_decode: off")).hw_decode == "off"
+    assert SourceConfig.model_validate({"hw_decode": "auto"}).hw_decode == "auto"
+    with pytest.raises(ValueError, match="'off', 'cuda' or 'auto'"):
+        SourceConfig.model_validate(yaml.safe_load("hw_decode: on"))

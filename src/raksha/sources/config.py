@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class SourceConfig(BaseModel):
@@ -40,6 +42,17 @@ class SourceConfig(BaseModel):
     #: come further apart than the analysis interval (1/fps), the source goes back to
     #: decoding B-frames (`skip_nonref_frames` still applies) for the rest of the stream.
     skip_b_frames: bool = False
+    #: Decode on the GPU (NVDEC through FFmpeg's CUDA hwaccel): `off` (the CPU), `cuda`
+    #: (the GPU or a clear error naming why not), `auto` (the GPU where FFmpeg can open a
+    #: CUDA device, otherwise the CPU, said once in the log). Frames come back to system
+    #: memory for the analysis either way. Not yet measured on a GPU (docs/benchmarks.md).
+    hw_decode: Literal["off", "cuda", "auto"] = "off"
+
+    @field_validator("hw_decode", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: object) -> object:
+        """YAML reads a bare `off` as false: that is "off" here, not an error."""
+        return "off" if value is False else value
     #: `raksha run` only: play video files at their native frame rate, as a live camera
     #: would deliver them (for demos and benchmarks); False reads them as fast as possible.
     realtime_files: bool = False

@@ -102,6 +102,8 @@ class PyAVSource:
         self._skip_b = cfg.skip_b_frames
         self._to_bgr = BgrConverter()
         self._last_decoded_t: float | None = None
+        #: `source.hw_decode: auto` found no usable GPU decoding: the CPU from then on.
+        self._hw_failed = False
         self._container, self._stream = self._open()
         self._origin: int | None = self._stream.start_time
         self._info = self._describe()
@@ -224,18 +226,59 @@ class PyAVSource:
             options["rtsp_transport"] = "tcp"
         if self._live:
             kwargs["timeout"] = (self._cfg.open_timeout_s, self._cfg.read_timeout_s)
+        hw = self._hw_accel()
+        if hw is not None:
+            try:
+                container = av.open(
+                    target.location, mode="r", options=options, hwaccel=hw, **kwargs
+                )
+            except (av.error.FFmpegError, OSError) as exc:
+                reason = _reason(exc, *self._secret_urls)
+                if self._cfg.hw_decode == "cuda":
+                    raise SourceError(
+                        f"source.hw_decode cuda: cannot decode {target.display} on the GPU "
+                        f"({reason}); use hw_decode: auto to fall back to the CPU, or off"
+                    ) from None
+                log.warning("%s: no GPU decoding (%s); decoding on the CPU", target.display, reason)
+                self._hw_failed = True
+            else:
+                return self._with_stream(container)
         started = time.monotonic()
         try:
             container = av.open(target.location, mode="r", options=options, **kwargs)
         except (av.error.FFmpegError, OSError) as exc:
             timed_out = time.monotonic() - started >= 0.95 * self._cfg.open_timeout_s
             raise self._open_error(exc, timed_out=self._live and timed_out) from None
+        return self._with_stream(container)
+
+    def _with_stream(self, container: Any) -> tuple[Any, Any]:
         try:
             stream = self._video_stream(container)
         except BaseException:
             container.close()
             raise
         return container, stream
+
+    def _hw_accel(self) -> Any:
+        """The CUDA hwaccel of `source.hw_decode` (None: decode on the CPU). With `auto`, a
+        source whose GPU decoding failed once stays on the CPU, also after reconnects."""
+        mode = self._cfg.hw_decode
+        if mode == "off" or self._hw_failed:
+            return None
+        from av.codec.hwaccel import HWAccel, hwdevices_available
+
+        if "cuda" not in hwdevices_available():
+            if mode == "cuda":
+                raise SourceError(
+                    "source.hw_decode cuda: this FFmpeg build has no CUDA decoding; "
+                    "use hw_decode: auto or off"
+                )
+            self._hw_failed = True
+            log.warning(
+                "%s: FFmpeg has no CUDA decoding; decoding on the CPU", self._target.display
+            )
+            return None
+        return HWAccel("cuda", allow_software_fallback=mode == "auto")
 
     def _check_file(self, path: Path) -> None:
         shown = self._target.display
