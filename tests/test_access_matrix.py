@@ -343,6 +343,11 @@ MATRIX: dict[tuple[str, str], tuple[Builder, Expect]] = {
         lambda w, o: ("/api/watchlist/alerts", None),
         lambda who, o: _watchlist(who, True),
     ),
+    # The count the menu polls: in scope for the same roles, 404 for every other.
+    ("GET", "/api/watchlist/pending"): (
+        lambda w, o: ("/api/watchlist/pending", None),
+        lambda who, o: _watchlist(who, True),
+    ),
     ("GET", "/api/watchlist/alerts/{alert_id}"): (
         lambda w, o: (f"/api/watchlist/alerts/{_wl_alert(w, o)}", None),
         _watchlist,

@@ -124,3 +124,26 @@ def test_acknowledging_a_camera_alert_is_scoped_and_audited(dash: Dash) -> None:
         ("op_a", "camera:cam-ack"),
         ("cr", "camera:cam-ack-b"),
     }
+
+
+def test_the_map_marks_a_camera_alert_seen_for_the_stations_staff(dash: Dash) -> None:
+    dash.store.set_camera_status("cam-btn", True, station_id=STATION_A)
+    alert = raise_alert(dash, "cam-btn", STATION_A, "covered")
+    op = dash.client("op_a")
+    url = f"/map/camera-alerts/{alert.id}/acknowledge"
+    rows_html = op.get("/map/cameras").text
+    assert f'action="{url}"' in rows_html and "Mark as seen" in rows_html
+    assert op.post(url).status_code == 403  # no CSRF token
+    token = {"csrf_token": dash.csrf["op_a"]}
+    r = op.post(url, data=token, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/map"
+    rows_html = op.get("/map/cameras").text
+    assert "seen by op_a" in rows_html and f'action="{url}"' not in rows_html
+    again = op.post(url, data=token)
+    assert again.status_code == 409 and "already acknowledged" in again.text
+    missing = op.post("/map/camera-alerts/0000-none/acknowledge", data=token)
+    assert missing.status_code == 404 and "No such camera alert." in missing.text
+    hindi = op.get("/map/cameras", headers={"Accept-Language": "hi"}).text
+    assert "op_a ने देखा" in hindi
+    audit = [e for e in AuditLog(dash.store.engine).entries() if e.action == "camera.acknowledged"]
+    assert ("op_a", "camera:cam-btn") in {(e.actor, e.target) for e in audit}

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import RedirectResponse, Response
 
 from raksha.api.deps import Context, Principal, require, service_errors
 from raksha.api.routes_units import unit_out
@@ -21,7 +21,9 @@ from raksha.api.views import camera_view, incident_view
 from raksha.auth.access import Rule, station_scope
 from raksha.domain.units import UnitState
 from raksha.incidents.model import IncidentState
+from raksha.services.camera_alerts import CameraAlertService
 from raksha.services.cameras import open_camera_alerts, visible_cameras
+from raksha.services.errors import ServiceError
 from raksha.site.effective import effective_camera_config
 from raksha.web.i18n import gettext as _
 from raksha.web.render import STAFF, page
@@ -98,7 +100,12 @@ def map_data(
                 "p95_latency_ms": cam.p95_latency_ms,
                 "alert": None
                 if cam.alert is None
-                else {"kind": cam.alert.kind, "since": cam.alert.since},
+                else {
+                    "id": cam.alert.id,
+                    "kind": cam.alert.kind,
+                    "since": cam.alert.since,
+                    "acknowledged_by": cam.alert.acknowledged_by,
+                },
                 "lat": spot.lat if spot else None,
                 "lon": spot.lon if spot else None,
             }
@@ -175,6 +182,12 @@ def map_page(
     ctx: Context,
     who: Annotated[Principal, Depends(require(Rule.CAMERAS_READ))],
 ) -> Response:
+    return _map_page(request, ctx, who)
+
+
+def _map_page(
+    request: Request, ctx: Context, who: Principal, error: str | None = None, status: int = 200
+) -> Response:
     assert who.user is not None
     site: Site = request.app.state.raksha_site
     web: WebSettings = request.app.state.raksha_web
@@ -203,7 +216,17 @@ def map_page(
         k: sum(1 for c in data["cameras"] if c["status"] == k)
         for k in ("online", "offline", "unknown", "disabled")
     }
-    return page(request, "map.html", who, title=_("Map"), data=data, counts=counts)
+    return page(
+        request,
+        "map.html",
+        who,
+        title=_("Map"),
+        data=data,
+        counts=counts,
+        can_ack=who.user.role in STAFF,
+        error=error,
+        status_code=status,
+    )
 
 
 @router.get("/map/cameras")
@@ -224,4 +247,26 @@ def camera_rows(
         all_stations=station_scope(who.user) is None,
         configured_fps=configured_rates(ctx),
     )
-    return page(request, "_camera_rows.html", who, data=data)
+    return page(request, "_camera_rows.html", who, data=data, can_ack=who.user.role in STAFF)
+
+
+@router.post("/map/camera-alerts/{alert_id}/acknowledge")
+def acknowledge_camera_alert(
+    request: Request,
+    alert_id: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z-]+$")],
+    ctx: Context,
+    who: Annotated[Principal, Depends(require(Rule.INCIDENTS_ACT))],
+) -> Response:
+    """An officer of the camera's station (or the control room) has seen its camera alert:
+    recorded and audited (`camera.acknowledged`), then back to the map."""
+    try:
+        CameraAlertService(ctx.store, ctx.audit).acknowledge(who.caller, alert_id)
+    except ServiceError as exc:
+        if exc.status == 404:
+            return _map_page(request, ctx, who, _("No such camera alert."), 404)
+        if exc.status == 409:
+            return _map_page(
+                request, ctx, who, _("The camera alert is cleared or already acknowledged."), 409
+            )
+        raise
+    return RedirectResponse("/map", status_code=303)
