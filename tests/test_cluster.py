@@ -335,7 +335,10 @@ def test_camera_host_starts_and_stops_what_it_is_assigned(
             time.sleep(0.1)
         (a,) = host.report().cameras
         assert a.ended and not a.running and a.frames > 0 and a.events == 1
-        assert host.assign(["cam-b"]) == ["cam-b"]
+        assert host.assign(["cam-b"], generation=5) == ["cam-b"]
+        # An older assignment arriving late changes nothing.
+        assert host.assign(["cam-a"], generation=3) == ["cam-b"]
+        assert host.report().generation == 5
     finally:
         last = host.stop()
     assert [c.camera_id for c in last.cameras] == ["cam-b"]
@@ -414,3 +417,61 @@ def test_a_node_without_the_evidence_key_hosts_no_camera_and_says_why(
     assert all("RAKSHA_NO_SUCH_KEY" in r.getMessage() for r in refused)
     assert status.hosts_ready == 0 and status.unplaced == ["cam-a"]
     assert status.placement == {}
+
+
+def test_relative_paths_are_made_absolute_for_the_hosts(tmp_path: Path) -> None:
+    from raksha.cluster.run import absolute_paths
+    from test_run_pipeline import camera, write_config
+
+    cfg = load_run_config(
+        write_config(tmp_path / "raksha.yaml", [camera("cam-1", "x.mp4")], "sqlite:///r.db")
+    )
+    cfg = cfg.model_copy(
+        update={
+            "evidence": cfg.evidence.model_copy(update={"dir": Path("ev"), "key_file": None}),
+            "incidents": cfg.incidents.model_copy(update={"spool": Path("spool/s.db")}),
+        }
+    )
+    out = absolute_paths(cfg, Path("/srv/raksha"))
+    assert out.evidence.dir == Path("/srv/raksha/ev")
+    assert out.incidents.spool == Path("/srv/raksha/spool/s.db")
+    assert out.cameras == cfg.cameras and out.storage == cfg.storage
+    assert absolute_paths(out, Path("/elsewhere")) == out  # absolute ones stay
+
+
+def test_a_cluster_run_refuses_passwords_written_into_camera_urls(tmp_path: Path) -> None:
+    from raksha.cluster.run import check_no_literal_secrets
+    from test_run_pipeline import camera, write_config
+
+    cams = [camera("cam-1", "rtsp://admin:hunter2@10.0.0.5/s1"), camera("cam-2", "x.mp4")]
+    cfg = load_run_config(write_config(tmp_path / "raksha.yaml", cams, "sqlite:///r.db"))
+    with pytest.raises(ConfigError, match="cameras cam-1: a cluster run") as err:
+        check_no_literal_secrets(cfg)
+    assert "hunter2" not in str(err.value)
+
+
+@pytest.mark.slow
+def test_a_second_coordinator_of_the_same_cluster_is_refused(ray_cluster: Any) -> None:
+    from raksha.cluster.ray_hosts import (
+        connect,
+        disconnect,
+        hold_coordination,
+        release_coordination,
+    )
+
+    connect(ray_cluster.address)
+    try:
+        lease = hold_coordination()
+        with pytest.raises(ConfigError, match="another raksha run --cluster"):
+            hold_coordination()
+        release_coordination(lease)
+        deadline = time.monotonic() + 30
+        while True:  # the name is free again once the actor is gone
+            try:
+                release_coordination(hold_coordination())
+                break
+            except ConfigError:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+    finally:
+        disconnect()

@@ -220,3 +220,25 @@ def test_a_stop_ends_the_purge_between_incidents(tmp_path: Path) -> None:
     assert inc is not None and all(Path(e.path).is_file() for e in inc.evidence)
     assert purge_expired_evidence(store, tmp_path / "evidence", 30, now=NOW).incidents == [other]
     store.close()
+
+
+def test_the_sweep_keeps_evidence_waiting_in_cluster_hosts_spools_beside_its_own(
+    tmp_path: Path,
+) -> None:
+    """A cluster host spools beside the configured spool (`<name>-node-<id>.db`); the orphan
+    sweep of `raksha run` and `raksha serve` keeps the evidence waiting there too."""
+    from raksha.pipeline.spool import Spool
+    from raksha.services.retention_timer import spooled_evidence
+
+    base = tmp_path / "raksha-incident-spool.db"
+    own, host = Spool(base), Spool(tmp_path / "raksha-incident-spool-node-abc123.db")
+    other = Spool(tmp_path / "unrelated.db")
+    try:
+        own.put("i-1", {"files": [{"path": "/ev/a/1.jpg"}]})
+        host.put("i-2", {"files": [{"path": "/ev/b/2.jpg"}, {"nope": 1}]})
+        other.put("i-3", {"files": [{"path": "/ev/c/3.jpg"}]})
+    finally:
+        for spool in (own, host, other):
+            spool.close()
+    assert spooled_evidence(base) == {"/ev/a/1.jpg", "/ev/b/2.jpg"}
+    assert spooled_evidence(tmp_path / "none.db") == set()

@@ -44,7 +44,7 @@ from raksha.pipeline.watchlist import WatchlistShared
 from raksha.services.deployment import configure_store, live_units, push_notifier
 from raksha.services.escalation import EscalationTimer
 from raksha.services.retention import sweep_orphaned_evidence
-from raksha.services.retention_timer import retention_timer
+from raksha.services.retention_timer import retention_timer, spooled_evidence
 from raksha.services.watchlist import watchlist_runtime
 from raksha.site.config import CameraConfig
 from raksha.site.effective import effective_camera_config
@@ -162,13 +162,9 @@ class CameraParts:
     watchlist: WatchlistShared | None = None
 
     def spooled_files(self) -> set[str]:
-        """The evidence files of incidents waiting in the spool (kept by the sweep)."""
-        return {
-            str(f["path"])
-            for _, doc in self.spool.pending()
-            for f in doc.get("files", [])
-            if isinstance(f, dict) and f.get("path")
-        }
+        """The evidence files of incidents waiting in the spool, and in the spools of cluster
+        hosts beside it (kept by the sweep)."""
+        return spooled_evidence(Path(self.spool.path))
 
     def pipeline(
         self, camera: CameraConfig, stopping: threading.Event, *, play_once: bool
@@ -319,9 +315,11 @@ def build_runtime(
 
     parts = camera_parts(cfg, store, models_dir=models_dir, env=env, on_stored=stored)
     # Evidence a crash left without its incident row goes (audited); the spool's stays.
-    sweep_orphaned_evidence(store, cfg.evidence.dir, keep=parts.spooled_files())
+    # Not in a cluster's coordinator: its hosts' spools are on their own nodes.
+    if local_cameras:
+        sweep_orphaned_evidence(store, cfg.evidence.dir, keep=parts.spooled_files())
     # Then on schedule (evidence.purge_every_s): the retention purge and the same sweep.
-    retention = retention_timer(cfg, store, keep=parts.spooled_files)
+    retention = retention_timer(cfg, store, keep=parts.spooled_files, sweep_orphans=local_cameras)
     # Disabled cameras are listed, never read.
     record_disabled_cameras(store, [c for c in cfg.cameras if not c.enabled], parts.stations)
     stopping = threading.Event()

@@ -177,14 +177,13 @@ def _cluster_runtime(
 def _print_cluster(coordinator: Any) -> None:
     """One line per camera from its host's last report, and every camera moved."""
     status = coordinator.status()
-    for node, rep in sorted(coordinator.final_reports.items()):
-        for c in rep.cameras:
-            state = "error: " + c.last_error if c.errors and c.last_error else "ok"
-            p95 = f", p95 capture to score {c.p95_latency_ms:.0f} ms" if c.p95_latency_ms else ""
-            typer.echo(
-                f"camera {c.camera_id} (node {node[:12]}): {c.frames} frames, {c.faces} faces, "
-                f"{c.events} events ({state}); {c.dropped} frames dropped{p95}"
-            )
+    for _, (node, c) in sorted(coordinator.camera_reports().items()):
+        state = "error: " + c.last_error if c.errors and c.last_error else "ok"
+        p95 = f", p95 capture to score {c.p95_latency_ms:.0f} ms" if c.p95_latency_ms else ""
+        typer.echo(
+            f"camera {c.camera_id} (node {node[:12]}): {c.frames} frames, {c.faces} faces, "
+            f"{c.events} events ({state}); {c.dropped} frames dropped{p95}"
+        )
     for m in status.moves:
         back = f"analysed again after {m.back_after_s:.1f} s" if m.back_after_s else "not back"
         typer.echo(

@@ -16,7 +16,11 @@ A reconcile loop (every `tick_s`, 1 s, in a thread of the `raksha run --cluster`
 With `exit_at_end` (file cameras played once), a camera whose host reports it ended is done
 and never placed again; the run is over when every file camera is done. A file camera moved
 after its host died plays again from its start on the new host: the store's merge rule joins
-the repeated event to the incident already stored, so nothing is lost or counted twice.
+a repeated event to the incident already stored while it is within the merge window.
+
+Assignments carry a generation, so that a host applies the newest one only (a Ray actor
+serves several calls at once, in no guaranteed order); a host that reports running something
+other than its latest assignment, or refuses one, is sent its set again.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ray
-from ray.exceptions import GetTimeoutError, RayError
+from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError, RayError
 
 from raksha.cluster.placement import place
 from raksha.cluster.ray_hosts import NodeInfo
@@ -75,6 +79,11 @@ class _Host:
     last_answer: float = 0.0
     last_report: HostReport | None = None
     assigned: list[str] = field(default_factory=list)
+    #: The generation of the last assignment sent, and its call while it runs.
+    generation: int = 0
+    assign_ref: Any | None = None
+    #: Send the host its set again even if unchanged (it refused or did not apply it).
+    resend: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +149,8 @@ class Coordinator:
         self.final_reports: dict[str, HostReport] = {}
         #: Incidents the run opened (set when it stops, by `raksha.cluster.run`).
         self.opened = 0
+        #: Each camera's latest report and the node it came from (ended cameras too).
+        self._camera_reports: dict[str, tuple[str, CameraReport]] = {}
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -156,7 +167,7 @@ class Coordinator:
                 log.exception("cluster coordinator round failed; trying again")
             self._stopping.wait(max(0.0, self.tick_s - (time.monotonic() - started)))
 
-    def stop(self, timeout_s: float = 90.0) -> None:
+    def stop(self, timeout_s: float = 150.0) -> None:
         """Stop the loop, then every host (each stops its cameras and stores what waits)."""
         self._stopping.set()
         if self._thread is not None:
@@ -172,8 +183,17 @@ class Coordinator:
                 log.error("camera host on node %s did not stop cleanly: %s", node_id[:12], exc)
                 continue
             self.final_reports[node_id] = rep
+        for node_id, rep in self.final_reports.items():
+            for cam in rep.cameras:
+                self._camera_reports[cam.camera_id] = (node_id, cam)
         for h in hosts:
-            ray.kill(h.actor)
+            with contextlib.suppress(RayError):
+                ray.kill(h.actor)
+
+    def camera_reports(self) -> dict[str, tuple[str, CameraReport]]:
+        """Each camera's latest report and its node's id (cameras that ended too)."""
+        with self._lock:
+            return dict(self._camera_reports)
 
     def done(self) -> bool:
         """With `exit_at_end`: every file camera has played to its end."""
@@ -250,7 +270,8 @@ class Coordinator:
         )
         self._hosts.pop(node_id, None)
         self._retry_after[node_id] = now + self.retry_s
-        ray.kill(host.actor)
+        with contextlib.suppress(RayError):
+            ray.kill(host.actor)
 
     def _collect_reports(self, now: float) -> None:
         with self._lock:
@@ -260,16 +281,29 @@ class Coordinator:
             waiting = {h.report_ref: h for h in self._hosts.values() if h.report_ref is not None}
         if not waiting:
             return
+        self._check_assignments()
         done, _ = ray.wait(list(waiting), num_returns=len(waiting), timeout=self.tick_s)
         answered = time.monotonic()
         for ref in done:
             host = waiting[ref]
             try:
                 report: HostReport = ray.get(ref)
-            except RayError as exc:
+            except ActorUnavailableError as exc:  # unreachable for now: the timeout decides
+                log.warning("camera host on node %s unreachable: %s", host.node.node_id[:12], exc)
+                host.report_ref = None
+                continue
+            except RayActorError as exc:  # its process or node is gone
                 with self._lock:
                     if self._hosts.get(host.node.node_id) is host:
                         self._lose(host.node.node_id, _reason(exc), answered)
+                continue
+            except RayError as exc:  # its report failed (a bug there): asked again next round
+                log.error(
+                    "camera host on node %s could not report: %s",
+                    host.node.node_id[:12],
+                    _reason(exc),
+                )
+                host.report_ref = None
                 continue
             with self._lock:
                 host.report_ref, host.last_answer, host.last_report = None, answered, report
@@ -280,11 +314,50 @@ class Coordinator:
                 if host.ready and host.report_ref is not None and silent > self.host_timeout_s:
                     self._lose(host.node.node_id, f"no answer for {silent:.0f} s", answered)
 
+    def _check_assignments(self) -> None:
+        """Assignments that failed on their host are sent again by the next placement."""
+        with self._lock:
+            pending = {h.assign_ref: h for h in self._hosts.values() if h.assign_ref is not None}
+        if not pending:
+            return
+        done, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0)
+        for ref in done:
+            host = pending[ref]
+            try:
+                ray.get(ref)
+            except RayError as exc:
+                log.error(
+                    "camera host on node %s refused its cameras: %s; sending them again",
+                    host.node.node_id[:12],
+                    _reason(exc),
+                )
+                with self._lock:
+                    host.resend = True
+            with self._lock:
+                if host.assign_ref is ref:
+                    host.assign_ref = None
+
     def _note(self, host: _Host, report: HostReport, now: float) -> None:
         node_id = host.node.node_id
+        reported = sorted(c.camera_id for c in report.cameras)
+        if (
+            report.generation == host.generation
+            and host.assign_ref is None
+            and reported != host.assigned
+        ):
+            # The host applied our latest assignment but runs something else (a camera that
+            # could not start): send it again.
+            log.warning(
+                "camera host on node %s runs %s instead of %s; sending its cameras again",
+                node_id[:12],
+                ", ".join(reported) or "nothing",
+                ", ".join(host.assigned) or "nothing",
+            )
+            host.resend = True
         for cam in report.cameras:
             if self._assignment.get(cam.camera_id) != node_id:
                 continue  # (an answer from before a move)
+            self._camera_reports[cam.camera_id] = (node_id, cam)
             if cam.ended and self.exit_at_end:
                 self._ended.add(cam.camera_id)
             if cam.frames > 0:
@@ -348,11 +421,14 @@ class Coordinator:
             changed = []
             for node_id, host in ready.items():
                 cams = plan.cameras_of(node_id)
-                if cams != host.assigned:
-                    host.assigned = cams
-                    changed.append((host, cams))
-        for host, cams in changed:
-            host.actor.assign.remote(cams)
+                if cams != host.assigned or host.resend:
+                    host.assigned, host.resend = cams, False
+                    host.generation += 1
+                    changed.append((host, cams, host.generation))
+        for host, cams, generation in changed:
+            ref = host.actor.assign.remote(cams, generation)
+            with self._lock:
+                host.assign_ref = ref
 
 
 def _reason(exc: BaseException) -> str:

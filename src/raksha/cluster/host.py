@@ -67,23 +67,36 @@ class CameraHost:
         self.parts = camera_parts(
             cfg, self.store, models_dir=models_dir, env=env, spool_path=host_spool(cfg, host_id)
         )
-        # What an earlier host on this node left unstored goes first, in order.
+        # What an earlier host on this node left unstored goes first, in order: loaded now,
+        # stored by a thread of its own (a long backlog must not keep the host from being
+        # ready), and by the cameras' own retries.
         if self.parts.sink.load_spooled():
-            self.parts.sink.retry_unsaved(force=True)
+            threading.Thread(
+                target=self.parts.sink.retry_unsaved,
+                kwargs={"force": True},
+                name="host-spool",
+                daemon=True,
+            ).start()
         if self.parts.batched is not None:
             self.parts.batched.start()
         self._cameras = {c.id: c for c in cfg.cameras if c.enabled}
         self._lock = threading.Lock()
         self._running: dict[str, tuple[CameraPipeline, threading.Event, float]] = {}
+        #: Pipelines an assignment stopped; `stop` waits for them too.
+        self._leaving: list[CameraPipeline] = []
+        #: The newest assignment applied: calls may arrive out of order (a Ray actor serves
+        #: several at once), and an older one must not undo a newer one.
+        self._generation = 0
         self._stopped = threading.Event()
         self._status = threading.Thread(target=self._watch_status, name="host-status", daemon=True)
         self._status.start()
 
     # ---- what the coordinator calls -------------------------------------------------------
 
-    def assign(self, camera_ids: Sequence[str]) -> list[str]:
+    def assign(self, camera_ids: Sequence[str], generation: int = 0) -> list[str]:
         """Run exactly `camera_ids`: start the new ones, stop the others. Unknown or disabled
-        ids are refused (ConfigError) before anything changes. Returns what runs now."""
+        ids are refused (ConfigError) before anything changes; an assignment older than one
+        already applied (`generation`) changes nothing. Returns what runs now."""
         wanted = list(dict.fromkeys(camera_ids))
         unknown = [c for c in wanted if c not in self._cameras]
         if unknown:
@@ -93,8 +106,12 @@ class CameraHost:
         with self._lock:
             if self._stopped.is_set():
                 raise ConfigError(f"camera host {self.host_id} is stopped")
+            if generation < self._generation:
+                return sorted(self._running)
+            self._generation = generation
             going = [c for c in self._running if c not in wanted]
             stopped = [self._running.pop(c) for c in going]
+            self._leaving.extend(p for p, _, _ in stopped)
             for cam_id in wanted:
                 if cam_id in self._running:
                     continue
@@ -112,6 +129,8 @@ class CameraHost:
         for pipeline, _, _ in stopped:
             pipeline.join(timeout=JOIN_S)
             log.info("camera host %s: camera %s stopped", self.host_id, pipeline.camera.id)
+        with self._lock:
+            self._leaving = [p for p in self._leaving if p.is_alive()]
         return running
 
     def report(self) -> HostReport:
@@ -148,6 +167,7 @@ class CameraHost:
                 round(1000 * (stored - decided), 1)
                 for _, _, decided, stored in list(self.parts.sink.latencies)[-256:]
             ),
+            generation=self._generation,
         )
 
     def stop(self, store_wait_s: float = 30.0) -> HostReport:
@@ -159,10 +179,11 @@ class CameraHost:
         last = self.report()
         with self._lock:
             running = list(self._running.values())
+            leaving = list(self._leaving)
         for pipeline, stopping, _ in running:
             stopping.set()
             pipeline.stop()
-        for pipeline, _, _ in running:
+        for pipeline in [p for p, _, _ in running] + leaving:
             pipeline.join(timeout=JOIN_S)
         self._status.join(timeout=5)
         if self.parts.batched is not None:

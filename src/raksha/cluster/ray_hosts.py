@@ -11,6 +11,7 @@ back).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -56,8 +57,9 @@ def check_address(address: str) -> str:
 
 
 def connect(address: str) -> None:
-    """Join the Ray cluster at `address` as its driver. Ray's usage statistics stay off
-    (nothing leaves the deployment's own hosts)."""
+    """Join the Ray cluster at `address` as its driver. Ray's usage statistics are turned
+    off for a cluster this call starts; a running cluster follows its head node's setting
+    (`RAY_USAGE_STATS_ENABLED=0` there: docs/deploy-cluster.md)."""
     check_address(address)
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     if ray.is_initialized():
@@ -139,8 +141,8 @@ class HostActor:
     def ready(self) -> str:
         return str(self.host.host_id)
 
-    def assign(self, camera_ids: list[str]) -> list[str]:
-        return list(self.host.assign(camera_ids))
+    def assign(self, camera_ids: list[str], generation: int = 0) -> list[str]:
+        return list(self.host.assign(camera_ids, generation))
 
     def report(self) -> Any:
         return self.host.report()
@@ -163,3 +165,35 @@ def start_host(
         scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=False),
         name=None,
     ).remote(kind, host_id, cfg_json, None if models_dir is None else str(models_dir), exit_at_end)
+
+
+#: The name of the actor that marks the one `raksha run --cluster` coordinating a cluster.
+LEASE_NAME = "raksha-coordinator"
+
+
+@ray.remote(num_cpus=0, max_restarts=0)
+class _Lease:
+    """Held by the coordinating process while it runs (it dies with that process)."""
+
+    def held(self) -> bool:
+        return True
+
+
+def hold_coordination() -> Any:
+    """Become the cluster's one coordinator; a second `raksha run --cluster` against the same
+    cluster would run every camera twice, so it is refused."""
+    try:
+        lease = _Lease.options(name=LEASE_NAME, namespace="raksha").remote()  # type: ignore[attr-defined]
+        ray.get(lease.held.remote(), timeout=60)
+    except ValueError:
+        raise ConfigError(
+            "another raksha run --cluster already coordinates this cluster; stop it first "
+            "(two would run every camera twice)"
+        ) from None
+    return lease
+
+
+def release_coordination(lease: Any) -> None:
+    if lease is not None:
+        with contextlib.suppress(Exception):
+            ray.kill(lease)

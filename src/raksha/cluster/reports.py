@@ -43,6 +43,8 @@ class HostReport:
     incidents_waiting: int
     #: Milliseconds from distress decision to incident stored, the latest incidents.
     stored_ms: tuple[float, ...] = ()
+    #: The generation of the last assignment the host applied (older ones are ignored).
+    generation: int = 0
 
 
 def process_cpu_s() -> float:

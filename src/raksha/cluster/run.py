@@ -8,6 +8,9 @@ import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from raksha.app import build_runtime
 from raksha.cluster.coordinator import CameraSpec, Coordinator
@@ -16,17 +19,21 @@ from raksha.cluster.ray_hosts import (
     check_address,
     connect,
     disconnect,
+    hold_coordination,
+    release_coordination,
     start_host,
 )
 from raksha.config import RunConfig
 from raksha.errors import ConfigError, RakshaError
 from raksha.pipeline.runtime import Runtime
+from raksha.redact import has_literal_secret
 from raksha.site.load import load_site_secrets, storage_url
 from raksha.sources.targets import SourceKind, parse_target
 from raksha.store.engine import parse_url
 from raksha.store.repository import IncidentStore
 
 log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
 
 #: Seconds between outbox rounds in a cluster run (hosts store incidents in other processes
 #: and cannot wake this one's dispatcher, so it looks more often).
@@ -37,9 +44,11 @@ class ClusterCoordination:
     """The coordinator as one of the runtime's background services: started with it,
     stopped (hosts first, so their incidents are stored) before its store closes."""
 
-    def __init__(self, coordinator: Coordinator, store: IncidentStore) -> None:
+    def __init__(self, coordinator: Coordinator, store: IncidentStore, lease: Any = None) -> None:
         self.coordinator = coordinator
         self.store = store
+        #: The named actor that marks this process as the cluster's one coordinator.
+        self.lease = lease
         self._started = datetime.now(UTC)
 
     def start(self) -> None:
@@ -50,12 +59,43 @@ class ClusterCoordination:
         try:
             self.coordinator.stop()
         finally:
+            release_coordination(self.lease)
             disconnect()
         try:  # what the hosts opened, for the run's summary line
             opened = self.store.list_incidents(since=self._started, limit=None)
             self.coordinator.opened = len(opened)
         except RakshaError as exc:
             log.warning("cannot count this run's incidents: %s", exc)
+
+
+def absolute_paths(model: M, base: Path) -> M:
+    """`model` with every relative path in it (at any depth) made absolute against `base`:
+    the hosts run in Ray's working folders, not in the one `raksha run` started in."""
+    update: dict[str, Any] = {}
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, Path) and not value.is_absolute():
+            update[name] = base / value
+        elif isinstance(value, BaseModel):
+            new = absolute_paths(value, base)
+            if new is not value:
+                update[name] = new
+        elif isinstance(value, tuple | list) and any(isinstance(v, BaseModel) for v in value):
+            items = [absolute_paths(v, base) if isinstance(v, BaseModel) else v for v in value]
+            if any(a is not b for a, b in zip(items, value, strict=True)):
+                update[name] = type(value)(items)
+    return model.model_copy(update=update) if update else model
+
+
+def check_no_literal_secrets(cfg: RunConfig) -> None:
+    """The config travels to every node: a password written into a camera URL would too."""
+    held = [c.id for c in cfg.cameras if c.enabled and has_literal_secret(c.url)]
+    if held:
+        raise ConfigError(
+            f"cameras {', '.join(held)}: a cluster run sends the config to every node, and "
+            "these camera URLs hold a credential; move it to the environment or the secrets "
+            "file as ${NAME} placeholders"
+        )
 
 
 def check_shared_store(cfg: RunConfig, env: Mapping[str, str]) -> None:
@@ -79,14 +119,20 @@ def cluster_runtime(
     env = os.environ if env is None else env
     check_address(address)
     check_shared_store(cfg, env)
+    check_no_literal_secrets(cfg)
+    cfg = absolute_paths(cfg, Path.cwd())
+    if models_dir is not None:
+        models_dir = models_dir.resolve()
     runtime = build_runtime(
         cfg, models_dir=models_dir, exit_at_end=exit_at_end, env=env, local_cameras=False
     )
     runtime.dispatch_every_s = DISPATCH_EVERY_S
     try:
         connect(address)
+        lease = hold_coordination()
     except ConfigError:
         runtime.store.close()
+        disconnect()
         raise
     cfg_json = cfg.model_dump(mode="json")
     cameras = [
@@ -102,6 +148,6 @@ def cluster_runtime(
         camera_nodes,
         exit_at_end=exit_at_end,
     )
-    runtime.background.append(ClusterCoordination(coordinator, runtime.store))
+    runtime.background.append(ClusterCoordination(coordinator, runtime.store, lease))
     runtime.done = coordinator.done  # (never done without exit_at_end: until stopped)
     return runtime, coordinator

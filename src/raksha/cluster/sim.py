@@ -20,11 +20,14 @@ class SimulatedHost:
         self._made = time.monotonic()
         self._lock = threading.Lock()
         self._started: dict[str, float] = {}
+        self._generation = 0
 
-    def assign(self, camera_ids: Sequence[str]) -> list[str]:
+    def assign(self, camera_ids: Sequence[str], generation: int = 0) -> list[str]:
         now = time.time()
         with self._lock:
-            self._started = {c: self._started.get(c, now) for c in camera_ids}
+            if generation >= self._generation:
+                self._generation = generation
+                self._started = {c: self._started.get(c, now) for c in camera_ids}
             return sorted(self._started)
 
     def report(self) -> HostReport:
@@ -57,6 +60,7 @@ class SimulatedHost:
             up_s=time.monotonic() - self._made,
             max_rss_bytes=max_rss_bytes(),
             incidents_waiting=0,
+            generation=self._generation,
         )
 
     def stop(self) -> HostReport:

@@ -123,7 +123,10 @@ class Runtime:
         if self._status_thread is not None:
             self._status_thread.join(timeout=5)
         for b in self.background:
-            b.stop()
+            try:
+                b.stop()
+            except Exception:  # one service's failure must not cost the others' shutdown
+                log.exception("%s did not stop cleanly", type(b).__name__)
         flush_incidents(self.sink, self.evidence_dir, store_wait_s)
         deadline = time.monotonic() + drain_s
         while time.monotonic() < deadline:

@@ -43,20 +43,25 @@ class RetentionRound:
 
 
 def spooled_evidence(path: Path) -> set[str]:
-    """The evidence files of incidents waiting in the spool at `path` (none when it does not
-    exist): the orphan sweep keeps them."""
-    if not path.is_file():
-        return set()
-    spool = Spool(path)
-    try:
-        return {
-            str(f["path"])
-            for _, doc in spool.pending()
-            for f in doc.get("files", [])
-            if isinstance(f, dict) and f.get("path")
-        }
-    finally:
-        spool.close()
+    """The evidence files of incidents waiting in the spool at `path`, and in the spools of
+    cluster hosts beside it (`<name>-node-<id>`; `raksha.cluster.host.host_spool`): the
+    orphan sweep keeps them. None when there is no spool."""
+    spools = [path, *sorted(path.parent.glob(f"{path.stem}-node-*{path.suffix}"))]
+    found: set[str] = set()
+    for one in spools:
+        if not one.is_file():
+            continue
+        spool = Spool(one)
+        try:
+            found |= {
+                str(f["path"])
+                for _, doc in spool.pending()
+                for f in doc.get("files", [])
+                if isinstance(f, dict) and f.get("path")
+            }
+        finally:
+            spool.close()
+    return found
 
 
 class RetentionTimer(Periodic):
@@ -71,6 +76,7 @@ class RetentionTimer(Periodic):
         every_s: float = 3600.0,
         keep: Callable[[], set[str]] | None = None,
         first_after_s: float | None = None,
+        sweep_orphans: bool = True,
     ) -> None:
         first = min(every_s, FIRST_ROUND_S) if first_after_s is None else first_after_s
         super().__init__(every_s, first_after_s=first)
@@ -78,6 +84,9 @@ class RetentionTimer(Periodic):
         self.evidence_dir = evidence_dir
         self.retention_days = retention_days
         self.keep = keep
+        #: False: the purge only (a cluster's coordinator: the hosts' spools, which the
+        #: sweep would have to keep, are on their own nodes).
+        self.sweep_orphans = sweep_orphans
         self.rounds = 0
         self.files_deleted = 0
 
@@ -96,6 +105,9 @@ class RetentionTimer(Periodic):
             log.exception("retention timer: the purge failed; the next round tries again")
             return None
         self.files_deleted += purge.files_deleted
+        if not self.sweep_orphans:
+            self.rounds += 1
+            return RetentionRound(purge, OrphanReport())
         try:
             keep = self.keep() if self.keep is not None else set()
             orphans = sweep_orphaned_evidence(self.store, self.evidence_dir, keep=keep, stop=stop)
@@ -125,7 +137,11 @@ def spool_path(cfg: RunConfig) -> Path:
 
 
 def retention_timer(
-    cfg: RunConfig, store: IncidentStore, *, keep: Callable[[], set[str]] | None = None
+    cfg: RunConfig,
+    store: IncidentStore,
+    *,
+    keep: Callable[[], set[str]] | None = None,
+    sweep_orphans: bool = True,
 ) -> RetentionTimer:
     """The deployment's timer (`evidence.purge_every_s`; 0: it never starts). The sweep
     keeps the evidence waiting in the spool (read from its file unless `keep` says)."""
@@ -136,4 +152,5 @@ def retention_timer(
         cfg.evidence.retention_days,
         every_s=cfg.evidence.purge_every_s,
         keep=keep if keep is not None else (lambda: spooled_evidence(where)),
+        sweep_orphans=sweep_orphans,
     )

@@ -53,6 +53,7 @@ class SourceConfig(BaseModel):
     def _yaml_off(cls, value: object) -> object:
         """YAML reads a bare `off` as false: that is "off" here, not an error."""
         return "off" if value is False else value
+
     #: `raksha run` only: play video files at their native frame rate, as a live camera
     #: would deliver them (for demos and benchmarks); False reads them as fast as possible.
     realtime_files: bool = False
