@@ -475,3 +475,39 @@ def test_a_second_coordinator_of_the_same_cluster_is_refused(ray_cluster: Any) -
                 time.sleep(0.2)
     finally:
         disconnect()
+
+
+@pytest.mark.slow
+def test_raksha_run_cluster_from_the_command_line(
+    tmp_path: Path,
+    models_dir: Path,
+    distress_clip: Any,  # noqa: F811  (the fixture imported above)
+    ray_cluster: Any,
+) -> None:
+    """`raksha run --cluster ADDRESS --exit-at-end` as an operator runs it: another process
+    joins the loopback cluster, both file cameras run on its nodes, the summary names each
+    camera's node, and the incidents are stored."""
+    from test_run_pipeline import camera, run_cli, write_config
+
+    cams = [camera("cam-north", distress_clip.path), camera("cam-south", distress_clip.path)]
+    with pg_schema_url() as url:
+        cfg = write_config(tmp_path / "raksha.yaml", cams, url)
+        proc = run_cli(
+            "run",
+            "--config",
+            str(cfg),
+            "--cluster",
+            ray_cluster.address,
+            "--exit-at-end",
+            "--no-table",
+            models_dir=models_dir,
+            timeout=240,
+        )
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0, out[-3000:]
+        assert "2 new incident(s) stored" in proc.stdout, out[-3000:]
+        for cam in ("cam-north", "cam-south"):
+            line = next(ln for ln in proc.stdout.splitlines() if ln.startswith(f"camera {cam} "))
+            assert "(node " in line and " events (ok)" in line, line
+        assert _per_camera(url) == {"cam-north": 1, "cam-south": 1}
+        assert "Traceback" not in out
