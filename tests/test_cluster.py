@@ -110,10 +110,10 @@ def test_a_cluster_run_refuses_sqlite(tmp_path: Path) -> None:
 # ---- a real cluster -------------------------------------------------------------------------
 
 
-@pytest.fixture
-def ray_cluster() -> Iterator[Any]:
-    """A head (no cameras) and two camera nodes (room for two cameras each), on loopback.
-    Node death is noticed within about a second (health checks every 0.5 s)."""
+@contextmanager
+def loopback_cluster(nodes: int, cpus: float, capacity: int) -> Iterator[Any]:
+    """A head (no cameras) and `nodes` camera nodes on loopback. Node death is noticed
+    within about a second (health checks every 0.5 s)."""
     from ray.cluster_utils import Cluster
 
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
@@ -130,8 +130,8 @@ def ray_cluster() -> Iterator[Any]:
         },
     )
     try:
-        for _ in range(2):
-            cluster.add_node(num_cpus=1, resources={"raksha_cameras": 2})
+        for _ in range(nodes):
+            cluster.add_node(num_cpus=cpus, resources={"raksha_cameras": capacity})
         cluster.wait_for_nodes()
         yield cluster
     finally:
@@ -139,6 +139,13 @@ def ray_cluster() -> Iterator[Any]:
 
         ray.shutdown()
         cluster.shutdown()
+
+
+@pytest.fixture
+def ray_cluster() -> Iterator[Any]:
+    """Two camera nodes with room for two cameras each."""
+    with loopback_cluster(2, 1, 2) as cluster:
+        yield cluster
 
 
 SCHEMA_PREFIX = "raksha_cluster_t_"
@@ -235,32 +242,9 @@ def test_two_node_cluster_matches_one_process_and_survives_a_killed_node(
 
 @pytest.fixture
 def sim_cluster() -> Iterator[Any]:
-    """A head and three camera nodes for simulated hosts (no decoding), on loopback."""
-    from ray.cluster_utils import Cluster
-
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    cluster = Cluster(
-        initialize_head=True,
-        head_node_args={
-            "num_cpus": 0,
-            "include_dashboard": False,
-            "_system_config": {
-                "health_check_period_ms": 500,
-                "health_check_failure_threshold": 3,
-                "health_check_initial_delay_ms": 0,
-            },
-        },
-    )
-    try:
-        for _ in range(3):
-            cluster.add_node(num_cpus=0, resources={"raksha_cameras": 500})
-        cluster.wait_for_nodes()
+    """Three nodes for simulated hosts (no decoding), room for 500 cameras each."""
+    with loopback_cluster(3, 0, 500) as cluster:
         yield cluster
-    finally:
-        import ray
-
-        ray.shutdown()
-        cluster.shutdown()
 
 
 @pytest.mark.slow

@@ -432,9 +432,16 @@ def enrol(
     return {k: v for k, v in templates.items() if v}, refused
 
 
-def search_all(records: Sequence[ImageRecord], templates: dict[str, list[int]]) -> Searches:
+def search_all(
+    records: Sequence[ImageRecord],
+    templates: dict[str, list[int]],
+    probes: Sequence[F32 | None] | None = None,
+) -> Searches:
     """Known probes against the whole gallery, and each identity's photos against the
-    gallery of everyone else (see the module's docstring)."""
+    gallery of everyone else (see the module's docstring). `probes`, aligned with
+    `records`, replaces the probes' embeddings (e.g. of degraded photos; None: no face),
+    while the gallery keeps the records' own."""
+    probe_of = [r.embedding for r in records] if probes is None else list(probes)
     from raksha.watchlist.matcher import Gallery
 
     def gallery(leave_out: str | None) -> Gallery | None:
@@ -453,7 +460,8 @@ def search_all(records: Sequence[ImageRecord], templates: dict[str, list[int]]) 
         if rec.identity not in templates or i in used:
             continue
         k_who.append(rec.identity)
-        found = full.best(rec.embedding) if full is not None and rec.embedding is not None else None
+        probe = probe_of[i]
+        found = full.best(probe) if full is not None and probe is not None else None
         k_score.append(found.score if found is not None else -math.inf)
         k_ok.append(found is not None and found.identity == rec.identity)
     u_score: list[float] = []
@@ -463,10 +471,10 @@ def search_all(records: Sequence[ImageRecord], templates: dict[str, list[int]]) 
         others = gallery(person)
         if others is None:
             continue
-        for rec in records:
-            if rec.identity != person or rec.embedding is None:
+        for rec, probe in zip(records, probe_of, strict=True):
+            if rec.identity != person or probe is None:
                 continue
-            found = others.best(rec.embedding)
+            found = others.best(probe)
             assert found is not None
             u_score.append(found.score)
             u_who.append(person)

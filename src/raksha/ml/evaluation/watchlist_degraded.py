@@ -20,7 +20,6 @@ cameras.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from raksha.ml.evaluation.watchlist import (
     Searches,
     WatchlistDataError,
     enrol,
+    search_all,
 )
 
 U8 = npt.NDArray[np.uint8]
@@ -106,52 +106,7 @@ def search_degraded(
 ) -> Searches:
     """`watchlist.search_all` with the probes' embeddings taken from `probes` (degraded)
     and the gallery from the clean enrolled photos."""
-    from raksha.watchlist.matcher import Gallery
-
-    def gallery(leave_out: str | None) -> Gallery | None:
-        rows = [(who, i) for who, idx in templates.items() if who != leave_out for i in idx]
-        vectors = [clean[i].embedding for _, i in rows]
-        if not rows or any(v is None for v in vectors):
-            return None
-        return Gallery(np.stack([v for v in vectors if v is not None]), [w for w, _ in rows])
-
-    used = {i for idx in templates.values() for i in idx}
-    full = gallery(None)
-    k_score: list[float] = []
-    k_ok: list[bool] = []
-    k_who: list[str] = []
-    for i, rec in enumerate(clean):
-        if rec.identity not in templates or i in used:
-            continue
-        k_who.append(rec.identity)
-        probe = probes[i]
-        found = full.best(probe) if full is not None and probe is not None else None
-        k_score.append(found.score if found is not None else -math.inf)
-        k_ok.append(found is not None and found.identity == rec.identity)
-    u_score: list[float] = []
-    u_who: list[str] = []
-    comparisons = 0
-    for person in dict.fromkeys(r.identity for r in clean):
-        others = gallery(person)
-        if others is None:
-            continue
-        for i, rec in enumerate(clean):
-            probe = probes[i]
-            if rec.identity != person or probe is None:
-                continue
-            found = others.best(probe)
-            assert found is not None
-            u_score.append(found.score)
-            u_who.append(person)
-            comparisons += len(others.identities)
-    return Searches(
-        np.asarray(k_score, np.float64),
-        np.asarray(k_ok, bool),
-        tuple(k_who),
-        np.asarray(u_score, np.float64),
-        tuple(u_who),
-        comparisons,
-    )
+    return search_all(clean, templates, probes)
 
 
 def degraded_figures(
