@@ -495,3 +495,37 @@ def test_raksha_run_cluster_from_the_command_line(
             assert "(node " in line and " events (ok)" in line, line
         assert _per_camera(url) == {"cam-north": 1, "cam-south": 1}
         assert "Traceback" not in out
+
+
+def test_the_coordinator_needs_no_models_camera_secrets_or_evidence_key(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The head runs no camera: its runtime starts without the models, the cameras'
+    passwords or the evidence key, which a single `raksha run` refuses to start without."""
+    from raksha.app import build_runtime
+    from raksha.pipeline.spool import Spool
+    from test_run_pipeline import camera, write_config
+
+    cams = [camera("cam-1", "rtsp://${CAM_USER}:${CAM_PASS}@10.0.0.5/s1")]
+    cfg = load_run_config(
+        write_config(tmp_path / "raksha.yaml", cams, f"sqlite:///{tmp_path / 'r.db'}")
+    )
+    cfg = cfg.model_copy(
+        update={"incidents": cfg.incidents.model_copy(update={"spool": tmp_path / "s.db"})}
+    )
+    spool = Spool(tmp_path / "s.db")
+    spool.put("i-1", {"files": []})
+    spool.close()
+    bare: dict[str, str] = {}  # no CAM_USER, CAM_PASS, RAKSHA_EVIDENCE_KEY
+    with pytest.raises(ConfigError) as refused:
+        build_runtime(cfg, models_dir=tmp_path / "no-models", env=bare)
+    for need in ("CAM_USER", "evidence"):
+        assert need in str(refused.value)
+    caplog.set_level("WARNING", logger="raksha.app")
+    runtime = build_runtime(cfg, models_dir=tmp_path / "no-models", env=bare, local_cameras=False)
+    try:
+        assert runtime.sink is None and runtime.pipelines == []
+        assert any("1 incident(s) from an earlier run" in r.getMessage() for r in caplog.records)
+        runtime.start()
+    finally:
+        runtime.stop(drain_s=0.5)

@@ -10,6 +10,7 @@ pieces themselves take what they need as arguments and never reach back up.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -44,7 +45,7 @@ from raksha.pipeline.watchlist import WatchlistShared
 from raksha.services.deployment import configure_store, live_units, push_notifier
 from raksha.services.escalation import EscalationTimer
 from raksha.services.retention import sweep_orphaned_evidence
-from raksha.services.retention_timer import retention_timer, spooled_evidence
+from raksha.services.retention_timer import retention_timer, spool_path, spooled_evidence
 from raksha.services.watchlist import watchlist_runtime
 from raksha.site.config import CameraConfig
 from raksha.site.effective import effective_camera_config
@@ -56,28 +57,40 @@ from raksha.sources.realtime import live_feed
 from raksha.sources.targets import SourceKind, parse_target
 from raksha.store.repository import IncidentStore
 
+log = logging.getLogger(__name__)
+
 
 def preflight(
-    cfg: RunConfig, *, models_dir: Path | None = None, env: Mapping[str, str] | None = None
+    cfg: RunConfig,
+    *,
+    models_dir: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    cameras: bool = True,
 ) -> list[str]:
     """Everything `raksha run` would refuse about `cfg` on this machine, one message each,
     without starting anything: secrets not set, the store's URL, the alert channels' secrets,
-    the evidence key, the models. `raksha config check` and `build_runtime` both ask this."""
+    the evidence key, the models. `raksha config check` and `build_runtime` both ask this.
+    With `cameras=False` (a cluster's coordinator, which runs none), what only cameras need
+    is not asked for here: camera secrets, the evidence key, the models, the provider; each
+    camera host asks for them on its own node."""
     from raksha.models import verify
     from raksha.site.load import unresolved_secrets
     from raksha.store.engine import parse_url
 
     env = os.environ if env is None else env
     models_dir = models_dir if models_dir is not None else cfg.models_dir
-    problems = unresolved_secrets(cfg, env)
+    problems = unresolved_secrets(cfg, env, cameras=cameras)
     checks: list[tuple[str, Callable[[], object]]] = [
         ("storage.url", lambda: parse_url(storage_url(cfg, env, load_site_secrets(cfg)))),
         ("alerts", lambda: _close_all(build_notifiers(cfg.alerts, env, cfg.patrol_units))),
         ("devices", lambda: _device_tokens(cfg, env)),
         ("alerts.push", lambda: _push_key(cfg, env)),
-        ("evidence", lambda: EvidenceWriter.from_config(cfg.evidence, env)),
-        ("execution.provider", lambda: check_provider(cfg.execution.provider)),
     ]
+    if cameras:
+        checks += [
+            ("evidence", lambda: EvidenceWriter.from_config(cfg.evidence, env)),
+            ("execution.provider", lambda: check_provider(cfg.execution.provider)),
+        ]
     for where, check in checks:
         try:
             check()
@@ -88,7 +101,9 @@ def preflight(
     models = [("detector.model", cfg.detector.model), ("expression.model", cfg.expression.model)]
     if cfg.shadow is not None and cfg.shadow.model is not None:
         models.append(("shadow.model", cfg.shadow.model))
-    if cfg.watchlist is not None:
+    if not cameras:
+        models = []
+    elif cfg.watchlist is not None:
         from raksha.watchlist.embed import DEFAULT_MODEL as FACE_EMBEDDING
 
         models.append(("watchlist", FACE_EMBEDDING))
@@ -252,11 +267,6 @@ def camera_parts(
     # Shadow mode: another model or thresholds scored beside the live ones, stored only.
     shadow = ShadowModels.load(cfg, models_dir, model_sha)
     shadow_sink = None if shadow is None else ShadowSink(store, sink, shadow)
-    # Each camera is routed to its station once.
-    stations = {}
-    for cam in cfg.cameras:
-        hotspot = cfg.hotspot(cam.hotspot)
-        stations[cam.id] = router.route(hotspot.lat, hotspot.lon).station_id
     return CameraParts(
         cfg=cfg,
         models_dir=models_dir,
@@ -266,7 +276,7 @@ def camera_parts(
         store=store,
         sink=sink,
         spool=spool,
-        stations=stations,
+        stations=camera_stations(cfg, router),
         batched=batched,
         shadow=shadow,
         shadow_sink=shadow_sink,
@@ -292,7 +302,7 @@ def build_runtime(
     run the cameras."""
     env = os.environ if env is None else env
     models_dir = models_dir if models_dir is not None else cfg.models_dir
-    problems = preflight(cfg, models_dir=models_dir, env=env)
+    problems = preflight(cfg, models_dir=models_dir, env=env, cameras=local_cameras)
     if problems:
         raise ConfigError("; ".join(problems))
 
@@ -313,22 +323,35 @@ def build_runtime(
         if on_stored is not None:
             on_stored(incident)
 
+    stopping = threading.Event()
+    if not local_cameras:
+        # A cluster's coordinator: no models, no sink, no orphan sweep (its hosts' spools
+        # are on their own nodes); the outbox, the escalation timer and the retention purge.
+        warn_spooled(cfg)
+        record_disabled_cameras(
+            store, [c for c in cfg.cameras if not c.enabled], camera_stations(cfg)
+        )
+        return Runtime(
+            store=store,
+            dispatcher=dispatcher,
+            sink=None,
+            pipelines=[],
+            stopping=stopping,
+            exit_at_end=exit_at_end,
+            evidence_dir=cfg.evidence.dir,
+            background=[timer, retention_timer(cfg, store, sweep_orphans=False)],
+        )
     parts = camera_parts(cfg, store, models_dir=models_dir, env=env, on_stored=stored)
     # Evidence a crash left without its incident row goes (audited); the spool's stays.
-    # Not in a cluster's coordinator: its hosts' spools are on their own nodes.
-    if local_cameras:
-        sweep_orphaned_evidence(store, cfg.evidence.dir, keep=parts.spooled_files())
+    sweep_orphaned_evidence(store, cfg.evidence.dir, keep=parts.spooled_files())
     # Then on schedule (evidence.purge_every_s): the retention purge and the same sweep.
-    retention = retention_timer(cfg, store, keep=parts.spooled_files, sweep_orphans=local_cameras)
+    retention = retention_timer(cfg, store, keep=parts.spooled_files)
     # Disabled cameras are listed, never read.
     record_disabled_cameras(store, [c for c in cfg.cameras if not c.enabled], parts.stations)
-    stopping = threading.Event()
-    pipelines = (
-        [parts.pipeline(cam, stopping, play_once=exit_at_end) for cam in cfg.cameras if cam.enabled]
-        if local_cameras
-        else []
-    )
-    batched = [] if parts.batched is None or not local_cameras else [parts.batched]
+    pipelines = [
+        parts.pipeline(cam, stopping, play_once=exit_at_end) for cam in cfg.cameras if cam.enabled
+    ]
+    batched = [] if parts.batched is None else [parts.batched]
     return Runtime(
         store=store,
         dispatcher=dispatcher,
@@ -404,6 +427,36 @@ def camera_pipeline(
         shadow_sink=shadow_sink,
         faults=faults,
     )
+
+
+def camera_stations(cfg: RunConfig, router: Router | None = None) -> dict[str, str]:
+    """Each camera's station, routed once from its hotspot."""
+    router = router if router is not None else Router.from_site(cfg)
+    stations = {}
+    for cam in cfg.cameras:
+        hotspot = cfg.hotspot(cam.hotspot)
+        stations[cam.id] = router.route(hotspot.lat, hotspot.lon).station_id
+    return stations
+
+
+def warn_spooled(cfg: RunConfig) -> None:
+    """A cluster's coordinator stores no spooled incidents: say so when an earlier
+    single-process run left some in the configured spool."""
+    path = spool_path(cfg)
+    if not path.is_file():
+        return
+    spool = Spool(path)
+    try:
+        waiting = len(spool.pending())
+    finally:
+        spool.close()
+    if waiting:
+        log.warning(
+            "%d incident(s) from an earlier run without --cluster wait in the spool %s; a "
+            "cluster's coordinator does not store them: run raksha run once without --cluster",
+            waiting,
+            path,
+        )
 
 
 def record_disabled_cameras(

@@ -114,7 +114,7 @@ def _run(
     def heading() -> str:
         if not outage:
             return title
-        waiting = runtime.sink.unsaved
+        waiting = runtime.sink.unsaved if runtime.sink is not None else 0
         return (
             f"{title} — DATABASE UNREACHABLE, analysis goes on; {waiting} incident(s) "
             f"waiting to be stored ({outage[0][:120]})"

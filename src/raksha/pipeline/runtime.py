@@ -35,7 +35,7 @@ class Runtime:
         *,
         store: IncidentStore,
         dispatcher: OutboxDispatcher,
-        sink: IncidentSink,
+        sink: IncidentSink | None,
         pipelines: Sequence[CameraPipeline],
         stopping: threading.Event,
         exit_at_end: bool = False,
@@ -64,8 +64,9 @@ class Runtime:
     def start(self) -> None:
         # Frame-sized buffers back to the OS when freed: resident memory stays flat.
         fix_mmap_threshold()
-        # Incidents an earlier run left in the spool go first, in order.
-        if self.sink.load_spooled():
+        # Incidents an earlier run left in the spool go first, in order. (No sink: a
+        # cluster's coordinator, whose hosts store their own.)
+        if self.sink is not None and self.sink.load_spooled():
             self.sink.retry_unsaved(force=True)
         self._dispatch_thread = threading.Thread(
             target=self.dispatcher.run_forever,
@@ -127,7 +128,8 @@ class Runtime:
                 b.stop()
             except Exception:  # one service's failure must not cost the others' shutdown
                 log.exception("%s did not stop cleanly", type(b).__name__)
-        flush_incidents(self.sink, self.evidence_dir, store_wait_s)
+        if self.sink is not None:
+            flush_incidents(self.sink, self.evidence_dir, store_wait_s)
         deadline = time.monotonic() + drain_s
         while time.monotonic() < deadline:
             try:
@@ -140,7 +142,7 @@ class Runtime:
             if stats.failed:
                 time.sleep(0.5)
         self.dispatcher.close()
-        if self.sink.spool is not None:
+        if self.sink is not None and self.sink.spool is not None:
             self.sink.spool.close()
         self.store.close()
 

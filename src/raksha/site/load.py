@@ -108,11 +108,14 @@ def storage_url(
     return expand(site.storage.url, env, secrets, what="storage.url")
 
 
-def unresolved_secrets(site: SiteConfig, env: Mapping[str, str] | None = None) -> list[str]:
+def unresolved_secrets(
+    site: SiteConfig, env: Mapping[str, str] | None = None, *, cameras: bool = True
+) -> list[str]:
     """What `raksha run` would fail on when filling in secrets, one message each (never a
-    value): an unreadable secrets file, and every enabled camera or storage URL whose
-    `${NAME}` placeholders or credentials name a variable set neither in `env` (default: the
-    environment) nor in the secrets file."""
+    value): an unreadable secrets file, and every enabled camera (unless `cameras` is False:
+    a cluster's coordinator opens none) or storage URL whose `${NAME}` placeholders or
+    credentials name a variable set neither in `env` (default: the environment) nor in the
+    secrets file."""
     from raksha.site.secrets import resolve_camera_url
 
     try:
@@ -121,7 +124,7 @@ def unresolved_secrets(site: SiteConfig, env: Mapping[str, str] | None = None) -
         return [str(err)]
     problems: list[str] = []
     for camera in site.cameras:
-        if not camera.enabled:
+        if not camera.enabled or not cameras:
             continue
         try:
             resolve_camera_url(camera, env, secrets)
