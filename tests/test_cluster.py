@@ -404,7 +404,7 @@ def test_a_node_without_the_evidence_key_hosts_no_camera_and_says_why(
 
 
 def test_relative_paths_are_made_absolute_for_the_hosts(tmp_path: Path) -> None:
-    from raksha.cluster.run import absolute_paths
+    from raksha.cluster.run import absolute_file_cameras, absolute_paths
     from test_run_pipeline import camera, write_config
 
     cfg = load_run_config(
@@ -421,6 +421,8 @@ def test_relative_paths_are_made_absolute_for_the_hosts(tmp_path: Path) -> None:
     assert out.incidents.spool == Path("/srv/raksha/spool/s.db")
     assert out.cameras == cfg.cameras and out.storage == cfg.storage
     assert absolute_paths(out, Path("/elsewhere")) == out  # absolute ones stay
+    files = absolute_file_cameras(out, Path("/srv/raksha"))
+    assert [c.url for c in files.cameras] == ["/srv/raksha/x.mp4"]
 
 
 def test_a_cluster_run_refuses_passwords_written_into_camera_urls(tmp_path: Path) -> None:
@@ -428,6 +430,7 @@ def test_a_cluster_run_refuses_passwords_written_into_camera_urls(tmp_path: Path
     from test_run_pipeline import camera, write_config
 
     cams = [camera("cam-1", "rtsp://admin:hunter2@10.0.0.5/s1"), camera("cam-2", "x.mp4")]
+    cams[0]["enabled"] = False  # a disabled camera's URL travels all the same
     cfg = load_run_config(write_config(tmp_path / "raksha.yaml", cams, "sqlite:///r.db"))
     with pytest.raises(ConfigError, match="cameras cam-1: a cluster run") as err:
         check_no_literal_secrets(cfg)

@@ -156,6 +156,12 @@ def test_a_crash_during_an_outage_loses_no_incident_and_stores_none_twice(
     first.handle(camera, frame, analysis)
     assert first.unsaved == 1 and down.list_incidents() == []
     assert len(Spool(spool_path)) == 1  # on disk, readable by another process
+    # Its evidence folder says it waits, so no process's orphan sweep takes it meanwhile.
+    from raksha.incidents.evidence import WAITING_MARK
+
+    (row,) = Spool(spool_path).pending()
+    folders = {Path(f["path"]).parent for f in row[1]["files"]}
+    assert folders and all((d / WAITING_MARK).is_file() for d in folders)
     del first  # "kill -9": only the files remain
     down.close()
 
@@ -167,6 +173,7 @@ def test_a_crash_during_an_outage_loses_no_incident_and_stores_none_twice(
     assert stored.station_id == "a" and all(Path(e.path).is_file() for e in stored.evidence)
     assert len(store.deliveries(stored.id)) == 1  # its webhook alert, once
     assert len(Spool(spool_path)) == 0
+    assert not any((d / WAITING_MARK).exists() for d in folders)  # stored: ordinary again
     assert second._open == {}  # an earlier run's track id means nothing to this run
 
     # A crash between the store's commit and the spool's delete: the replay finds it stored.

@@ -222,23 +222,33 @@ def test_a_stop_ends_the_purge_between_incidents(tmp_path: Path) -> None:
     store.close()
 
 
-def test_the_sweep_keeps_evidence_waiting_in_cluster_hosts_spools_beside_its_own(
-    tmp_path: Path,
-) -> None:
-    """A cluster host spools beside the configured spool (`<name>-node-<id>.db`); the orphan
-    sweep of `raksha run` and `raksha serve` keeps the evidence waiting there too."""
-    from raksha.pipeline.spool import Spool
-    from raksha.services.retention_timer import spooled_evidence
+def test_the_sweep_leaves_evidence_of_incidents_waiting_in_any_spool(tmp_path: Path) -> None:
+    """An incident spooled during a database outage marks its evidence folder as waiting,
+    so that any process's sweep (the dashboard's, on another machine than the cluster host
+    whose spool holds it) leaves the folder alone until the incident is stored."""
+    import os
+    import time
 
-    base = tmp_path / "raksha-incident-spool.db"
-    own, host = Spool(base), Spool(tmp_path / "raksha-incident-spool-node-abc123.db")
-    other = Spool(tmp_path / "unrelated.db")
-    try:
-        own.put("i-1", {"files": [{"path": "/ev/a/1.jpg"}]})
-        host.put("i-2", {"files": [{"path": "/ev/b/2.jpg"}, {"nope": 1}]})
-        other.put("i-3", {"files": [{"path": "/ev/c/3.jpg"}]})
-    finally:
-        for spool in (own, host, other):
-            spool.close()
-    assert spooled_evidence(base) == {"/ev/a/1.jpg", "/ev/b/2.jpg"}
-    assert spooled_evidence(tmp_path / "none.db") == set()
+    from raksha.incidents.evidence import WAITING_MARK, mark_waiting, unmark_waiting
+    from raksha.services.retention import sweep_orphaned_evidence
+
+    store = IncidentStore.open(f"sqlite:///{tmp_path / 'r.db'}")
+    writer = EvidenceWriter(tmp_path / "ev")
+    image = np.random.default_rng(3).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    waiting = writer.capture("waiting-on-another-node", image, (40, 20, 100, 90))
+    orphan = writer.capture("crashed-incident", image, (40, 20, 100, 90))
+    mark_waiting([f.path for f in waiting], "waiting-on-another-node")
+    mark = tmp_path / "ev" / "waiting-on-another-node" / WAITING_MARK
+    assert mark.read_text() == "waiting-on-another-node\n"
+    old = time.time() - 3600
+    for f in [*waiting, *orphan]:
+        os.utime(f.path, (old, old))
+    os.utime(mark, (old, old))
+    report = sweep_orphaned_evidence(store, tmp_path / "ev", grace_s=600)
+    assert report.folders == ["crashed-incident"]
+    assert all(Path(f.path).is_file() for f in waiting) and mark.exists()
+    unmark_waiting([f.path for f in waiting])  # stored after all (here: never, so swept)
+    assert not mark.exists()
+    again = sweep_orphaned_evidence(store, tmp_path / "ev", grace_s=600)
+    assert again.folders == ["waiting-on-another-node"]
+    store.close()

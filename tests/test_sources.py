@@ -840,3 +840,16 @@ def test_hw_decode_reads_a_bare_yaml_off_as_off() -> None:
     assert SourceConfig.model_validate({"hw_decode": "auto"}).hw_decode == "auto"
     with pytest.raises(ValueError, match="'off', 'cuda' or 'auto'"):
         SourceConfig.model_validate(yaml.safe_load("hw_decode: on"))
+
+
+def test_hw_decode_does_not_blame_the_gpu_for_a_broken_video(tmp_path: Path) -> None:
+    """A source that cannot be opened on the CPU either is said as without the GPU (here:
+    corrupt data), in both modes: the camera's fault, not the GPU's."""
+    from raksha.sources.config import SourceConfig
+
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
+    for mode in ("cuda", "auto"):
+        with pytest.raises(SourceError) as err:
+            PyAVSource(str(broken), SourceConfig(hw_decode=mode))
+        assert "GPU" not in str(err.value) and "broken.mp4" in str(err.value)

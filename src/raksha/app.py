@@ -177,8 +177,7 @@ class CameraParts:
     watchlist: WatchlistShared | None = None
 
     def spooled_files(self) -> set[str]:
-        """The evidence files of incidents waiting in the spool, and in the spools of cluster
-        hosts beside it (kept by the sweep)."""
+        """The evidence files of incidents waiting in the spool (kept by the sweep)."""
         return spooled_evidence(Path(self.spool.path))
 
     def pipeline(

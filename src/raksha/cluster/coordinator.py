@@ -42,6 +42,9 @@ from raksha.cluster.reports import CameraReport, HostReport
 
 log = logging.getLogger(__name__)
 
+#: Seconds before an assignment a host refused (or did not apply) is sent again.
+RESEND_AFTER_S = 5.0
+
 
 @dataclass(frozen=True, slots=True)
 class CameraSpec:
@@ -82,8 +85,11 @@ class _Host:
     #: The generation of the last assignment sent, and its call while it runs.
     generation: int = 0
     assign_ref: Any | None = None
-    #: Send the host its set again even if unchanged (it refused or did not apply it).
+    #: Send the host its set again even if unchanged (it refused or did not apply it),
+    #: not before `resend_at` (monotonic), so a camera that cannot start is not retried in
+    #: a tight loop.
     resend: bool = False
+    resend_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,9 +316,10 @@ class Coordinator:
                 self._note(host, report, answered)
         with self._lock:
             for host in list(self._hosts.values()):
+                # Silent, or answering only with failures, for too long: hung.
                 silent = answered - host.last_answer
-                if host.ready and host.report_ref is not None and silent > self.host_timeout_s:
-                    self._lose(host.node.node_id, f"no answer for {silent:.0f} s", answered)
+                if host.ready and silent > self.host_timeout_s:
+                    self._lose(host.node.node_id, f"no good answer for {silent:.0f} s", answered)
 
     def _check_assignments(self) -> None:
         """Assignments that failed on their host are sent again by the next placement."""
@@ -332,7 +339,7 @@ class Coordinator:
                     _reason(exc),
                 )
                 with self._lock:
-                    host.resend = True
+                    host.resend, host.resend_at = True, time.monotonic() + RESEND_AFTER_S
             with self._lock:
                 if host.assign_ref is ref:
                     host.assign_ref = None
@@ -353,7 +360,7 @@ class Coordinator:
                 ", ".join(reported) or "nothing",
                 ", ".join(host.assigned) or "nothing",
             )
-            host.resend = True
+            host.resend, host.resend_at = True, now + RESEND_AFTER_S
         for cam in report.cameras:
             if self._assignment.get(cam.camera_id) != node_id:
                 continue  # (an answer from before a move)
@@ -421,7 +428,7 @@ class Coordinator:
             changed = []
             for node_id, host in ready.items():
                 cams = plan.cameras_of(node_id)
-                if cams != host.assigned or host.resend:
+                if cams != host.assigned or (host.resend and now >= host.resend_at):
                     host.assigned, host.resend = cams, False
                     host.generation += 1
                     changed.append((host, cams, host.generation))

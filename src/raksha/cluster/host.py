@@ -112,6 +112,11 @@ class CameraHost:
             going = [c for c in self._running if c not in wanted]
             stopped = [self._running.pop(c) for c in going]
             self._leaving.extend(p for p, _, _ in stopped)
+            # The cameras that go are told to stop first, whatever happens to the new ones
+            # (a camera that cannot start must not leave the others running here too).
+            for pipeline, stopping, _ in stopped:
+                stopping.set()
+                pipeline.stop()
             for cam_id in wanted:
                 if cam_id in self._running:
                     continue
@@ -123,9 +128,6 @@ class CameraHost:
                 self._running[cam_id] = (pipeline, stopping, time.time())
                 log.info("camera host %s: camera %s started", self.host_id, cam_id)
             running = sorted(self._running)
-        for pipeline, stopping, _ in stopped:
-            stopping.set()
-            pipeline.stop()
         for pipeline, _, _ in stopped:
             pipeline.join(timeout=JOIN_S)
             log.info("camera host %s: camera %s stopped", self.host_id, pipeline.camera.id)
@@ -182,6 +184,8 @@ class CameraHost:
             leaving = list(self._leaving)
         for pipeline, stopping, _ in running:
             stopping.set()
+            pipeline.stop()
+        for pipeline in leaving:  # (told to stop when they left; said again, harmlessly)
             pipeline.stop()
         for pipeline in [p for p, _, _ in running] + leaving:
             pipeline.join(timeout=JOIN_S)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
+from ray.exceptions import RayError
 
 from raksha.app import build_runtime
 from raksha.cluster.coordinator import CameraSpec, Coordinator
@@ -87,9 +88,21 @@ def absolute_paths(model: M, base: Path) -> M:
     return model.model_copy(update=update) if update else model
 
 
+def absolute_file_cameras(cfg: RunConfig, base: Path) -> RunConfig:
+    """File cameras given by a relative path, made absolute against `base` (the hosts run
+    in Ray's working folders)."""
+    cams = []
+    for cam in cfg.cameras:
+        target = parse_target(cam.url)
+        if target.kind is SourceKind.FILE and not Path(target.location).is_absolute():
+            cam = cam.model_copy(update={"url": str(base / target.location)})
+        cams.append(cam)
+    return cfg.model_copy(update={"cameras": type(cfg.cameras)(cams)})
+
+
 def check_no_literal_secrets(cfg: RunConfig) -> None:
     """The config travels to every node: a password written into a camera URL would too."""
-    held = [c.id for c in cfg.cameras if c.enabled and has_literal_secret(c.url)]
+    held = [c.id for c in cfg.cameras if has_literal_secret(c.url)]
     if held:
         raise ConfigError(
             f"cameras {', '.join(held)}: a cluster run sends the config to every node, and "
@@ -120,7 +133,7 @@ def cluster_runtime(
     check_address(address)
     check_shared_store(cfg, env)
     check_no_literal_secrets(cfg)
-    cfg = absolute_paths(cfg, Path.cwd())
+    cfg = absolute_file_cameras(absolute_paths(cfg, Path.cwd()), Path.cwd())
     if models_dir is not None:
         models_dir = models_dir.resolve()
     runtime = build_runtime(
@@ -130,10 +143,12 @@ def cluster_runtime(
     try:
         connect(address)
         lease = hold_coordination()
-    except ConfigError:
+    except (ConfigError, RayError) as exc:
         runtime.store.close()
         disconnect()
-        raise
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"--cluster {address}: {type(exc).__name__}: {exc}") from None
     cfg_json = cfg.model_dump(mode="json")
     cameras = [
         CameraSpec(c.id, parse_target(c.url).kind is SourceKind.FILE)

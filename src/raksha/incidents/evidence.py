@@ -508,3 +508,25 @@ def read_checked(
         return decrypt_bytes(raw, keys)
     except ValueError as exc:
         raise EvidenceKeyError(f"evidence file {path.name}: {exc}") from None
+
+
+#: In an incident's evidence folder while the incident waits in a spool for the store (a
+#: database outage): the orphan sweep leaves such a folder alone, wherever the spool is
+#: (a cluster host's spool is on its own node, the folder on the shared evidence mount).
+WAITING_MARK = ".waiting-for-store"
+
+
+def mark_waiting(paths: Sequence[str], incident_id: str) -> None:
+    """Mark the folders of `paths` as holding evidence of an incident not stored yet."""
+    for folder in {Path(p).parent for p in paths}:
+        try:
+            (folder / WAITING_MARK).write_text(incident_id + "\n", encoding="utf-8")
+        except OSError as exc:  # the spool still keeps it; only the sweep's guard is lost
+            log.warning("cannot mark evidence folder %s as waiting: %s", folder, exc)
+
+
+def unmark_waiting(paths: Sequence[str]) -> None:
+    """The incident is stored: its folders are ordinary evidence again."""
+    for folder in {Path(p).parent for p in paths}:
+        with contextlib.suppress(OSError):
+            (folder / WAITING_MARK).unlink(missing_ok=True)

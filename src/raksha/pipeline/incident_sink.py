@@ -26,7 +26,7 @@ from raksha.distress.config import DistressConfig
 from raksha.domain import DistressEvent, Frame, FrameAnalysis
 from raksha.errors import RakshaError
 from raksha.geo.routing import Route, Router, UnitRoute
-from raksha.incidents.evidence import EvidenceStore
+from raksha.incidents.evidence import EvidenceStore, mark_waiting, unmark_waiting
 from raksha.incidents.merge import MergeRule
 from raksha.incidents.model import AlertPayload, EvidenceFile, EvidenceKind, NewIncident
 from raksha.pipeline.spool import Spool
@@ -296,6 +296,7 @@ class IncidentSink:
                 self.spool.done(item.spool_id)  # (a replay of it would store nothing twice)
             except RakshaError as exc:
                 log.error("incident spool: %s", exc)
+            unmark_waiting([f.path for f in item.files])
         with self._lock:
             if item in self._unsaved:
                 self._unsaved.remove(item)
@@ -319,6 +320,7 @@ class IncidentSink:
         if self.spool is not None and item.spool_id is None:
             try:
                 item.spool_id = self.spool.put(item.new.id, item.to_json())
+                mark_waiting([f.path for f in item.files], item.new.id)
             except RakshaError as exc:
                 log.critical(
                     "camera %s: incident %s kept in memory only: %s",

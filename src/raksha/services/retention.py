@@ -41,6 +41,7 @@ from sqlalchemy import Connection, select
 
 from raksha.audit.log import AuditLog
 from raksha.audit.tables import audit_log
+from raksha.incidents.evidence import WAITING_MARK
 from raksha.incidents.model import EvidenceFile, Incident, IncidentState, utcnow
 from raksha.store import camera_alerts, holds
 from raksha.store._db import db_errors
@@ -290,6 +291,8 @@ def sweep_orphaned_evidence(
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         if stop is not None and stop():
             break
+        if (folder / WAITING_MARK).exists():
+            continue  # an incident waiting in some spool for the store (any node's)
         gone = 0
         try:
             entries = sorted(folder.iterdir())

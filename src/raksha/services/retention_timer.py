@@ -43,25 +43,21 @@ class RetentionRound:
 
 
 def spooled_evidence(path: Path) -> set[str]:
-    """The evidence files of incidents waiting in the spool at `path`, and in the spools of
-    cluster hosts beside it (`<name>-node-<id>`; `raksha.cluster.host.host_spool`): the
-    orphan sweep keeps them. None when there is no spool."""
-    spools = [path, *sorted(path.parent.glob(f"{path.stem}-node-*{path.suffix}"))]
-    found: set[str] = set()
-    for one in spools:
-        if not one.is_file():
-            continue
-        spool = Spool(one)
-        try:
-            found |= {
-                str(f["path"])
-                for _, doc in spool.pending()
-                for f in doc.get("files", [])
-                if isinstance(f, dict) and f.get("path")
-            }
-        finally:
-            spool.close()
-    return found
+    """The evidence files of incidents waiting in the spool at `path` (none when it does not
+    exist): the orphan sweep keeps them. (Folders of incidents waiting in other spools, such
+    as a cluster host's, carry `WAITING_MARK` and are skipped by the sweep itself.)"""
+    if not path.is_file():
+        return set()
+    spool = Spool(path)
+    try:
+        return {
+            str(f["path"])
+            for _, doc in spool.pending()
+            for f in doc.get("files", [])
+            if isinstance(f, dict) and f.get("path")
+        }
+    finally:
+        spool.close()
 
 
 class RetentionTimer(Periodic):
@@ -84,8 +80,7 @@ class RetentionTimer(Periodic):
         self.evidence_dir = evidence_dir
         self.retention_days = retention_days
         self.keep = keep
-        #: False: the purge only (a cluster's coordinator: the hosts' spools, which the
-        #: sweep would have to keep, are on their own nodes).
+        #: False: the purge only (a cluster's coordinator, which holds no spool of its own).
         self.sweep_orphans = sweep_orphans
         self.rounds = 0
         self.files_deleted = 0
@@ -107,6 +102,13 @@ class RetentionTimer(Periodic):
         self.files_deleted += purge.files_deleted
         if not self.sweep_orphans:
             self.rounds += 1
+            if purge.files_deleted:
+                log.info(
+                    "retention: deleted %d file(s) of %d incident(s); %d kept for a legal hold",
+                    purge.files_deleted,
+                    len(purge.incidents),
+                    purge.kept_held,
+                )
             return RetentionRound(purge, OrphanReport())
         try:
             keep = self.keep() if self.keep is not None else set()

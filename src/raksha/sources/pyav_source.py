@@ -227,28 +227,33 @@ class PyAVSource:
         if self._live:
             kwargs["timeout"] = (self._cfg.open_timeout_s, self._cfg.read_timeout_s)
         hw = self._hw_accel()
+        gpu_error: BaseException | None = None
         if hw is not None:
             try:
                 container = av.open(
                     target.location, mode="r", options=options, hwaccel=hw, **kwargs
                 )
             except (av.error.FFmpegError, OSError) as exc:
-                reason = _reason(exc, *self._secret_urls)
-                if self._cfg.hw_decode == "cuda":
-                    raise SourceError(
-                        f"source.hw_decode cuda: cannot decode {target.display} on the GPU "
-                        f"({reason}); use hw_decode: auto to fall back to the CPU, or off"
-                    ) from None
-                log.warning("%s: no GPU decoding (%s); decoding on the CPU", target.display, reason)
-                self._hw_failed = True
+                gpu_error = exc  # the GPU's fault only if the CPU can open it (below)
             else:
                 return self._with_stream(container)
         started = time.monotonic()
         try:
             container = av.open(target.location, mode="r", options=options, **kwargs)
         except (av.error.FFmpegError, OSError) as exc:
+            # The camera itself (down, wrong password, bad file): said as without the GPU.
             timed_out = time.monotonic() - started >= 0.95 * self._cfg.open_timeout_s
             raise self._open_error(exc, timed_out=self._live and timed_out) from None
+        if gpu_error is not None:
+            reason = _reason(gpu_error, *self._secret_urls)
+            if self._cfg.hw_decode == "cuda":
+                container.close()
+                raise SourceError(
+                    f"source.hw_decode cuda: cannot decode {target.display} on the GPU "
+                    f"({reason}); use hw_decode: auto to fall back to the CPU, or off"
+                )
+            log.warning("%s: no GPU decoding (%s); decoding on the CPU", target.display, reason)
+            self._hw_failed = True
         return self._with_stream(container)
 
     def _with_stream(self, container: Any) -> tuple[Any, Any]:

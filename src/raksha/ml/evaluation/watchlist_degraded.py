@@ -11,7 +11,8 @@ the clean enrolled photos, as a deployment's would.
 Reported per size, at a given threshold (the clean set's recommended one): the share of
 probes whose face was still found, TMR, misidentification and FMR over the same known and
 unknown searches as the clean figures (`watchlist.search_all`). A probe whose face is not
-found is a miss when known and no false match when unknown.
+found is a miss when known; an unknown one is left out of the unknown searches (it cannot
+match anyone, so it adds nothing to the false-match count nor to its denominator).
 
 This is a synthetic approximation of CCTV (no motion blur, pose, low light or a real
 codec's artefacts), so its figures are a lower bound on the loss, not a measurement on
