@@ -45,7 +45,8 @@ from raksha.pipeline.watchlist import WatchlistShared
 from raksha.services.deployment import configure_store, live_units, push_notifier
 from raksha.services.escalation import EscalationTimer
 from raksha.services.retention import sweep_orphaned_evidence
-from raksha.services.retention_timer import retention_timer, spool_path, spooled_evidence
+from raksha.services.retention_timer import retention_timer, spooled_evidence
+from raksha.services.retention_timer import spool_path as configured_spool
 from raksha.services.watchlist import watchlist_runtime
 from raksha.site.config import CameraConfig
 from raksha.site.effective import effective_camera_config
@@ -98,12 +99,15 @@ def preflight(
             message = str(exc)
             if message not in problems:
                 problems.append(message if message.startswith(where) else f"{where}: {message}")
-    models = [("detector.model", cfg.detector.model), ("expression.model", cfg.expression.model)]
-    if cfg.shadow is not None and cfg.shadow.model is not None:
+    models = []
+    if cameras:  # (a cluster's coordinator loads none)
+        models = [
+            ("detector.model", cfg.detector.model),
+            ("expression.model", cfg.expression.model),
+        ]
+    if cameras and cfg.shadow is not None and cfg.shadow.model is not None:
         models.append(("shadow.model", cfg.shadow.model))
-    if not cameras:
-        models = []
-    elif cfg.watchlist is not None:
+    if cameras and cfg.watchlist is not None:
         from raksha.watchlist.embed import DEFAULT_MODEL as FACE_EMBEDDING
 
         models.append(("watchlist", FACE_EMBEDDING))
@@ -234,7 +238,7 @@ def camera_parts(
     )
     router = Router.from_site(cfg)
     spool = Spool(
-        spool_path or cfg.incidents.spool or cfg.evidence.dir.parent / "raksha-incident-spool.db",
+        spool_path or configured_spool(cfg),
         max_items=cfg.incidents.spool_max,
     )
     writer = EvidenceWriter.from_config(cfg.evidence, env)
@@ -441,7 +445,7 @@ def camera_stations(cfg: RunConfig, router: Router | None = None) -> dict[str, s
 def warn_spooled(cfg: RunConfig) -> None:
     """A cluster's coordinator stores no spooled incidents: say so when an earlier
     single-process run left some in the configured spool."""
-    path = spool_path(cfg)
+    path = configured_spool(cfg)
     if not path.is_file():
         return
     spool = Spool(path)

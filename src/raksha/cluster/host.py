@@ -23,6 +23,7 @@ from raksha.pipeline.camera import CameraPipeline
 from raksha.pipeline.memory import fix_mmap_threshold
 from raksha.pipeline.runtime import flush_incidents
 from raksha.services.deployment import configure_store
+from raksha.services.retention_timer import spool_path
 from raksha.site.load import load_site_secrets, storage_url
 from raksha.store.repository import IncidentStore
 
@@ -35,7 +36,7 @@ JOIN_S = 15.0
 def host_spool(cfg: RunConfig, host_id: str) -> Path:
     """Each host's own incident spool beside the configured one: a host started again on the
     same node stores what its predecessor left."""
-    base = cfg.incidents.spool or cfg.evidence.dir.parent / "raksha-incident-spool.db"
+    base = spool_path(cfg)
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in host_id)
     return base.with_name(f"{base.stem}-{safe}{base.suffix}")
 
