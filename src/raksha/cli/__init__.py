@@ -71,7 +71,7 @@ def _register() -> None:
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(train.train_app, name="train")
     app.add_typer(train.eval_app, name="eval")
-    from raksha.cli import eval_events, eval_watchlist  # noqa: F401  (add more eval commands)
+    from raksha.cli import eval_events, eval_watchlist, train_soup  # noqa: F401  (more commands)
 
 
 _register()
