@@ -11,7 +11,6 @@ training run."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 
 from raksha.errors import ModelError
+from raksha.ml.training.export import sha256_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,14 +30,6 @@ class SoupMember:
     epoch: int
     val_accuracy: float | None
     config: dict[str, Any]
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_member(run: Path) -> tuple[SoupMember, dict[str, torch.Tensor]]:
@@ -53,7 +45,7 @@ def read_member(run: Path) -> tuple[SoupMember, dict[str, torch.Tensor]]:
         raise ModelError(f"soup: {path} is not a training checkpoint (no model or config)")
     member = SoupMember(
         run=run,
-        sha256=_sha256(path),
+        sha256=sha256_of(path),
         epoch=int(ck.get("epoch", 0)),
         val_accuracy=ck.get("val_accuracy"),
         config=dict(ck["config"]),
