@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from raksha.cli.train import _bare, _echo_finalized, _extra_sets, _need_torch, train_app
-from raksha.errors import RakshaError
 
 if TYPE_CHECKING:
     from raksha.ml.evaluation.datasets import FaceDataset
@@ -68,11 +67,7 @@ def train_soup(
     from raksha.ml.training.finalize import finalize_run
     from raksha.ml.training.soup import make_soup
 
-    if alpha < 1.0 and base is None:
-        raise RakshaError("--alpha below 1 mixes the runs with their starting model: give --base")
-    missing = [str(r) for r in runs if not (r / "best.pt").is_file()]
-    if missing:
-        raise RakshaError(f"--run: no best.pt in {', '.join(missing)}")
+    # make_soup refuses a missing run or --alpha < 1 without --base before it writes anything
     start = None
     if base is not None and alpha < 1.0:
         from raksha.expression.factory import resolve_expression_model
